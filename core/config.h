@@ -1,0 +1,101 @@
+/*
+ * Configuration: one INI file (parsed by libinih) for the daemon and the
+ * tools, and one for each agent. Every key is a row of a table in config.c
+ * (section, key, bounds, default); unknown sections and keys are errors.
+ *
+ * config_load() reads a file; config_parse() parses text already in memory.
+ * Both fill a struct that was not initialised by the caller and return 0, or
+ * -1 with a message naming the file, the line and the problem in err.
+ */
+#ifndef INDICATOR_CONFIG_H
+#define INDICATOR_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "registry.h"
+
+#define CONFIG_ENDPOINT_MAX 256
+#define CONFIG_PATH_MAX 1024
+
+enum config_sync {
+	CONFIG_SYNC_FULL,	/* fsync on every commit (default) */
+	CONFIG_SYNC_NOMETASYNC, /* data synced, meta page lazily */
+	CONFIG_SYNC_NONE,	/* the OS decides: acks are not durable */
+};
+
+enum config_log {
+	CONFIG_LOG_ERROR,
+	CONFIG_LOG_WARNING,
+	CONFIG_LOG_INFO,
+	CONFIG_LOG_DEBUG,
+};
+
+/* Limits on what one report may carry. */
+struct config_limits {
+	unsigned max_observations;
+	unsigned max_agent_id;
+	unsigned max_note;
+	unsigned max_message_bytes;
+};
+
+struct config {
+	char ingest[CONFIG_ENDPOINT_MAX];
+	char publish[CONFIG_ENDPOINT_MAX];
+	char snapshot[CONFIG_ENDPOINT_MAX];
+	char data_dir[CONFIG_PATH_MAX]; /* "" until config_resolve_dir() */
+	uint64_t map_size;		/* bytes */
+	uint64_t map_max;		/* bytes */
+	unsigned batch_max;		/* reports per write transaction */
+	unsigned pub_hwm;		/* PUB high-water mark, messages */
+	enum config_sync sync;
+	enum config_log log_level;
+	char timezone[64];
+	struct config_limits limits;
+	struct registry reg;
+};
+
+struct agent_config {
+	char id[IND_AGENT_ID_MAX + 1];
+	char district[IND_CODE_MAX + 1];
+	char endpoint[CONFIG_ENDPOINT_MAX];
+	char outbox[CONFIG_PATH_MAX];
+	unsigned window;	 /* reports in flight */
+	unsigned ack_timeout_ms; /* resend a report not acked by then */
+	unsigned report_size;	 /* observations per report */
+	unsigned heartbeat_ms;	 /* 0: none */
+};
+
+/* config.c */
+
+/* The default configuration compiled into the binaries
+ * (conf/indicatord.conf). */
+extern const char config_default_text[];
+
+/* Parse the daemon configuration from a file, or from the embedded default
+ * when path is NULL. Checks the registry (registry_check()). */
+int config_load(struct config *cfg, const char *path, char *err,
+    size_t errlen);
+
+/* Parse the daemon configuration from text; name is used in messages. */
+int config_parse(struct config *cfg, const char *text, const char *name,
+    char *err, size_t errlen);
+
+/*
+ * Decide the data directory when the file left it empty: $STATE_DIRECTORY
+ * (set by systemd's StateDirectory=) when set, else "./indicatord-data".
+ * state_dir is the value of $STATE_DIRECTORY or NULL; it is passed in so
+ * the function stays free of I/O.
+ */
+void config_resolve_dir(struct config *cfg, const char *state_dir);
+
+/* Parse an agent configuration file. */
+int agent_config_load(struct agent_config *acfg, const char *path, char *err,
+    size_t errlen);
+int agent_config_parse(struct agent_config *acfg, const char *text,
+    const char *name, char *err, size_t errlen);
+
+/* Defaults for an agent with no file. */
+void agent_config_defaults(struct agent_config *acfg);
+
+#endif

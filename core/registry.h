@@ -1,0 +1,107 @@
+/*
+ * The registry: districts, industries, metrics and targets of the plan.
+ *
+ * Plain data, filled by config.c and read by the validator and the
+ * aggregator. No I/O. Lookups are linear: the registry holds tens of rows.
+ */
+#ifndef INDICATOR_REGISTRY_H
+#define INDICATOR_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "limits.h"
+
+#define REG_DISTRICTS_MAX 64
+#define REG_INDUSTRIES_MAX 64
+#define REG_METRICS_MAX 64
+#define REG_UNITS_MAX 8
+#define REG_TARGETS_MAX 512
+
+struct reg_district {
+	char code[IND_CODE_MAX + 1];
+	char name[IND_NAME_MAX + 1];
+};
+
+struct reg_industry {
+	char code[IND_CODE_MAX + 1];
+	char name[IND_NAME_MAX + 1];
+};
+
+enum metric_kind {
+	METRIC_FLOW,  /* per period, summed over districts */
+	METRIC_STOCK, /* count at period end */
+};
+
+struct reg_unit {
+	char code[IND_UNIT_MAX + 1];
+	double factor; /* value in this unit * factor = canonical value */
+};
+
+struct reg_metric {
+	char code[IND_CODE_MAX + 1];
+	char name[IND_NAME_MAX + 1];
+	enum metric_kind kind;
+	char unit[IND_UNIT_MAX + 1]; /* canonical unit */
+	struct reg_unit accept[REG_UNITS_MAX];
+	size_t naccept;
+	double max;   /* plausible maximum, canonical unit, one district */
+	bool integer; /* counts: fractional values are refused */
+};
+
+/* A target: metric for an industry (or "*") in a scope ("city" or a
+ * district code) by a year. */
+struct reg_target {
+	char metric[IND_CODE_MAX + 1];
+	char industry[IND_CODE_MAX + 1];
+	char scope[IND_SCOPE_MAX + 1];
+	int year;
+	double value;
+};
+
+struct registry {
+	int first_year;
+	struct reg_district districts[REG_DISTRICTS_MAX];
+	size_t ndistricts;
+	struct reg_industry industries[REG_INDUSTRIES_MAX];
+	size_t nindustries;
+	struct reg_metric metrics[REG_METRICS_MAX];
+	size_t nmetrics;
+	struct reg_target targets[REG_TARGETS_MAX];
+	size_t ntargets;
+};
+
+/* registry.c */
+
+/* Lookups by code; each returns a pointer into reg, or NULL if the code is
+ * not registered. */
+const struct reg_district *registry_district(const struct registry *reg,
+    const char *code);
+const struct reg_industry *registry_industry(const struct registry *reg,
+    const char *code);
+const struct reg_metric *registry_metric(const struct registry *reg,
+    const char *code);
+
+/* The factor converting unit to the metric's canonical unit, or NULL when the
+ * metric does not accept that unit. */
+const struct reg_unit *registry_metric_unit(const struct reg_metric *m,
+    const char *unit);
+
+/*
+ * The nearest target at or after year for (metric, industry, scope), or NULL
+ * when none is configured.
+ */
+const struct reg_target *registry_target(const struct registry *reg,
+    const char *metric, const char *industry, const char *scope, int year);
+
+/*
+ * Checks that the registry is complete and consistent: at least one
+ * district, industry and metric, no duplicate codes, every metric's canonical
+ * unit among its accepted units with factor 1, every target naming a known
+ * metric, industry (or "*") and scope. Returns NULL, or a reason written to
+ * err.
+ */
+const char *registry_check(const struct registry *reg, char *err,
+    size_t errlen);
+
+#endif

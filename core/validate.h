@@ -1,0 +1,73 @@
+/*
+ * The rules that decide whether a report is valid: a pure module, no I/O,
+ * no logging, callable from tests with plain structs. Every failure has a
+ * stable code from the contract (PROTOCOL.md, "Validation and error codes").
+ */
+#ifndef INDICATOR_VALIDATE_H
+#define INDICATOR_VALIDATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "indicator.pb-c.h"
+#include "registry.h"
+
+#define VALIDATE_MSG_MAX 200
+
+/* A calendar date in the daemon's configured time zone. */
+struct civil_date {
+	int year;
+	int month; /* 1-12 */
+	int day;   /* 1-31 */
+};
+
+struct obs_error {
+	uint32_t index;	  /* position in Report.observations */
+	const char *code; /* static string, e.g. "unknown_industry" */
+	char message[VALIDATE_MSG_MAX];
+};
+
+/* The outcome of validate_report(). Initialise with validation_init(), free
+ * with validation_free(); reusable between reports. */
+struct validation {
+	const char *code; /* report-level code, or NULL */
+	char message[VALIDATE_MSG_MAX];
+	struct obs_error *errors; /* every problem of every observation */
+	size_t nerrors;
+	size_t cap;
+	double *values; /* canonical value of each observation */
+	const struct reg_metric **metrics; /* metric of each observation */
+	size_t nvalues_cap;
+};
+
+/* validate.c */
+
+void validation_init(struct validation *v);
+void validation_free(struct validation *v);
+
+/*
+ * Checks who sent a report or heartbeat, before anything else: agent_id
+ * present, valid UTF-8 and at most limits->max_agent_id bytes
+ * ("bad_agent_id"), epoch not 0 ("bad_epoch"), and, when check_seq is true,
+ * seq not 0 ("bad_seq"). These consume no seq. Returns NULL, or the code
+ * with a message in msg.
+ */
+const char *validate_sender(const struct config_limits *limits,
+    const char *agent_id, uint64_t epoch, uint64_t seq, bool check_seq,
+    char *msg, size_t msglen);
+
+/*
+ * Checks a report's content against the registry and limits, with today
+ * being the current date in the configured time zone. Report-level problems
+ * (unknown_district, empty_report, too_many_observations, bad_string for
+ * the district) go to v->code; every problem of every observation to
+ * v->errors. When the report is valid, v->values[i] holds observation i's
+ * value in its metric's canonical unit and v->metrics[i] its metric.
+ * Returns 0 when the report is valid, 1 when it is not.
+ */
+int validate_report(const struct registry *reg,
+    const struct config_limits *limits, const Indicator__Report *r,
+    const struct civil_date *today, struct validation *v);
+
+#endif

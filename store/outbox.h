@@ -1,0 +1,78 @@
+/*
+ * The agent's durable outbox: one LMDB environment in a directory, with
+ * named databases
+ *
+ *   meta    "epoch" -> u64, "next_seq" -> u64 (8 bytes, big-endian)
+ *   pending seq (8 bytes, big-endian) -> packed Report
+ *   dead    seq -> packed Report and the packed Ack that rejected it
+ *
+ * A report is written here before it is first sent and removed only when
+ * the daemon answers ACCEPTED or DUPLICATE; a REJECTED one moves to dead
+ * and is never resent. The epoch is drawn at random (getrandom) when the
+ * outbox is created and never changes; next_seq only rises, so a seq is
+ * never reused. Every write is a durable transaction.
+ *
+ * One process at a time: outbox_open() takes an exclusive flock on a lock
+ * file in the directory and fails with a clear message when another
+ * process holds it.
+ *
+ * Functions return 0 on success and -1 on failure (logged to stderr with
+ * the "outbox:" prefix) unless said otherwise.
+ */
+#ifndef INDICATOR_OUTBOX_H
+#define INDICATOR_OUTBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct outbox;
+
+/*
+ * Builds the packed report for the i-th of the reports being enqueued, now
+ * that its seq is known. Sets *buf to a malloc'd buffer (the outbox frees
+ * it) and *len. Returns 0, or -1 to abort the whole enqueue.
+ */
+typedef int (*outbox_build_fn)(uint64_t epoch, uint64_t seq, size_t i,
+    void **buf, size_t *len, void *arg);
+
+/* Called for each pending or dead report; return 0 to go on, nonzero to stop
+ * (returned by the scan). buf and ack are valid only during the call. */
+typedef int (*outbox_pending_fn)(uint64_t seq, const void *buf, size_t len,
+    void *arg);
+typedef int (*outbox_dead_fn)(uint64_t seq, const void *report,
+    size_t report_len, const void *ack, size_t ack_len, void *arg);
+
+/* outbox.c */
+
+/* Opens or creates (mode 0700) the outbox in dir. NULL with a reason in
+ * err on failure, including "another process is using the outbox". */
+struct outbox *outbox_open(const char *dir, char *err, size_t errlen);
+/* Accepts NULL and *o == NULL; sets *o to NULL; releases the lock. */
+void outbox_close(struct outbox **o);
+
+uint64_t outbox_epoch(const struct outbox *o);
+
+/* Enqueues n reports in one durable transaction: all or none. Their seqs are
+ * next_seq .. next_seq + n - 1. */
+int outbox_enqueue(struct outbox *o, size_t n, outbox_build_fn build,
+    void *arg);
+
+/* Calls fn for pending reports with seq >= from, in seq order, at most max
+ * of them (0: no limit). */
+int outbox_scan(struct outbox *o, uint64_t from, size_t max,
+    outbox_pending_fn fn, void *arg);
+
+/* Removes acknowledged reports (absent seqs are ignored), one transaction. */
+int outbox_remove(struct outbox *o, const uint64_t *seqs, size_t n);
+
+/* Moves a pending report to dead with the Ack that rejected it. */
+int outbox_kill(struct outbox *o, uint64_t seq, const void *ack,
+    size_t ack_len);
+
+int outbox_dead_scan(struct outbox *o, outbox_dead_fn fn, void *arg);
+
+/* Counts and the next seq to be assigned. */
+int outbox_counts(struct outbox *o, uint64_t *pending, uint64_t *dead,
+    uint64_t *next_seq);
+
+#endif

@@ -1,0 +1,191 @@
+/*
+ * The daemon's store: one LMDB environment in a directory, with named
+ * databases
+ *
+ *   obs    (district, industry, metric, period) -> latest StoredObservation
+ *   hist   (district, industry, metric, period, revision) -> StoredObservation
+ *   seq    (agent_id, epoch) -> SeqState
+ *   reject (agent_id, epoch, seq) -> the packed Ack that rejected it
+ *   agg    topic "agg/<metric>/<industry>/<scope>/<period>" -> packed Aggregate
+ *   meta   name -> value (counters such as the publish seq)
+ *
+ * This is the only code that includes lmdb.h; no MDB_val leaves it. Keys are
+ * encoded so that every scan the tools need is a range scan: obs and hist
+ * keys are the four codes, each followed by a NUL, in that order (hist then
+ * adds the revision as 4 big-endian bytes); seq keys are agent_id, NUL,
+ * epoch as 8 big-endian bytes; reject keys add the seq as 8 big-endian bytes.
+ *
+ * A store opened read-only can be read while another process writes it.
+ * The map grows on MDB_MAP_FULL (store_txn_commit() and the put functions
+ * return STORE_FULL; the caller aborts, calls store_grow() and redoes the
+ * transaction).
+ *
+ * Return codes: 0 success, STORE_NOTFOUND for a get that finds nothing,
+ * STORE_FULL when the map is full, -1 for any other failure (logged to
+ * stderr with the "store:" prefix and the LMDB message).
+ */
+#ifndef INDICATOR_STORE_H
+#define INDICATOR_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "limits.h"
+
+#define STORE_NOTFOUND 1
+#define STORE_FULL 2
+
+enum store_sync {
+	STORE_SYNC_FULL,       /* durable at commit */
+	STORE_SYNC_NOMETASYNC, /* MDB_NOMETASYNC */
+	STORE_SYNC_NONE,       /* MDB_NOSYNC */
+};
+
+struct store_opts {
+	const char *dir;   /* created (mode 0700) if missing, unless read-only */
+	uint64_t map_size; /* initial map size, bytes; 0: 64 MiB */
+	uint64_t map_max;  /* store_grow() never goes past it; 0: 16 GiB */
+	bool readonly;
+	enum store_sync sync;
+};
+
+/* One stored value of (district, industry, metric, period). */
+struct store_obs {
+	char district[IND_CODE_MAX + 1];
+	char industry[IND_CODE_MAX + 1];
+	char metric[IND_CODE_MAX + 1];
+	char period[IND_PERIOD_MAX + 1];
+	double value; /* canonical unit */
+	char unit[IND_UNIT_MAX + 1];
+	double sent_value; /* as sent */
+	char sent_unit[IND_UNIT_MAX + 1];
+	int status; /* Indicator__ObsStatus */
+	char note[IND_NOTE_MAX + 1];
+	char agent_id[IND_AGENT_ID_MAX + 1];
+	uint64_t epoch;
+	uint64_t seq;
+	int64_t sent_at_ms;
+	int64_t stored_at_ms;
+	uint32_t revision; /* set by store_obs_put() */
+};
+
+struct store_seq {
+	uint64_t last_seq;
+	int64_t first_seen_ms;
+	int64_t last_seen_ms;
+	uint64_t accepted;
+	uint64_t rejected;
+};
+
+/* Filter for store_obs_scan(): NULL or "" fields match anything. */
+struct store_filter {
+	const char *district;
+	const char *industry;
+	const char *metric;
+	const char *period;
+};
+
+struct store_stat {
+	uint64_t map_size;	/* current map size, bytes */
+	uint64_t used_bytes;	/* pages in use * page size */
+	uint64_t nobs;		/* entries in obs */
+	uint64_t nhist;		/* entries in hist */
+	uint64_t nagents;	/* entries in seq */
+	uint64_t naggs;		/* entries in agg */
+};
+
+struct store;
+struct store_txn;
+
+/* store.c */
+
+/* Opens (creating if needed, unless read-only) the store. Returns NULL and
+ * writes a reason to err on failure. Caller owns the store. */
+struct store *store_open(const struct store_opts *opts, char *err,
+    size_t errlen);
+/* Closes the store; accepts NULL and *s == NULL; sets *s to NULL. Any open
+ * transaction must have ended. */
+void store_close(struct store **s);
+
+/* Double the map size, up to map_max. Returns 0, or -1 when already at
+ * map_max (or on failure). No transaction may be open. */
+int store_grow(struct store *s);
+uint64_t store_map_size(const struct store *s);
+
+/* Begins a transaction (write = false for a read-only snapshot). A read
+ * transaction sees a consistent state of the store. NULL on failure. Only
+ * one write transaction at a time. */
+struct store_txn *store_txn_begin(struct store *s, bool write);
+/* Commits (durably for a write transaction, per the sync option); always
+ * frees the transaction and sets *t to NULL. 0, STORE_FULL or -1. */
+int store_txn_commit(struct store_txn **t);
+/* Aborts; accepts NULL; sets *t to NULL. */
+void store_txn_abort(struct store_txn **t);
+
+/* Sequence state of (agent_id, epoch): 0 and *out filled, STORE_NOTFOUND,
+ * or -1. */
+int store_seq_get(struct store_txn *t, const char *agent_id, uint64_t epoch,
+    struct store_seq *out);
+int store_seq_put(struct store_txn *t, const char *agent_id, uint64_t epoch,
+    const struct store_seq *st);
+/* Calls fn for each (agent_id, epoch) in key order; fn returns 0 to go on,
+ * nonzero to stop (which store_seq_scan() then returns). */
+int store_seq_scan(struct store_txn *t,
+    int (*fn)(const char *agent_id, uint64_t epoch,
+	const struct store_seq *st, void *arg),
+    void *arg);
+
+/* The answer given to a rejected report, kept so that a resend gets the
+ * same answer. get: *buf points into the store, valid until the transaction
+ * ends; do not free. */
+int store_reject_put(struct store_txn *t, const char *agent_id,
+    uint64_t epoch, uint64_t seq, const void *buf, size_t len);
+int store_reject_get(struct store_txn *t, const char *agent_id,
+    uint64_t epoch, uint64_t seq, const void **buf, size_t *len);
+
+/*
+ * Stores o as the latest value of its key and appends it to the history,
+ * with revision = previous revision + 1 (1 for a new key), which it writes
+ * back to o->revision. When the key had a value, it is copied to *prev (if
+ * prev is not NULL) and *had_prev set to true.
+ */
+int store_obs_put(struct store_txn *t, struct store_obs *o,
+    struct store_obs *prev, bool *had_prev);
+/* The latest value of the key: 0, STORE_NOTFOUND or -1. */
+int store_obs_get(struct store_txn *t, const char *district,
+    const char *industry, const char *metric, const char *period,
+    struct store_obs *out);
+/* Calls fn for each latest value matching f, in key order (district,
+ * industry, metric, period). A district filter makes it a range scan. fn
+ * returns 0 to go on, nonzero to stop (returned). */
+int store_obs_scan(struct store_txn *t, const struct store_filter *f,
+    int (*fn)(const struct store_obs *o, void *arg), void *arg);
+/* Calls fn for every revision of one key, oldest first. */
+int store_hist_scan(struct store_txn *t, const char *district,
+    const char *industry, const char *metric, const char *period,
+    int (*fn)(const struct store_obs *o, void *arg), void *arg);
+
+/* Aggregates, as opaque packed bytes keyed by topic. get: *buf valid until
+ * the transaction ends. scan: topics starting with prefix ("" for all), in
+ * topic order. */
+int store_agg_put(struct store_txn *t, const char *topic, const void *buf,
+    size_t len);
+int store_agg_get(struct store_txn *t, const char *topic, const void **buf,
+    size_t *len);
+int store_agg_scan(struct store_txn *t, const char *prefix,
+    int (*fn)(const char *topic, const void *buf, size_t len, void *arg),
+    void *arg);
+
+/* Named 64-bit counters (e.g. "pub_seq"); get gives 0 for an absent name. */
+int store_meta_get(struct store_txn *t, const char *name, uint64_t *out);
+int store_meta_put(struct store_txn *t, const char *name, uint64_t value);
+
+/* Sizes and counts, from a read transaction. */
+int store_stat(struct store_txn *t, struct store_stat *out);
+
+/* Copies the store to dir (which must exist and be empty), compacted,
+ * consistent, while writers go on (mdb_env_copy2 with MDB_CP_COMPACT). */
+int store_backup(struct store *s, const char *dir);
+
+#endif
