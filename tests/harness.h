@@ -1,0 +1,86 @@
+/*
+ * Integration test harness: temporary directories, free loopback ports, and
+ * the real binaries (indicatord, indicator-agent, indicatorctl) started as
+ * child processes. Every function fails the running Check test (ck_abort)
+ * rather than returning an error, so tests read straight.
+ */
+#ifndef INDICATOR_HARNESS_H
+#define INDICATOR_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "indicator.pb-c.h"
+
+struct daemon_proc {
+	pid_t pid;		/* 0 when not running */
+	char dir[512];		/* temporary directory of this daemon */
+	char data_dir[600];	/* dir/data */
+	char conf[600];		/* dir/indicatord.conf */
+	char log[600];		/* dir/indicatord.log: its stderr */
+	char ingest[64];	/* tcp://127.0.0.1:PORT */
+	char publish[64];
+	char snapshot[64];
+};
+
+/* harness.c */
+
+/* A new temporary directory (mkdtemp); caller owns the string. */
+char *harness_tmpdir(void);
+/* Removes a directory tree (rm -rf). */
+void harness_rmtree(const char *dir);
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int harness_free_port(void);
+
+/*
+ * Prepares a daemon in a new temporary directory: free ports, a config file
+ * made of the default configuration followed by a [daemon] section with the
+ * endpoints and data_dir, then `extra` (more INI text, or NULL) appended.
+ */
+void harness_daemon_init(struct daemon_proc *d, const char *extra);
+/* Starts it and waits until it answers a heartbeat on the ingest socket. */
+void harness_daemon_start(struct daemon_proc *d);
+/* Sends sig and waits for the exit; returns the exit status as from
+ * waitpid (use WIFEXITED/WEXITSTATUS). */
+int harness_daemon_stop(struct daemon_proc *d, int sig);
+/* Stops it if running and removes its directory. */
+void harness_daemon_cleanup(struct daemon_proc *d);
+/* The daemon's log so far; caller frees. */
+char *harness_daemon_log(const struct daemon_proc *d);
+
+/*
+ * Runs argv[0] (a path) with argv to completion, with no stdin. Captures
+ * stdout and stderr into *out and *err (caller frees; either pointer may be
+ * NULL to discard). Returns the exit code, or 128 + signal. Aborts the test
+ * if the program has not ended after timeout_s seconds.
+ */
+int harness_run(const char *const argv[], char **out, char **err,
+    int timeout_s);
+/* Starts argv in the background with stdout and stderr to the file log;
+ * returns its pid. */
+pid_t harness_spawn(const char *const argv[], const char *log);
+/* Waits for pid; returns the exit code, or 128 + signal. */
+int harness_wait(pid_t pid, int timeout_s);
+
+/* Writes text to path. */
+void harness_write_file(const char *path, const char *text);
+/* Reads a whole file; caller frees. NULL if it does not exist. */
+char *harness_read_file(const char *path);
+
+/*
+ * A raw DEALER client for the ingest socket, to send hand-made frames.
+ * harness_client_new() connects to endpoint; harness_client_send() sends
+ * nframes frames (lens[i] bytes each); harness_client_ack() waits up to
+ * timeout_ms for one reply frame and decodes it as an Ack (NULL on timeout
+ * or a reply that does not decode; free with indicator__ack__free_unpacked).
+ */
+void *harness_client_new(void *zctx, const char *endpoint);
+void harness_client_send(void *sock, const void *const frames[],
+    const size_t lens[], size_t nframes);
+Indicator__Ack *harness_client_ack(void *sock, int timeout_ms);
+/* Packs and sends an AgentMessage carrying r; waits for the Ack. */
+Indicator__Ack *harness_send_report(void *sock, const Indicator__Report *r,
+    int timeout_ms);
+
+#endif
