@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-#include "limits.h"
+#include "strlimits.h"
 
 struct csv_row {
 	unsigned line; /* 1-based line where the row starts */

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "limits.h"
+#include "strlimits.h"
 
 #define REG_DISTRICTS_MAX 64
 #define REG_INDUSTRIES_MAX 64
@@ -86,6 +86,10 @@ const struct reg_metric *registry_metric(const struct registry *reg,
  * metric does not accept that unit. */
 const struct reg_unit *registry_metric_unit(const struct reg_metric *m,
     const char *unit);
+
+/* value, in unit u, converted to the metric's canonical unit. Exact for
+ * factors that are integers or inverses of integers. */
+double registry_unit_convert(const struct reg_unit *u, double value);
 
 /*
  * The nearest target at or after year for (metric, industry, scope), or NULL

@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "limits.h"
+#include "strlimits.h"
 
 #define STORE_NOTFOUND 1
 #define STORE_FULL 2
