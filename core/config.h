@@ -19,9 +19,9 @@
 #define CONFIG_PATH_MAX 1024
 
 enum config_sync {
-	CONFIG_SYNC_FULL,	/* fsync on every commit (default) */
+	CONFIG_SYNC_FULL, /* fsync on every commit (default) */
 	CONFIG_SYNC_NOMETASYNC, /* data synced, meta page lazily */
-	CONFIG_SYNC_NONE,	/* the OS decides: acks are not durable */
+	CONFIG_SYNC_NONE, /* the OS decides: acks are not durable */
 };
 
 enum config_log {
@@ -44,10 +44,10 @@ struct config {
 	char publish[CONFIG_ENDPOINT_MAX];
 	char snapshot[CONFIG_ENDPOINT_MAX];
 	char data_dir[CONFIG_PATH_MAX]; /* "" until config_resolve_dir() */
-	uint64_t map_size;		/* bytes */
-	uint64_t map_max;		/* bytes */
-	unsigned batch_max;		/* reports per write transaction */
-	unsigned pub_hwm;		/* PUB high-water mark, messages */
+	uint64_t map_size; /* bytes */
+	uint64_t map_max; /* bytes */
+	unsigned batch_max; /* reports per write transaction */
+	unsigned pub_hwm; /* PUB high-water mark, messages */
 	enum config_sync sync;
 	enum config_log log_level;
 	char timezone[64];
@@ -60,10 +60,10 @@ struct agent_config {
 	char district[IND_CODE_MAX + 1];
 	char endpoint[CONFIG_ENDPOINT_MAX];
 	char outbox[CONFIG_PATH_MAX];
-	unsigned window;	 /* reports in flight */
+	unsigned window; /* reports in flight */
 	unsigned ack_timeout_ms; /* resend a report not acked by then */
-	unsigned report_size;	 /* observations per report */
-	unsigned heartbeat_ms;	 /* 0: none */
+	unsigned report_size; /* observations per report */
+	unsigned heartbeat_ms; /* 0: none */
 };
 
 /* config.c */
@@ -74,8 +74,7 @@ extern const char config_default_text[];
 
 /* Parse the daemon configuration from a file, or from the embedded default
  * when path is NULL. Checks the registry (registry_check()). */
-int config_load(struct config *cfg, const char *path, char *err,
-    size_t errlen);
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 
 /* Parse the daemon configuration from text; name is used in messages. */
 int config_parse(struct config *cfg, const char *text, const char *name,
@@ -90,8 +89,8 @@ int config_parse(struct config *cfg, const char *text, const char *name,
 void config_resolve_dir(struct config *cfg, const char *state_dir);
 
 /* Parse an agent configuration file. */
-int agent_config_load(struct agent_config *acfg, const char *path, char *err,
-    size_t errlen);
+int agent_config_load(
+    struct agent_config *acfg, const char *path, char *err, size_t errlen);
 int agent_config_parse(struct agent_config *acfg, const char *text,
     const char *name, char *err, size_t errlen);
 

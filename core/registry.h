@@ -29,7 +29,7 @@ struct reg_industry {
 };
 
 enum metric_kind {
-	METRIC_FLOW,  /* per period, summed over districts */
+	METRIC_FLOW, /* per period, summed over districts */
 	METRIC_STOCK, /* count at period end */
 };
 
@@ -45,7 +45,7 @@ struct reg_metric {
 	char unit[IND_UNIT_MAX + 1]; /* canonical unit */
 	struct reg_unit accept[REG_UNITS_MAX];
 	size_t naccept;
-	double max;   /* plausible maximum, canonical unit, one district */
+	double max; /* plausible maximum, canonical unit, one district */
 	bool integer; /* counts: fractional values are refused */
 };
 
@@ -75,17 +75,17 @@ struct registry {
 
 /* Lookups by code; each returns a pointer into reg, or NULL if the code is
  * not registered. */
-const struct reg_district *registry_district(const struct registry *reg,
-    const char *code);
-const struct reg_industry *registry_industry(const struct registry *reg,
-    const char *code);
-const struct reg_metric *registry_metric(const struct registry *reg,
-    const char *code);
+const struct reg_district *registry_district(
+    const struct registry *reg, const char *code);
+const struct reg_industry *registry_industry(
+    const struct registry *reg, const char *code);
+const struct reg_metric *registry_metric(
+    const struct registry *reg, const char *code);
 
 /* The factor converting unit to the metric's canonical unit, or NULL when the
  * metric does not accept that unit. */
-const struct reg_unit *registry_metric_unit(const struct reg_metric *m,
-    const char *unit);
+const struct reg_unit *registry_metric_unit(
+    const struct reg_metric *m, const char *unit);
 
 /* value, in unit u, converted to the metric's canonical unit. Exact for
  * factors that are integers or inverses of integers. */
@@ -105,7 +105,7 @@ const struct reg_target *registry_target(const struct registry *reg,
  * metric, industry (or "*") and scope. Returns NULL, or a reason written to
  * err.
  */
-const char *registry_check(const struct registry *reg, char *err,
-    size_t errlen);
+const char *registry_check(
+    const struct registry *reg, char *err, size_t errlen);
 
 #endif

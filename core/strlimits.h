@@ -7,8 +7,8 @@
 #define INDICATOR_LIMITS_H
 
 #define IND_AGENT_ID_MAX 64 /* bytes, without the NUL */
-#define IND_CODE_MAX 32	    /* district, industry, metric codes */
-#define IND_PERIOD_MAX 7    /* "2025-Q3", "2025-09" */
+#define IND_CODE_MAX 32 /* district, industry, metric codes */
+#define IND_PERIOD_MAX 7 /* "2025-Q3", "2025-09" */
 #define IND_UNIT_MAX 16
 #define IND_NOTE_MAX 256
 #define IND_NAME_MAX 128 /* registry display names */

@@ -6,6 +6,8 @@
 #ifndef INDICATOR_VALIDATE_H
 #define INDICATOR_VALIDATE_H
 
+#include <limits.h> /* protoc-c's header needs INT_MAX */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,11 +21,11 @@
 struct civil_date {
 	int year;
 	int month; /* 1-12 */
-	int day;   /* 1-31 */
+	int day; /* 1-31 */
 };
 
 struct obs_error {
-	uint32_t index;	  /* position in Report.observations */
+	uint32_t index; /* position in Report.observations */
 	const char *code; /* static string, e.g. "unknown_industry" */
 	char message[VALIDATE_MSG_MAX];
 };
