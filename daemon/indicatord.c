@@ -1,7 +1,239 @@
-/* placeholder: being written */
-int main(void);
-int
-main(void)
+/*
+ * indicatord: the central daemon. Takes district reports on a ROUTER
+ * socket, validates them against the registry, stores each exactly once in
+ * LMDB and only then acknowledges it.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "indicatord.h"
+#include "xmalloc.h"
+
+volatile sig_atomic_t daemon_quit;
+static volatile sig_atomic_t daemon_reload;
+
+static void
+on_signal(int sig)
 {
-	return 1;
+	if (sig == SIGHUP)
+		daemon_reload = 1;
+	else
+		daemon_quit = 1;
+}
+
+static void
+signals_init(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: zmq_poll() must return EINTR so the loop sees the
+	 * flag at once. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: indicatord [-n] [-c FILE] [-d DATADIR]\n"
+	    "  -c FILE     configuration file (default: the built-in one)\n"
+	    "  -d DATADIR  store directory (overrides data_dir)\n"
+	    "  -n          check the configuration and exit\n");
+	exit(2);
+}
+
+/* The time zone decides which periods have started. glibc falls back to UTC
+ * silently on an unknown zone, so check the zone file exists. */
+static void
+timezone_init(const char *tz)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
+	if (access(path, R_OK) != 0)
+		log_warn("indicatord: time zone %s not found (%s); periods are "
+			 "judged in UTC",
+		    tz, path);
+	setenv("TZ", tz, 1);
+	tzset();
+}
+
+static void *
+socket_bind(struct daemon *d, int type, const char *endpoint, const char *what)
+{
+	void *s = zmq_socket(d->zctx, type);
+	int linger = 2000;
+
+	if (s == NULL)
+		fatal("indicatord: %s socket: %s", what, zmq_strerror(errno));
+	/* Let the last acks of a clean shutdown reach their agents. */
+	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+	if (type == ZMQ_ROUTER) {
+		int64_t max = d->cfg.limits.max_message_bytes;
+
+		zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max));
+	} else if (type == ZMQ_PUB) {
+		int hwm = (int)d->cfg.pub_hwm;
+
+		zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	}
+	if (zmq_bind(s, endpoint) == -1)
+		fatal("indicatord: cannot bind %s socket to %s: %s", what,
+		    endpoint, zmq_strerror(errno));
+	return s;
+}
+
+/*
+ * SIGHUP: the registry, limits and log level are re-read; a file that does
+ * not parse or validate is refused and the old configuration stays. The
+ * endpoints and the store need a restart.
+ */
+static void
+reload(struct daemon *d, const char *path)
+{
+	struct config *next = xmalloc(sizeof(*next));
+	char err[512];
+
+	if (config_load(next, path, err, sizeof(err)) == -1) {
+		log_error("indicatord: reload refused, old configuration "
+			  "kept: %s",
+		    err);
+		free(next);
+		return;
+	}
+	config_resolve_dir(next, getenv("STATE_DIRECTORY"));
+	if (strcmp(next->ingest, d->cfg.ingest) != 0 ||
+	    strcmp(next->publish, d->cfg.publish) != 0 ||
+	    strcmp(next->snapshot, d->cfg.snapshot) != 0 ||
+	    strcmp(next->data_dir, d->cfg.data_dir) != 0)
+		log_warn("indicatord: endpoints and data_dir change only on "
+			 "restart");
+	d->cfg.reg = next->reg;
+	d->cfg.limits = next->limits;
+	d->cfg.batch_max = next->batch_max;
+	d->cfg.log_level = next->log_level;
+	log_set_level(next->log_level);
+	free(next);
+	log_info("indicatord: configuration reloaded: %zu districts, %zu "
+		 "industries, %zu metrics, %zu targets",
+	    d->cfg.reg.ndistricts, d->cfg.reg.nindustries, d->cfg.reg.nmetrics,
+	    d->cfg.reg.ntargets);
+}
+
+static void
+run(struct daemon *d, const char *path)
+{
+	zmq_pollitem_t items[] = {
+		{ d->ingest, 0, ZMQ_POLLIN, 0 },
+	};
+
+	while (!daemon_quit) {
+		if (daemon_reload) {
+			daemon_reload = 0;
+			reload(d, path);
+		}
+		if (zmq_poll(items, 1, 1000) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("indicatord: poll: %s", zmq_strerror(errno));
+		}
+		if (items[0].revents & ZMQ_POLLIN) {
+			if (ingest_batch(d) == -1)
+				fatal("indicatord: ingest socket failed");
+		}
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct daemon *d = xcalloc(1, sizeof(*d));
+	struct store_opts so = { 0 };
+	const char *path = NULL, *dir = NULL;
+	bool check_only = false;
+	char err[512];
+	int ch;
+
+	log_init(CONFIG_LOG_INFO);
+	while ((ch = getopt(argc, argv, "c:d:nh")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		case 'n':
+			check_only = true;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (config_load(&d->cfg, path, err, sizeof(err)) == -1)
+		fatal("indicatord: %s", err);
+	if (dir != NULL &&
+	    !strlcpy_ok(d->cfg.data_dir, dir, sizeof(d->cfg.data_dir)))
+		fatal("indicatord: -d: path too long");
+	config_resolve_dir(&d->cfg, getenv("STATE_DIRECTORY"));
+	if (check_only) {
+		printf("indicatord: configuration OK: %zu districts, %zu "
+		       "industries, %zu metrics, %zu targets\n",
+		    d->cfg.reg.ndistricts, d->cfg.reg.nindustries,
+		    d->cfg.reg.nmetrics, d->cfg.reg.ntargets);
+		free(d);
+		return 0;
+	}
+	log_set_level(d->cfg.log_level);
+	signals_init();
+	timezone_init(d->cfg.timezone);
+
+	so.dir = d->cfg.data_dir;
+	so.map_size = d->cfg.map_size;
+	so.map_max = d->cfg.map_max;
+	so.sync = (enum store_sync)d->cfg.sync;
+	if ((d->store = store_open(&so, err, sizeof(err))) == NULL)
+		fatal("indicatord: %s", err);
+	if (d->cfg.sync != CONFIG_SYNC_FULL)
+		log_warn("indicatord: sync is not full: an ACCEPTED report "
+			 "can be lost if the machine crashes");
+
+	if ((d->zctx = zmq_ctx_new()) == NULL)
+		fatal("indicatord: zmq context: %s", zmq_strerror(errno));
+	d->ingest = socket_bind(d, ZMQ_ROUTER, d->cfg.ingest, "ingest");
+	d->ing = ingest_new();
+	log_info("indicatord: ready: ingest %s, store %s", d->cfg.ingest,
+	    d->cfg.data_dir);
+
+	run(d, path);
+
+	log_info("indicatord: stopping: %llu accepted, %llu duplicate, %llu "
+		 "rejected (%llu malformed), %llu retry-later, %llu batches",
+	    (unsigned long long)d->count.accepted,
+	    (unsigned long long)d->count.duplicate,
+	    (unsigned long long)d->count.rejected,
+	    (unsigned long long)d->count.malformed,
+	    (unsigned long long)d->count.retry,
+	    (unsigned long long)d->count.batches);
+	ingest_destroy(&d->ing);
+	zmq_close(d->ingest);
+	zmq_ctx_term(d->zctx);
+	store_close(&d->store);
+	free(d);
+	return 0;
 }

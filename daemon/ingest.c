@@ -1,0 +1,567 @@
+/*
+ * The ingest path: ROUTER in, validate, one write transaction per batch
+ * with the exactly-once sequence check, commit, then acks (PROTOCOL.md,
+ * "Semantics").
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "indicatord.h"
+#include "validate.h"
+#include "xmalloc.h"
+
+#define ID_MAX 256 /* ROUTER identities are at most 255 bytes */
+#define REJECT_LOG_BURST 20 /* rejection lines a second, at most */
+
+enum outcome {
+	OUT_NONE, /* decided in the transaction */
+	OUT_PREPARED, /* decided before it: malformed, bad sender */
+};
+
+struct msg {
+	unsigned char id[ID_MAX];
+	size_t idlen;
+	Indicator__AgentMessage *am; /* NULL when it did not decode */
+	enum outcome pre;
+	const char *code; /* for a message refused before the txn */
+	char why[VALIDATE_MSG_MAX];
+	struct validation val;
+	int invalid; /* validate_report() said no */
+	/* The answer, packed. */
+	uint8_t *ack;
+	size_t acklen;
+	size_t ackcap;
+	int status;
+};
+
+struct ingest {
+	struct msg *msgs;
+	size_t n;
+	size_t cap;
+	struct log_limit reject_limit;
+	bool full_logged;
+};
+
+struct ingest *
+ingest_new(void)
+{
+	return xcalloc(1, sizeof(struct ingest));
+}
+
+void
+ingest_destroy(struct ingest **ingp)
+{
+	struct ingest *ing;
+
+	if (ingp == NULL || (ing = *ingp) == NULL)
+		return;
+	for (size_t i = 0; i < ing->cap; i++) {
+		validation_free(&ing->msgs[i].val);
+		free(ing->msgs[i].ack);
+	}
+	free(ing->msgs);
+	free(ing);
+	*ingp = NULL;
+}
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+today(struct civil_date *out)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	out->year = tm.tm_year + 1900;
+	out->month = tm.tm_mon + 1;
+	out->day = tm.tm_mday;
+}
+
+/* Packs ack into m's buffer. */
+static void
+msg_set_ack(struct msg *m, const Indicator__Ack *ack)
+{
+	size_t len = indicator__ack__get_packed_size(ack);
+
+	if (len > m->ackcap) {
+		m->ack = xrealloc(m->ack, len);
+		m->ackcap = len;
+	}
+	m->acklen = indicator__ack__pack(ack, m->ack);
+	m->status = ack->status;
+}
+
+static void
+msg_answer(struct msg *m, int status, uint64_t seq, uint64_t expected,
+    const char *code, const char *message)
+{
+	Indicator__Ack ack = INDICATOR__ACK__INIT;
+
+	ack.status = status;
+	ack.seq = seq;
+	ack.expected_seq = expected;
+	ack.code = (char *)(code ? code : "");
+	ack.message = (char *)(message ? message : "");
+	msg_set_ack(m, &ack);
+}
+
+/* The REJECTED answer for a report that failed validation, with every
+ * error. */
+static void
+msg_reject(struct msg *m, uint64_t seq, uint64_t expected)
+{
+	const struct validation *v = &m->val;
+	Indicator__Ack ack = INDICATOR__ACK__INIT;
+	Indicator__ObservationError *errs, **ptrs;
+	char summary[96];
+
+	errs = xcalloc(v->nerrors, sizeof(*errs));
+	ptrs = xcalloc(v->nerrors, sizeof(*ptrs));
+	for (size_t i = 0; i < v->nerrors; i++) {
+		indicator__observation_error__init(&errs[i]);
+		errs[i].index = v->errors[i].index;
+		errs[i].code = (char *)v->errors[i].code;
+		errs[i].message = (char *)v->errors[i].message;
+		ptrs[i] = &errs[i];
+	}
+	ack.status = INDICATOR__ACK_STATUS__REJECTED;
+	ack.seq = seq;
+	ack.expected_seq = expected;
+	ack.code = (char *)(v->code ? v->code : "");
+	if (v->code != NULL) {
+		ack.message = (char *)v->message;
+	} else {
+		size_t bad = 0;
+
+		/* errors are in observation order: count distinct indexes */
+		for (size_t i = 0; i < v->nerrors; i++)
+			if (i == 0 ||
+			    v->errors[i].index != v->errors[i - 1].index)
+				bad++;
+		snprintf(summary, sizeof(summary),
+		    "%zu of %zu observations invalid; nothing stored", bad,
+		    m->am->report->n_observations);
+		ack.message = summary;
+	}
+	ack.n_errors = v->nerrors;
+	ack.errors = ptrs;
+	msg_set_ack(m, &ack);
+	free(ptrs);
+	free(errs);
+}
+
+/* Receives one ROUTER message into m. 1 when one was taken, 0 when none is
+ * waiting, -1 on a socket failure. */
+static int
+msg_recv(void *sock, struct msg *m)
+{
+	zmq_msg_t part;
+	size_t frames = 0;
+	int more;
+	size_t moresz = sizeof(more);
+
+	zmq_msg_init(&part);
+	if (zmq_msg_recv(&part, sock, ZMQ_DONTWAIT) == -1) {
+		zmq_msg_close(&part);
+		return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+	}
+	m->idlen = zmq_msg_size(&part);
+	if (m->idlen > sizeof(m->id))
+		m->idlen = sizeof(m->id);
+	memcpy(m->id, zmq_msg_data(&part), m->idlen);
+	m->am = NULL;
+	m->pre = OUT_NONE;
+	m->code = NULL;
+	m->why[0] = '\0';
+	m->invalid = 0;
+	for (;;) {
+		if (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &moresz) == -1 ||
+		    !more)
+			break;
+		if (zmq_msg_recv(&part, sock, 0) == -1) {
+			zmq_msg_close(&part);
+			return -1;
+		}
+		if (++frames == 1)
+			m->am = indicator__agent_message__unpack(
+			    NULL, zmq_msg_size(&part), zmq_msg_data(&part));
+	}
+	zmq_msg_close(&part);
+	if (frames != 1) {
+		snprintf(m->why, sizeof(m->why),
+		    "expected exactly one frame, got %zu", frames);
+		m->code = "malformed";
+	} else if (m->am == NULL) {
+		snprintf(m->why, sizeof(m->why),
+		    "the frame does not decode as an AgentMessage");
+		m->code = "malformed";
+	} else if (m->am->body_case ==
+		   INDICATOR__AGENT_MESSAGE__BODY__NOT_SET) {
+		snprintf(m->why, sizeof(m->why),
+		    "the AgentMessage has neither a report nor a heartbeat");
+		m->code = "malformed";
+	}
+	return 1;
+}
+
+/* Decides what can be decided without the store: malformed messages, bad
+ * senders; validates report content. */
+static void
+msg_prepare(struct daemon *d, struct msg *m, const struct civil_date *day)
+{
+	const struct config_limits *lim = &d->cfg.limits;
+	Indicator__Report *r;
+	Indicator__Heartbeat *hb;
+
+	if (m->code != NULL) { /* malformed */
+		msg_answer(
+		    m, INDICATOR__ACK_STATUS__REJECTED, 0, 0, m->code, m->why);
+		m->pre = OUT_PREPARED;
+		d->count.malformed++;
+		return;
+	}
+	if (m->am->body_case == INDICATOR__AGENT_MESSAGE__BODY_HEARTBEAT) {
+		hb = m->am->heartbeat;
+		m->code = validate_sender(lim, hb->agent_id, hb->epoch, 0,
+		    false, m->why, sizeof(m->why));
+		if (m->code != NULL) {
+			msg_answer(m, INDICATOR__ACK_STATUS__REJECTED, 0, 0,
+			    m->code, m->why);
+			m->pre = OUT_PREPARED;
+		}
+		return;
+	}
+	r = m->am->report;
+	m->code = validate_sender(
+	    lim, r->agent_id, r->epoch, r->seq, true, m->why, sizeof(m->why));
+	if (m->code != NULL) {
+		msg_answer(m, INDICATOR__ACK_STATUS__REJECTED, r->seq, 0,
+		    m->code, m->why);
+		m->pre = OUT_PREPARED;
+		return;
+	}
+	m->invalid = validate_report(&d->cfg.reg, lim, r, day, &m->val);
+}
+
+static int
+apply_heartbeat(struct store_txn *t, struct msg *m, int64_t now)
+{
+	Indicator__Heartbeat *hb = m->am->heartbeat;
+	struct store_seq st;
+	int rc;
+
+	rc = store_seq_get(t, hb->agent_id, hb->epoch, &st);
+	if (rc == STORE_NOTFOUND) {
+		msg_answer(
+		    m, INDICATOR__ACK_STATUS__ACCEPTED, 0, 1, NULL, NULL);
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	st.last_seen_ms = now;
+	if ((rc = store_seq_put(t, hb->agent_id, hb->epoch, &st)) != 0)
+		return rc;
+	msg_answer(
+	    m, INDICATOR__ACK_STATUS__ACCEPTED, 0, st.last_seq + 1, NULL, NULL);
+	return 0;
+}
+
+static int
+apply_observations(
+    struct daemon *d, struct store_txn *t, struct msg *m, int64_t now)
+{
+	Indicator__Report *r = m->am->report;
+	struct store_obs o;
+	int rc;
+
+	for (size_t i = 0; i < r->n_observations; i++) {
+		const Indicator__Observation *src = r->observations[i];
+
+		memset(&o, 0, sizeof(o));
+		/* Lengths were checked by validation. */
+		strlcpy_ok(o.district, r->district, sizeof(o.district));
+		strlcpy_ok(o.industry, src->industry, sizeof(o.industry));
+		strlcpy_ok(o.metric, src->metric, sizeof(o.metric));
+		strlcpy_ok(o.period, src->period, sizeof(o.period));
+		o.value = m->val.values[i];
+		strlcpy_ok(o.unit, m->val.metrics[i]->unit, sizeof(o.unit));
+		o.sent_value = src->value;
+		strlcpy_ok(o.sent_unit, src->unit, sizeof(o.sent_unit));
+		o.status = src->status;
+		strlcpy_ok(o.note, src->note, sizeof(o.note));
+		strlcpy_ok(o.agent_id, r->agent_id, sizeof(o.agent_id));
+		o.epoch = r->epoch;
+		o.seq = r->seq;
+		o.sent_at_ms = r->sent_at_ms;
+		o.stored_at_ms = now;
+		if ((rc = store_obs_put(t, &o, NULL, NULL)) != 0)
+			return rc;
+	}
+	d->count.observations += r->n_observations;
+	return 0;
+}
+
+/* The exactly-once rule: seq == last + 1 is processed, seq <= last is a
+ * duplicate (or the same rejection again), seq > last + 1 waits. */
+static int
+apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now)
+{
+	Indicator__Report *r = m->am->report;
+	struct store_seq st;
+	const void *buf;
+	size_t len;
+	char why[96];
+	int rc;
+
+	rc = store_seq_get(t, r->agent_id, r->epoch, &st);
+	if (rc == STORE_NOTFOUND) {
+		memset(&st, 0, sizeof(st));
+		st.first_seen_ms = now;
+	} else if (rc != 0) {
+		return rc;
+	}
+	if (r->seq <= st.last_seq) {
+		rc = store_reject_get(
+		    t, r->agent_id, r->epoch, r->seq, &buf, &len);
+		if (rc == 0) {
+			if (len > m->ackcap) {
+				m->ack = xrealloc(m->ack, len);
+				m->ackcap = len;
+			}
+			memcpy(m->ack, buf, len);
+			m->acklen = len;
+			m->status = INDICATOR__ACK_STATUS__REJECTED;
+			return 0;
+		}
+		if (rc != STORE_NOTFOUND)
+			return rc;
+		msg_answer(m, INDICATOR__ACK_STATUS__DUPLICATE, r->seq,
+		    st.last_seq + 1, NULL, "already stored");
+		return 0;
+	}
+	if (r->seq > st.last_seq + 1) {
+		snprintf(why, sizeof(why), "expected seq %llu",
+		    (unsigned long long)(st.last_seq + 1));
+		msg_answer(m, INDICATOR__ACK_STATUS__RETRY_LATER, r->seq,
+		    st.last_seq + 1, "out_of_order", why);
+		return 0;
+	}
+	if (m->invalid) {
+		msg_reject(m, r->seq, r->seq + 1);
+		rc = store_reject_put(
+		    t, r->agent_id, r->epoch, r->seq, m->ack, m->acklen);
+		st.rejected++;
+	} else {
+		rc = apply_observations(d, t, m, now);
+		msg_answer(m, INDICATOR__ACK_STATUS__ACCEPTED, r->seq,
+		    r->seq + 1, NULL, NULL);
+		st.accepted++;
+	}
+	if (rc != 0)
+		return rc;
+	st.last_seq = r->seq;
+	st.last_seen_ms = now;
+	return store_seq_put(t, r->agent_id, r->epoch, &st);
+}
+
+/* Applies the batch in one write transaction and commits. 0, STORE_FULL or
+ * -1; on failure the transaction is gone and the answers are void. */
+static int
+apply_batch(struct daemon *d, struct ingest *ing)
+{
+	struct store_txn *t;
+	int64_t now = wall_ms();
+	int rc = 0;
+
+	if ((t = store_txn_begin(d->store, true)) == NULL)
+		return -1;
+	for (size_t i = 0; i < ing->n && rc == 0; i++) {
+		struct msg *m = &ing->msgs[i];
+
+		if (m->pre == OUT_PREPARED)
+			continue;
+		if (m->am->body_case ==
+		    INDICATOR__AGENT_MESSAGE__BODY_HEARTBEAT)
+			rc = apply_heartbeat(t, m, now);
+		else
+			rc = apply_report(d, t, m, now);
+	}
+	if (rc != 0) {
+		store_txn_abort(&t);
+		return rc;
+	}
+	return store_txn_commit(&t);
+}
+
+/* When the batch cannot be stored: every undecided message is told to come
+ * back later. */
+static void
+answer_retry(struct ingest *ing, const char *code, const char *why)
+{
+	for (size_t i = 0; i < ing->n; i++) {
+		struct msg *m = &ing->msgs[i];
+		uint64_t seq = 0;
+
+		if (m->pre == OUT_PREPARED)
+			continue;
+		if (m->am->body_case == INDICATOR__AGENT_MESSAGE__BODY_REPORT)
+			seq = m->am->report->seq;
+		msg_answer(
+		    m, INDICATOR__ACK_STATUS__RETRY_LATER, seq, 0, code, why);
+	}
+}
+
+static void
+log_rejection(struct ingest *ing, const struct msg *m)
+{
+	const Indicator__Report *r = NULL;
+	const struct validation *v = &m->val;
+	unsigned long suppressed;
+	char line[1024];
+	size_t off = 0;
+
+	if (!log_limit_pass(&ing->reject_limit, REJECT_LOG_BURST, &suppressed))
+		return;
+	if (suppressed > 0)
+		log_warn("ingest: %lu rejection lines suppressed", suppressed);
+	if (m->am != NULL &&
+	    m->am->body_case == INDICATOR__AGENT_MESSAGE__BODY_REPORT)
+		r = m->am->report;
+	if (r == NULL) {
+		log_warn("ingest: rejected message: %s: %s",
+		    m->code ? m->code : "?", m->why);
+		return;
+	}
+	off = (size_t)snprintf(line, sizeof(line),
+	    "ingest: rejected report agent=%.64s epoch=%llu seq=%llu:",
+	    r->agent_id, (unsigned long long)r->epoch,
+	    (unsigned long long)r->seq);
+	if (m->pre == OUT_PREPARED) {
+		snprintf(
+		    line + off, sizeof(line) - off, " %s: %s", m->code, m->why);
+	} else {
+		if (v->code != NULL && off < sizeof(line))
+			off += (size_t)snprintf(line + off, sizeof(line) - off,
+			    " %s: %s;", v->code, v->message);
+		for (size_t i = 0; i < v->nerrors && off < sizeof(line); i++)
+			off += (size_t)snprintf(line + off, sizeof(line) - off,
+			    " obs %u: %s: %s;", v->errors[i].index,
+			    v->errors[i].code, v->errors[i].message);
+	}
+	log_warn("%s", line);
+}
+
+static void
+send_acks(struct daemon *d, struct ingest *ing)
+{
+	for (size_t i = 0; i < ing->n; i++) {
+		struct msg *m = &ing->msgs[i];
+
+		switch (m->status) {
+		case INDICATOR__ACK_STATUS__ACCEPTED:
+			if (m->am->body_case ==
+			    INDICATOR__AGENT_MESSAGE__BODY_HEARTBEAT)
+				d->count.heartbeats++;
+			else
+				d->count.accepted++;
+			break;
+		case INDICATOR__ACK_STATUS__DUPLICATE:
+			d->count.duplicate++;
+			break;
+		case INDICATOR__ACK_STATUS__RETRY_LATER:
+			d->count.retry++;
+			break;
+		case INDICATOR__ACK_STATUS__REJECTED:
+			d->count.rejected++;
+			log_rejection(ing, m);
+			break;
+		}
+		/* A peer gone or over its high-water mark loses its answer;
+		 * it resends and gets DUPLICATE. Never block here. */
+		if (zmq_send(d->ingest, m->id, m->idlen,
+			ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1 ||
+		    zmq_send(d->ingest, m->ack, m->acklen, ZMQ_DONTWAIT) == -1)
+			log_debug(
+			    "ingest: answer not sent: %s", zmq_strerror(errno));
+	}
+}
+
+static void
+release(struct ingest *ing)
+{
+	for (size_t i = 0; i < ing->n; i++)
+		if (ing->msgs[i].am != NULL) {
+			indicator__agent_message__free_unpacked(
+			    ing->msgs[i].am, NULL);
+			ing->msgs[i].am = NULL;
+		}
+	ing->n = 0;
+}
+
+int
+ingest_batch(struct daemon *d)
+{
+	struct ingest *ing = d->ing;
+	struct civil_date day;
+	int rc;
+
+	today(&day);
+	while (ing->n < d->cfg.batch_max) {
+		if (ing->n == ing->cap) {
+			size_t old = ing->cap;
+
+			ing->cap = ing->cap ? ing->cap * 2 : 64;
+			ing->msgs =
+			    xrealloc(ing->msgs, ing->cap * sizeof(*ing->msgs));
+			memset(ing->msgs + old, 0,
+			    (ing->cap - old) * sizeof(*ing->msgs));
+		}
+		rc = msg_recv(d->ingest, &ing->msgs[ing->n]);
+		if (rc == -1) {
+			log_error("ingest: receive: %s", zmq_strerror(errno));
+			release(ing);
+			return -1;
+		}
+		if (rc == 0)
+			break;
+		msg_prepare(d, &ing->msgs[ing->n], &day);
+		ing->n++;
+	}
+	if (ing->n == 0)
+		return 0;
+	while ((rc = apply_batch(d, ing)) == STORE_FULL) {
+		if (store_grow(d->store) == -1)
+			break;
+		log_info("ingest: store map grown to %llu MiB",
+		    (unsigned long long)(store_map_size(d->store) >> 20));
+		ing->full_logged = false;
+	}
+	if (rc == STORE_FULL) {
+		if (!ing->full_logged)
+			log_error("ingest: store is full at map_max_mb; "
+				  "answering RETRY_LATER until it is raised");
+		ing->full_logged = true;
+		answer_retry(ing, "store_full",
+		    "the store is full; the operator must raise map_max_mb");
+	} else if (rc != 0) {
+		answer_retry(ing, "store_error",
+		    "the store failed; see the daemon's log");
+	}
+	d->count.batches++;
+	send_acks(d, ing);
+	rc = (int)ing->n;
+	release(ing);
+	return rc;
+}

@@ -1,0 +1,76 @@
+/*
+ * indicatord's private header: the daemon's state and, grouped by file, the
+ * functions each file offers the others.
+ */
+#ifndef INDICATORD_H
+#define INDICATORD_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "store.h"
+
+struct counters {
+	uint64_t accepted;
+	uint64_t duplicate;
+	uint64_t rejected;
+	uint64_t retry;
+	uint64_t malformed;
+	uint64_t heartbeats;
+	uint64_t batches;
+	uint64_t observations;
+};
+
+struct daemon {
+	struct config cfg;
+	struct store *store;
+	void *zctx;
+	void *ingest; /* ROUTER: AgentMessage in, Ack out */
+	void *publish; /* PUB: aggregates */
+	void *snapshot; /* ROUTER: SnapshotRequest in, Snapshot out */
+	struct counters count;
+	struct ingest *ing; /* ingest.c's state */
+};
+
+/* indicatord.c */
+extern volatile sig_atomic_t daemon_quit;
+
+/* log.c */
+void log_init(enum config_log level);
+void log_set_level(enum config_log level);
+/* Each line starts with the module's name: log_info("ingest: ..."). */
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Logs and exits 1: only where the daemon cannot go on. */
+void fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+/* A limiter for lines caused by outside input: true when this line may be
+ * logged (at most `burst` a second); the suppressed lines are counted and
+ * reported on the next line that passes. */
+struct log_limit {
+	int64_t window_ms;
+	unsigned in_window;
+	unsigned long suppressed;
+};
+bool log_limit_pass(
+    struct log_limit *l, unsigned burst, unsigned long *suppressed);
+
+/* ingest.c */
+
+/* Ingest state; ingest_new() never fails (aborts on out of memory). */
+struct ingest *ingest_new(void);
+void ingest_destroy(struct ingest **ing);
+/*
+ * Takes every message waiting on the ingest socket (up to batch_max),
+ * decodes and validates them, applies the valid ones in one write
+ * transaction with the exactly-once sequence check, commits, and only then
+ * sends each message its Ack. Returns the number of messages handled, or -1
+ * when the socket failed.
+ */
+int ingest_batch(struct daemon *d);
+
+#endif
