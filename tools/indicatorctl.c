@@ -1,7 +1,1021 @@
-/* placeholder: being written */
-int main(void);
-int
-main(void)
+/*
+ * indicatorctl: the operator's view of the store. Reads the LMDB store
+ * directly and read-only, in one read transaction, so it sees a consistent
+ * state while the daemon goes on writing.
+ *
+ * Exit codes: 0 success (also when nothing matched), 1 failure (no store,
+ * bad configuration, store error), 2 usage error.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "indicator.pb-c.h"
+#include "period.h"
+#include "store.h"
+#include "utf8.h"
+#include "xmalloc.h"
+
+#define EXIT_USAGE 2
+#define TIME_MAX 32 /* "2025-03-01T10:00:00+08:00" */
+#define NUM_MAX 64
+#define CELL_MAX (IND_CODE_MAX + IND_NAME_MAX + 4)
+
+struct ctl {
+	const char *conf; /* -c, or NULL for the embedded default */
+	const char *dir; /* -d, or NULL for the configured data_dir */
+	struct config *cfg;
+	struct store *store;
+	struct store_txn *txn;
+	bool json;
+};
+
+/* An aligned text table. The first nhead rows are headers, underlined. */
+struct table {
+	size_t ncols;
+	size_t nrows;
+	size_t cap;
+	size_t nhead;
+	char **cells; /* nrows * ncols, owned */
+	bool *right; /* per column: right-aligned (numbers) */
+};
+
+/* The city table: sums over districts of the latest values of one period,
+ * by industry; row nindustries is all industries together. */
+struct city_sums {
+	double value[REG_INDUSTRIES_MAX + 1][REG_METRICS_MAX];
+	bool reported[REG_INDUSTRIES_MAX + 1][REG_METRICS_MAX];
+	bool district[REG_INDUSTRIES_MAX + 1][REG_DISTRICTS_MAX];
+	bool synthetic;
+	size_t nobs;
+};
+
+struct cmd {
+	const char *name;
+	int (*fn)(struct ctl *ctl, int argc, char *argv[]);
+};
+
+/* A long option of a command: --name VALUE, --name=VALUE or a --flag. */
+struct opt {
+	const char *name;
+	const char **value; /* NULL for a flag */
+	bool *flag;
+};
+
+static const char usage_text[] =
+    "usage: indicatorctl [-c CONFIG] [-d DATADIR] COMMAND [ARGS]\n"
+    "commands:\n"
+    "  query [--district D] [--industry I] [--metric M] [--period P] "
+    "[--json]\n"
+    "  history DISTRICT INDUSTRY METRIC PERIOD [--json]\n"
+    "  agents [--json]\n"
+    "  city [--period P] [--json]\n";
+
+static int
+usage(void)
 {
-	return 1;
+	fputs(usage_text, stderr);
+	return EXIT_USAGE;
+}
+
+/* The length of the UTF-8 sequence that byte c starts, 0 when c cannot
+ * start one. */
+static size_t
+utf8_lead_len(unsigned char c)
+{
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xe0) == 0xc0)
+		return 2;
+	if ((c & 0xf0) == 0xe0)
+		return 3;
+	if ((c & 0xf8) == 0xf0)
+		return 4;
+	return 0;
+}
+
+/* Display width of a UTF-8 string: East Asian wide characters take two
+ * columns, so that tables with Chinese names still line up. */
+static size_t
+str_width(const char *s)
+{
+	/* Payload bits of a lead byte, by sequence length (0: invalid). */
+	static const unsigned char lead_mask[] = { 0x7f, 0x7f, 0x1f, 0x0f,
+		0x07 };
+	const unsigned char *p = (const unsigned char *)s;
+	size_t w = 0;
+
+	while (*p != '\0') {
+		uint32_t cp;
+		size_t n;
+
+		n = utf8_lead_len(*p);
+		cp = *p & lead_mask[n];
+		if (n == 0)
+			n = 1;
+		for (size_t i = 1; i < n; i++) {
+			if ((p[i] & 0xc0) != 0x80) {
+				n = i;
+				break;
+			}
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		p += n;
+		if ((cp >= 0x1100 && cp <= 0x115f) ||
+		    (cp >= 0x2e80 && cp <= 0xa4cf) ||
+		    (cp >= 0xac00 && cp <= 0xd7a3) ||
+		    (cp >= 0xf900 && cp <= 0xfaff) ||
+		    (cp >= 0xfe30 && cp <= 0xfe4f) ||
+		    (cp >= 0xff00 && cp <= 0xff60) ||
+		    (cp >= 0xffe0 && cp <= 0xffe6) ||
+		    (cp >= 0x20000 && cp <= 0x3fffd))
+			w += 2;
+		else
+			w += 1;
+	}
+	return w;
+}
+
+static struct table *
+table_new(size_t ncols)
+{
+	struct table *t = xcalloc(1, sizeof(*t));
+
+	t->ncols = ncols;
+	t->right = xcalloc(ncols, sizeof(*t->right));
+	return t;
+}
+
+static void
+table_destroy(struct table **tp)
+{
+	struct table *t;
+
+	if (tp == NULL || (t = *tp) == NULL)
+		return;
+	for (size_t i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	free(t->right);
+	free(t);
+	*tp = NULL;
+}
+
+/* Appends a row of ncols strings (copied). Header rows come first. */
+static void
+table_add(struct table *t, const char *const cells[], bool header)
+{
+	if (t->nrows == t->cap) {
+		t->cap = t->cap ? 2 * t->cap : 16;
+		t->cells =
+		    xrealloc(t->cells, t->cap * t->ncols * sizeof(*t->cells));
+	}
+	for (size_t c = 0; c < t->ncols; c++)
+		t->cells[t->nrows * t->ncols + c] =
+		    xstrdup(cells[c] ? cells[c] : "");
+	t->nrows++;
+	if (header)
+		t->nhead = t->nrows;
+}
+
+static void
+pad(FILE *f, size_t n, int ch)
+{
+	while (n-- > 0)
+		fputc(ch, f);
+}
+
+static void
+table_print(const struct table *t, FILE *f)
+{
+	size_t *width = xcalloc(t->ncols, sizeof(*width));
+
+	for (size_t r = 0; r < t->nrows; r++)
+		for (size_t c = 0; c < t->ncols; c++) {
+			size_t w = str_width(t->cells[r * t->ncols + c]);
+
+			if (w > width[c])
+				width[c] = w;
+		}
+	for (size_t r = 0; r < t->nrows; r++) {
+		size_t end = t->ncols;
+
+		/* Empty trailing cells would only leave trailing blanks. */
+		while (end > 1 && t->cells[r * t->ncols + end - 1][0] == '\0')
+			end--;
+		for (size_t c = 0; c < end; c++) {
+			const char *s = t->cells[r * t->ncols + c];
+			size_t gap = width[c] - str_width(s);
+			bool last = c + 1 == end;
+
+			if (c > 0)
+				fputs("  ", f);
+			if (t->right[c])
+				pad(f, gap, ' ');
+			fputs(s, f);
+			if (!t->right[c] && !last)
+				pad(f, gap, ' ');
+		}
+		fputc('\n', f);
+		if (r + 1 == t->nhead) {
+			for (size_t c = 0; c < t->ncols; c++) {
+				if (c > 0)
+					fputs("  ", f);
+				pad(f, width[c], '-');
+			}
+			fputc('\n', f);
+		}
+	}
+	free(width);
+}
+
+/*
+ * Writes s as a JSON string. Control characters are escaped; bytes that are
+ * not valid UTF-8 become U+FFFD so that the line stays valid JSON whatever
+ * the store holds.
+ */
+static void
+json_string(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	fputc('"', f);
+	while (*p != '\0') {
+		size_t n = 1;
+
+		if (*p >= 0x80) {
+			n = utf8_lead_len(*p);
+			if (n == 0 || strnlen((const char *)p, n) < n ||
+			    !utf8_valid((const char *)p, n)) {
+				fputs("\\ufffd", f);
+				p++;
+				continue;
+			}
+			fwrite(p, 1, n, f);
+		} else if (*p == '"' || *p == '\\') {
+			fputc('\\', f);
+			fputc(*p, f);
+		} else if (*p == '\n') {
+			fputs("\\n", f);
+		} else if (*p == '\r') {
+			fputs("\\r", f);
+		} else if (*p == '\t') {
+			fputs("\\t", f);
+		} else if (*p == '\b') {
+			fputs("\\b", f);
+		} else if (*p == '\f') {
+			fputs("\\f", f);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			fprintf(f, "\\u%04x", *p);
+		} else {
+			fputc(*p, f);
+		}
+		p += n;
+	}
+	fputc('"', f);
+}
+
+/* The shortest decimal that reads back as the same double; null for what
+ * JSON cannot hold. */
+static void
+json_double(FILE *f, double v)
+{
+	char buf[NUM_MAX];
+
+	if (!isfinite(v)) {
+		fputs("null", f);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%.15g", v);
+	if (strtod(buf, NULL) != v)
+		snprintf(buf, sizeof(buf), "%.17g", v);
+	fputs(buf, f);
+}
+
+/* Starts a member of an object: the separator and the key. */
+static void
+json_key(FILE *f, bool *first, const char *key)
+{
+	if (!*first)
+		fputc(',', f);
+	*first = false;
+	json_string(f, key);
+	fputc(':', f);
+}
+
+static void
+json_str_member(FILE *f, bool *first, const char *key, const char *val)
+{
+	json_key(f, first, key);
+	json_string(f, val);
+}
+
+static void
+json_u64_member(FILE *f, bool *first, const char *key, uint64_t val)
+{
+	json_key(f, first, key);
+	fprintf(f, "%llu", (unsigned long long)val);
+}
+
+static void
+json_i64_member(FILE *f, bool *first, const char *key, int64_t val)
+{
+	json_key(f, first, key);
+	fprintf(f, "%lld", (long long)val);
+}
+
+static void
+json_double_member(FILE *f, bool *first, const char *key, double val)
+{
+	json_key(f, first, key);
+	json_double(f, val);
+}
+
+static const char *
+status_name(int status)
+{
+	switch (status) {
+	case INDICATOR__OBS_STATUS__PROVISIONAL:
+		return "provisional";
+	case INDICATOR__OBS_STATUS__FINAL:
+		return "final";
+	case INDICATOR__OBS_STATUS__REVISED:
+		return "revised";
+	default:
+		return "unspecified";
+	}
+}
+
+/* Up to four decimals, without trailing zeros: 12.34, 10000, 0.0001. */
+static void
+value_format(double v, char *buf, size_t len)
+{
+	char *p;
+
+	snprintf(buf, len, "%.4f", v);
+	if (strchr(buf, '.') == NULL)
+		return;
+	p = buf + strlen(buf) - 1;
+	while (*p == '0')
+		*p-- = '\0';
+	if (*p == '.')
+		*p = '\0';
+	if (strcmp(buf, "-0") == 0)
+		snprintf(buf, len, "0");
+}
+
+/* Local time, ISO 8601 with the UTC offset; "-" for an unset time. */
+static void
+time_format(int64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	long off;
+	size_t n;
+
+	if (ms <= 0 || localtime_r(&t, &tm) == NULL) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	off = tm.tm_gmtoff / 60;
+	snprintf(buf + n, len - n, "%c%02ld:%02ld", off < 0 ? '-' : '+',
+	    labs(off) / 60, labs(off) % 60);
+}
+
+static void
+obs_json(FILE *f, const struct store_obs *o)
+{
+	bool first = true;
+
+	fputc('{', f);
+	json_str_member(f, &first, "district", o->district);
+	json_str_member(f, &first, "industry", o->industry);
+	json_str_member(f, &first, "metric", o->metric);
+	json_str_member(f, &first, "period", o->period);
+	json_double_member(f, &first, "value", o->value);
+	json_str_member(f, &first, "unit", o->unit);
+	json_double_member(f, &first, "sent_value", o->sent_value);
+	json_str_member(f, &first, "sent_unit", o->sent_unit);
+	json_str_member(f, &first, "status", status_name(o->status));
+	json_str_member(f, &first, "note", o->note);
+	json_str_member(f, &first, "agent_id", o->agent_id);
+	json_u64_member(f, &first, "epoch", o->epoch);
+	json_u64_member(f, &first, "seq", o->seq);
+	json_i64_member(f, &first, "sent_at_ms", o->sent_at_ms);
+	json_i64_member(f, &first, "stored_at_ms", o->stored_at_ms);
+	json_u64_member(f, &first, "revision", o->revision);
+	fputs("}\n", f);
+}
+
+/*
+ * Parses a command's arguments: the options in opts (anywhere), --json, and
+ * positional arguments into pos (exactly npos of them). Returns 0, or -1
+ * after a message (a usage error).
+ */
+static int
+args_parse(struct ctl *ctl, int argc, char *argv[], const struct opt *opts,
+    char *pos[], size_t npos)
+{
+	size_t got = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const struct opt *o = NULL;
+		const char *val = NULL;
+		size_t klen;
+
+		if (strncmp(a, "--", 2) != 0) {
+			if (got == npos) {
+				fprintf(stderr,
+				    "indicatorctl: %s: unexpected argument "
+				    "'%s'\n",
+				    argv[0], a);
+				return -1;
+			}
+			pos[got++] = argv[i];
+			continue;
+		}
+		if (strcmp(a, "--json") == 0) {
+			ctl->json = true;
+			continue;
+		}
+		klen = strcspn(a + 2, "=");
+		for (size_t k = 0; opts != NULL && opts[k].name != NULL; k++)
+			if (strlen(opts[k].name) == klen &&
+			    strncmp(opts[k].name, a + 2, klen) == 0)
+				o = &opts[k];
+		if (o == NULL) {
+			fprintf(stderr, "indicatorctl: %s: unknown option %s\n",
+			    argv[0], a);
+			return -1;
+		}
+		if (a[2 + klen] == '=')
+			val = a + 2 + klen + 1;
+		else if (i + 1 < argc)
+			val = argv[++i];
+		if (val == NULL) {
+			fprintf(stderr, "indicatorctl: %s: %s needs a value\n",
+			    argv[0], a);
+			return -1;
+		}
+		*o->value = val;
+	}
+	if (got != npos) {
+		fprintf(stderr, "indicatorctl: %s: expected %zu arguments\n",
+		    argv[0], npos);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Loads the configuration, opens the store read-only and begins the read
+ * transaction. Returns 0, or -1 after a message.
+ */
+static int
+ctl_open(struct ctl *ctl)
+{
+	struct store_opts so = { 0 };
+	char err[512], path[CONFIG_PATH_MAX + 16];
+	struct stat st;
+	const char *dir;
+
+	ctl->cfg = xcalloc(1, sizeof(*ctl->cfg));
+	if (config_load(ctl->cfg, ctl->conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "indicatorctl: %s\n", err);
+		return -1;
+	}
+	config_resolve_dir(ctl->cfg, getenv("STATE_DIRECTORY"));
+	dir = ctl->dir != NULL ? ctl->dir : ctl->cfg->data_dir;
+
+	/* A read-only open of a missing store fails with a bare ENOENT;
+	 * say what the operator needs to know instead. */
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode) ||
+	    stat(path, &st) == -1) {
+		fprintf(stderr, "indicatorctl: no store at %s\n", dir);
+		return -1;
+	}
+	so.dir = dir;
+	so.readonly = true;
+	if ((ctl->store = store_open(&so, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "indicatorctl: cannot open store at %s: %s\n",
+		    dir, err);
+		return -1;
+	}
+	if ((ctl->txn = store_txn_begin(ctl->store, false)) == NULL) {
+		fprintf(stderr, "indicatorctl: cannot read store at %s\n", dir);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+ctl_close(struct ctl *ctl)
+{
+	store_txn_abort(&ctl->txn);
+	store_close(&ctl->store);
+	free(ctl->cfg);
+	ctl->cfg = NULL;
+}
+
+static void
+district_label(
+    const struct registry *reg, const char *code, char *buf, size_t len)
+{
+	const struct reg_district *d = registry_district(reg, code);
+
+	if (d != NULL)
+		snprintf(buf, len, "%s %s", code, d->name);
+	else
+		snprintf(buf, len, "%s", code);
+}
+
+struct query_ctx {
+	struct ctl *ctl;
+	struct table *t;
+};
+
+static int
+query_row(const struct store_obs *o, void *arg)
+{
+	struct query_ctx *q = arg;
+	char district[CELL_MAX], value[NUM_MAX], rev[NUM_MAX], at[TIME_MAX];
+	const char *cells[10];
+
+	if (q->ctl->json) {
+		obs_json(stdout, o);
+		return 0;
+	}
+	district_label(
+	    &q->ctl->cfg->reg, o->district, district, sizeof(district));
+	value_format(o->value, value, sizeof(value));
+	snprintf(rev, sizeof(rev), "%u", (unsigned)o->revision);
+	time_format(o->stored_at_ms, at, sizeof(at));
+	cells[0] = district;
+	cells[1] = o->industry;
+	cells[2] = o->metric;
+	cells[3] = o->period;
+	cells[4] = value;
+	cells[5] = o->unit;
+	cells[6] = status_name(o->status);
+	cells[7] = rev;
+	cells[8] = o->agent_id;
+	cells[9] = at;
+	table_add(q->t, cells, false);
+	return 0;
+}
+
+/* Prints the table, or the empty line when it has no rows. */
+static void
+table_finish(struct table *t, const char *empty)
+{
+	if (t->nrows > t->nhead)
+		table_print(t, stdout);
+	else
+		printf("%s\n", empty);
+}
+
+static int
+cmd_query(struct ctl *ctl, int argc, char *argv[])
+{
+	static const char *const head[] = { "district", "industry", "metric",
+		"period", "value", "unit", "status", "rev", "agent",
+		"stored at" };
+	struct store_filter f = { 0 };
+	const struct opt opts[] = {
+		{ "district", &f.district, NULL },
+		{ "industry", &f.industry, NULL },
+		{ "metric", &f.metric, NULL },
+		{ "period", &f.period, NULL },
+		{ NULL, NULL, NULL },
+	};
+	struct query_ctx q = { ctl, NULL };
+	int rc = 1;
+
+	if (args_parse(ctl, argc, argv, opts, NULL, 0) == -1)
+		return usage();
+	if (ctl_open(ctl) == -1)
+		return 1;
+	q.t = table_new(10);
+	q.t->right[4] = q.t->right[7] = true;
+	table_add(q.t, head, true);
+	if (store_obs_scan(ctl->txn, &f, query_row, &q) != 0)
+		goto table_destroy;
+	if (!ctl->json)
+		table_finish(q.t, "(no observations)");
+	rc = 0;
+table_destroy:
+	table_destroy(&q.t);
+	return rc;
+}
+
+static int
+history_row(const struct store_obs *o, void *arg)
+{
+	struct query_ctx *q = arg;
+	char rev[NUM_MAX], value[NUM_MAX], sent[NUM_MAX + IND_UNIT_MAX + 2],
+	    epoch[NUM_MAX], seq[NUM_MAX], sent_at[TIME_MAX],
+	    stored_at[TIME_MAX];
+	const char *cells[10];
+
+	if (q->ctl->json) {
+		obs_json(stdout, o);
+		return 0;
+	}
+	snprintf(rev, sizeof(rev), "%u", (unsigned)o->revision);
+	value_format(o->value, value, sizeof(value));
+	value_format(o->sent_value, sent, sizeof(sent));
+	snprintf(sent + strlen(sent), sizeof(sent) - strlen(sent), " %s",
+	    o->sent_unit);
+	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)o->epoch);
+	snprintf(seq, sizeof(seq), "%llu", (unsigned long long)o->seq);
+	time_format(o->sent_at_ms, sent_at, sizeof(sent_at));
+	time_format(o->stored_at_ms, stored_at, sizeof(stored_at));
+	cells[0] = rev;
+	cells[1] = value;
+	cells[2] = o->unit;
+	cells[3] = sent;
+	cells[4] = status_name(o->status);
+	cells[5] = o->agent_id;
+	cells[6] = epoch;
+	cells[7] = seq;
+	cells[8] = sent_at;
+	cells[9] = stored_at;
+	table_add(q->t, cells, false);
+	return 0;
+}
+
+static int
+cmd_history(struct ctl *ctl, int argc, char *argv[])
+{
+	static const char *const head[] = { "rev", "value", "unit", "sent",
+		"status", "agent", "epoch", "seq", "sent at", "stored at" };
+	struct query_ctx q = { ctl, NULL };
+	char *key[4];
+	int rc = 1;
+
+	if (args_parse(ctl, argc, argv, NULL, key, 4) == -1)
+		return usage();
+	if (ctl_open(ctl) == -1)
+		return 1;
+	q.t = table_new(10);
+	q.t->right[0] = q.t->right[1] = q.t->right[6] = q.t->right[7] = true;
+	table_add(q.t, head, true);
+	if (store_hist_scan(
+		ctl->txn, key[0], key[1], key[2], key[3], history_row, &q) != 0)
+		goto table_destroy;
+	if (!ctl->json)
+		table_finish(q.t, "(no observations)");
+	rc = 0;
+table_destroy:
+	table_destroy(&q.t);
+	return rc;
+}
+
+static int
+agents_row(
+    const char *agent_id, uint64_t epoch, const struct store_seq *st, void *arg)
+{
+	struct query_ctx *q = arg;
+	char ep[NUM_MAX], last[NUM_MAX], acc[NUM_MAX], rej[NUM_MAX];
+	char first_seen[TIME_MAX], last_seen[TIME_MAX];
+	const char *cells[7];
+	bool first = true;
+
+	if (q->ctl->json) {
+		fputc('{', stdout);
+		json_str_member(stdout, &first, "agent_id", agent_id);
+		json_u64_member(stdout, &first, "epoch", epoch);
+		json_u64_member(stdout, &first, "last_seq", st->last_seq);
+		json_u64_member(stdout, &first, "accepted", st->accepted);
+		json_u64_member(stdout, &first, "rejected", st->rejected);
+		json_i64_member(
+		    stdout, &first, "first_seen_ms", st->first_seen_ms);
+		json_i64_member(
+		    stdout, &first, "last_seen_ms", st->last_seen_ms);
+		fputs("}\n", stdout);
+		return 0;
+	}
+	snprintf(ep, sizeof(ep), "%llu", (unsigned long long)epoch);
+	snprintf(last, sizeof(last), "%llu", (unsigned long long)st->last_seq);
+	snprintf(acc, sizeof(acc), "%llu", (unsigned long long)st->accepted);
+	snprintf(rej, sizeof(rej), "%llu", (unsigned long long)st->rejected);
+	time_format(st->first_seen_ms, first_seen, sizeof(first_seen));
+	time_format(st->last_seen_ms, last_seen, sizeof(last_seen));
+	cells[0] = agent_id;
+	cells[1] = ep;
+	cells[2] = last;
+	cells[3] = acc;
+	cells[4] = rej;
+	cells[5] = first_seen;
+	cells[6] = last_seen;
+	table_add(q->t, cells, false);
+	return 0;
+}
+
+static int
+cmd_agents(struct ctl *ctl, int argc, char *argv[])
+{
+	static const char *const head[] = { "agent", "epoch", "last seq",
+		"accepted", "rejected", "first seen", "last seen" };
+	struct query_ctx q = { ctl, NULL };
+	int rc = 1;
+
+	if (args_parse(ctl, argc, argv, NULL, NULL, 0) == -1)
+		return usage();
+	if (ctl_open(ctl) == -1)
+		return 1;
+	q.t = table_new(7);
+	for (size_t c = 1; c <= 4; c++)
+		q.t->right[c] = true;
+	table_add(q.t, head, true);
+	if (store_seq_scan(ctl->txn, agents_row, &q) != 0)
+		goto table_destroy;
+	if (!ctl->json)
+		table_finish(q.t, "(no agents)");
+	rc = 0;
+table_destroy:
+	table_destroy(&q.t);
+	return rc;
+}
+
+static int
+latest_year_row(const struct store_obs *o, void *arg)
+{
+	int *year = arg;
+	struct period p;
+
+	if (period_parse(o->period, &p) && p.kind == PERIOD_YEAR &&
+	    p.year > *year)
+		*year = p.year;
+	return 0;
+}
+
+struct city_ctx {
+	const struct registry *reg;
+	struct city_sums *sums;
+};
+
+static int
+city_row(const struct store_obs *o, void *arg)
+{
+	struct city_ctx *c = arg;
+	const struct registry *reg = c->reg;
+	struct city_sums *s = c->sums;
+	const struct reg_district *rd = registry_district(reg, o->district);
+	const struct reg_industry *ri = registry_industry(reg, o->industry);
+	const struct reg_metric *rm = registry_metric(reg, o->metric);
+	size_t d, i, m, all = reg->nindustries;
+	const struct reg_unit *u;
+	double v = o->value;
+
+	/* Codes dropped from the registry since they were stored. */
+	if (rd == NULL || ri == NULL || rm == NULL)
+		return 0;
+	d = (size_t)(rd - reg->districts);
+	i = (size_t)(ri - reg->industries);
+	m = (size_t)(rm - reg->metrics);
+	if (strcmp(o->unit, reg->metrics[m].unit) != 0) {
+		/* The canonical unit changed since: convert if we can. */
+		if ((u = registry_metric_unit(&reg->metrics[m], o->unit)) ==
+		    NULL)
+			return 0;
+		v *= u->factor;
+	}
+	s->value[i][m] += v;
+	s->value[all][m] += v;
+	s->reported[i][m] = s->reported[all][m] = true;
+	s->district[i][d] = s->district[all][d] = true;
+	if (strstr(o->note, "synthetic") != NULL)
+		s->synthetic = true;
+	s->nobs++;
+	return 0;
+}
+
+/*
+ * The city table of one period: each cell the sum over districts of the
+ * latest values. The one place that computes it, so that it can later be
+ * read from the stored aggregates instead. Returns 0 or -1.
+ */
+static int
+city_sum(struct store_txn *txn, const struct registry *reg, const char *period,
+    struct city_sums *out)
+{
+	struct store_filter f = { .period = period };
+	struct city_ctx c = { reg, out };
+
+	memset(out, 0, sizeof(*out));
+	return store_obs_scan(txn, &f, city_row, &c) == 0 ? 0 : -1;
+}
+
+static size_t
+city_districts(
+    const struct registry *reg, const struct city_sums *s, size_t row)
+{
+	size_t n = 0;
+
+	for (size_t d = 0; d < reg->ndistricts; d++)
+		n += s->district[row][d];
+	return n;
+}
+
+static void
+city_json(
+    const struct registry *reg, const struct city_sums *s, const char *period)
+{
+	for (size_t i = 0; i <= reg->nindustries; i++) {
+		bool all = i == reg->nindustries, first = true, mfirst = true;
+
+		fputc('{', stdout);
+		json_str_member(stdout, &first, "period", period);
+		json_str_member(stdout, &first, "industry",
+		    all ? "*" : reg->industries[i].code);
+		json_str_member(stdout, &first, "name",
+		    all ? "all industries" : reg->industries[i].name);
+		json_key(stdout, &first, "metrics");
+		fputc('{', stdout);
+		for (size_t m = 0; m < reg->nmetrics; m++) {
+			bool vfirst = true;
+
+			json_key(stdout, &mfirst, reg->metrics[m].code);
+			fputc('{', stdout);
+			json_key(stdout, &vfirst, "value");
+			if (s->reported[i][m])
+				json_double(stdout, s->value[i][m]);
+			else
+				fputs("null", stdout);
+			json_str_member(
+			    stdout, &vfirst, "unit", reg->metrics[m].unit);
+			fputc('}', stdout);
+		}
+		fputc('}', stdout);
+		json_u64_member(stdout, &first, "districts_reporting",
+		    city_districts(reg, s, i));
+		json_u64_member(
+		    stdout, &first, "districts_expected", reg->ndistricts);
+		json_key(stdout, &first, "synthetic");
+		fputs(s->synthetic ? "true" : "false", stdout);
+		fputs("}\n", stdout);
+	}
+}
+
+static void
+city_print(
+    const struct registry *reg, const struct city_sums *s, const char *period)
+{
+	size_t ncols = reg->nmetrics + 2;
+	struct table *t = table_new(ncols);
+	const char **cells = xcalloc(ncols, sizeof(*cells));
+	char(*buf)[CELL_MAX] = xcalloc(ncols, sizeof(*buf));
+
+	printf("City of Suzhou, future industries, %s\n", period);
+	if (s->synthetic)
+		printf("(synthetic sample data)\n");
+
+	cells[0] = "industry";
+	for (size_t m = 0; m < reg->nmetrics; m++) {
+		cells[m + 1] = reg->metrics[m].code;
+		t->right[m + 1] = true;
+	}
+	cells[ncols - 1] = "districts";
+	t->right[ncols - 1] = true;
+	table_add(t, cells, true);
+	cells[0] = cells[ncols - 1] = "";
+	for (size_t m = 0; m < reg->nmetrics; m++) {
+		snprintf(buf[m + 1], CELL_MAX, "(%s)", reg->metrics[m].unit);
+		cells[m + 1] = buf[m + 1];
+	}
+	table_add(t, cells, true);
+
+	for (size_t i = 0; i <= reg->nindustries; i++) {
+		if (i < reg->nindustries)
+			snprintf(buf[0], CELL_MAX, "%s (%s)",
+			    reg->industries[i].name, reg->industries[i].code);
+		else
+			snprintf(buf[0], CELL_MAX, "all industries");
+		for (size_t m = 0; m < reg->nmetrics; m++) {
+			/* Fixed decimals per column, so that the digits of
+			 * a column line up. */
+			if (s->reported[i][m])
+				snprintf(buf[m + 1], CELL_MAX, "%.*f",
+				    reg->metrics[m].integer ? 0 : 2,
+				    s->value[i][m]);
+			else
+				snprintf(buf[m + 1], CELL_MAX, "-");
+		}
+		snprintf(buf[ncols - 1], CELL_MAX, "%zu/%zu",
+		    city_districts(reg, s, i), reg->ndistricts);
+		for (size_t c = 0; c < ncols; c++)
+			cells[c] = buf[c];
+		table_add(t, cells, false);
+	}
+	table_print(t, stdout);
+	free(buf);
+	free(cells);
+	table_destroy(&t);
+}
+
+static int
+cmd_city(struct ctl *ctl, int argc, char *argv[])
+{
+	const char *period = NULL;
+	const struct opt opts[] = {
+		{ "period", &period, NULL },
+		{ NULL, NULL, NULL },
+	};
+	char latest[IND_PERIOD_MAX + 8];
+	struct city_sums *sums;
+	struct period p;
+	int year = 0, rc = 1;
+
+	if (args_parse(ctl, argc, argv, opts, NULL, 0) == -1)
+		return usage();
+	if (period != NULL && !period_parse(period, &p)) {
+		fprintf(
+		    stderr, "indicatorctl: city: bad period '%s'\n", period);
+		return usage();
+	}
+	if (ctl_open(ctl) == -1)
+		return 1;
+	if (period == NULL) {
+		struct store_filter any = { 0 };
+
+		if (store_obs_scan(ctl->txn, &any, latest_year_row, &year) != 0)
+			return 1;
+		if (year == 0) {
+			if (!ctl->json)
+				printf("(no observations)\n");
+			return 0;
+		}
+		snprintf(latest, sizeof(latest), "%d", year);
+		period = latest;
+	}
+	sums = xcalloc(1, sizeof(*sums));
+	if (city_sum(ctl->txn, &ctl->cfg->reg, period, sums) == -1)
+		goto free_sums;
+	if (ctl->json)
+		city_json(&ctl->cfg->reg, sums, period);
+	else
+		city_print(&ctl->cfg->reg, sums, period);
+	rc = 0;
+free_sums:
+	free(sums);
+	return rc;
+}
+
+static const struct cmd cmds[] = {
+	{ "query", cmd_query },
+	{ "history", cmd_history },
+	{ "agents", cmd_agents },
+	{ "city", cmd_city },
+};
+
+int
+main(int argc, char *argv[])
+{
+	struct ctl ctl = { 0 };
+	int ch, rc;
+
+	while ((ch = getopt(argc, argv, "+c:d:h")) != -1) {
+		switch (ch) {
+		case 'c':
+			ctl.conf = optarg;
+			break;
+		case 'd':
+			ctl.dir = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			return usage();
+		}
+	}
+	if (optind >= argc)
+		return usage();
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(argv[optind], cmds[i].name) != 0)
+			continue;
+		rc = cmds[i].fn(&ctl, argc - optind, argv + optind);
+		ctl_close(&ctl);
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			fprintf(stderr, "indicatorctl: write error: %s\n",
+			    strerror(errno));
+			return 1;
+		}
+		return rc;
+	}
+	fprintf(stderr, "indicatorctl: unknown command '%s'\n", argv[optind]);
+	return usage();
 }
