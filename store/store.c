@@ -1,0 +1,1123 @@
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lmdb.h>
+
+#include "store.h"
+#include "store.pb-c.h"
+#include "xmalloc.h"
+
+#define STORE_MAP_DEFAULT (64ULL << 20)
+#define STORE_MAP_MAX_DEFAULT (16ULL << 30)
+#define STORE_META_NAME_MAX 255
+/* Four codes, each with its NUL, then a 4-byte revision. */
+#define STORE_OBS_KEY_MAX (3 * (IND_CODE_MAX + 1) + IND_PERIOD_MAX + 1 + 4)
+#define STORE_SEQ_KEY_MAX (IND_AGENT_ID_MAX + 1 + 8 + 8)
+/* A StoredObservation packs to well under this. */
+#define STORE_OBS_VAL_MAX 1024
+#define STORE_BEGIN_TRIES 4
+
+enum store_db { DB_OBS, DB_HIST, DB_SEQ, DB_REJECT, DB_AGG, DB_META, DB_COUNT };
+
+static const char *const db_names[DB_COUNT] = {
+	"obs",
+	"hist",
+	"seq",
+	"reject",
+	"agg",
+	"meta",
+};
+
+struct store {
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+	bool have[DB_COUNT];
+	bool readonly;
+	uint64_t map_max;
+	char *dir;
+	int ntxn;
+};
+
+struct store_txn {
+	struct store *s;
+	MDB_txn *txn;
+	bool write;
+	bool full;
+	/* The databases present when the transaction began. */
+	bool have[DB_COUNT];
+};
+
+struct key {
+	unsigned char b[STORE_OBS_KEY_MAX > STORE_SEQ_KEY_MAX
+			    ? STORE_OBS_KEY_MAX
+			    : STORE_SEQ_KEY_MAX];
+	size_t len;
+};
+
+static int
+store_fail(const char *what, int rc)
+{
+	fprintf(stderr, "store: %s: %s\n", what, mdb_strerror(rc));
+	return -1;
+}
+
+/* MDB_MAP_FULL marks the transaction so that a commit reports it too. */
+static int
+txn_fail(struct store_txn *t, const char *what, int rc)
+{
+	if (rc == MDB_MAP_FULL) {
+		t->full = true;
+		return STORE_FULL;
+	}
+	return store_fail(what, rc);
+}
+
+static void
+put_be64(unsigned char *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = v & 0xff;
+		v >>= 8;
+	}
+}
+
+static uint64_t
+get_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void
+put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16 & 0xff;
+	p[2] = v >> 8 & 0xff;
+	p[3] = v & 0xff;
+}
+
+static uint32_t
+get_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Appends s and its NUL; refuses an empty or over-long string. */
+static int
+key_add_str(struct key *k, const char *what, const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max) {
+		fprintf(stderr, "store: %s \"%.*s%s\": %s (1..%zu bytes)\n",
+		    what, 40, s, n > 40 ? "..." : "",
+		    n == 0 ? "empty" : "too long", max);
+		return -1;
+	}
+	if (k->len + n + 1 > sizeof(k->b))
+		return -1;
+	memcpy(k->b + k->len, s, n + 1);
+	k->len += n + 1;
+	return 0;
+}
+
+static void
+key_add_be64(struct key *k, uint64_t v)
+{
+	put_be64(k->b + k->len, v);
+	k->len += 8;
+}
+
+static int
+key_obs(struct key *k, const char *district, const char *industry,
+    const char *metric, const char *period)
+{
+	k->len = 0;
+	if (key_add_str(k, "district", district, IND_CODE_MAX) == -1 ||
+	    key_add_str(k, "industry", industry, IND_CODE_MAX) == -1 ||
+	    key_add_str(k, "metric", metric, IND_CODE_MAX) == -1 ||
+	    key_add_str(k, "period", period, IND_PERIOD_MAX) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+key_seq(struct key *k, const char *agent_id, uint64_t epoch)
+{
+	k->len = 0;
+	if (key_add_str(k, "agent_id", agent_id, IND_AGENT_ID_MAX) == -1)
+		return -1;
+	key_add_be64(k, epoch);
+	return 0;
+}
+
+/* Splits an obs or hist key into its four codes; rest gets what follows. */
+static int
+key_obs_split(
+    const MDB_val *v, char *codes[4], const size_t sizes[4], size_t *rest)
+{
+	const char *p = v->mv_data;
+	size_t left = v->mv_size;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		const char *nul = memchr(p, '\0', left);
+		size_t n;
+
+		if (nul == NULL)
+			goto corrupt;
+		n = nul - p;
+		if (n == 0 || n >= sizes[i])
+			goto corrupt;
+		memcpy(codes[i], p, n + 1);
+		p += n + 1;
+		left -= n + 1;
+	}
+	*rest = left;
+	return 0;
+corrupt:
+	fprintf(stderr, "store: corrupt observation key\n");
+	return -1;
+}
+
+static bool
+mdb_has_prefix(const MDB_val *k, const void *prefix, size_t len)
+{
+	return k->mv_size >= len && memcmp(k->mv_data, prefix, len) == 0;
+}
+
+static int
+obs_encode(
+    const struct store_obs *o, unsigned char *buf, size_t size, size_t *len)
+{
+	Indicator__Store__StoredObservation m =
+	    INDICATOR__STORE__STORED_OBSERVATION__INIT;
+	struct store_obs c = *o;
+
+	/* Terminate every string so that a caller's bad fill cannot overrun. */
+	c.unit[sizeof(c.unit) - 1] = '\0';
+	c.sent_unit[sizeof(c.sent_unit) - 1] = '\0';
+	c.note[sizeof(c.note) - 1] = '\0';
+	c.agent_id[sizeof(c.agent_id) - 1] = '\0';
+	m.value = c.value;
+	m.unit = c.unit;
+	m.sent_value = c.sent_value;
+	m.sent_unit = c.sent_unit;
+	m.status = (uint32_t)c.status;
+	m.note = c.note;
+	m.agent_id = c.agent_id;
+	m.epoch = c.epoch;
+	m.seq = c.seq;
+	m.sent_at_ms = c.sent_at_ms;
+	m.stored_at_ms = c.stored_at_ms;
+	m.revision = c.revision;
+	*len = indicator__store__stored_observation__get_packed_size(&m);
+	if (*len > size) {
+		fprintf(stderr, "store: observation record too large (%zu)\n",
+		    *len);
+		return -1;
+	}
+	indicator__store__stored_observation__pack(&m, buf);
+	return 0;
+}
+
+/* Fills the value fields of o from a StoredObservation; codes untouched. */
+static int
+obs_decode(const MDB_val *v, struct store_obs *o)
+{
+	Indicator__Store__StoredObservation *m;
+	int rc = -1;
+
+	m = indicator__store__stored_observation__unpack(
+	    NULL, v->mv_size, v->mv_data);
+	if (m == NULL) {
+		fprintf(stderr, "store: corrupt observation record\n");
+		return -1;
+	}
+	if (!strlcpy_ok(o->unit, m->unit, sizeof(o->unit)) ||
+	    !strlcpy_ok(o->sent_unit, m->sent_unit, sizeof(o->sent_unit)) ||
+	    !strlcpy_ok(o->note, m->note, sizeof(o->note)) ||
+	    !strlcpy_ok(o->agent_id, m->agent_id, sizeof(o->agent_id))) {
+		fprintf(stderr, "store: observation record with an "
+				"over-long string\n");
+		goto free_msg;
+	}
+	o->value = m->value;
+	o->sent_value = m->sent_value;
+	o->status = (int)m->status;
+	o->epoch = m->epoch;
+	o->seq = m->seq;
+	o->sent_at_ms = m->sent_at_ms;
+	o->stored_at_ms = m->stored_at_ms;
+	o->revision = m->revision;
+	rc = 0;
+free_msg:
+	indicator__store__stored_observation__free_unpacked(m, NULL);
+	return rc;
+}
+
+/* An obs or hist record (key and value) into o. */
+static int
+obs_from_record(const MDB_val *k, const MDB_val *v, struct store_obs *o)
+{
+	char *codes[4] = { o->district, o->industry, o->metric, o->period };
+	const size_t sizes[4] = { sizeof(o->district), sizeof(o->industry),
+		sizeof(o->metric), sizeof(o->period) };
+	size_t rest;
+
+	if (key_obs_split(k, codes, sizes, &rest) == -1)
+		return -1;
+	return obs_decode(v, o);
+}
+
+static int
+dbs_open(struct store *s, unsigned int flags)
+{
+	MDB_txn *txn;
+	int i, rc;
+
+	rc = mdb_txn_begin(s->env, NULL, s->readonly ? MDB_RDONLY : 0, &txn);
+	if (rc != 0)
+		return store_fail("begin", rc);
+	for (i = 0; i < DB_COUNT; i++) {
+		if (s->have[i])
+			continue;
+		rc = mdb_dbi_open(txn, db_names[i], flags, &s->dbi[i]);
+		if (rc == MDB_NOTFOUND && s->readonly)
+			continue;
+		if (rc != 0) {
+			store_fail(db_names[i], rc);
+			goto txn_abort;
+		}
+		s->have[i] = true;
+	}
+	/* Committing, even a read transaction, keeps the new handles. */
+	rc = mdb_txn_commit(txn);
+	if (rc != 0) {
+		memset(s->have, 0, sizeof(s->have));
+		return store_fail("open databases", rc);
+	}
+	return 0;
+txn_abort:
+	mdb_txn_abort(txn);
+	memset(s->have, 0, sizeof(s->have));
+	return -1;
+}
+
+static bool
+dir_exists(const char *dir)
+{
+	struct stat st;
+
+	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Takes the larger of the size in the file's meta page and the asked size. */
+static int
+map_adopt(struct store *s, uint64_t want)
+{
+	MDB_envinfo info;
+	int rc;
+
+	rc = mdb_env_set_mapsize(s->env, 0);
+	if (rc != 0)
+		return rc;
+	if (s->readonly)
+		return 0;
+	rc = mdb_env_info(s->env, &info);
+	if (rc != 0)
+		return rc;
+	if (info.me_mapsize < want)
+		rc = mdb_env_set_mapsize(s->env, want);
+	return rc;
+}
+
+struct store *
+store_open(const struct store_opts *opts, char *err, size_t errlen)
+{
+	struct store *s;
+	unsigned int flags = 0;
+	uint64_t map_size;
+	int dead, rc;
+
+	s = xcalloc(1, sizeof(*s));
+	s->readonly = opts->readonly;
+	s->dir = xstrdup(opts->dir);
+	map_size = opts->map_size ? opts->map_size : STORE_MAP_DEFAULT;
+	s->map_max = opts->map_max ? opts->map_max : STORE_MAP_MAX_DEFAULT;
+	if (s->readonly) {
+		if (!dir_exists(opts->dir)) {
+			snprintf(
+			    err, errlen, "store: no store at %s", opts->dir);
+			goto free_store;
+		}
+		flags |= MDB_RDONLY;
+	} else if (mkdir(opts->dir, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "store: mkdir %s: %s", opts->dir,
+		    strerror(errno));
+		goto free_store;
+	}
+	switch (opts->sync) {
+	case STORE_SYNC_FULL:
+		break;
+	case STORE_SYNC_NOMETASYNC:
+		flags |= MDB_NOMETASYNC;
+		break;
+	case STORE_SYNC_NONE:
+		flags |= MDB_NOSYNC;
+		break;
+	}
+	rc = mdb_env_create(&s->env);
+	if (rc != 0) {
+		snprintf(err, errlen, "store: create: %s", mdb_strerror(rc));
+		goto free_store;
+	}
+	if ((rc = mdb_env_set_maxdbs(s->env, DB_COUNT)) != 0 ||
+	    (!s->readonly &&
+		(rc = mdb_env_set_mapsize(s->env, map_size)) != 0)) {
+		snprintf(
+		    err, errlen, "store: %s: %s", opts->dir, mdb_strerror(rc));
+		goto env_close;
+	}
+	rc = mdb_env_open(s->env, opts->dir, flags, 0600);
+	if (rc != 0) {
+		if (s->readonly && rc == ENOENT)
+			snprintf(
+			    err, errlen, "store: no store at %s", opts->dir);
+		else
+			snprintf(err, errlen, "store: open %s: %s", opts->dir,
+			    mdb_strerror(rc));
+		goto env_close;
+	}
+	rc = map_adopt(s, map_size);
+	if (rc != 0) {
+		snprintf(err, errlen, "store: map %s: %s", opts->dir,
+		    mdb_strerror(rc));
+		goto env_close;
+	}
+	if (!s->readonly) {
+		rc = mdb_reader_check(s->env, &dead);
+		if (rc != 0) {
+			snprintf(err, errlen, "store: reader check %s: %s",
+			    opts->dir, mdb_strerror(rc));
+			goto env_close;
+		}
+		if (dead > 0)
+			fprintf(stderr,
+			    "store: cleared %d stale reader slot%s in %s\n",
+			    dead, dead == 1 ? "" : "s", opts->dir);
+	}
+	if (dbs_open(s, s->readonly ? 0 : MDB_CREATE) == -1) {
+		snprintf(err, errlen, "store: cannot open the databases in %s",
+		    opts->dir);
+		goto env_close;
+	}
+	return s;
+env_close:
+	mdb_env_close(s->env);
+free_store:
+	free(s->dir);
+	free(s);
+	return NULL;
+}
+
+void
+store_close(struct store **s)
+{
+	if (s == NULL || *s == NULL)
+		return;
+	mdb_env_close((*s)->env);
+	free((*s)->dir);
+	free(*s);
+	*s = NULL;
+}
+
+int
+store_grow(struct store *s)
+{
+	uint64_t cur, next;
+	int rc;
+
+	if (s->ntxn > 0) {
+		fprintf(stderr, "store: grow: a transaction is open\n");
+		return -1;
+	}
+	cur = store_map_size(s);
+	if (cur >= s->map_max) {
+		fprintf(stderr,
+		    "store: map is at its maximum size (%llu bytes) in %s\n",
+		    (unsigned long long)cur, s->dir);
+		return -1;
+	}
+	next = cur > s->map_max / 2 ? s->map_max : cur * 2;
+	rc = mdb_env_set_mapsize(s->env, next);
+	if (rc != 0)
+		return store_fail("grow", rc);
+	fprintf(stderr, "store: map grown to %llu bytes in %s\n",
+	    (unsigned long long)store_map_size(s), s->dir);
+	return 0;
+}
+
+uint64_t
+store_map_size(const struct store *s)
+{
+	MDB_envinfo info;
+
+	if (mdb_env_info(s->env, &info) != 0)
+		return 0;
+	return info.me_mapsize;
+}
+
+struct store_txn *
+store_txn_begin(struct store *s, bool write)
+{
+	struct store_txn *t;
+	MDB_txn *txn;
+	int i, rc;
+
+	if (write && s->readonly) {
+		fprintf(stderr, "store: write transaction on a read-only "
+				"store\n");
+		return NULL;
+	}
+	for (i = 0; i < DB_COUNT; i++) {
+		/* A writer may have created them since we looked. */
+		if (!s->have[i]) {
+			if (s->ntxn == 0 && dbs_open(s, 0) == -1)
+				return NULL;
+			break;
+		}
+	}
+	for (i = 0;; i++) {
+		rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &txn);
+		if (rc != MDB_MAP_RESIZED || i == STORE_BEGIN_TRIES)
+			break;
+		/* Another process grew the map: adopt its size. */
+		if (s->ntxn > 0)
+			break;
+		rc = mdb_env_set_mapsize(s->env, 0);
+		if (rc != 0)
+			break;
+	}
+	if (rc != 0) {
+		store_fail("begin", rc);
+		return NULL;
+	}
+	t = xcalloc(1, sizeof(*t));
+	t->s = s;
+	t->txn = txn;
+	t->write = write;
+	memcpy(t->have, s->have, sizeof(t->have));
+	s->ntxn++;
+	return t;
+}
+
+static void
+txn_free(struct store_txn **t)
+{
+	(*t)->s->ntxn--;
+	free(*t);
+	*t = NULL;
+}
+
+int
+store_txn_commit(struct store_txn **t)
+{
+	int rc;
+
+	if ((*t)->full) {
+		mdb_txn_abort((*t)->txn);
+		txn_free(t);
+		return STORE_FULL;
+	}
+	rc = mdb_txn_commit((*t)->txn);
+	txn_free(t);
+	if (rc == MDB_MAP_FULL)
+		return STORE_FULL;
+	if (rc != 0)
+		return store_fail("commit", rc);
+	return 0;
+}
+
+void
+store_txn_abort(struct store_txn **t)
+{
+	if (t == NULL || *t == NULL)
+		return;
+	mdb_txn_abort((*t)->txn);
+	txn_free(t);
+}
+
+static int
+txn_get(struct store_txn *t, enum store_db db, const void *key, size_t klen,
+    MDB_val *v)
+{
+	MDB_val k = { klen, (void *)key };
+	int rc;
+
+	if (!t->have[db])
+		return STORE_NOTFOUND;
+	rc = mdb_get(t->txn, t->s->dbi[db], &k, v);
+	if (rc == MDB_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc != 0)
+		return store_fail(db_names[db], rc);
+	return 0;
+}
+
+static int
+txn_put(struct store_txn *t, enum store_db db, const void *key, size_t klen,
+    const void *val, size_t vlen)
+{
+	MDB_val k = { klen, (void *)key };
+	MDB_val v = { vlen, (void *)val };
+	int rc;
+
+	if (!t->write) {
+		fprintf(stderr, "store: %s: put in a read transaction\n",
+		    db_names[db]);
+		return -1;
+	}
+	if (t->full)
+		return STORE_FULL;
+	rc = mdb_put(t->txn, t->s->dbi[db], &k, &v, 0);
+	if (rc != 0)
+		return txn_fail(t, db_names[db], rc);
+	return 0;
+}
+
+/*
+ * Opens a cursor on db at the first key >= prefix (the first key when plen
+ * is 0). Returns 0 with *c open and k, v filled; STORE_NOTFOUND when there
+ * is no such key or no such database (no cursor then); -1.
+ */
+static int
+cursor_first(struct store_txn *t, enum store_db db, const void *prefix,
+    size_t plen, MDB_cursor **c, MDB_val *k, MDB_val *v)
+{
+	int rc;
+
+	if (!t->have[db])
+		return STORE_NOTFOUND;
+	rc = mdb_cursor_open(t->txn, t->s->dbi[db], c);
+	if (rc != 0)
+		return store_fail(db_names[db], rc);
+	k->mv_size = plen;
+	k->mv_data = (void *)prefix;
+	rc = mdb_cursor_get(*c, k, v, plen > 0 ? MDB_SET_RANGE : MDB_FIRST);
+	if (rc == 0)
+		return 0;
+	mdb_cursor_close(*c);
+	*c = NULL;
+	if (rc == MDB_NOTFOUND)
+		return STORE_NOTFOUND;
+	return store_fail(db_names[db], rc);
+}
+
+/* 0 with k, v at the next record; 1 at the end; -1. */
+static int
+cursor_next(MDB_cursor *c, enum store_db db, MDB_val *k, MDB_val *v)
+{
+	int rc;
+
+	rc = mdb_cursor_get(c, k, v, MDB_NEXT);
+	if (rc == MDB_NOTFOUND)
+		return 1;
+	if (rc != 0)
+		return store_fail(db_names[db], rc);
+	return 0;
+}
+
+static int
+seq_decode(const MDB_val *v, struct store_seq *out)
+{
+	Indicator__Store__SeqState *m;
+
+	m = indicator__store__seq_state__unpack(NULL, v->mv_size, v->mv_data);
+	if (m == NULL) {
+		fprintf(stderr, "store: corrupt sequence record\n");
+		return -1;
+	}
+	out->last_seq = m->last_seq;
+	out->first_seen_ms = m->first_seen_ms;
+	out->last_seen_ms = m->last_seen_ms;
+	out->accepted = m->accepted;
+	out->rejected = m->rejected;
+	indicator__store__seq_state__free_unpacked(m, NULL);
+	return 0;
+}
+
+int
+store_seq_get(struct store_txn *t, const char *agent_id, uint64_t epoch,
+    struct store_seq *out)
+{
+	struct key k;
+	MDB_val v;
+	int rc;
+
+	if (key_seq(&k, agent_id, epoch) == -1)
+		return -1;
+	rc = txn_get(t, DB_SEQ, k.b, k.len, &v);
+	if (rc != 0)
+		return rc;
+	return seq_decode(&v, out);
+}
+
+int
+store_seq_put(struct store_txn *t, const char *agent_id, uint64_t epoch,
+    const struct store_seq *st)
+{
+	Indicator__Store__SeqState m = INDICATOR__STORE__SEQ_STATE__INIT;
+	unsigned char buf[64];
+	struct key k;
+	size_t len;
+
+	if (key_seq(&k, agent_id, epoch) == -1)
+		return -1;
+	m.last_seq = st->last_seq;
+	m.first_seen_ms = st->first_seen_ms;
+	m.last_seen_ms = st->last_seen_ms;
+	m.accepted = st->accepted;
+	m.rejected = st->rejected;
+	/* Five varints: at most 5 * 11 bytes. */
+	len = indicator__store__seq_state__pack(&m, buf);
+	return txn_put(t, DB_SEQ, k.b, k.len, buf, len);
+}
+
+int
+store_seq_scan(struct store_txn *t,
+    int (*fn)(const char *agent_id, uint64_t epoch, const struct store_seq *st,
+	void *arg),
+    void *arg)
+{
+	char agent_id[IND_AGENT_ID_MAX + 1];
+	struct store_seq st;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	rc = cursor_first(t, DB_SEQ, NULL, 0, &c, &k, &v);
+	if (rc == STORE_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	do {
+		const char *p = k.mv_data;
+		size_t n = strnlen(p, k.mv_size);
+
+		if (n == 0 || n > IND_AGENT_ID_MAX || k.mv_size != n + 1 + 8) {
+			fprintf(stderr, "store: corrupt sequence key\n");
+			rc = -1;
+			break;
+		}
+		memcpy(agent_id, p, n + 1);
+		if (seq_decode(&v, &st) == -1) {
+			rc = -1;
+			break;
+		}
+		rc = fn(agent_id, get_be64((const unsigned char *)p + n + 1),
+		    &st, arg);
+		if (rc != 0)
+			break;
+	} while ((rc = cursor_next(c, DB_SEQ, &k, &v)) == 0);
+	mdb_cursor_close(c);
+	return rc == 1 ? 0 : rc;
+}
+
+int
+store_reject_put(struct store_txn *t, const char *agent_id, uint64_t epoch,
+    uint64_t seq, const void *buf, size_t len)
+{
+	struct key k;
+
+	if (key_seq(&k, agent_id, epoch) == -1)
+		return -1;
+	key_add_be64(&k, seq);
+	return txn_put(t, DB_REJECT, k.b, k.len, buf, len);
+}
+
+int
+store_reject_get(struct store_txn *t, const char *agent_id, uint64_t epoch,
+    uint64_t seq, const void **buf, size_t *len)
+{
+	struct key k;
+	MDB_val v;
+	int rc;
+
+	if (key_seq(&k, agent_id, epoch) == -1)
+		return -1;
+	key_add_be64(&k, seq);
+	rc = txn_get(t, DB_REJECT, k.b, k.len, &v);
+	if (rc != 0)
+		return rc;
+	*buf = v.mv_data;
+	*len = v.mv_size;
+	return 0;
+}
+
+int
+store_obs_put(struct store_txn *t, struct store_obs *o, struct store_obs *prev,
+    bool *had_prev)
+{
+	unsigned char val[STORE_OBS_VAL_MAX];
+	struct store_obs old;
+	struct key k;
+	uint32_t rev = 0;
+	size_t vlen;
+	MDB_val v;
+	int rc;
+
+	if (key_obs(&k, o->district, o->industry, o->metric, o->period) == -1)
+		return -1;
+	rc = txn_get(t, DB_OBS, k.b, k.len, &v);
+	if (rc == -1)
+		return -1;
+	if (had_prev != NULL)
+		*had_prev = rc == 0;
+	if (rc == 0) {
+		old = *o;
+		if (obs_decode(&v, &old) == -1)
+			return -1;
+		rev = old.revision;
+		if (prev != NULL)
+			*prev = old;
+	}
+	if (rev == UINT32_MAX) {
+		fprintf(stderr, "store: %s/%s/%s/%s: too many revisions\n",
+		    o->district, o->industry, o->metric, o->period);
+		return -1;
+	}
+	o->revision = rev + 1;
+	if (obs_encode(o, val, sizeof(val), &vlen) == -1)
+		return -1;
+	rc = txn_put(t, DB_OBS, k.b, k.len, val, vlen);
+	if (rc != 0)
+		return rc;
+	put_be32(k.b + k.len, o->revision);
+	return txn_put(t, DB_HIST, k.b, k.len + 4, val, vlen);
+}
+
+int
+store_obs_get(struct store_txn *t, const char *district, const char *industry,
+    const char *metric, const char *period, struct store_obs *out)
+{
+	struct key k;
+	MDB_val kv, v;
+	int rc;
+
+	if (key_obs(&k, district, industry, metric, period) == -1)
+		return -1;
+	rc = txn_get(t, DB_OBS, k.b, k.len, &v);
+	if (rc != 0)
+		return rc;
+	kv.mv_size = k.len;
+	kv.mv_data = k.b;
+	return obs_from_record(&kv, &v, out);
+}
+
+static bool
+filter_set(const char *f)
+{
+	return f != NULL && f[0] != '\0';
+}
+
+static bool
+filter_match(const char *f, const char *code)
+{
+	return !filter_set(f) || strcmp(f, code) == 0;
+}
+
+int
+store_obs_scan(struct store_txn *t, const struct store_filter *f,
+    int (*fn)(const struct store_obs *o, void *arg), void *arg)
+{
+	const struct store_filter none = { NULL, NULL, NULL, NULL };
+	struct store_obs o;
+	struct key prefix = { .len = 0 };
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	if (f == NULL)
+		f = &none;
+	if (filter_set(f->district)) {
+		if (key_add_str(
+			&prefix, "district", f->district, IND_CODE_MAX) == -1)
+			return -1;
+		/* With the district known, a known industry narrows it too. */
+		if (filter_set(f->industry) &&
+		    key_add_str(
+			&prefix, "industry", f->industry, IND_CODE_MAX) == -1)
+			return -1;
+	}
+	rc = cursor_first(t, DB_OBS, prefix.b, prefix.len, &c, &k, &v);
+	if (rc == STORE_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	do {
+		char *codes[4] = { o.district, o.industry, o.metric, o.period };
+		const size_t sizes[4] = { sizeof(o.district),
+			sizeof(o.industry), sizeof(o.metric),
+			sizeof(o.period) };
+		size_t rest;
+
+		if (!mdb_has_prefix(&k, prefix.b, prefix.len)) {
+			rc = 1;
+			break;
+		}
+		memset(&o, 0, sizeof(o));
+		if (key_obs_split(&k, codes, sizes, &rest) == -1) {
+			rc = -1;
+			break;
+		}
+		if (!filter_match(f->industry, o.industry) ||
+		    !filter_match(f->metric, o.metric) ||
+		    !filter_match(f->period, o.period))
+			continue;
+		if (obs_decode(&v, &o) == -1) {
+			rc = -1;
+			break;
+		}
+		rc = fn(&o, arg);
+		if (rc != 0)
+			break;
+	} while ((rc = cursor_next(c, DB_OBS, &k, &v)) == 0);
+	mdb_cursor_close(c);
+	return rc == 1 ? 0 : rc;
+}
+
+int
+store_hist_scan(struct store_txn *t, const char *district, const char *industry,
+    const char *metric, const char *period,
+    int (*fn)(const struct store_obs *o, void *arg), void *arg)
+{
+	struct store_obs o;
+	struct key prefix;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	if (key_obs(&prefix, district, industry, metric, period) == -1)
+		return -1;
+	rc = cursor_first(t, DB_HIST, prefix.b, prefix.len, &c, &k, &v);
+	if (rc == STORE_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	do {
+		if (!mdb_has_prefix(&k, prefix.b, prefix.len)) {
+			rc = 1;
+			break;
+		}
+		memset(&o, 0, sizeof(o));
+		if (k.mv_size != prefix.len + 4) {
+			fprintf(stderr, "store: corrupt history key\n");
+			rc = -1;
+			break;
+		}
+		if (obs_from_record(&k, &v, &o) == -1) {
+			rc = -1;
+			break;
+		}
+		o.revision =
+		    get_be32((const unsigned char *)k.mv_data + prefix.len);
+		rc = fn(&o, arg);
+		if (rc != 0)
+			break;
+	} while ((rc = cursor_next(c, DB_HIST, &k, &v)) == 0);
+	mdb_cursor_close(c);
+	return rc == 1 ? 0 : rc;
+}
+
+static int
+topic_check(const char *topic, bool empty_ok)
+{
+	size_t n = strlen(topic);
+
+	if ((n == 0 && !empty_ok) || n > IND_TOPIC_MAX) {
+		fprintf(stderr, "store: topic \"%.*s%s\": %s (1..%d bytes)\n",
+		    40, topic, n > 40 ? "..." : "",
+		    n == 0 ? "empty" : "too long", IND_TOPIC_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_agg_put(
+    struct store_txn *t, const char *topic, const void *buf, size_t len)
+{
+	if (topic_check(topic, false) == -1)
+		return -1;
+	return txn_put(t, DB_AGG, topic, strlen(topic), buf, len);
+}
+
+int
+store_agg_get(
+    struct store_txn *t, const char *topic, const void **buf, size_t *len)
+{
+	MDB_val v;
+	int rc;
+
+	if (topic_check(topic, false) == -1)
+		return -1;
+	rc = txn_get(t, DB_AGG, topic, strlen(topic), &v);
+	if (rc != 0)
+		return rc;
+	*buf = v.mv_data;
+	*len = v.mv_size;
+	return 0;
+}
+
+int
+store_agg_scan(struct store_txn *t, const char *prefix,
+    int (*fn)(const char *topic, const void *buf, size_t len, void *arg),
+    void *arg)
+{
+	char topic[IND_TOPIC_MAX + 1];
+	size_t plen;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	if (prefix == NULL)
+		prefix = "";
+	if (topic_check(prefix, true) == -1)
+		return -1;
+	plen = strlen(prefix);
+	rc = cursor_first(t, DB_AGG, prefix, plen, &c, &k, &v);
+	if (rc == STORE_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	do {
+		if (!mdb_has_prefix(&k, prefix, plen)) {
+			rc = 1;
+			break;
+		}
+		if (k.mv_size > IND_TOPIC_MAX) {
+			fprintf(stderr, "store: corrupt aggregate key\n");
+			rc = -1;
+			break;
+		}
+		memcpy(topic, k.mv_data, k.mv_size);
+		topic[k.mv_size] = '\0';
+		rc = fn(topic, v.mv_data, v.mv_size, arg);
+		if (rc != 0)
+			break;
+	} while ((rc = cursor_next(c, DB_AGG, &k, &v)) == 0);
+	mdb_cursor_close(c);
+	return rc == 1 ? 0 : rc;
+}
+
+static int
+meta_name_check(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > STORE_META_NAME_MAX) {
+		fprintf(stderr, "store: meta name of %zu bytes (1..%d)\n", n,
+		    STORE_META_NAME_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_meta_get(struct store_txn *t, const char *name, uint64_t *out)
+{
+	MDB_val v;
+	int rc;
+
+	if (meta_name_check(name) == -1)
+		return -1;
+	rc = txn_get(t, DB_META, name, strlen(name), &v);
+	if (rc == STORE_NOTFOUND) {
+		*out = 0;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	if (v.mv_size != 8) {
+		fprintf(stderr, "store: corrupt meta value for %s\n", name);
+		return -1;
+	}
+	*out = get_be64(v.mv_data);
+	return 0;
+}
+
+int
+store_meta_put(struct store_txn *t, const char *name, uint64_t value)
+{
+	unsigned char buf[8];
+
+	if (meta_name_check(name) == -1)
+		return -1;
+	put_be64(buf, value);
+	return txn_put(t, DB_META, name, strlen(name), buf, sizeof(buf));
+}
+
+static int
+db_entries(struct store_txn *t, enum store_db db, uint64_t *out)
+{
+	MDB_stat st;
+	int rc;
+
+	*out = 0;
+	if (!t->have[db])
+		return 0;
+	rc = mdb_stat(t->txn, t->s->dbi[db], &st);
+	if (rc != 0)
+		return store_fail(db_names[db], rc);
+	*out = st.ms_entries;
+	return 0;
+}
+
+int
+store_stat(struct store_txn *t, struct store_stat *out)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = mdb_env_info(t->s->env, &info)) != 0 ||
+	    (rc = mdb_env_stat(t->s->env, &st)) != 0)
+		return store_fail("stat", rc);
+	out->map_size = info.me_mapsize;
+	out->used_bytes = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	if (db_entries(t, DB_OBS, &out->nobs) == -1 ||
+	    db_entries(t, DB_HIST, &out->nhist) == -1 ||
+	    db_entries(t, DB_SEQ, &out->nagents) == -1 ||
+	    db_entries(t, DB_AGG, &out->naggs) == -1)
+		return -1;
+	return 0;
+}
+
+int
+store_backup(struct store *s, const char *dir)
+{
+	int rc;
+
+	rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
+	if (rc != 0) {
+		fprintf(
+		    stderr, "store: backup to %s: %s\n", dir, mdb_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
