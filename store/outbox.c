@@ -1,0 +1,610 @@
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "outbox.h"
+#include "xmalloc.h"
+
+#define OUTBOX_MAP_START (16ULL << 20)
+#define OUTBOX_MAP_MAX (64ULL << 30)
+
+struct outbox {
+	MDB_env *env;
+	MDB_dbi meta;
+	MDB_dbi pending;
+	MDB_dbi dead;
+	int lockfd;
+	uint64_t epoch;
+	char *dir;
+};
+
+/*
+ * One write transaction's work: returns 0, -1 (logged), or MDB_MAP_FULL to
+ * have outbox_write() grow the map and run it again in a new transaction.
+ */
+typedef int (*outbox_txn_fn)(struct outbox *o, MDB_txn *txn, void *arg);
+
+static int
+outbox_fail(const char *what, int rc)
+{
+	fprintf(stderr, "outbox: %s: %s\n", what, mdb_strerror(rc));
+	return -1;
+}
+
+static void
+put_be64(unsigned char *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = v & 0xff;
+		v >>= 8;
+	}
+}
+
+static uint64_t
+get_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static int
+meta_get(
+    MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *out, bool *found)
+{
+	MDB_val k = { strlen(name), (void *)name };
+	MDB_val v;
+	int rc;
+
+	rc = mdb_get(txn, dbi, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		*found = false;
+		*out = 0;
+		return 0;
+	}
+	if (rc != 0)
+		return outbox_fail(name, rc);
+	if (v.mv_size != 8) {
+		fprintf(stderr, "outbox: corrupt meta value for %s\n", name);
+		return -1;
+	}
+	*found = true;
+	*out = get_be64(v.mv_data);
+	return 0;
+}
+
+/* 0, MDB_MAP_FULL or -1. */
+static int
+meta_put(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t value)
+{
+	unsigned char buf[8];
+	MDB_val k = { strlen(name), (void *)name };
+	MDB_val v = { sizeof(buf), buf };
+	int rc;
+
+	put_be64(buf, value);
+	rc = mdb_put(txn, dbi, &k, &v, 0);
+	if (rc == MDB_MAP_FULL)
+		return rc;
+	if (rc != 0)
+		return outbox_fail(name, rc);
+	return 0;
+}
+
+static int
+outbox_grow(struct outbox *o)
+{
+	MDB_envinfo info;
+	uint64_t next;
+	int rc;
+
+	if ((rc = mdb_env_info(o->env, &info)) != 0)
+		return outbox_fail("grow", rc);
+	if (info.me_mapsize >= OUTBOX_MAP_MAX) {
+		fprintf(stderr,
+		    "outbox: %s is full at its maximum size "
+		    "(%llu bytes)\n",
+		    o->dir, (unsigned long long)info.me_mapsize);
+		return -1;
+	}
+	next = info.me_mapsize * 2;
+	if (next > OUTBOX_MAP_MAX)
+		next = OUTBOX_MAP_MAX;
+	if ((rc = mdb_env_set_mapsize(o->env, next)) != 0)
+		return outbox_fail("grow", rc);
+	return 0;
+}
+
+/* Runs fn in a durable write transaction, growing the map as needed. */
+static int
+outbox_write(struct outbox *o, outbox_txn_fn fn, void *arg)
+{
+	MDB_txn *txn;
+	int rc;
+
+	for (;;) {
+		rc = mdb_txn_begin(o->env, NULL, 0, &txn);
+		if (rc != 0)
+			return outbox_fail("begin", rc);
+		rc = fn(o, txn, arg);
+		if (rc == -1) {
+			mdb_txn_abort(txn);
+			return -1;
+		}
+		if (rc == 0) {
+			rc = mdb_txn_commit(txn);
+			if (rc == 0)
+				return 0;
+			if (rc != MDB_MAP_FULL)
+				return outbox_fail("commit", rc);
+		} else {
+			mdb_txn_abort(txn);
+		}
+		if (outbox_grow(o) == -1)
+			return -1;
+	}
+}
+
+static int
+epoch_draw(uint64_t *epoch)
+{
+	ssize_t n;
+
+	do {
+		n = getrandom(epoch, sizeof(*epoch), 0);
+		if (n == -1 && errno != EINTR) {
+			fprintf(
+			    stderr, "outbox: getrandom: %s\n", strerror(errno));
+			return -1;
+		}
+	} while (n != (ssize_t)sizeof(*epoch) || *epoch == 0);
+	return 0;
+}
+
+static int
+init_txn(struct outbox *o, MDB_txn *txn, void *arg)
+{
+	uint64_t next;
+	bool found;
+	int rc;
+
+	(void)arg;
+	if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &o->meta)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "pending", MDB_CREATE, &o->pending)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "dead", MDB_CREATE, &o->dead)) != 0) {
+		if (rc == MDB_MAP_FULL)
+			return rc;
+		return outbox_fail("open databases", rc);
+	}
+	if (meta_get(txn, o->meta, "epoch", &o->epoch, &found) == -1)
+		return -1;
+	if (found && o->epoch != 0)
+		return 0;
+	if (epoch_draw(&o->epoch) == -1)
+		return -1;
+	if ((rc = meta_put(txn, o->meta, "epoch", o->epoch)) != 0)
+		return rc;
+	if (meta_get(txn, o->meta, "next_seq", &next, &found) == -1)
+		return -1;
+	if (!found)
+		rc = meta_put(txn, o->meta, "next_seq", 1);
+	return rc;
+}
+
+/* Takes the lock file; on contention names the holder in err. */
+static int
+lock_take(const char *dir, char *err, size_t errlen)
+{
+	char path[4096], buf[32];
+	ssize_t n;
+	int fd, len;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/lock", dir) >=
+	    sizeof(path)) {
+		snprintf(err, errlen, "outbox: %s: path too long", dir);
+		return -1;
+	}
+	fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		snprintf(err, errlen, "outbox: %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK) {
+			n = pread(fd, buf, sizeof(buf) - 1, 0);
+			buf[n > 0 ? n : 0] = '\0';
+			buf[strcspn(buf, "\n")] = '\0';
+			snprintf(err, errlen,
+			    "outbox: %s is in use by another process (pid %s)",
+			    dir, buf[0] != '\0' ? buf : "unknown");
+		} else {
+			snprintf(err, errlen, "outbox: lock %s: %s", path,
+			    strerror(errno));
+		}
+		close(fd);
+		return -1;
+	}
+	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, len, 0) != len) {
+		snprintf(
+		    err, errlen, "outbox: write %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct outbox *
+outbox_open(const char *dir, char *err, size_t errlen)
+{
+	struct outbox *o;
+	MDB_envinfo info;
+	int rc;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		snprintf(
+		    err, errlen, "outbox: mkdir %s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	o = xcalloc(1, sizeof(*o));
+	o->dir = xstrdup(dir);
+	o->lockfd = lock_take(dir, err, errlen);
+	if (o->lockfd == -1)
+		goto free_outbox;
+	if ((rc = mdb_env_create(&o->env)) != 0) {
+		snprintf(err, errlen, "outbox: create: %s", mdb_strerror(rc));
+		goto lock_release;
+	}
+	if ((rc = mdb_env_set_maxdbs(o->env, 3)) != 0 ||
+	    (rc = mdb_env_set_mapsize(o->env, OUTBOX_MAP_START)) != 0 ||
+	    (rc = mdb_env_open(o->env, dir, 0, 0600)) != 0) {
+		snprintf(
+		    err, errlen, "outbox: open %s: %s", dir, mdb_strerror(rc));
+		goto env_close;
+	}
+	/* Keep a size an earlier run grew to. */
+	if ((rc = mdb_env_set_mapsize(o->env, 0)) != 0 ||
+	    (rc = mdb_env_info(o->env, &info)) != 0 ||
+	    (info.me_mapsize < OUTBOX_MAP_START &&
+		(rc = mdb_env_set_mapsize(o->env, OUTBOX_MAP_START)) != 0)) {
+		snprintf(
+		    err, errlen, "outbox: map %s: %s", dir, mdb_strerror(rc));
+		goto env_close;
+	}
+	if (outbox_write(o, init_txn, NULL) == -1) {
+		snprintf(err, errlen, "outbox: cannot initialize %s", dir);
+		goto env_close;
+	}
+	return o;
+env_close:
+	mdb_env_close(o->env);
+lock_release:
+	close(o->lockfd);
+free_outbox:
+	free(o->dir);
+	free(o);
+	return NULL;
+}
+
+void
+outbox_close(struct outbox **o)
+{
+	if (o == NULL || *o == NULL)
+		return;
+	mdb_env_close((*o)->env);
+	close((*o)->lockfd);
+	free((*o)->dir);
+	free(*o);
+	*o = NULL;
+}
+
+uint64_t
+outbox_epoch(const struct outbox *o)
+{
+	return o->epoch;
+}
+
+struct enqueue {
+	size_t n;
+	outbox_build_fn build;
+	void *arg;
+	/* Built reports, kept so that a retry after growth builds none twice.
+	 */
+	void **bufs;
+	size_t *lens;
+	uint64_t first;
+};
+
+static int
+enqueue_txn(struct outbox *o, MDB_txn *txn, void *arg)
+{
+	struct enqueue *e = arg;
+	unsigned char kb[8];
+	MDB_val k = { sizeof(kb), kb }, v;
+	uint64_t next;
+	bool found;
+	size_t i;
+	int rc;
+
+	if (meta_get(txn, o->meta, "next_seq", &next, &found) == -1)
+		return -1;
+	if (!found || next == 0 || next > UINT64_MAX - e->n) {
+		fprintf(stderr, "outbox: bad next_seq %llu in %s\n",
+		    (unsigned long long)next, o->dir);
+		return -1;
+	}
+	if (e->first != 0 && e->first != next) {
+		fprintf(stderr, "outbox: next_seq moved during enqueue\n");
+		return -1;
+	}
+	e->first = next;
+	for (i = 0; i < e->n; i++) {
+		if (e->bufs[i] == NULL &&
+		    e->build(o->epoch, next + i, i, &e->bufs[i], &e->lens[i],
+			e->arg) == -1) {
+			fprintf(stderr,
+			    "outbox: building report %zu of %zu failed; "
+			    "none enqueued\n",
+			    i + 1, e->n);
+			return -1;
+		}
+		put_be64(kb, next + i);
+		v.mv_size = e->lens[i];
+		v.mv_data = e->bufs[i];
+		/* Seqs only rise, so each key goes at the end. */
+		rc = mdb_put(txn, o->pending, &k, &v, MDB_APPEND);
+		if (rc == MDB_MAP_FULL)
+			return rc;
+		if (rc != 0)
+			return outbox_fail("pending", rc);
+	}
+	return meta_put(txn, o->meta, "next_seq", next + e->n);
+}
+
+int
+outbox_enqueue(struct outbox *o, size_t n, outbox_build_fn build, void *arg)
+{
+	struct enqueue e = { n, build, arg, NULL, NULL, 0 };
+	size_t i;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	e.bufs = xcalloc(n, sizeof(*e.bufs));
+	e.lens = xcalloc(n, sizeof(*e.lens));
+	rc = outbox_write(o, enqueue_txn, &e);
+	for (i = 0; i < n; i++)
+		free(e.bufs[i]);
+	free(e.bufs);
+	free(e.lens);
+	return rc;
+}
+
+int
+outbox_scan(struct outbox *o, uint64_t from, size_t max, outbox_pending_fn fn,
+    void *arg)
+{
+	unsigned char kb[8];
+	MDB_val k = { sizeof(kb), kb }, v;
+	MDB_cursor *c;
+	MDB_txn *txn;
+	size_t count = 0;
+	int rc;
+
+	put_be64(kb, from);
+	if ((rc = mdb_txn_begin(o->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return outbox_fail("begin", rc);
+	if ((rc = mdb_cursor_open(txn, o->pending, &c)) != 0) {
+		outbox_fail("pending", rc);
+		goto txn_abort;
+	}
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (max != 0 && count == max)
+			break;
+		if (k.mv_size != 8) {
+			fprintf(stderr, "outbox: corrupt pending key\n");
+			rc = -1;
+			goto cursor_close;
+		}
+		count++;
+		rc = fn(get_be64(k.mv_data), v.mv_data, v.mv_size, arg);
+		if (rc != 0)
+			goto cursor_close;
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	else if (rc != 0)
+		rc = outbox_fail("pending", rc);
+cursor_close:
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	return rc;
+txn_abort:
+	mdb_txn_abort(txn);
+	return -1;
+}
+
+struct remove {
+	const uint64_t *seqs;
+	size_t n;
+};
+
+static int
+remove_txn(struct outbox *o, MDB_txn *txn, void *arg)
+{
+	struct remove *r = arg;
+	unsigned char kb[8];
+	MDB_val k = { sizeof(kb), kb };
+	size_t i;
+	int rc;
+
+	for (i = 0; i < r->n; i++) {
+		put_be64(kb, r->seqs[i]);
+		rc = mdb_del(txn, o->pending, &k, NULL);
+		if (rc == MDB_MAP_FULL)
+			return rc;
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return outbox_fail("remove", rc);
+	}
+	return 0;
+}
+
+int
+outbox_remove(struct outbox *o, const uint64_t *seqs, size_t n)
+{
+	struct remove r = { seqs, n };
+
+	if (n == 0)
+		return 0;
+	return outbox_write(o, remove_txn, &r);
+}
+
+struct kill {
+	uint64_t seq;
+	const void *ack;
+	size_t ack_len;
+};
+
+static int
+kill_txn(struct outbox *o, MDB_txn *txn, void *arg)
+{
+	struct kill *kl = arg;
+	unsigned char kb[8];
+	MDB_val k = { sizeof(kb), kb }, v, d;
+	unsigned char *p;
+	int rc;
+
+	put_be64(kb, kl->seq);
+	rc = mdb_get(txn, o->pending, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		fprintf(stderr, "outbox: kill: seq %llu is not pending\n",
+		    (unsigned long long)kl->seq);
+		return -1;
+	}
+	if (rc != 0)
+		return outbox_fail("kill", rc);
+	if (v.mv_size > UINT32_MAX) {
+		fprintf(stderr, "outbox: kill: report too large\n");
+		return -1;
+	}
+	/* Dead value: report length (4 bytes, big-endian), report, ack. */
+	d.mv_size = 4 + v.mv_size + kl->ack_len;
+	d.mv_data = p = xmalloc(d.mv_size);
+	p[0] = v.mv_size >> 24;
+	p[1] = v.mv_size >> 16 & 0xff;
+	p[2] = v.mv_size >> 8 & 0xff;
+	p[3] = v.mv_size & 0xff;
+	memcpy(p + 4, v.mv_data, v.mv_size);
+	if (kl->ack_len > 0)
+		memcpy(p + 4 + v.mv_size, kl->ack, kl->ack_len);
+	rc = mdb_put(txn, o->dead, &k, &d, 0);
+	free(p);
+	if (rc == 0)
+		rc = mdb_del(txn, o->pending, &k, NULL);
+	if (rc == MDB_MAP_FULL)
+		return rc;
+	if (rc != 0)
+		return outbox_fail("kill", rc);
+	return 0;
+}
+
+int
+outbox_kill(struct outbox *o, uint64_t seq, const void *ack, size_t ack_len)
+{
+	struct kill kl = { seq, ack, ack_len };
+
+	return outbox_write(o, kill_txn, &kl);
+}
+
+int
+outbox_dead_scan(struct outbox *o, outbox_dead_fn fn, void *arg)
+{
+	MDB_val k, v;
+	MDB_cursor *c;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(o->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return outbox_fail("begin", rc);
+	if ((rc = mdb_cursor_open(txn, o->dead, &c)) != 0) {
+		outbox_fail("dead", rc);
+		goto txn_abort;
+	}
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const unsigned char *p = v.mv_data;
+		size_t rlen;
+
+		if (k.mv_size != 8 || v.mv_size < 4)
+			goto corrupt;
+		rlen = (size_t)p[0] << 24 | (size_t)p[1] << 16 |
+		       (size_t)p[2] << 8 | p[3];
+		if (rlen > v.mv_size - 4)
+			goto corrupt;
+		rc = fn(get_be64(k.mv_data), p + 4, rlen, p + 4 + rlen,
+		    v.mv_size - 4 - rlen, arg);
+		if (rc != 0)
+			goto cursor_close;
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	else
+		rc = outbox_fail("dead", rc);
+cursor_close:
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	return rc;
+corrupt:
+	fprintf(stderr, "outbox: corrupt dead record\n");
+	rc = -1;
+	goto cursor_close;
+txn_abort:
+	mdb_txn_abort(txn);
+	return -1;
+}
+
+int
+outbox_counts(
+    struct outbox *o, uint64_t *pending, uint64_t *dead, uint64_t *next_seq)
+{
+	MDB_stat st;
+	MDB_txn *txn;
+	bool found;
+	int rc;
+
+	if ((rc = mdb_txn_begin(o->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return outbox_fail("begin", rc);
+	if ((rc = mdb_stat(txn, o->pending, &st)) != 0) {
+		outbox_fail("pending", rc);
+		goto txn_abort;
+	}
+	*pending = st.ms_entries;
+	if ((rc = mdb_stat(txn, o->dead, &st)) != 0) {
+		outbox_fail("dead", rc);
+		goto txn_abort;
+	}
+	*dead = st.ms_entries;
+	if (meta_get(txn, o->meta, "next_seq", next_seq, &found) == -1)
+		goto txn_abort;
+	mdb_txn_abort(txn);
+	return 0;
+txn_abort:
+	mdb_txn_abort(txn);
+	return -1;
+}

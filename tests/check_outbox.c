@@ -1,0 +1,513 @@
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "outbox.h"
+#include "xmalloc.h"
+
+static char *dir; /* the test's temporary directory */
+static char *odir; /* dir/outbox, not there until opened */
+static struct outbox *ob;
+
+static void
+rmtree(const char *path)
+{
+	struct dirent *de;
+	char sub[1024];
+	DIR *d;
+
+	d = opendir(path);
+	if (d == NULL) {
+		unlink(path);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		rmtree(sub);
+	}
+	closedir(d);
+	rmdir(path);
+}
+
+static struct outbox *
+open_outbox(void)
+{
+	char err[512] = "";
+	struct outbox *o;
+
+	o = outbox_open(odir, err, sizeof(err));
+	ck_assert_msg(o != NULL, "outbox_open %s: %s", odir, err);
+	return o;
+}
+
+static void
+setup(void)
+{
+	char tmpl[] = "/tmp/check_outbox.XXXXXX";
+
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	dir = xstrdup(tmpl);
+	odir = xmalloc(strlen(dir) + 8);
+	sprintf(odir, "%s/outbox", dir);
+	ob = open_outbox();
+}
+
+static void
+teardown(void)
+{
+	outbox_close(&ob);
+	rmtree(dir);
+	free(odir);
+	free(dir);
+}
+
+/*
+ * The report body the tests build: "report <epoch> <seq> <i>" padded with
+ * 'x' to pad bytes, so that a scan can check what it reads.
+ */
+struct build {
+	uint64_t epoch;
+	size_t fail_at; /* build fails for this i; SIZE_MAX: never */
+	size_t pad;
+	size_t calls;
+	uint64_t first_seq; /* seq given for i == 0 */
+	bool bad_order; /* seqs not first_seq + i */
+};
+
+static size_t
+body_make(char *buf, size_t size, uint64_t epoch, uint64_t seq, size_t pad)
+{
+	size_t n;
+
+	n = (size_t)snprintf(buf, size, "report %llu %llu",
+	    (unsigned long long)epoch, (unsigned long long)seq);
+	while (n < pad && n + 1 < size)
+		buf[n++] = 'x';
+	return n;
+}
+
+static int
+build_report(
+    uint64_t epoch, uint64_t seq, size_t i, void **buf, size_t *len, void *arg)
+{
+	struct build *b = arg;
+	char tmp[1024];
+
+	b->calls++;
+	b->epoch = epoch;
+	if (i == 0)
+		b->first_seq = seq;
+	else if (seq != b->first_seq + i)
+		b->bad_order = true;
+	if (i == b->fail_at)
+		return -1;
+	*len = body_make(tmp, sizeof(tmp), epoch, seq, b->pad);
+	*buf = xmalloc(*len);
+	memcpy(*buf, tmp, *len);
+	return 0;
+}
+
+/* Enqueues n; returns the first seq given. */
+static uint64_t
+enqueue(struct outbox *o, size_t n)
+{
+	struct build b = { 0, SIZE_MAX, 0, 0, 0, false };
+
+	ck_assert_int_eq(outbox_enqueue(o, n, build_report, &b), 0);
+	ck_assert_uint_eq(b.calls, n);
+	ck_assert(!b.bad_order);
+	ck_assert_uint_eq(b.epoch, outbox_epoch(o));
+	return b.first_seq;
+}
+
+static void
+assert_counts(
+    struct outbox *o, uint64_t pending, uint64_t dead, uint64_t next_seq)
+{
+	uint64_t p = 99, d = 99, n = 99;
+
+	ck_assert_int_eq(outbox_counts(o, &p, &d, &n), 0);
+	ck_assert_uint_eq(p, pending);
+	ck_assert_uint_eq(d, dead);
+	ck_assert_uint_eq(n, next_seq);
+}
+
+struct seen {
+	uint64_t seqs[64];
+	size_t n;
+	size_t total;
+	size_t stop_after; /* 0: never */
+	uint64_t epoch;
+	bool bad_body;
+};
+
+static int
+collect(uint64_t seq, const void *buf, size_t len, void *arg)
+{
+	struct seen *s = arg;
+	char want[1024];
+	size_t n;
+
+	n = body_make(want, sizeof(want), s->epoch, seq, 0);
+	if (len < n || memcmp(buf, want, n) != 0)
+		s->bad_body = true;
+	if (s->n < 64)
+		s->seqs[s->n++] = seq;
+	s->total++;
+	if (s->stop_after != 0 && s->total == s->stop_after)
+		return 7;
+	return 0;
+}
+
+/* The pending seqs from, at most max, as "a b c". */
+static const char *
+scan_str(struct outbox *o, uint64_t from, size_t max)
+{
+	static char out[512];
+	struct seen s = { .n = 0 };
+	size_t i;
+
+	s.epoch = outbox_epoch(o);
+	ck_assert_int_eq(outbox_scan(o, from, max, collect, &s), 0);
+	ck_assert(!s.bad_body);
+	out[0] = '\0';
+	for (i = 0; i < s.n; i++)
+		snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%llu",
+		    i ? " " : "", (unsigned long long)s.seqs[i]);
+	return out;
+}
+
+START_TEST(test_epoch)
+{
+	struct outbox *other;
+	uint64_t epoch;
+	char path[1100], err[256];
+
+	epoch = outbox_epoch(ob);
+	ck_assert_uint_ne(epoch, 0);
+	outbox_close(&ob);
+	ck_assert_ptr_null(ob);
+	outbox_close(&ob);
+	ob = open_outbox();
+	ck_assert_uint_eq(outbox_epoch(ob), epoch);
+	/* Another outbox draws its own. */
+	snprintf(path, sizeof(path), "%s/other", dir);
+	other = outbox_open(path, err, sizeof(err));
+	ck_assert_msg(other != NULL, "%s", err);
+	ck_assert_uint_ne(outbox_epoch(other), 0);
+	ck_assert_uint_ne(outbox_epoch(other), epoch);
+	outbox_close(&other);
+	/* The directory was created private. */
+	{
+		struct stat sb;
+
+		ck_assert_int_eq(stat(path, &sb), 0);
+		ck_assert_int_eq(sb.st_mode & 0777, 0700);
+	}
+}
+END_TEST
+
+START_TEST(test_seqs)
+{
+	uint64_t all[5] = { 1, 2, 3, 4, 5 };
+
+	assert_counts(ob, 0, 0, 1);
+	ck_assert_uint_eq(enqueue(ob, 3), 1);
+	assert_counts(ob, 3, 0, 4);
+	ck_assert_str_eq(scan_str(ob, 0, 0), "1 2 3");
+	ck_assert_int_eq(outbox_enqueue(ob, 0, build_report, NULL), 0);
+	assert_counts(ob, 3, 0, 4);
+
+	outbox_close(&ob);
+	ob = open_outbox();
+	ck_assert_str_eq(scan_str(ob, 0, 0), "1 2 3");
+	ck_assert_uint_eq(enqueue(ob, 2), 4);
+	ck_assert_str_eq(scan_str(ob, 0, 0), "1 2 3 4 5");
+
+	/* Removing everything does not make a seq free again. */
+	ck_assert_int_eq(outbox_remove(ob, all, 5), 0);
+	assert_counts(ob, 0, 0, 6);
+	outbox_close(&ob);
+	ob = open_outbox();
+	assert_counts(ob, 0, 0, 6);
+	ck_assert_uint_eq(enqueue(ob, 1), 6);
+	ck_assert_str_eq(scan_str(ob, 0, 0), "6");
+}
+END_TEST
+
+static const struct {
+	size_t n, fail_at;
+} fail_cases[] = {
+	{ 1, 0 },
+	{ 5, 0 },
+	{ 5, 2 },
+	{ 5, 4 },
+};
+
+START_TEST(test_all_or_none)
+{
+	struct build b = { 0, fail_cases[_i].fail_at, 0, 0, 0, false };
+
+	ck_assert_uint_eq(enqueue(ob, 2), 1);
+	ck_assert_int_eq(
+	    outbox_enqueue(ob, fail_cases[_i].n, build_report, &b), -1);
+	ck_assert_uint_eq(b.calls, fail_cases[_i].fail_at + 1);
+	ck_assert_uint_eq(b.first_seq, 3);
+	assert_counts(ob, 2, 0, 3);
+	ck_assert_str_eq(scan_str(ob, 0, 0), "1 2");
+	/* The seqs the failed call was given are handed out again. */
+	ck_assert_uint_eq(enqueue(ob, fail_cases[_i].n), 3);
+	assert_counts(ob, 2 + fail_cases[_i].n, 0, 3 + fail_cases[_i].n);
+}
+END_TEST
+
+static const struct {
+	uint64_t from;
+	size_t max;
+	const char *want;
+} scan_cases[] = {
+	{ 0, 0, "1 3 5 6 7 8 9 10" },
+	{ 1, 0, "1 3 5 6 7 8 9 10" },
+	{ 2, 0, "3 5 6 7 8 9 10" },
+	{ 4, 3, "5 6 7" },
+	{ 0, 1, "1" },
+	{ 9, 5, "9 10" },
+	{ 10, 0, "10" },
+	{ 11, 0, "" },
+	{ UINT64_MAX, 0, "" },
+};
+
+START_TEST(test_scan)
+{
+	static const uint64_t gone[] = { 2, 4, 99 };
+
+	ck_assert_uint_eq(enqueue(ob, 10), 1);
+	ck_assert_int_eq(outbox_remove(ob, gone, 3), 0);
+	assert_counts(ob, 8, 0, 11);
+	ck_assert_str_eq(scan_str(ob, scan_cases[_i].from, scan_cases[_i].max),
+	    scan_cases[_i].want);
+}
+END_TEST
+
+START_TEST(test_scan_stop)
+{
+	struct seen s = { .n = 0, .stop_after = 3 };
+
+	s.epoch = outbox_epoch(ob);
+	enqueue(ob, 10);
+	ck_assert_int_eq(outbox_scan(ob, 0, 0, collect, &s), 7);
+	ck_assert_uint_eq(s.total, 3);
+	ck_assert_uint_eq(s.seqs[2], 3);
+}
+END_TEST
+
+struct dead_seen {
+	uint64_t seqs[8];
+	char reports[8][128];
+	char acks[8][32];
+	size_t ack_lens[8];
+	size_t n;
+};
+
+static int
+collect_dead(uint64_t seq, const void *report, size_t report_len,
+    const void *ack, size_t ack_len, void *arg)
+{
+	struct dead_seen *d = arg;
+
+	ck_assert_uint_lt(d->n, 8);
+	ck_assert_uint_lt(report_len, sizeof(d->reports[0]));
+	ck_assert_uint_le(ack_len, sizeof(d->acks[0]));
+	d->seqs[d->n] = seq;
+	memcpy(d->reports[d->n], report, report_len);
+	d->reports[d->n][report_len] = '\0';
+	memcpy(d->acks[d->n], ack, ack_len);
+	d->ack_lens[d->n] = ack_len;
+	d->n++;
+	return 0;
+}
+
+START_TEST(test_kill)
+{
+	static const unsigned char ack[] = { 0x08, 0x03, 0x00, 0x1a, 0xff };
+	struct dead_seen d = { .n = 0 };
+	char want[128];
+	uint64_t epoch = outbox_epoch(ob);
+
+	enqueue(ob, 4);
+	ck_assert_int_eq(outbox_kill(ob, 2, ack, sizeof(ack)), 0);
+	ck_assert_int_eq(outbox_kill(ob, 4, NULL, 0), 0);
+	assert_counts(ob, 2, 2, 5);
+	ck_assert_str_eq(scan_str(ob, 0, 0), "1 3");
+	/* Neither twice, nor one that never was. */
+	ck_assert_int_eq(outbox_kill(ob, 2, ack, sizeof(ack)), -1);
+	ck_assert_int_eq(outbox_kill(ob, 99, ack, sizeof(ack)), -1);
+	assert_counts(ob, 2, 2, 5);
+
+	outbox_close(&ob);
+	ob = open_outbox();
+	ck_assert_int_eq(outbox_dead_scan(ob, collect_dead, &d), 0);
+	ck_assert_uint_eq(d.n, 2);
+	ck_assert_uint_eq(d.seqs[0], 2);
+	body_make(want, sizeof(want), epoch, 2, 0);
+	ck_assert_str_eq(d.reports[0], want);
+	ck_assert_uint_eq(d.ack_lens[0], sizeof(ack));
+	ck_assert_mem_eq(d.acks[0], ack, sizeof(ack));
+	ck_assert_uint_eq(d.seqs[1], 4);
+	body_make(want, sizeof(want), epoch, 4, 0);
+	ck_assert_str_eq(d.reports[1], want);
+	ck_assert_uint_eq(d.ack_lens[1], 0);
+	/* Removing a dead seq from pending is a no-op. */
+	ck_assert_int_eq(outbox_remove(ob, (const uint64_t[]){ 2 }, 1), 0);
+	assert_counts(ob, 2, 2, 5);
+}
+END_TEST
+
+static void
+assert_in_use(char *err)
+{
+	char pid[64];
+
+	ck_assert_msg(strstr(err, "is in use by another process") != NULL,
+	    "err: %s", err);
+	ck_assert_msg(strstr(err, odir) != NULL, "err: %s", err);
+	snprintf(pid, sizeof(pid), "(pid %ld)", (long)getpid());
+	ck_assert_msg(strstr(err, pid) != NULL, "err: %s (want %s)", err, pid);
+}
+
+/* In a child: 0 when outbox_open() fails as "in use" naming ppid. */
+static int
+child_open(bool expect_busy)
+{
+	char err[512] = "", pid[64];
+	struct outbox *o;
+
+	o = outbox_open(odir, err, sizeof(err));
+	if (!expect_busy) {
+		outbox_close(&o);
+		return o == NULL ? 0 : 1;
+	}
+	if (o != NULL)
+		return 1;
+	snprintf(pid, sizeof(pid), "(pid %ld)", (long)getppid());
+	return strstr(err, "is in use by another process") != NULL &&
+		       strstr(err, pid) != NULL
+		   ? 0
+		   : 1;
+}
+
+static void
+assert_child_open(bool expect_busy)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0)
+		_exit(child_open(expect_busy));
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_msg(
+	    WEXITSTATUS(status) == 0, "child open: busy %d", expect_busy);
+}
+
+START_TEST(test_lock)
+{
+	struct outbox *second;
+	char err[512] = "";
+
+	second = outbox_open(odir, err, sizeof(err));
+	ck_assert_ptr_null(second);
+	assert_in_use(err);
+	assert_child_open(true);
+	/* The holder is unharmed. */
+	enqueue(ob, 1);
+	assert_counts(ob, 1, 0, 2);
+
+	outbox_close(&ob);
+	assert_child_open(false);
+	ob = open_outbox();
+	assert_counts(ob, 1, 0, 2);
+}
+END_TEST
+
+#define BIG_N 100000
+#define BIG_PAD 256
+
+START_TEST(test_big)
+{
+	struct build b = { 0, SIZE_MAX, BIG_PAD, 0, 0, false };
+	struct seen s = { .n = 0 };
+	char path[1100];
+	struct stat sb;
+
+	ck_assert_int_eq(outbox_enqueue(ob, BIG_N, build_report, &b), 0);
+	/* Growing the map does not build a report twice. */
+	ck_assert_uint_eq(b.calls, BIG_N);
+	ck_assert(!b.bad_order);
+	assert_counts(ob, BIG_N, 0, BIG_N + 1);
+	/* The reports alone need more than the 16 MiB it started with. */
+	snprintf(path, sizeof(path), "%s/data.mdb", odir);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_int_gt(sb.st_size, 16 << 20);
+
+	outbox_close(&ob);
+	ob = open_outbox();
+	s.epoch = outbox_epoch(ob);
+	ck_assert_int_eq(outbox_scan(ob, 0, 0, collect, &s), 0);
+	ck_assert(!s.bad_body);
+	ck_assert_uint_eq(s.total, BIG_N);
+	ck_assert_str_eq(scan_str(ob, BIG_N - 1, 0), "99999 100000");
+	ck_assert_uint_eq(enqueue(ob, 1), BIG_N + 1);
+}
+END_TEST
+
+static Suite *
+outbox_suite(void)
+{
+	Suite *s = suite_create("outbox");
+	TCase *tc;
+
+	tc = tcase_create("outbox");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_epoch);
+	tcase_add_test(tc, test_seqs);
+	tcase_add_loop_test(tc, test_all_or_none, 0,
+	    sizeof(fail_cases) / sizeof(fail_cases[0]));
+	tcase_add_loop_test(
+	    tc, test_scan, 0, sizeof(scan_cases) / sizeof(scan_cases[0]));
+	tcase_add_test(tc, test_scan_stop);
+	tcase_add_test(tc, test_kill);
+	tcase_add_test(tc, test_lock);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("big");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_big);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	sr = srunner_create(outbox_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
