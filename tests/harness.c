@@ -1,8 +1,10 @@
 /*
  * Integration test harness: see harness.h. Every failure aborts the running
- * Check test; daemons started here are also killed and their directories
- * removed at exit, because in fork mode a failed test exits without running
- * its teardown.
+ * Check test. In fork mode a failed test _exits without its teardown, so
+ * every child started here is killed when the test process dies
+ * (PR_SET_PDEATHSIG), and the temporary directory stays behind with the
+ * daemon's log for a look. A test that exits normally without cleaning up
+ * gets its daemons stopped and directories removed at exit.
  */
 /* nftw() and FTW_PHYS are XSI. */
 #define _XOPEN_SOURCE 700
@@ -281,37 +283,40 @@ harness_daemon_init(struct daemon_proc *d, const char *extra)
 	free(conf);
 }
 
-/* Sends one heartbeat on a fresh DEALER; true when an Ack came back. */
-static bool
-daemon_answers(void *zctx, const char *endpoint, int timeout_ms)
+/*
+ * A fresh DEALER that has sent one heartbeat. It retries its connection
+ * every 10 ms rather than libzmq's 100 ms, so start-up waits no longer than
+ * the daemon takes to bind.
+ */
+static void *
+probe_new(void *zctx, const char *endpoint)
 {
 	Indicator__AgentMessage msg = INDICATOR__AGENT_MESSAGE__INIT;
 	Indicator__Heartbeat hb = INDICATOR__HEARTBEAT__INIT;
-	Indicator__Ack *ack;
 	uint8_t buf[128];
-	size_t len;
-	void *sock;
-	const void *frames[1];
+	const void *frames[1] = { buf };
 	size_t lens[1];
+	int ivl = 10;
+	void *sock;
 
 	hb.agent_id = "harness";
 	hb.epoch = 1;
 	msg.body_case = INDICATOR__AGENT_MESSAGE__BODY_HEARTBEAT;
 	msg.heartbeat = &hb;
-	len = indicator__agent_message__get_packed_size(&msg);
-	ck_assert(len <= sizeof(buf));
-	indicator__agent_message__pack(&msg, buf);
+	ck_assert(
+	    indicator__agent_message__get_packed_size(&msg) <= sizeof(buf));
+	lens[0] = indicator__agent_message__pack(&msg, buf);
 
-	sock = harness_client_new(zctx, endpoint);
-	frames[0] = buf;
-	lens[0] = len;
+	sock = zmq_socket(zctx, ZMQ_DEALER);
+	ck_assert(sock != NULL);
+	ck_assert(
+	    zmq_setsockopt(sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl)) == 0);
+	ivl = 0;
+	ck_assert(zmq_setsockopt(sock, ZMQ_LINGER, &ivl, sizeof(ivl)) == 0);
+	ck_assert_msg(zmq_connect(sock, endpoint) == 0,
+	    "harness: zmq_connect %s: %s", endpoint, zmq_strerror(zmq_errno()));
 	harness_client_send(sock, frames, lens, 1);
-	ack = harness_client_ack(sock, timeout_ms);
-	zmq_close(sock);
-	if (ack == NULL)
-		return false;
-	indicator__ack__free_unpacked(ack, NULL);
-	return true;
+	return sock;
 }
 
 /* Aborts the test with the tail of the daemon's log. */
@@ -325,16 +330,18 @@ daemon_fail(const struct daemon_proc *d, const char *what)
 	snprintf(tail, sizeof(tail), "%s",
 	    len > HARNESS_LOG_TAIL ? log + len - HARNESS_LOG_TAIL : log);
 	free(log);
-	fprintf(stderr, "harness: %s; indicatord log:\n%s\n", what, tail);
+	fprintf(stderr, "harness: %s; %s kept; indicatord log:\n%s\n", what,
+	    d->dir, tail);
 	ck_abort_msg("harness: %s; indicatord log: %s", what, tail);
 }
 
 void
 harness_daemon_start(struct daemon_proc *d)
 {
-	int64_t deadline;
+	int64_t deadline, sent_at = 0;
 	int status, fd;
-	void *zctx;
+	void *zctx, *sock = NULL;
+	Indicator__Ack *ack;
 	pid_t pid;
 	char what[128];
 
@@ -360,22 +367,37 @@ harness_daemon_start(struct daemon_proc *d)
 	for (;;) {
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			d->pid = 0;
+			if (sock != NULL)
+				zmq_close(sock);
 			zmq_ctx_term(zctx);
 			snprintf(what, sizeof(what),
 			    "indicatord exited during start-up with %d",
 			    exit_code(status));
 			daemon_fail(d, what);
 		}
-		if (daemon_answers(zctx, d->ingest, 200))
+		/* A heartbeat sent while the daemon was half up may be lost:
+		 * start again on a new connection now and then. */
+		if (sock == NULL || now_ms() - sent_at >= 1000) {
+			if (sock != NULL)
+				zmq_close(sock);
+			sock = probe_new(zctx, d->ingest);
+			sent_at = now_ms();
+		}
+		ack = harness_client_ack(sock, 20);
+		if (ack != NULL) {
+			indicator__ack__free_unpacked(ack, NULL);
 			break;
+		}
 		if (now_ms() >= deadline) {
 			kill_reap(pid);
 			d->pid = 0;
+			zmq_close(sock);
 			zmq_ctx_term(zctx);
 			daemon_fail(d, "indicatord did not answer a heartbeat "
 				       "within 10 s");
 		}
 	}
+	zmq_close(sock);
 	zmq_ctx_term(zctx);
 }
 
