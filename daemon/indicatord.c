@@ -138,6 +138,7 @@ run(struct daemon *d, const char *path)
 {
 	zmq_pollitem_t items[] = {
 		{ d->ingest, 0, ZMQ_POLLIN, 0 },
+		{ d->snapshot, 0, ZMQ_POLLIN, 0 },
 	};
 
 	while (!daemon_quit) {
@@ -145,7 +146,7 @@ run(struct daemon *d, const char *path)
 			daemon_reload = 0;
 			reload(d, path);
 		}
-		if (zmq_poll(items, 1, 1000) == -1) {
+		if (zmq_poll(items, 2, 1000) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("indicatord: poll: %s", zmq_strerror(errno));
@@ -154,6 +155,11 @@ run(struct daemon *d, const char *path)
 			if (ingest_batch(d) == -1)
 				fatal("indicatord: ingest socket failed");
 		}
+		/* A few snapshots per turn, so a crowd of late joiners
+		 * cannot hold up ingest. */
+		for (int i = 0; i < 8 && (items[1].revents & ZMQ_POLLIN); i++)
+			if (snapshot_serve(d) == 0)
+				break;
 	}
 }
 
@@ -216,9 +222,13 @@ main(int argc, char *argv[])
 	if ((d->zctx = zmq_ctx_new()) == NULL)
 		fatal("indicatord: zmq context: %s", zmq_strerror(errno));
 	d->ingest = socket_bind(d, ZMQ_ROUTER, d->cfg.ingest, "ingest");
+	d->publish = socket_bind(d, ZMQ_PUB, d->cfg.publish, "publish");
+	d->snapshot = socket_bind(d, ZMQ_ROUTER, d->cfg.snapshot, "snapshot");
 	d->ing = ingest_new();
-	log_info("indicatord: ready: ingest %s, store %s", d->cfg.ingest,
-	    d->cfg.data_dir);
+	d->pub = publisher_new();
+	log_info("indicatord: ready: ingest %s, publish %s, snapshot %s, "
+		 "store %s",
+	    d->cfg.ingest, d->cfg.publish, d->cfg.snapshot, d->cfg.data_dir);
 
 	run(d, path);
 
@@ -230,8 +240,15 @@ main(int argc, char *argv[])
 	    (unsigned long long)d->count.malformed,
 	    (unsigned long long)d->count.retry,
 	    (unsigned long long)d->count.batches);
+	if (publisher_dropped(d->pub) > 0)
+		log_warn("indicatord: %llu publications dropped at the PUB "
+			 "high-water mark",
+		    (unsigned long long)publisher_dropped(d->pub));
 	ingest_destroy(&d->ing);
+	publisher_destroy(&d->pub);
 	zmq_close(d->ingest);
+	zmq_close(d->publish);
+	zmq_close(d->snapshot);
 	zmq_ctx_term(d->zctx);
 	store_close(&d->store);
 	free(d);

@@ -32,6 +32,7 @@ struct daemon {
 	void *snapshot; /* ROUTER: SnapshotRequest in, Snapshot out */
 	struct counters count;
 	struct ingest *ing; /* ingest.c's state */
+	struct publisher *pub; /* publish.c's state */
 };
 
 /* indicatord.c */
@@ -72,5 +73,31 @@ void ingest_destroy(struct ingest **ing);
  * when the socket failed.
  */
 int ingest_batch(struct daemon *d);
+
+/* publish.c */
+
+/* Aggregation and publication state; never NULL (aborts on out of
+ * memory). */
+struct publisher *publisher_new(void);
+void publisher_destroy(struct publisher **p);
+/* Forgets the touched keys and queued publications: at the start of each
+ * attempt at a batch's transaction. */
+void publisher_reset(struct publisher *p);
+/* Records that an observation was stored in this batch. */
+void publisher_touch(struct publisher *p, const char *district,
+    const char *industry, const char *metric, const char *period);
+/* In the batch's write transaction: recomputes every aggregate the batch
+ * touched and stores, with revision + 1 and the next publish seq, those
+ * whose content changed; queues them for publisher_send(). 0, STORE_FULL
+ * or -1. */
+int publisher_update(struct daemon *d, struct store_txn *t, int64_t now);
+/* After the commit: publishes the queued aggregates on the PUB socket,
+ * never blocking (counted as dropped at the high-water mark). */
+void publisher_send(struct daemon *d);
+uint64_t publisher_dropped(const struct publisher *p);
+/* Answers one waiting SnapshotRequest, if any: a Snapshot of the stored
+ * aggregates under the prefix with the publish seq they are consistent
+ * with. Returns 1 when a request was handled, 0 when none was waiting. */
+int snapshot_serve(struct daemon *d);
 
 #endif

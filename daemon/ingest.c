@@ -308,6 +308,8 @@ apply_observations(
 		o.stored_at_ms = now;
 		if ((rc = store_obs_put(t, &o, NULL, NULL)) != 0)
 			return rc;
+		publisher_touch(
+		    d->pub, o.district, o.industry, o.metric, o.period);
 	}
 	d->count.observations += r->n_observations;
 	return 0;
@@ -385,6 +387,7 @@ apply_batch(struct daemon *d, struct ingest *ing)
 	int64_t now = wall_ms();
 	int rc = 0;
 
+	publisher_reset(d->pub);
 	if ((t = store_txn_begin(d->store, true)) == NULL)
 		return -1;
 	for (size_t i = 0; i < ing->n && rc == 0; i++) {
@@ -398,6 +401,8 @@ apply_batch(struct daemon *d, struct ingest *ing)
 		else
 			rc = apply_report(d, t, m, now);
 	}
+	if (rc == 0)
+		rc = publisher_update(d, t, now);
 	if (rc != 0) {
 		store_txn_abort(&t);
 		return rc;
@@ -561,6 +566,10 @@ ingest_batch(struct daemon *d)
 	}
 	d->count.batches++;
 	send_acks(d, ing);
+	if (rc == 0)
+		publisher_send(d);
+	else
+		publisher_reset(d->pub);
 	rc = (int)ing->n;
 	release(ing);
 	return rc;

@@ -1,0 +1,208 @@
+/*
+ * Aggregates, recomputed from the observations behind them. See
+ * aggregate.h.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "aggregate.h"
+#include "period.h"
+#include "xmalloc.h"
+
+static void
+key_set(struct agg_key *k, const char *metric, const char *industry,
+    const char *scope, const char *period)
+{
+	strlcpy_ok(k->metric, metric, sizeof(k->metric));
+	strlcpy_ok(k->industry, industry, sizeof(k->industry));
+	strlcpy_ok(k->scope, scope, sizeof(k->scope));
+	strlcpy_ok(k->period, period, sizeof(k->period));
+}
+
+static bool
+annual(const char *period, int *year)
+{
+	struct period p;
+
+	if (!period_parse(period, &p) || p.kind != PERIOD_YEAR)
+		return false;
+	*year = p.year;
+	return true;
+}
+
+size_t
+agg_affected(const char *district, const char *industry, const char *metric,
+    const char *period, struct agg_key *out)
+{
+	size_t n = 0;
+	int year;
+
+	key_set(&out[n++], metric, industry, district, period);
+	key_set(&out[n++], metric, "*", district, period);
+	key_set(&out[n++], metric, industry, "city", period);
+	key_set(&out[n++], metric, "*", "city", period);
+	if (strcmp(metric, AGG_CLUSTERS_SOURCE) == 0 && annual(period, &year))
+		key_set(&out[n++], AGG_CLUSTERS_METRIC, "*", "city", period);
+	return n;
+}
+
+static void
+set_target(const struct registry *reg, const struct agg_key *key,
+    struct agg_value *out)
+{
+	const struct reg_target *t;
+	int year;
+
+	out->target = 0;
+	out->target_year = 0;
+	out->progress = 0;
+	if (!annual(key->period, &year))
+		return;
+	t = registry_target(reg, key->metric, key->industry, key->scope, year);
+	if (t == NULL)
+		return;
+	out->target = t->value;
+	out->target_year = (uint32_t)t->year;
+	out->progress = out->value / t->value;
+}
+
+/* The sum of metric over the given districts and industries; *reporting
+ * counts the districts with at least one value behind it. */
+static int
+sum(const struct registry *reg, const struct agg_key *key, const char *metric,
+    agg_lookup_fn lookup, void *arg, double *total, uint32_t *reporting)
+{
+	bool city = strcmp(key->scope, "city") == 0;
+	bool all = strcmp(key->industry, "*") == 0;
+	size_t nd = city ? reg->ndistricts : 1;
+	size_t ni = all ? reg->nindustries : 1;
+
+	*total = 0;
+	*reporting = 0;
+	for (size_t d = 0; d < nd; d++) {
+		const char *dc = city ? reg->districts[d].code : key->scope;
+		bool any = false;
+
+		for (size_t i = 0; i < ni; i++) {
+			const char *ic =
+			    all ? reg->industries[i].code : key->industry;
+			double v;
+			int rc = lookup(arg, dc, ic, metric, key->period, &v);
+
+			if (rc < 0)
+				return -1;
+			if (rc == 1) {
+				*total += v;
+				any = true;
+			}
+		}
+		if (any)
+			(*reporting)++;
+	}
+	return 0;
+}
+
+/* clusters_100bn for a year: the industries whose city output_value is at
+ * least 1000. */
+static int
+clusters(const struct registry *reg, const struct agg_key *key,
+    agg_lookup_fn lookup, void *arg, struct agg_value *out)
+{
+	struct agg_key k;
+	uint32_t n = 0, reporting = 0, r;
+	double v;
+	int year;
+
+	if (!annual(key->period, &year) || strcmp(key->industry, "*") != 0 ||
+	    strcmp(key->scope, "city") != 0)
+		return -1;
+	key_set(&k, AGG_CLUSTERS_SOURCE, "*", "city", key->period);
+	if (sum(reg, &k, AGG_CLUSTERS_SOURCE, lookup, arg, &v, &reporting) ==
+	    -1)
+		return -1;
+	if (reporting == 0)
+		return 0;
+	for (size_t i = 0; i < reg->nindustries; i++) {
+		key_set(&k, AGG_CLUSTERS_SOURCE, reg->industries[i].code,
+		    "city", key->period);
+		if (sum(reg, &k, AGG_CLUSTERS_SOURCE, lookup, arg, &v, &r) ==
+		    -1)
+			return -1;
+		if (r > 0 && v >= AGG_CLUSTERS_THRESHOLD)
+			n++;
+	}
+	memset(out, 0, sizeof(*out));
+	out->value = n;
+	strlcpy_ok(out->unit, "count", sizeof(out->unit));
+	out->districts_reporting = reporting;
+	out->districts_expected = (uint32_t)reg->ndistricts;
+	set_target(reg, key, out);
+	return 1;
+}
+
+int
+agg_compute(const struct registry *reg, const struct agg_key *key,
+    agg_lookup_fn lookup, void *arg, struct agg_value *out)
+{
+	const struct reg_metric *m;
+	bool city = strcmp(key->scope, "city") == 0;
+	uint32_t reporting;
+	double total;
+
+	if (strcmp(key->metric, AGG_CLUSTERS_METRIC) == 0)
+		return clusters(reg, key, lookup, arg, out);
+	if ((m = registry_metric(reg, key->metric)) == NULL)
+		return -1;
+	if (sum(reg, key, m->code, lookup, arg, &total, &reporting) == -1)
+		return -1;
+	if (reporting == 0)
+		return 0;
+	memset(out, 0, sizeof(*out));
+	out->value = total;
+	strlcpy_ok(out->unit, m->unit, sizeof(out->unit));
+	out->districts_reporting = reporting;
+	out->districts_expected = city ? (uint32_t)reg->ndistricts : 1;
+	set_target(reg, key, out);
+	return 1;
+}
+
+bool
+agg_value_equal(const struct agg_value *a, const struct agg_value *b)
+{
+	return memcmp(&a->value, &b->value, sizeof(a->value)) == 0 &&
+	       strcmp(a->unit, b->unit) == 0 &&
+	       a->districts_reporting == b->districts_reporting &&
+	       a->districts_expected == b->districts_expected &&
+	       memcmp(&a->target, &b->target, sizeof(a->target)) == 0 &&
+	       a->target_year == b->target_year &&
+	       memcmp(&a->progress, &b->progress, sizeof(a->progress)) == 0;
+}
+
+void
+agg_topic(const struct agg_key *key, char *buf, size_t len)
+{
+	snprintf(buf, len, "agg/%s/%s/%s/%s", key->metric, key->industry,
+	    key->scope, key->period);
+}
+
+bool
+agg_key_parse(const char *topic, struct agg_key *out)
+{
+	char buf[IND_TOPIC_MAX + 1], *part[5], *save = NULL, *tok;
+	size_t n = 0;
+
+	if (!strlcpy_ok(buf, topic, sizeof(buf)))
+		return false;
+	for (tok = strtok_r(buf, "/", &save); tok != NULL;
+	     tok = strtok_r(NULL, "/", &save)) {
+		if (n == 5)
+			return false;
+		part[n++] = tok;
+	}
+	if (n != 5 || strcmp(part[0], "agg") != 0)
+		return false;
+	return strlcpy_ok(out->metric, part[1], sizeof(out->metric)) &&
+	       strlcpy_ok(out->industry, part[2], sizeof(out->industry)) &&
+	       strlcpy_ok(out->scope, part[3], sizeof(out->scope)) &&
+	       strlcpy_ok(out->period, part[4], sizeof(out->period));
+}

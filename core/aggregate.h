@@ -1,0 +1,90 @@
+/*
+ * Aggregation: city and district figures computed from the latest
+ * observations (PROTOCOL.md, "Aggregates"). Pure: the observations are read
+ * through a lookup callback, so the module does no I/O and tests drive it
+ * with a table in memory.
+ *
+ * For each (metric, period):
+ *   scope <district>, industry I   that district's latest value of I
+ *   scope <district>, industry *   the sum over industries in the district
+ *   scope city, industry I         the sum over districts
+ *   scope city, industry *         the sum over districts and industries
+ * and, for each year with an annual output_value, clusters_100bn (industry
+ * *, scope city): the number of industries whose city output_value is
+ * >= 1000 (亿元).
+ *
+ * Aggregates are recomputed from the observations behind them, never
+ * adjusted by differences, so a revision replaces the old value exactly and
+ * nothing is ever added twice; summation runs in registry order, so the
+ * same observations always give the same bits.
+ */
+#ifndef INDICATOR_AGGREGATE_H
+#define INDICATOR_AGGREGATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "registry.h"
+#include "strlimits.h"
+
+#define AGG_CLUSTERS_METRIC "clusters_100bn"
+#define AGG_CLUSTERS_THRESHOLD 1000.0 /* 亿元: a 千亿级 cluster */
+#define AGG_CLUSTERS_SOURCE "output_value"
+#define AGG_AFFECTED_MAX 5
+
+struct agg_key {
+	char metric[IND_CODE_MAX + 1];
+	char industry[IND_CODE_MAX + 1]; /* code or "*" */
+	char scope[IND_SCOPE_MAX + 1]; /* "city" or a district code */
+	char period[IND_PERIOD_MAX + 1];
+};
+
+/* The content of an aggregate, without revision, seq and time. */
+struct agg_value {
+	double value;
+	char unit[IND_UNIT_MAX + 1];
+	uint32_t districts_reporting;
+	uint32_t districts_expected;
+	double target; /* 0 where none applies */
+	uint32_t target_year;
+	double progress; /* value / target; 0 where no target applies */
+};
+
+/*
+ * Looks up the latest canonical value of (district, industry, metric,
+ * period). Returns 1 and sets *value when there is one, 0 when there is
+ * none, -1 on failure (which the aggregation passes up).
+ */
+typedef int (*agg_lookup_fn)(void *arg, const char *district,
+    const char *industry, const char *metric, const char *period,
+    double *value);
+
+/* aggregate.c */
+
+/*
+ * The aggregate keys a change of observation (district, industry, metric,
+ * period) can alter, written to out (room for AGG_AFFECTED_MAX). Returns
+ * their number.
+ */
+size_t agg_affected(const char *district, const char *industry,
+    const char *metric, const char *period, struct agg_key *out);
+
+/*
+ * Computes the aggregate key from the observations. Returns 1 with *out
+ * filled, 0 when no observation is behind it (the aggregate does not
+ * exist), -1 when lookup failed or the key names an unknown metric.
+ */
+int agg_compute(const struct registry *reg, const struct agg_key *key,
+    agg_lookup_fn lookup, void *arg, struct agg_value *out);
+
+/* True when the two contents are the same (every field, bit for bit). */
+bool agg_value_equal(const struct agg_value *a, const struct agg_value *b);
+
+/* "agg/<metric>/<industry>/<scope>/<period>" into buf (IND_TOPIC_MAX + 1
+ * bytes). */
+void agg_topic(const struct agg_key *key, char *buf, size_t len);
+/* Parses a topic back; false when it is not one. */
+bool agg_key_parse(const char *topic, struct agg_key *out);
+
+#endif
