@@ -1,0 +1,23 @@
+#!/bin/sh
+# Installs the Debian packages indicatord needs to build, test and run its
+# demo, when they are not installed yet. Idempotent; uses sudo when not root.
+set -eu
+
+PKGS="build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev
+protobuf-c-compiler protobuf-compiler liblmdb-dev lmdb-utils check
+libinih-dev libsystemd-dev tzdata python3 python3-zmq python3-protobuf"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "setup: installing:$missing" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
