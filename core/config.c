@@ -83,6 +83,9 @@ static const struct crow agent_rows[] = {
 	{ "agent", "heartbeat_ms", CT_UINT, A(heartbeat_ms), 0, 3600000, "0" },
 };
 
+/* libinih's INI_MAX_LINE (200) less the line end and its NUL. */
+#define CONFIG_LINE_MAX 197
+
 #define NROWS(t) (sizeof(t) / sizeof((t)[0]))
 
 struct parse {
@@ -465,7 +468,23 @@ static int
 run_ini(const char *text, const char *name, ini_handler h, struct parse *p,
     char *err, size_t errlen)
 {
-	int line = ini_parse_string(text, h, p);
+	int line = 1;
+
+	/* libinih reads at most INI_MAX_LINE bytes a line and takes the rest
+	 * as a new line: refuse long lines here, with their number. */
+	for (const char *s = text; *s != '\0'; line++) {
+		const char *nl = strchr(s, '\n');
+		size_t len = nl ? (size_t)(nl - s) : strlen(s);
+
+		if (len > CONFIG_LINE_MAX) {
+			snprintf(err, errlen,
+			    "%s:%d: line longer than %d bytes", name, line,
+			    CONFIG_LINE_MAX);
+			return -1;
+		}
+		s += len + (nl != NULL);
+	}
+	line = ini_parse_string(text, h, p);
 
 	if (line == 0)
 		return 0;

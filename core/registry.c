@@ -107,9 +107,25 @@ check_targets(const struct registry *reg, char *err, size_t errlen)
 	return NULL;
 }
 
+/* The first code listed twice among n rows of stride bytes, or NULL. The
+ * code is the first member of each row. */
+static const char *
+duplicate_code(const void *rows, size_t n, size_t stride)
+{
+	const char *base = rows;
+
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(base + i * stride, base + j * stride) == 0)
+				return base + i * stride;
+	return NULL;
+}
+
 const char *
 registry_check(const struct registry *reg, char *err, size_t errlen)
 {
+	const char *dup;
+
 	if (reg->ndistricts == 0) {
 		snprintf(err, errlen, "registry: no [district CODE] section");
 		return err;
@@ -120,6 +136,15 @@ registry_check(const struct registry *reg, char *err, size_t errlen)
 	}
 	if (reg->nmetrics == 0) {
 		snprintf(err, errlen, "registry: no [metric CODE] section");
+		return err;
+	}
+	if ((dup = duplicate_code(reg->districts, reg->ndistricts,
+		 sizeof(reg->districts[0]))) != NULL ||
+	    (dup = duplicate_code(reg->industries, reg->nindustries,
+		 sizeof(reg->industries[0]))) != NULL ||
+	    (dup = duplicate_code(reg->metrics, reg->nmetrics,
+		 sizeof(reg->metrics[0]))) != NULL) {
+		snprintf(err, errlen, "registry: code %s is listed twice", dup);
 		return err;
 	}
 	for (size_t i = 0; i < reg->nmetrics; i++) {

@@ -4,6 +4,7 @@
  * LMDB and only then acknowledges it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,14 +19,24 @@
 
 volatile sig_atomic_t daemon_quit;
 static volatile sig_atomic_t daemon_reload;
+/* Self-pipe: a signal that lands between zmq_poll()'s checks would not
+ * interrupt it, so the handler also makes the pipe readable. */
+static int signal_pipe[2] = { -1, -1 };
 
 static void
 on_signal(int sig)
 {
+	int saved = errno;
+	char c = 0;
+
 	if (sig == SIGHUP)
 		daemon_reload = 1;
 	else
 		daemon_quit = 1;
+	if (write(signal_pipe[1], &c, 1) == -1) {
+		/* full pipe: a wake-up is already pending */
+	}
+	errno = saved;
 }
 
 static void
@@ -33,6 +44,11 @@ signals_init(void)
 {
 	struct sigaction sa;
 
+	if (pipe(signal_pipe) == -1)
+		fatal("indicatord: pipe: %s", strerror(errno));
+	for (int i = 0; i < 2; i++)
+		fcntl(signal_pipe[i], F_SETFL,
+		    fcntl(signal_pipe[i], F_GETFL) | O_NONBLOCK);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -139,18 +155,23 @@ run(struct daemon *d, const char *path)
 	zmq_pollitem_t items[] = {
 		{ d->ingest, 0, ZMQ_POLLIN, 0 },
 		{ d->snapshot, 0, ZMQ_POLLIN, 0 },
+		{ NULL, signal_pipe[0], ZMQ_POLLIN, 0 },
 	};
+	char drain[64];
 
 	while (!daemon_quit) {
 		if (daemon_reload) {
 			daemon_reload = 0;
 			reload(d, path);
 		}
-		if (zmq_poll(items, 2, 1000) == -1) {
+		if (zmq_poll(items, 3, 1000) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("indicatord: poll: %s", zmq_strerror(errno));
 		}
+		if (items[2].revents & ZMQ_POLLIN)
+			while (read(signal_pipe[0], drain, sizeof(drain)) > 0)
+				continue;
 		if (items[0].revents & ZMQ_POLLIN) {
 			if (ingest_batch(d) == -1)
 				fatal("indicatord: ingest socket failed");

@@ -584,11 +584,9 @@ START_TEST(parse_starts_afresh)
 END_TEST
 
 /*
- * KNOWN BUG (core/config.c, run_ini(): libinih's default line limit):
- * config.h gives data_dir CONFIG_PATH_MAX (1024) bytes and endpoints 256,
- * but libinih reads at most INI_MAX_LINE (200) bytes per line, so a
- * data_dir of 250 bytes fails with "syntax error" on a line number past
- * the end of the file (the rest of the long line is read as a new line).
+ * libinih reads at most INI_MAX_LINE (200) bytes a line and would take the
+ * rest of a longer one as a new line; the parser refuses such a line with
+ * its own number instead of a "syntax error" past the end of the file.
  */
 START_TEST(long_data_dir)
 {
@@ -603,9 +601,9 @@ START_TEST(long_data_dir)
 	free(tail);
 	rc = config_parse(&cfg, text, "t", err, sizeof(err));
 	free(text);
-	ck_assert_msg(rc == 0, "KNOWN BUG: a %zu-byte data_dir is refused: %s",
-	    strlen(dir), err);
-	ck_assert_str_eq(cfg.data_dir, dir);
+	ck_assert_int_eq(rc, -1);
+	ck_assert_msg(
+	    strstr(err, "t:11: line longer than 197 bytes") != NULL, "%s", err);
 }
 END_TEST
 
@@ -905,11 +903,8 @@ START_TEST(check_duplicate_target)
 END_TEST
 
 /*
- * KNOWN BUG (core/registry.c, registry_check()): registry.h promises "no
- * duplicate codes", but registry_check() never compares district, industry
- * or metric codes, so a registry holding the same code twice passes. The
- * config parser merges repeated sections, so only a registry built in code
- * can hit this; these cases fail until registry_check() checks it.
+ * registry.h promises "no duplicate codes". The config parser merges
+ * repeated sections, so only a registry built in code can hit this.
  */
 START_TEST(check_duplicate_code)
 {
@@ -928,8 +923,9 @@ START_TEST(check_duplicate_code)
 		reg->metrics[reg->nmetrics++] = reg->metrics[2];
 		break;
 	}
-	ck_assert_msg(registry_check(reg, why, sizeof(why)) != NULL,
-	    "KNOWN BUG: a duplicate %s code passed registry_check()",
+	ck_assert_msg(registry_check(reg, why, sizeof(why)) != NULL &&
+			  strstr(why, "listed twice") != NULL,
+	    "a duplicate %s code passed registry_check()",
 	    _i == 0   ? "district"
 	    : _i == 1 ? "industry"
 		      : "metric");
