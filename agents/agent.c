@@ -1,7 +1,344 @@
-/* placeholder: being written */
-int main(void);
-int
-main(void)
+/*
+ * indicator-agent: command line, configuration, signals, and the status
+ * command. The work is in agent_enqueue.c (CSV into the outbox) and
+ * agent_flush.c (the outbox to the daemon).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent.h"
+#include "xmalloc.h"
+
+volatile sig_atomic_t agent_stop;
+
+/* Options given on the command line, applied over the configuration. */
+struct agent_opts {
+	const char *conf;
+	const char *id;
+	const char *district;
+	const char *endpoint;
+	const char *outbox;
+	const char *window;
+	const char *ack_timeout;
+	const char *timeout;
+	bool verbose;
+};
+
+enum {
+	OPT_ID = 256,
+	OPT_DISTRICT,
+	OPT_ENDPOINT,
+	OPT_OUTBOX,
+	OPT_WINDOW,
+	OPT_ACK_TIMEOUT,
+	OPT_TIMEOUT,
+};
+
+static const struct option agent_longopts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "id", required_argument, NULL, OPT_ID },
+	{ "district", required_argument, NULL, OPT_DISTRICT },
+	{ "endpoint", required_argument, NULL, OPT_ENDPOINT },
+	{ "outbox", required_argument, NULL, OPT_OUTBOX },
+	{ "window", required_argument, NULL, OPT_WINDOW },
+	{ "ack-timeout", required_argument, NULL, OPT_ACK_TIMEOUT },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+uint64_t
+agent_now_ms(void)
 {
-	return 1;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void
+agent_debug(const struct agent *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!a->verbose)
+		return;
+	fputs("indicator-agent: debug: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void
+agent_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: indicator-agent [-v] [-c FILE] [--id ID] [--district CODE]"
+	    " [--endpoint EP]\n"
+	    "           [--outbox DIR] [--window N] [--ack-timeout MS]"
+	    " [--timeout S]\n"
+	    "           send [FILE...]\n"
+	    "       indicator-agent [options] status\n");
+}
+
+static void
+agent_on_signal(int sig)
+{
+	(void)sig;
+	agent_stop = 1;
+}
+
+static int
+agent_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = agent_on_signal;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGINT, &sa, NULL) == -1 ||
+	    sigaction(SIGTERM, &sa, NULL) == -1) {
+		fprintf(stderr, "indicator-agent: sigaction: %s\n",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* A whole decimal number in [min, max]. */
+static int
+agent_parse_uint(const char *opt, const char *s, unsigned long min,
+    unsigned long max, unsigned *out)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 || v < min ||
+	    v > max) {
+		fprintf(stderr,
+		    "indicator-agent: %s: '%s' is not a number from %lu to "
+		    "%lu\n",
+		    opt, s, min, max);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int
+agent_set_str(const char *opt, char *dst, size_t size, const char *val)
+{
+	if (!strlcpy_ok(dst, val, size)) {
+		fprintf(stderr, "indicator-agent: %s: longer than %zu bytes\n",
+		    opt, size - 1);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The configuration: defaults, then the file, then the options. Only
+ * sending needs to know who we are.
+ */
+static int
+agent_configure(struct agent *a, const struct agent_opts *o, bool identity)
+{
+	struct agent_config *c = &a->cfg;
+	char err[512];
+
+	agent_config_defaults(c);
+	if (o->conf != NULL &&
+	    agent_config_load(c, o->conf, err, sizeof(err))) {
+		fprintf(stderr, "indicator-agent: %s\n", err);
+		return -1;
+	}
+	if ((o->id != NULL &&
+		agent_set_str("--id", c->id, sizeof(c->id), o->id)) ||
+	    (o->district != NULL && agent_set_str("--district", c->district,
+					sizeof(c->district), o->district)) ||
+	    (o->endpoint != NULL && agent_set_str("--endpoint", c->endpoint,
+					sizeof(c->endpoint), o->endpoint)) ||
+	    (o->outbox != NULL && agent_set_str("--outbox", c->outbox,
+				      sizeof(c->outbox), o->outbox)))
+		return -1;
+	if ((o->window != NULL && agent_parse_uint("--window", o->window, 1,
+				      10000, &c->window)) ||
+	    (o->ack_timeout != NULL &&
+		agent_parse_uint("--ack-timeout", o->ack_timeout, 1, 3600000,
+		    &c->ack_timeout_ms)) ||
+	    (o->timeout != NULL && agent_parse_uint("--timeout", o->timeout, 0,
+				       31536000, &a->timeout_s)))
+		return -1;
+	a->verbose = o->verbose;
+
+	if (identity && c->id[0] == '\0') {
+		fprintf(stderr, "indicator-agent: no agent id: give --id ID or "
+				"set id in the [agent] section of -c FILE\n");
+		return -1;
+	}
+	if (identity && c->district[0] == '\0') {
+		fprintf(stderr,
+		    "indicator-agent: no district: give --district CODE or set "
+		    "district in the [agent] section of -c FILE\n");
+		return -1;
+	}
+	if (c->endpoint[0] == '\0' || c->outbox[0] == '\0') {
+		fprintf(stderr, "indicator-agent: endpoint and outbox must not "
+				"be empty\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+agent_open_outbox(struct agent *a)
+{
+	char err[512];
+
+	if ((a->ob = outbox_open(a->cfg.outbox, err, sizeof(err))) == NULL) {
+		fprintf(
+		    stderr, "indicator-agent: %s: %s\n", a->cfg.outbox, err);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+agent_status_dead(uint64_t seq, const void *report, size_t report_len,
+    const void *ack, size_t ack_len, void *arg)
+{
+	char head[64];
+
+	(void)arg;
+	snprintf(head, sizeof(head), "dead report seq %" PRIu64, seq);
+	agent_print_rejection(stdout, head, report, report_len, ack, ack_len);
+	return 0;
+}
+
+static int
+agent_status(struct agent *a)
+{
+	uint64_t pending, dead, next_seq;
+
+	if (outbox_counts(a->ob, &pending, &dead, &next_seq) == -1)
+		return AGENT_EXIT_FAIL;
+	printf("outbox: %s\n", a->cfg.outbox);
+	printf("epoch: %" PRIu64 "\n", outbox_epoch(a->ob));
+	printf("next seq: %" PRIu64 "\n", next_seq);
+	printf("pending: %" PRIu64 "\n", pending);
+	printf("dead: %" PRIu64 "\n", dead);
+	if (outbox_dead_scan(a->ob, agent_status_dead, NULL) == -1)
+		return AGENT_EXIT_FAIL;
+	return fflush(stdout) == 0 ? AGENT_EXIT_OK : AGENT_EXIT_FAIL;
+}
+
+static int
+agent_send(struct agent *a, char *const files[], int nfiles)
+{
+	int rc;
+
+	for (int i = 0; i < nfiles && !agent_stop; i++)
+		if (agent_enqueue_file(a, files[i]) == -1)
+			a->failed = true;
+	if (agent_stop)
+		rc = AGENT_EXIT_PENDING;
+	else
+		rc = agent_flush(a);
+	fprintf(stderr,
+	    "indicator-agent: %lu reports (%lu observations) sent: "
+	    "%lu accepted, %lu duplicate, %lu rejected\n",
+	    a->sent, a->observations, a->accepted, a->duplicate, a->rejected);
+	if (rc != AGENT_EXIT_OK)
+		return rc;
+	return a->failed ? AGENT_EXIT_FAIL : AGENT_EXIT_OK;
+}
+
+static int
+agent_getopt(int argc, char *argv[], struct agent_opts *o)
+{
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	while ((ch = getopt_long(argc, argv, "c:hv", agent_longopts, NULL)) !=
+	       -1) {
+		switch (ch) {
+		case 'c':
+			o->conf = optarg;
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case OPT_ID:
+			o->id = optarg;
+			break;
+		case OPT_DISTRICT:
+			o->district = optarg;
+			break;
+		case OPT_ENDPOINT:
+			o->endpoint = optarg;
+			break;
+		case OPT_OUTBOX:
+			o->outbox = optarg;
+			break;
+		case OPT_WINDOW:
+			o->window = optarg;
+			break;
+		case OPT_ACK_TIMEOUT:
+			o->ack_timeout = optarg;
+			break;
+		case OPT_TIMEOUT:
+			o->timeout = optarg;
+			break;
+		case 'h':
+			agent_usage(stdout);
+			exit(AGENT_EXIT_OK);
+		default:
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct agent a;
+	struct agent_opts o;
+	const char *cmd;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	a.start_ms = agent_now_ms();
+	if (agent_getopt(argc, argv, &o) == -1 || optind >= argc) {
+		agent_usage(stderr);
+		return AGENT_EXIT_USAGE;
+	}
+	cmd = argv[optind++];
+	if (strcmp(cmd, "send") != 0 &&
+	    (strcmp(cmd, "status") != 0 || optind != argc)) {
+		agent_usage(stderr);
+		return AGENT_EXIT_USAGE;
+	}
+	if (agent_configure(&a, &o, strcmp(cmd, "send") == 0) == -1)
+		return AGENT_EXIT_USAGE;
+	if (agent_signals() == -1 || agent_open_outbox(&a) == -1)
+		return AGENT_EXIT_FAIL;
+
+	if (strcmp(cmd, "status") == 0)
+		rc = agent_status(&a);
+	else
+		rc = agent_send(&a, argv + optind, argc - optind);
+	outbox_close(&a.ob);
+	return rc;
 }

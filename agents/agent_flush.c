@@ -1,0 +1,470 @@
+/*
+ * The outbox to the daemon: a DEALER socket keeps up to `window` reports in
+ * flight, in seq order, and each Ack decides a report's fate: removed
+ * (ACCEPTED, DUPLICATE), moved to dead (REJECTED), or sent again later
+ * (RETRY_LATER, or no answer within ack_timeout_ms). Resending is always
+ * safe: the daemon answers a report it already has with DUPLICATE.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "agent.h"
+#include "indicator.pb-c.h"
+#include "xmalloc.h"
+
+#define AGENT_BACKOFF_MIN_MS 100
+#define AGENT_BACKOFF_MAX_MS 5000
+/* The longest sleep, so a signal that hit another thread is seen soon. */
+#define AGENT_POLL_MAX_MS 500
+
+struct agent_flight {
+	uint64_t seq;
+	void *buf; /* the packed AgentMessage, as stored */
+	size_t len;
+	uint64_t due_ms; /* when to send it again */
+	unsigned backoff_ms; /* RETRY_LATER backoff; 0 before the first */
+	uint64_t send_no; /* f->sends when it was last sent */
+	bool done; /* acknowledged; dropped at the end of the round */
+};
+
+struct agent_flush {
+	struct agent *a;
+	void *zctx;
+	void *sock;
+
+	/* In flight, in seq order. */
+	struct agent_flight *fl;
+	size_t nfl;
+	size_t live; /* entries of fl not done */
+	uint64_t next_from; /* the lowest seq not yet taken from the outbox */
+	bool exhausted; /* the outbox has nothing pending past fl */
+	uint64_t sends;
+
+	/* Seqs acknowledged this round, removed from the outbox together. */
+	uint64_t *done;
+	size_t ndone;
+
+	uint64_t last_ack_ms;
+	bool waiting_said;
+	bool error; /* the outbox failed */
+};
+
+static void
+agent_flight_send(struct agent_flush *f, struct agent_flight *fl, uint64_t now)
+{
+	if (zmq_send(f->sock, fl->buf, fl->len, ZMQ_DONTWAIT) == -1)
+		/* Queue full or interrupted: the ack timeout resends it. */
+		agent_debug(f->a, "send of seq %" PRIu64 " failed: %s", fl->seq,
+		    zmq_strerror(errno));
+	fl->send_no = ++f->sends;
+	fl->due_ms = now + f->a->cfg.ack_timeout_ms;
+}
+
+static struct agent_flight *
+agent_flight_find(struct agent_flush *f, uint64_t seq)
+{
+	size_t lo = 0, hi = f->nfl;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (f->fl[mid].seq == seq)
+			return f->fl[mid].done ? NULL : &f->fl[mid];
+		if (f->fl[mid].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Takes a pending report from the outbox and sends it (outbox_pending_fn). */
+static int
+agent_flight_add(uint64_t seq, const void *buf, size_t len, void *arg)
+{
+	struct agent_flush *f = arg;
+	struct agent_flight *fl = &f->fl[f->nfl++];
+	Indicator__AgentMessage *msg;
+
+	memset(fl, 0, sizeof(*fl));
+	fl->seq = seq;
+	fl->len = len;
+	fl->buf = xmalloc(len);
+	memcpy(fl->buf, buf, len);
+	f->live++;
+	f->next_from = seq + 1;
+
+	f->a->sent++;
+	msg = indicator__agent_message__unpack(NULL, len, buf);
+	if (msg != NULL &&
+	    msg->body_case == INDICATOR__AGENT_MESSAGE__BODY_REPORT)
+		f->a->observations += msg->report->n_observations;
+	else
+		agent_debug(
+		    f->a, "pending seq %" PRIu64 " does not decode", seq);
+	indicator__agent_message__free_unpacked(msg, NULL);
+
+	agent_flight_send(f, fl, agent_now_ms());
+	return 0;
+}
+
+/* Tops the window up from the outbox. */
+static int
+agent_flush_fill(struct agent_flush *f)
+{
+	size_t room = f->a->cfg.window - f->live;
+	size_t before = f->nfl;
+
+	if (f->exhausted || room == 0)
+		return 0;
+	if (outbox_scan(f->a->ob, f->next_from, room, agent_flight_add, f) ==
+	    -1)
+		return -1;
+	if (f->nfl - before < room)
+		f->exhausted = true;
+	return 0;
+}
+
+/* Drops the acknowledged flights and removes them from the outbox. */
+static int
+agent_flush_commit(struct agent_flush *f)
+{
+	size_t j = 0;
+	int rc = 0;
+
+	if (f->ndone > 0 && outbox_remove(f->a->ob, f->done, f->ndone) == -1)
+		rc = -1;
+	f->ndone = 0;
+	for (size_t i = 0; i < f->nfl; i++) {
+		if (f->fl[i].done) {
+			free(f->fl[i].buf);
+			continue;
+		}
+		f->fl[j++] = f->fl[i];
+	}
+	f->nfl = j;
+	return rc;
+}
+
+void
+agent_print_rejection(FILE *fp, const char *head, const void *report,
+    size_t report_len, const void *ackbuf, size_t ack_len)
+{
+	Indicator__Ack *ack;
+	Indicator__AgentMessage *msg;
+	const Indicator__Report *r = NULL;
+
+	if ((ack = indicator__ack__unpack(NULL, ack_len, ackbuf)) == NULL) {
+		fprintf(fp, "%s: (the ack does not decode)\n", head);
+		return;
+	}
+	if (ack->code[0] != '\0' && ack->message[0] != '\0')
+		fprintf(fp, "%s: %s: %s\n", head, ack->code, ack->message);
+	else if (ack->code[0] != '\0' || ack->message[0] != '\0')
+		fprintf(fp, "%s: %s\n", head,
+		    ack->code[0] != '\0' ? ack->code : ack->message);
+	else
+		fprintf(fp, "%s: %zu bad observations\n", head, ack->n_errors);
+
+	msg = indicator__agent_message__unpack(NULL, report_len, report);
+	if (msg != NULL &&
+	    msg->body_case == INDICATOR__AGENT_MESSAGE__BODY_REPORT)
+		r = msg->report;
+	for (size_t i = 0; i < ack->n_errors; i++) {
+		const Indicator__ObservationError *e = ack->errors[i];
+
+		if (r != NULL && e->index < r->n_observations) {
+			const Indicator__Observation *o =
+			    r->observations[e->index];
+
+			fprintf(fp,
+			    "  observation %" PRIu32 " (%s/%s/%s): %s: %s\n",
+			    e->index, o->industry, o->metric, o->period,
+			    e->code, e->message);
+		} else {
+			fprintf(fp, "  observation %" PRIu32 ": %s: %s\n",
+			    e->index, e->code, e->message);
+		}
+	}
+	indicator__agent_message__free_unpacked(msg, NULL);
+	indicator__ack__free_unpacked(ack, NULL);
+}
+
+static void
+agent_flush_rejected(struct agent_flush *f, struct agent_flight *fl,
+    const void *ack, size_t ack_len)
+{
+	char head[96];
+
+	if (outbox_kill(f->a->ob, fl->seq, ack, ack_len) == -1)
+		f->error = true;
+	snprintf(head, sizeof(head),
+	    "indicator-agent: report seq %" PRIu64 " REJECTED", fl->seq);
+	agent_print_rejection(stderr, head, fl->buf, fl->len, ack, ack_len);
+	f->a->rejected++;
+	f->a->failed = true;
+}
+
+static void
+agent_flush_retry(struct agent_flush *f, struct agent_flight *fl,
+    const Indicator__Ack *ack, uint64_t now)
+{
+	struct agent_flight *lost;
+
+	fl->backoff_ms =
+	    fl->backoff_ms == 0 ? AGENT_BACKOFF_MIN_MS : fl->backoff_ms * 2;
+	if (fl->backoff_ms > AGENT_BACKOFF_MAX_MS)
+		fl->backoff_ms = AGENT_BACKOFF_MAX_MS;
+	fl->due_ms = now + fl->backoff_ms;
+	agent_debug(f->a,
+	    "seq %" PRIu64 ": retry later (expected %" PRIu64 "), in %u ms",
+	    fl->seq, ack->expected_seq, fl->backoff_ms);
+
+	/*
+	 * The daemon waits for an earlier report: if we sent that one before
+	 * this one, it was lost on the way (DEALER keeps order), so send it
+	 * again now rather than at its ack timeout. One resend covers every
+	 * later report that gets the same answer.
+	 */
+	if (ack->expected_seq != 0 && ack->expected_seq < fl->seq &&
+	    (lost = agent_flight_find(f, ack->expected_seq)) != NULL &&
+	    lost->send_no < fl->send_no) {
+		agent_debug(f->a, "resending seq %" PRIu64 ", lost", lost->seq);
+		agent_flight_send(f, lost, now);
+	}
+}
+
+static void
+agent_flush_ack(struct agent_flush *f, const void *data, size_t len)
+{
+	Indicator__Ack *ack;
+	struct agent_flight *fl;
+	uint64_t now = agent_now_ms();
+
+	if ((ack = indicator__ack__unpack(NULL, len, data)) == NULL) {
+		agent_debug(
+		    f->a, "ignored a frame of %zu bytes: not an Ack", len);
+		return;
+	}
+	f->last_ack_ms = now;
+	if ((fl = agent_flight_find(f, ack->seq)) == NULL) {
+		agent_debug(f->a,
+		    "ignored an ack for seq %" PRIu64
+		    " (status %d): not in flight",
+		    ack->seq, (int)ack->status);
+		goto ack_free;
+	}
+	switch (ack->status) {
+	case INDICATOR__ACK_STATUS__ACCEPTED:
+	case INDICATOR__ACK_STATUS__DUPLICATE:
+		if (ack->status == INDICATOR__ACK_STATUS__ACCEPTED)
+			f->a->accepted++;
+		else
+			f->a->duplicate++;
+		f->done[f->ndone++] = fl->seq;
+		break;
+	case INDICATOR__ACK_STATUS__REJECTED:
+		agent_flush_rejected(f, fl, data, len);
+		break;
+	case INDICATOR__ACK_STATUS__RETRY_LATER:
+		agent_flush_retry(f, fl, ack, now);
+		goto ack_free;
+	default:
+		agent_debug(f->a,
+		    "ignored an ack for seq %" PRIu64 " with status %d",
+		    ack->seq, (int)ack->status);
+		goto ack_free;
+	}
+	fl->done = true;
+	f->live--;
+ack_free:
+	indicator__ack__free_unpacked(ack, NULL);
+}
+
+/* Reads every frame waiting on the socket. */
+static void
+agent_flush_recv(struct agent_flush *f)
+{
+	zmq_msg_t msg;
+
+	for (;;) {
+		bool more;
+
+		zmq_msg_init(&msg);
+		if (zmq_msg_recv(&msg, f->sock, ZMQ_DONTWAIT) == -1) {
+			zmq_msg_close(&msg);
+			return;
+		}
+		more = zmq_msg_more(&msg);
+		if (!more) {
+			agent_flush_ack(
+			    f, zmq_msg_data(&msg), zmq_msg_size(&msg));
+		} else {
+			agent_debug(f->a, "ignored a multi-frame message");
+			while (more) {
+				zmq_msg_close(&msg);
+				zmq_msg_init(&msg);
+				if (zmq_msg_recv(&msg, f->sock, 0) == -1)
+					break;
+				more = zmq_msg_more(&msg);
+			}
+		}
+		zmq_msg_close(&msg);
+	}
+}
+
+/* Resends what is due; returns how long until the next one is. */
+static uint64_t
+agent_flush_timers(struct agent_flush *f, uint64_t now)
+{
+	uint64_t wait = AGENT_POLL_MAX_MS;
+
+	for (size_t i = 0; i < f->nfl; i++) {
+		struct agent_flight *fl = &f->fl[i];
+
+		if (fl->done)
+			continue;
+		if (fl->due_ms <= now) {
+			agent_debug(f->a, "resending seq %" PRIu64, fl->seq);
+			agent_flight_send(f, fl, now);
+		}
+		if (fl->due_ms - now < wait)
+			wait = fl->due_ms - now;
+	}
+	if (!f->waiting_said && f->live > 0) {
+		uint64_t quiet = now - f->last_ack_ms;
+
+		if (quiet >= f->a->cfg.ack_timeout_ms) {
+			fprintf(stderr,
+			    "indicator-agent: waiting for daemon at %s\n",
+			    f->a->cfg.endpoint);
+			f->waiting_said = true;
+		} else if (f->a->cfg.ack_timeout_ms - quiet < wait) {
+			wait = f->a->cfg.ack_timeout_ms - quiet;
+		}
+	}
+	return wait;
+}
+
+static int
+agent_flush_connect(struct agent_flush *f)
+{
+	const struct agent_config *c = &f->a->cfg;
+	int linger = 0, immediate = 0;
+	int hwm = c->window * 2 > 1000 ? (int)c->window * 2 : 1000;
+	sigset_t block, old;
+
+	/* libzmq's threads inherit this mask, so signals reach main. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	f->zctx = zmq_ctx_new();
+	if (f->zctx != NULL)
+		f->sock = zmq_socket(f->zctx, ZMQ_DEALER);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (f->sock == NULL) {
+		fprintf(
+		    stderr, "indicator-agent: zmq: %s\n", zmq_strerror(errno));
+		return -1;
+	}
+	zmq_setsockopt(f->sock, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_setsockopt(f->sock, ZMQ_IMMEDIATE, &immediate, sizeof(immediate));
+	zmq_setsockopt(f->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(f->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	if (zmq_connect(f->sock, c->endpoint) == -1) {
+		fprintf(stderr, "indicator-agent: %s: %s\n", c->endpoint,
+		    zmq_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+agent_flush_pending_note(struct agent_flush *f, const char *why)
+{
+	uint64_t pending = 0, dead, next_seq;
+
+	if (outbox_counts(f->a->ob, &pending, &dead, &next_seq) == 0)
+		fprintf(stderr,
+		    "indicator-agent: %s: %" PRIu64
+		    " reports left pending in the outbox\n",
+		    why, pending);
+}
+
+/* One poll round; returns an AGENT_EXIT_* status when the flush ends, -1
+ * when it goes on. */
+static int
+agent_flush_round(struct agent_flush *f, uint64_t deadline)
+{
+	zmq_pollitem_t item = { f->sock, 0, ZMQ_POLLIN, 0 };
+	uint64_t now, wait;
+
+	if (agent_stop) {
+		agent_flush_pending_note(f, "stopped");
+		return AGENT_EXIT_PENDING;
+	}
+	if (agent_flush_fill(f) == -1)
+		return AGENT_EXIT_FAIL;
+	if (f->exhausted && f->live == 0)
+		return AGENT_EXIT_OK;
+	now = agent_now_ms();
+	if (deadline != 0 && now >= deadline) {
+		agent_flush_pending_note(f, "timeout");
+		return AGENT_EXIT_PENDING;
+	}
+	wait = agent_flush_timers(f, now);
+	if (deadline != 0 && deadline - now < wait)
+		wait = deadline - now;
+	if (zmq_poll(&item, 1, (long)wait) == -1) {
+		if (errno == EINTR)
+			return -1;
+		fprintf(stderr, "indicator-agent: zmq_poll: %s\n",
+		    zmq_strerror(errno));
+		return AGENT_EXIT_FAIL;
+	}
+	if (item.revents & ZMQ_POLLIN)
+		agent_flush_recv(f);
+	if (agent_flush_commit(f) == -1 || f->error)
+		return AGENT_EXIT_FAIL;
+	return -1;
+}
+
+int
+agent_flush(struct agent *a)
+{
+	struct agent_flush f;
+	uint64_t deadline = 0;
+	int rc = AGENT_EXIT_FAIL;
+
+	memset(&f, 0, sizeof(f));
+	f.a = a;
+	f.fl = xcalloc(a->cfg.window, sizeof(*f.fl));
+	f.done = xcalloc(a->cfg.window, sizeof(*f.done));
+	f.last_ack_ms = agent_now_ms();
+	if (a->timeout_s != 0)
+		deadline = a->start_ms + (uint64_t)a->timeout_s * 1000;
+	if (agent_flush_connect(&f) == -1)
+		goto zmq_close;
+
+	while ((rc = agent_flush_round(&f, deadline)) == -1)
+		;
+	if (f.ndone > 0 && agent_flush_commit(&f) == -1)
+		rc = AGENT_EXIT_FAIL;
+zmq_close:
+	if (f.sock != NULL)
+		zmq_close(f.sock);
+	if (f.zctx != NULL)
+		zmq_ctx_term(f.zctx);
+	for (size_t i = 0; i < f.nfl; i++)
+		free(f.fl[i].buf);
+	free(f.fl);
+	free(f.done);
+	return rc;
+}
