@@ -168,12 +168,48 @@ csv_append(struct csv_parser *p, unsigned char c)
 	return 0;
 }
 
+/*
+ * A field's text as shown in a message: at most CSV_SHOW_MAX bytes, cut on
+ * a character boundary, with control characters escaped so that the
+ * message stays on one line.
+ */
+#define CSV_SHOW_MAX 40
+
+static const char *
+csv_show(char *dst, size_t size, const char *s, size_t len)
+{
+	size_t n = len, o = 0;
+
+	if (n > CSV_SHOW_MAX) {
+		n = CSV_SHOW_MAX;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	for (size_t i = 0; i < n && o + 5 < size; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '\n' || c == '\r' || c == '\t') {
+			dst[o++] = '\\';
+			dst[o++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+		} else if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(dst + o, size - o, "\\x%02x", c);
+		} else {
+			dst[o++] = (char)c;
+		}
+	}
+	dst[o] = '\0';
+	if (n < len && o + 4 <= size)
+		memcpy(dst + o, "...", 4);
+	return dst;
+}
+
 static int
 csv_header_field(struct csv_parser *p)
 {
 	const char *s;
 	size_t len;
 	int c;
+	char show[4 * CSV_SHOW_MAX + 8];
 
 	csv_trim(&p->hdr, true, &s, &len);
 	if (!utf8_valid(s, len) || memchr(s, '\0', len) != NULL)
@@ -185,9 +221,9 @@ csv_header_field(struct csv_parser *p)
 			break;
 	if (c == COL_N)
 		return csv_fail(p, p->row_line,
-		    "unknown column '%.*s' (expected industry, metric, "
+		    "unknown column '%s' (expected industry, metric, "
 		    "period, value, unit, status, note)",
-		    len > 64 ? 64 : (int)len, s);
+		    csv_show(show, sizeof(show), s, len));
 	if (p->seen[c])
 		return csv_fail(p, p->row_line, "column '%s' appears twice",
 		    csv_cols[c].name);
@@ -213,14 +249,14 @@ static int
 csv_parse_value(struct csv_parser *p, const char *s, size_t len, double *v)
 {
 	char *end;
+	char show[4 * CSV_SHOW_MAX + 8];
 
 	if (len == 0)
 		return csv_fail(p, p->row_line, "value is empty, not a number");
 	*v = strtod(s, &end);
 	if (end != s + len || !isfinite(*v))
-		return csv_fail(p, p->row_line,
-		    "value '%.*s%s' is not a number", len > 40 ? 40 : (int)len,
-		    s, len > 40 ? "..." : "");
+		return csv_fail(p, p->row_line, "value '%s' is not a number",
+		    csv_show(show, sizeof(show), s, len));
 	return 0;
 }
 
@@ -229,6 +265,7 @@ csv_parse_status(struct csv_parser *p, const char *s, size_t len, int *status)
 {
 	static const char *const names[] = { "provisional", "final",
 		"revised" };
+	char show[4 * CSV_SHOW_MAX + 8];
 
 	*status = 0;
 	if (len == 0)
@@ -240,8 +277,8 @@ csv_parse_status(struct csv_parser *p, const char *s, size_t len, int *status)
 			return 0;
 		}
 	return csv_fail(p, p->row_line,
-	    "status '%.*s%s' is not provisional, final or revised",
-	    len > 40 ? 40 : (int)len, s, len > 40 ? "..." : "");
+	    "status '%s' is not provisional, final or revised",
+	    csv_show(show, sizeof(show), s, len));
 }
 
 static int

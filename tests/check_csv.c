@@ -241,7 +241,15 @@ static const struct bad_case {
 	    6, "value 'x' is not a number" },
 	{ "error in a multi-line row is on its first line",
 	    HDR7 "photonics,output_value,2025,1,CNY_100M,\"\nfinal\n\",\n", 2,
-	    "status '\nfinal\n' is not" },
+	    "status '\\nfinal\\n' is not" },
+	{ "long value shown cut, on a character boundary",
+	    HDR "photonics,output_value,2025,"
+		"12345678901234567890123456789012345678\xe5\x85\x83"
+		"abc,CNY_100M\n",
+	    2, "value '12345678901234567890123456789012345678...' is not" },
+	{ "control characters shown escaped",
+	    HDR "photonics,output_value,2025,\"1\x01\t\",CNY_100M\n", 2,
+	    "value '1\\x01' is not a number" },
 };
 
 #define NGOOD (sizeof(good) / sizeof(good[0]))
