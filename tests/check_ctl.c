@@ -1,11 +1,13 @@
 /*
  * indicatorctl and indicator-gen-sample, run as the real binaries. The store
  * is filled directly with store_* functions in a temporary directory (no
- * daemon), then read by indicatorctl as an operator would.
+ * daemon; aggregates packed as the daemon packs them), then read by
+ * indicatorctl as an operator would.
  */
 #include <check.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +150,11 @@ static const struct usage_case {
 	{ { "agents", "--period", "2025", NULL } },
 	{ { "city", "--period", "2025-13", NULL } },
 	{ { "-x", "query", NULL } },
+	{ { "aggregates", "--period", "2025", NULL } },
+	{ { "aggregates", "--prefix", NULL } },
+	{ { "aggregates", "agg/", NULL } },
+	{ { "progress", "--prefix", "agg/", NULL } },
+	{ { "progress", "2025", NULL } },
 };
 
 /* Usage errors exit 2 before any store is looked for. */
@@ -516,6 +523,388 @@ START_TEST(test_city_small)
 }
 END_TEST
 
+/* One stored aggregate, as the daemon would pack it. */
+struct agg_spec {
+	const char *metric;
+	const char *industry;
+	const char *scope;
+	const char *period;
+	double value;
+	const char *unit;
+	uint32_t reporting;
+	uint32_t expected;
+	double target;
+	uint32_t target_year;
+	uint64_t revision;
+	uint64_t seq;
+};
+
+/* Stores the aggregates (packed, under their topics) in one write
+ * transaction, with pub_seq the largest seq. */
+static void
+store_aggs(const char *dir, const struct agg_spec *a, size_t n)
+{
+	struct store *s = store_rw(dir);
+	struct store_txn *t = store_txn_begin(s, true);
+	uint64_t pub_seq = 0;
+
+	ck_assert_ptr_nonnull(t);
+	for (size_t i = 0; i < n; i++) {
+		Indicator__Aggregate m = INDICATOR__AGGREGATE__INIT;
+		char topic[IND_TOPIC_MAX + 1];
+		uint8_t buf[512];
+		size_t len;
+
+		m.metric = (char *)a[i].metric;
+		m.industry = (char *)a[i].industry;
+		m.scope = (char *)a[i].scope;
+		m.period = (char *)a[i].period;
+		m.value = a[i].value;
+		m.unit = (char *)a[i].unit;
+		m.districts_reporting = a[i].reporting;
+		m.districts_expected = a[i].expected;
+		m.target = a[i].target;
+		m.target_year = a[i].target_year;
+		m.progress = a[i].target > 0 ? a[i].value / a[i].target : 0;
+		m.revision = a[i].revision;
+		m.seq = a[i].seq;
+		m.updated_at_ms = T0 + (int64_t)a[i].seq * 1000;
+		ck_assert_uint_le(
+		    indicator__aggregate__get_packed_size(&m), sizeof(buf));
+		len = indicator__aggregate__pack(&m, buf);
+		snprintf(topic, sizeof(topic), "agg/%s/%s/%s/%s", m.metric,
+		    m.industry, m.scope, m.period);
+		ck_assert_int_eq(store_agg_put(t, topic, buf, len), 0);
+		if (m.seq > pub_seq)
+			pub_seq = m.seq;
+	}
+	ck_assert_int_eq(store_meta_put(t, "pub_seq", pub_seq), 0);
+	ck_assert_int_eq(store_txn_commit(&t), 0);
+	store_close(&s);
+}
+
+static const struct agg_spec some_aggs[] = {
+	{ "output_value", "*", "city", "2025", 2400.5, "CNY_100M", 10, 10, 5000,
+	    2030, 3, 41 },
+	{ "output_value", "materials", "320583", "2025-Q3", 12.34, "CNY_100M",
+	    1, 1, 0, 0, 1, 7 },
+	{ "clusters_100bn", "*", "city", "2025", 0, "count", 10, 10, 1, 2035, 1,
+	    40 },
+	{ "chain_leaders", "*", "city", "2024", 12, "count", 7, 10, 20, 2030, 2,
+	    12 },
+};
+#define NSOME (sizeof(some_aggs) / sizeof(some_aggs[0]))
+
+/* Every aggregate, in topic order, one aligned row each. */
+START_TEST(test_aggregates_table)
+{
+	char *tmp = harness_tmpdir(), *out, *err;
+	const char *args[] = { "aggregates", NULL };
+
+	store_aggs(tmp, some_aggs, NSOME);
+	setenv("TZ", "UTC", 1);
+	ck_assert_int_eq(ctl_run(tmp, args, &out, &err), 0);
+	ck_assert_str_eq(out,
+	    "topic                                       value  unit      "
+	    "reporting  target  target year  progress  rev  seq  updated at\n"
+	    "-----------------------------------------  ------  --------  "
+	    "---------  ------  -----------  --------  ---  ---  "
+	    "-------------------------\n"
+	    "agg/chain_leaders/*/city/2024                  12  count     "
+	    "     7/10      20         2030     60.0%    2   12  "
+	    "2025-01-02T03:04:17+00:00\n"
+	    "agg/clusters_100bn/*/city/2025                  0  count     "
+	    "    10/10       1         2035      0.0%    1   40  "
+	    "2025-01-02T03:04:45+00:00\n"
+	    "agg/output_value/*/city/2025               2400.5  CNY_100M  "
+	    "    10/10    5000         2030     48.0%    3   41  "
+	    "2025-01-02T03:04:46+00:00\n"
+	    "agg/output_value/materials/320583/2025-Q3   12.34  CNY_100M  "
+	    "      1/1       -            -         -    1    7  "
+	    "2025-01-02T03:04:12+00:00\n");
+	ck_assert_str_eq(err, "");
+	free(out);
+	free(err);
+	harness_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
+START_TEST(test_aggregates_json)
+{
+	char *tmp = harness_tmpdir(), *out, *err, *line;
+	const char *all[] = { "aggregates", "--json", NULL };
+	const char *prefix[] = { "aggregates", "--json", "--prefix",
+		"agg/output_value/", NULL };
+	const char *none[] = { "aggregates", "--prefix=agg/pilot_parks/",
+		NULL };
+	const char *none_json[] = { "aggregates", "--prefix=agg/pilot_parks/",
+		"--json", NULL };
+
+	store_aggs(tmp, some_aggs, NSOME);
+	ck_assert_int_eq(ctl_run(tmp, all, &out, &err), 0);
+	ck_assert_uint_eq(count_lines(out), NSOME);
+	ck_assert_msg(starts_with(out, "{\"topic\":\"agg/chain_leaders/*/city/"
+				       "2024\","),
+	    "%s", out);
+	line = line_with(out, "\"topic\":\"agg/output_value/*/city/2025\"");
+	ck_assert_str_eq(line,
+	    "{\"topic\":\"agg/output_value/*/city/2025\","
+	    "\"metric\":\"output_value\",\"industry\":\"*\","
+	    "\"scope\":\"city\",\"period\":\"2025\",\"value\":2400.5,"
+	    "\"unit\":\"CNY_100M\",\"districts_reporting\":10,"
+	    "\"districts_expected\":10,\"target\":5000,\"target_year\":2030,"
+	    "\"progress\":0.4801,\"revision\":3,\"seq\":41,"
+	    "\"updated_at_ms\":1735787086000}");
+	free(line);
+	line = line_with(out, "\"scope\":\"320583\"");
+	ck_assert_ptr_nonnull(strstr(line, "\"period\":\"2025-Q3\""));
+	ck_assert_ptr_nonnull(strstr(line, "\"value\":12.34,"));
+	ck_assert_ptr_nonnull(strstr(line, "\"districts_reporting\":1,"));
+	ck_assert_ptr_nonnull(strstr(line,
+	    "\"target\":0,\"target_year\":0,\"progress\":0,\"revision\":1,"
+	    "\"seq\":7,"));
+	free(line);
+	free(out);
+	free(err);
+
+	/* Only the topics under the prefix. */
+	ck_assert_int_eq(ctl_run(tmp, prefix, &out, &err), 0);
+	ck_assert_uint_eq(count_lines(out), 2);
+	ck_assert_ptr_null(strstr(out, "chain_leaders"));
+	ck_assert_ptr_null(strstr(out, "clusters_100bn"));
+	free(out);
+	free(err);
+
+	ck_assert_int_eq(ctl_run(tmp, none, &out, &err), 0);
+	ck_assert_str_eq(out, "(no aggregates)\n");
+	free(out);
+	free(err);
+	ck_assert_int_eq(ctl_run(tmp, none_json, &out, &err), 0);
+	ck_assert_str_eq(out, "");
+	free(out);
+	free(err);
+	harness_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
+/* A stored aggregate that does not decode is named, the others are still
+ * listed, and the exit code says something was wrong. */
+START_TEST(test_aggregates_bad)
+{
+	char *tmp = harness_tmpdir(), *out, *err;
+	const char *args[] = { "aggregates", "--json", NULL };
+	const char *progress[] = { "progress", "--json", NULL };
+	struct store *s;
+	struct store_txn *t;
+
+	store_aggs(tmp, some_aggs, NSOME);
+	s = store_rw(tmp);
+	t = store_txn_begin(s, true);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(
+	    store_agg_put(t, "agg/output_value/*/city/2023", "\xff\xff", 2), 0);
+	ck_assert_int_eq(store_txn_commit(&t), 0);
+	store_close(&s);
+
+	ck_assert_int_eq(ctl_run(tmp, args, &out, &err), 1);
+	ck_assert_uint_eq(count_lines(out), NSOME);
+	ck_assert_str_eq(err, "indicatorctl: aggregates: stored aggregate "
+			      "agg/output_value/*/city/2023 does not decode\n");
+	free(out);
+	free(err);
+	ck_assert_int_eq(ctl_run(tmp, progress, &out, &err), 1);
+	ck_assert_ptr_nonnull(strstr(out, "\"value\":2400.5,"));
+	ck_assert_str_eq(err, "indicatorctl: progress: stored aggregate "
+			      "agg/output_value/*/city/2023 does not decode\n");
+	free(out);
+	free(err);
+	harness_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
+/* The plan's view: the latest annual city-wide figure of each metric with
+ * a target, against each target year. */
+static const struct agg_spec plan_aggs[] = {
+	{ "output_value", "*", "city", "2024", 1800, "CNY_100M", 9, 10, 5000,
+	    2030, 1, 5 },
+	{ "output_value", "*", "city", "2025", 2400.5, "CNY_100M", 10, 10, 5000,
+	    2030, 2, 30 },
+	/* Not annual, not all industries, not city-wide: never shown. */
+	{ "output_value", "*", "city", "2025-Q3", 700, "CNY_100M", 10, 10, 0, 0,
+	    1, 31 },
+	{ "output_value", "materials", "city", "2026", 900, "CNY_100M", 3, 10,
+	    0, 0, 1, 32 },
+	{ "output_value", "*", "320583", "2026", 400, "CNY_100M", 1, 1, 0, 0, 1,
+	    33 },
+	{ "chain_leaders", "*", "city", "2024", 12, "count", 7, 10, 20, 2030, 1,
+	    6 },
+	{ "clusters_100bn", "*", "city", "2024", 0, "count", 9, 10, 1, 2035, 1,
+	    7 },
+	{ "clusters_100bn", "*", "city", "2025", 1, "count", 10, 10, 1, 2035, 2,
+	    34 },
+};
+#define NPLAN (sizeof(plan_aggs) / sizeof(plan_aggs[0]))
+
+START_TEST(test_progress_table)
+{
+	char *tmp = harness_tmpdir(), *out, *err;
+	const char *args[] = { "progress", NULL };
+
+	store_aggs(tmp, plan_aggs, NPLAN);
+	ck_assert_int_eq(ctl_run(tmp, args, &out, &err), 0);
+	ck_assert_str_eq(out,
+	    "City progress toward the plan's targets (2025 figures)\n"
+	    "metric                year   value  unit      districts  "
+	    "target 2030  progress 2030  target 2035  progress 2035  name\n"
+	    "--------------------  ----  ------  --------  ---------  "
+	    "-----------  -------------  -----------  -------------  "
+	    "----------------------------------------\n"
+	    "output_value          2025  2400.5  CNY_100M      10/10  "
+	    "       5000          48.0%        10000          24.0%  "
+	    "总产值 (output value)\n"
+	    "innovation_platforms     -       -  -                 -  "
+	    "         10              -            -              -  "
+	    "创新平台 (innovation platforms)\n"
+	    "chain_leaders         2024      12  count          7/10  "
+	    "         20          60.0%            -              -  "
+	    "链主企业 (chain-leader enterprises)\n"
+	    "pilot_parks              -       -  -                 -  "
+	    "         10              -            -              -  "
+	    "先导园区 (pilot parks)\n"
+	    "core_products            -       -  -                 -  "
+	    "        100              -            -              -  "
+	    "核心产品 (core products)\n"
+	    "app_scenarios            -       -  -                 -  "
+	    "        100              -            -              -  "
+	    "应用场景 (application scenarios)\n"
+	    "clusters_100bn        2025       1  count         10/10  "
+	    "          -              -            1         100.0%  "
+	    "千亿级创新集群 (industries >= 1000 亿元)\n");
+	ck_assert_str_eq(err, "");
+	free(out);
+	free(err);
+	harness_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
+START_TEST(test_progress_json)
+{
+	char *tmp = harness_tmpdir(), *out, *err, *line;
+	const char *args[] = { "progress", "--json", NULL };
+
+	store_aggs(tmp, plan_aggs, NPLAN);
+	ck_assert_int_eq(ctl_run(tmp, args, &out, &err), 0);
+	/* Six metrics with a city-wide target, and clusters_100bn. */
+	ck_assert_uint_eq(count_lines(out), 7);
+	ck_assert_msg(
+	    starts_with(out, "{\"metric\":\"output_value\","), "%s", out);
+	line = line_with(out, "\"metric\":\"output_value\"");
+	ck_assert_str_eq(line,
+	    "{\"metric\":\"output_value\",\"period\":\"2025\","
+	    "\"value\":2400.5,\"unit\":\"CNY_100M\","
+	    "\"districts_reporting\":10,\"districts_expected\":10,"
+	    "\"targets\":[{\"year\":2030,\"target\":5000,\"progress\":0.4801},"
+	    "{\"year\":2035,\"target\":10000,\"progress\":0.24005}],"
+	    "\"synthetic\":false}");
+	free(line);
+	line = line_with(out, "\"metric\":\"pilot_parks\"");
+	ck_assert_str_eq(line,
+	    "{\"metric\":\"pilot_parks\",\"period\":null,\"value\":null,"
+	    "\"unit\":null,\"districts_reporting\":0,"
+	    "\"districts_expected\":10,"
+	    "\"targets\":[{\"year\":2030,\"target\":10,\"progress\":null}],"
+	    "\"synthetic\":false}");
+	free(line);
+	line = line_with(out, "\"metric\":\"chain_leaders\"");
+	ck_assert_ptr_nonnull(
+	    strstr(line, "\"period\":\"2024\",\"value\":12,"));
+	ck_assert_ptr_nonnull(strstr(line, "\"districts_reporting\":7,"));
+	ck_assert_ptr_nonnull(
+	    strstr(line, "[{\"year\":2030,\"target\":20,\"progress\":0.6}]"));
+	free(line);
+	line = line_with(out, "\"metric\":\"clusters_100bn\"");
+	ck_assert_ptr_nonnull(strstr(line, "\"period\":\"2025\",\"value\":1,"));
+	ck_assert_ptr_nonnull(
+	    strstr(line, "[{\"year\":2035,\"target\":1,\"progress\":1}]"));
+	free(line);
+	free(out);
+	free(err);
+	harness_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
+/* Synthetic observations say so; other target years in the configuration
+ * get their own columns, in order; targets of one district do not. */
+START_TEST(test_progress_synthetic_and_years)
+{
+	char *tmp = harness_tmpdir(), *out, *err, *line, conf[600], *text;
+	struct store_obs o = obs_make("320583", "materials", "output_value",
+	    "2025", 100, "CNY_100M", 2, "synthetic sample data");
+	const char *table[] = { "-c", conf, "progress", NULL };
+	const char *json[] = { "-c", conf, "progress", "--json", NULL };
+	const char *empty[] = { "progress", NULL };
+	size_t len;
+
+	store_fill(tmp, &o, 1);
+	ck_assert_int_eq(ctl_run(tmp, empty, &out, &err), 0);
+	ck_assert_str_eq(out, "(no annual city aggregates)\n");
+	free(out);
+	free(err);
+
+	store_aggs(tmp, plan_aggs, NPLAN);
+	snprintf(conf, sizeof(conf), "%s/indicatord.conf", tmp);
+	len = strlen(config_default_text) + 256;
+	text = xmalloc(len);
+	snprintf(text, len,
+	    "%s\n[target]\noutput_value/*/city/2028 = 4000\n"
+	    "output_value/*/320583/2027 = 900\n",
+	    config_default_text);
+	harness_write_file(conf, text);
+	free(text);
+
+	ck_assert_int_eq(ctl_run(tmp, table, &out, &err), 0);
+	ck_assert_msg(
+	    starts_with(out, "City progress toward the plan's targets (2025 "
+			     "figures)\n(synthetic sample data)\nmetric "),
+	    "%s", out);
+	ck_assert_ptr_null(strstr(out, "2027"));
+	line = line_with(out, "metric ");
+	ck_assert_ptr_nonnull(strstr(line,
+	    "  target 2028  progress 2028  target 2030  progress 2030  "
+	    "target 2035  progress 2035  "));
+	free(line);
+	line = line_with(out, "output_value");
+	ck_assert_ptr_nonnull(strstr(line,
+	    "   4000          60.0%         5000          48.0%        10000 "
+	    "         24.0%  "));
+	free(line);
+	line = line_with(out, "chain_leaders");
+	ck_assert_ptr_nonnull(strstr(line,
+	    "      -              -           20          60.0%            - "
+	    "             -  "));
+	free(line);
+	free(out);
+	free(err);
+
+	ck_assert_int_eq(ctl_run(tmp, json, &out, &err), 0);
+	line = line_with(out, "\"metric\":\"output_value\"");
+	ck_assert_ptr_nonnull(strstr(line,
+	    "\"targets\":[{\"year\":2028,\"target\":4000,\"progress\":"
+	    "0.600125},{\"year\":2030,"));
+	ck_assert_ptr_nonnull(strstr(line, "\"synthetic\":true}"));
+	free(line);
+	free(out);
+	free(err);
+	harness_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
 /* Runs gen-sample into dir; returns its stderr. */
 static char *
 gen_sample(const char *dir)
@@ -778,6 +1167,12 @@ ctl_suite(void)
 	tcase_add_test(tc, test_agents);
 	tcase_add_test(tc, test_city_small);
 	tcase_add_test(tc, test_city_sample);
+	tcase_add_test(tc, test_aggregates_table);
+	tcase_add_test(tc, test_aggregates_json);
+	tcase_add_test(tc, test_aggregates_bad);
+	tcase_add_test(tc, test_progress_table);
+	tcase_add_test(tc, test_progress_json);
+	tcase_add_test(tc, test_progress_synthetic_and_years);
 	suite_add_tcase(s, tc);
 	tcase_add_test(gen, test_sample_deterministic);
 	tcase_add_test(gen, test_sample_plausible);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aggregate.h"
 #include "config.h"
 #include "indicator.pb-c.h"
 #include "period.h"
@@ -78,7 +79,9 @@ static const char usage_text[] =
     "[--json]\n"
     "  history DISTRICT INDUSTRY METRIC PERIOD [--json]\n"
     "  agents [--json]\n"
-    "  city [--period P] [--json]\n";
+    "  city [--period P] [--json]\n"
+    "  aggregates [--prefix TOPIC_PREFIX] [--json]\n"
+    "  progress [--json]\n";
 
 static int
 usage(void)
@@ -762,6 +765,13 @@ latest_year_row(const struct store_obs *o, void *arg)
 	return 0;
 }
 
+/* Data made by indicator-gen-sample says so in its note. */
+static bool
+note_synthetic(const char *note)
+{
+	return strstr(note, "synthetic") != NULL;
+}
+
 struct city_ctx {
 	const struct registry *reg;
 	struct city_sums *sums;
@@ -797,7 +807,7 @@ city_row(const struct store_obs *o, void *arg)
 	s->value[all][m] += v;
 	s->reported[i][m] = s->reported[all][m] = true;
 	s->district[i][d] = s->district[all][d] = true;
-	if (strstr(o->note, "synthetic") != NULL)
+	if (note_synthetic(o->note))
 		s->synthetic = true;
 	s->nobs++;
 	return 0;
@@ -974,11 +984,432 @@ free_sums:
 	return rc;
 }
 
+/* Up to one decimal, as a percentage: 0.0834 is "8.3%". */
+static void
+percent_format(double progress, char *buf, size_t len)
+{
+	snprintf(buf, len, "%.1f%%", progress * 100);
+}
+
+static void
+aggregate_json(FILE *f, const char *topic, const Indicator__Aggregate *a)
+{
+	bool first = true;
+
+	fputc('{', f);
+	json_str_member(f, &first, "topic", topic);
+	json_str_member(f, &first, "metric", a->metric);
+	json_str_member(f, &first, "industry", a->industry);
+	json_str_member(f, &first, "scope", a->scope);
+	json_str_member(f, &first, "period", a->period);
+	json_double_member(f, &first, "value", a->value);
+	json_str_member(f, &first, "unit", a->unit);
+	json_u64_member(
+	    f, &first, "districts_reporting", a->districts_reporting);
+	json_u64_member(f, &first, "districts_expected", a->districts_expected);
+	json_double_member(f, &first, "target", a->target);
+	json_u64_member(f, &first, "target_year", a->target_year);
+	json_double_member(f, &first, "progress", a->progress);
+	json_u64_member(f, &first, "revision", a->revision);
+	json_u64_member(f, &first, "seq", a->seq);
+	json_i64_member(f, &first, "updated_at_ms", a->updated_at_ms);
+	fputs("}\n", f);
+}
+
+struct aggregates_ctx {
+	struct ctl *ctl;
+	struct table *t;
+	size_t bad; /* stored aggregates that do not decode */
+};
+
+static int
+aggregates_row(const char *topic, const void *buf, size_t len, void *arg)
+{
+	struct aggregates_ctx *q = arg;
+	Indicator__Aggregate *a = indicator__aggregate__unpack(NULL, len, buf);
+	char value[NUM_MAX], reporting[NUM_MAX], target[NUM_MAX], year[NUM_MAX],
+	    progress[NUM_MAX], rev[NUM_MAX], seq[NUM_MAX], at[TIME_MAX];
+	const char *cells[10];
+
+	if (a == NULL) {
+		fprintf(stderr,
+		    "indicatorctl: aggregates: stored aggregate %s does not "
+		    "decode\n",
+		    topic);
+		q->bad++;
+		return 0;
+	}
+	if (q->ctl->json) {
+		aggregate_json(stdout, topic, a);
+		indicator__aggregate__free_unpacked(a, NULL);
+		return 0;
+	}
+	value_format(a->value, value, sizeof(value));
+	snprintf(reporting, sizeof(reporting), "%u/%u",
+	    (unsigned)a->districts_reporting, (unsigned)a->districts_expected);
+	if (a->target_year != 0) {
+		value_format(a->target, target, sizeof(target));
+		snprintf(year, sizeof(year), "%u", (unsigned)a->target_year);
+		percent_format(a->progress, progress, sizeof(progress));
+	} else {
+		snprintf(target, sizeof(target), "-");
+		snprintf(year, sizeof(year), "-");
+		snprintf(progress, sizeof(progress), "-");
+	}
+	snprintf(rev, sizeof(rev), "%llu", (unsigned long long)a->revision);
+	snprintf(seq, sizeof(seq), "%llu", (unsigned long long)a->seq);
+	time_format(a->updated_at_ms, at, sizeof(at));
+	cells[0] = topic;
+	cells[1] = value;
+	cells[2] = a->unit;
+	cells[3] = reporting;
+	cells[4] = target;
+	cells[5] = year;
+	cells[6] = progress;
+	cells[7] = rev;
+	cells[8] = seq;
+	cells[9] = at;
+	table_add(q->t, cells, false);
+	indicator__aggregate__free_unpacked(a, NULL);
+	return 0;
+}
+
+static int
+cmd_aggregates(struct ctl *ctl, int argc, char *argv[])
+{
+	static const char *const head[] = { "topic", "value", "unit",
+		"reporting", "target", "target year", "progress", "rev", "seq",
+		"updated at" };
+	const char *prefix = "";
+	const struct opt opts[] = {
+		{ "prefix", &prefix, NULL },
+		{ NULL, NULL, NULL },
+	};
+	struct aggregates_ctx q = { ctl, NULL, 0 };
+	int rc = 1;
+
+	if (args_parse(ctl, argc, argv, opts, NULL, 0) == -1)
+		return usage();
+	if (ctl_open(ctl) == -1)
+		return 1;
+	q.t = table_new(10);
+	for (size_t c = 1; c <= 8; c++)
+		q.t->right[c] = c != 2;
+	table_add(q.t, head, true);
+	if (store_agg_scan(ctl->txn, prefix, aggregates_row, &q) != 0)
+		goto table_destroy;
+	if (!ctl->json)
+		table_finish(q.t, "(no aggregates)");
+	rc = q.bad == 0 ? 0 : 1;
+table_destroy:
+	table_destroy(&q.t);
+	return rc;
+}
+
+/* One metric of the plan: its latest annual city-wide aggregate. */
+struct plan_row {
+	const char *metric;
+	Indicator__Aggregate *latest; /* NULL when none is stored */
+	int year;
+	size_t bad; /* stored aggregates that do not decode */
+};
+
+struct plan {
+	struct plan_row rows[REG_METRICS_MAX + 1];
+	size_t nrows;
+	int years[REG_TARGETS_MAX]; /* target years, ascending */
+	size_t nyears;
+	int year; /* the latest of the rows' years; 0 for none */
+	bool synthetic;
+	size_t bad;
+};
+
+static void
+plan_add_metric(struct plan *pl, const char *metric)
+{
+	for (size_t r = 0; r < pl->nrows; r++)
+		if (strcmp(pl->rows[r].metric, metric) == 0)
+			return;
+	if (pl->nrows < sizeof(pl->rows) / sizeof(pl->rows[0]))
+		pl->rows[pl->nrows++].metric = metric;
+}
+
+/* Keeps the years distinct and ascending. */
+static void
+plan_add_year(struct plan *pl, int year)
+{
+	size_t y;
+
+	for (y = 0; y < pl->nyears; y++)
+		if (pl->years[y] == year)
+			return;
+	for (y = pl->nyears++; y > 0 && pl->years[y - 1] > year; y--)
+		pl->years[y] = pl->years[y - 1];
+	pl->years[y] = year;
+}
+
+/* The metrics with a city-wide target for all industries, in the order
+ * the configuration names them, clusters_100bn always among them; and
+ * the distinct years of their targets. */
+static void
+plan_init(const struct registry *reg, struct plan *pl)
+{
+	memset(pl, 0, sizeof(*pl));
+	for (size_t i = 0; i < reg->ntargets; i++) {
+		const struct reg_target *t = &reg->targets[i];
+
+		if (strcmp(t->industry, "*") != 0 ||
+		    strcmp(t->scope, "city") != 0)
+			continue;
+		plan_add_metric(pl, t->metric);
+		plan_add_year(pl, t->year);
+	}
+	plan_add_metric(pl, AGG_CLUSTERS_METRIC);
+}
+
+static void
+plan_free(struct plan *pl)
+{
+	for (size_t r = 0; r < pl->nrows; r++)
+		if (pl->rows[r].latest != NULL)
+			indicator__aggregate__free_unpacked(
+			    pl->rows[r].latest, NULL);
+}
+
+static int
+plan_latest(const char *topic, const void *buf, size_t len, void *arg)
+{
+	struct plan_row *row = arg;
+	Indicator__Aggregate *a = indicator__aggregate__unpack(NULL, len, buf);
+	struct period p;
+
+	if (a == NULL) {
+		fprintf(stderr,
+		    "indicatorctl: progress: stored aggregate %s does not "
+		    "decode\n",
+		    topic);
+		row->bad++;
+		return 0;
+	}
+	if (!period_parse(a->period, &p) || p.kind != PERIOD_YEAR ||
+	    p.year <= row->year) {
+		indicator__aggregate__free_unpacked(a, NULL);
+		return 0;
+	}
+	if (row->latest != NULL)
+		indicator__aggregate__free_unpacked(row->latest, NULL);
+	row->latest = a;
+	row->year = p.year;
+	return 0;
+}
+
+static int
+synthetic_row(const struct store_obs *o, void *arg)
+{
+	bool *synthetic = arg;
+
+	if (!note_synthetic(o->note))
+		return 0;
+	*synthetic = true;
+	return 1; /* one is enough */
+}
+
+/* Reads the latest annual aggregate of each plan metric, and whether the
+ * observations are synthetic. Returns 0 or -1. */
+static int
+plan_read(struct store_txn *txn, struct plan *pl)
+{
+	struct store_filter any = { 0 };
+	char prefix[IND_TOPIC_MAX + 1];
+	int rc;
+
+	for (size_t r = 0; r < pl->nrows; r++) {
+		struct plan_row *row = &pl->rows[r];
+
+		snprintf(prefix, sizeof(prefix), "agg/%s/*/city/", row->metric);
+		if (store_agg_scan(txn, prefix, plan_latest, row) != 0)
+			return -1;
+		if (row->year > pl->year)
+			pl->year = row->year;
+		pl->bad += row->bad;
+	}
+	rc = store_obs_scan(txn, &any, synthetic_row, &pl->synthetic);
+	return rc == 0 || (rc == 1 && pl->synthetic) ? 0 : -1;
+}
+
+static void
+plan_json(const struct registry *reg, const struct plan *pl)
+{
+	for (size_t r = 0; r < pl->nrows; r++) {
+		const struct plan_row *row = &pl->rows[r];
+		const Indicator__Aggregate *a = row->latest;
+		bool first = true, tfirst = true;
+
+		fputc('{', stdout);
+		json_str_member(stdout, &first, "metric", row->metric);
+		json_key(stdout, &first, "period");
+		if (a != NULL)
+			json_string(stdout, a->period);
+		else
+			fputs("null", stdout);
+		json_key(stdout, &first, "value");
+		if (a != NULL)
+			json_double(stdout, a->value);
+		else
+			fputs("null", stdout);
+		json_key(stdout, &first, "unit");
+		if (a != NULL)
+			json_string(stdout, a->unit);
+		else
+			fputs("null", stdout);
+		json_u64_member(stdout, &first, "districts_reporting",
+		    a != NULL ? a->districts_reporting : 0);
+		json_u64_member(stdout, &first, "districts_expected",
+		    a != NULL ? a->districts_expected : reg->ndistricts);
+		json_key(stdout, &first, "targets");
+		fputc('[', stdout);
+		for (size_t y = 0; y < pl->nyears; y++) {
+			const struct reg_target *t = registry_target(
+			    reg, row->metric, "*", "city", pl->years[y]);
+			bool yfirst = true;
+
+			if (t == NULL || t->year != pl->years[y])
+				continue;
+			if (!tfirst)
+				fputc(',', stdout);
+			tfirst = false;
+			fputc('{', stdout);
+			json_i64_member(stdout, &yfirst, "year", t->year);
+			json_double_member(stdout, &yfirst, "target", t->value);
+			json_key(stdout, &yfirst, "progress");
+			if (a != NULL)
+				json_double(stdout, a->value / t->value);
+			else
+				fputs("null", stdout);
+			fputc('}', stdout);
+		}
+		fputc(']', stdout);
+		json_key(stdout, &first, "synthetic");
+		fputs(pl->synthetic ? "true" : "false", stdout);
+		fputs("}\n", stdout);
+	}
+}
+
+static void
+plan_print(const struct registry *reg, const struct plan *pl)
+{
+	size_t ncols = 5 + 2 * pl->nyears + 1;
+	struct table *t = table_new(ncols);
+	const char **cells = xcalloc(ncols, sizeof(*cells));
+	char(*buf)[CELL_MAX] = xcalloc(ncols, sizeof(*buf));
+
+	printf(
+	    "City progress toward the plan's targets (%d figures)\n", pl->year);
+	if (pl->synthetic)
+		printf("(synthetic sample data)\n");
+
+	cells[0] = "metric";
+	cells[1] = "year";
+	cells[2] = "value";
+	cells[3] = "unit";
+	cells[4] = "districts";
+	for (size_t y = 0; y < pl->nyears; y++) {
+		snprintf(buf[5 + 2 * y], CELL_MAX, "target %d", pl->years[y]);
+		snprintf(buf[6 + 2 * y], CELL_MAX, "progress %d", pl->years[y]);
+		cells[5 + 2 * y] = buf[5 + 2 * y];
+		cells[6 + 2 * y] = buf[6 + 2 * y];
+	}
+	cells[ncols - 1] = "name";
+	for (size_t c = 1; c < ncols - 1; c++)
+		t->right[c] = c != 3;
+	table_add(t, cells, true);
+
+	for (size_t r = 0; r < pl->nrows; r++) {
+		const struct plan_row *row = &pl->rows[r];
+		const Indicator__Aggregate *a = row->latest;
+		const struct reg_metric *m = registry_metric(reg, row->metric);
+
+		snprintf(buf[0], CELL_MAX, "%s", row->metric);
+		if (a != NULL) {
+			snprintf(buf[1], CELL_MAX, "%d", row->year);
+			value_format(a->value, buf[2], CELL_MAX);
+			snprintf(buf[3], CELL_MAX, "%s", a->unit);
+			snprintf(buf[4], CELL_MAX, "%u/%u",
+			    (unsigned)a->districts_reporting,
+			    (unsigned)a->districts_expected);
+		} else {
+			for (size_t c = 1; c <= 4; c++)
+				snprintf(buf[c], CELL_MAX, "-");
+		}
+		for (size_t y = 0; y < pl->nyears; y++) {
+			const struct reg_target *tg = registry_target(
+			    reg, row->metric, "*", "city", pl->years[y]);
+
+			if (tg == NULL || tg->year != pl->years[y]) {
+				snprintf(buf[5 + 2 * y], CELL_MAX, "-");
+				snprintf(buf[6 + 2 * y], CELL_MAX, "-");
+				continue;
+			}
+			value_format(tg->value, buf[5 + 2 * y], CELL_MAX);
+			if (a != NULL)
+				percent_format(a->value / tg->value,
+				    buf[6 + 2 * y], CELL_MAX);
+			else
+				snprintf(buf[6 + 2 * y], CELL_MAX, "-");
+		}
+		if (m != NULL)
+			snprintf(buf[ncols - 1], CELL_MAX, "%s", m->name);
+		else if (strcmp(row->metric, AGG_CLUSTERS_METRIC) == 0)
+			snprintf(buf[ncols - 1], CELL_MAX,
+			    "千亿级创新集群 (industries >= 1000 亿元)");
+		else
+			buf[ncols - 1][0] = '\0';
+		for (size_t c = 0; c < ncols; c++)
+			cells[c] = buf[c];
+		table_add(t, cells, false);
+	}
+	table_print(t, stdout);
+	free(buf);
+	free(cells);
+	table_destroy(&t);
+}
+
+static int
+cmd_progress(struct ctl *ctl, int argc, char *argv[])
+{
+	struct plan *pl;
+	int rc = 1;
+
+	if (args_parse(ctl, argc, argv, NULL, NULL, 0) == -1)
+		return usage();
+	if (ctl_open(ctl) == -1)
+		return 1;
+	pl = xcalloc(1, sizeof(*pl));
+	plan_init(&ctl->cfg->reg, pl);
+	if (plan_read(ctl->txn, pl) == -1)
+		goto plan_free;
+	if (pl->year == 0) {
+		if (!ctl->json)
+			printf("(no annual city aggregates)\n");
+	} else if (ctl->json) {
+		plan_json(&ctl->cfg->reg, pl);
+	} else {
+		plan_print(&ctl->cfg->reg, pl);
+	}
+	rc = pl->bad == 0 ? 0 : 1;
+plan_free:
+	plan_free(pl);
+	free(pl);
+	return rc;
+}
+
 static const struct cmd cmds[] = {
 	{ "query", cmd_query },
 	{ "history", cmd_history },
 	{ "agents", cmd_agents },
 	{ "city", cmd_city },
+	{ "aggregates", cmd_aggregates },
+	{ "progress", cmd_progress },
 };
 
 int
