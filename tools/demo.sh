@@ -16,7 +16,7 @@ declare -A agent=(
 )
 
 rm -rf "$run"
-mkdir -p "$run"
+mkdir -p "$run/outbox"
 "$bin/indicator-gen-sample" "$run/sample"
 
 "$bin/indicatord" -d "$run/data" 2>"$run/indicatord.log" &
@@ -56,7 +56,11 @@ if [ "$fail" -ne 0 ]; then
 	echo "demo: an agent failed; see $run/agent-*.log" >&2
 	exit 1
 fi
-grep -h "sent" "$run"/agent-*.log | sed 's/^/  /' || true
+for code in $(printf '%s\n' "${!agent[@]}" | sort); do
+	printf '  %s %-16s %s\n' "$code" "${agent[$code]}-01" \
+		"$(grep -h "sent" "$run/agent-$code.log" |
+			sed 's/^indicator-agent: //')"
+done
 echo
 
 "$bin/indicatorctl" -d "$run/data" city
