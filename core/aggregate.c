@@ -188,19 +188,26 @@ agg_topic(const struct agg_key *key, char *buf, size_t len)
 bool
 agg_key_parse(const char *topic, struct agg_key *out)
 {
-	char buf[IND_TOPIC_MAX + 1], *part[5], *save = NULL, *tok;
+	char buf[IND_TOPIC_MAX + 1], *part[5], *p;
 	size_t n = 0;
 
 	if (!strlcpy_ok(buf, topic, sizeof(buf)))
 		return false;
-	for (tok = strtok_r(buf, "/", &save); tok != NULL;
-	     tok = strtok_r(NULL, "/", &save)) {
-		if (n == 5)
-			return false;
-		part[n++] = tok;
+	/* Split on every '/': empty segments are not a topic (strtok would
+	 * skip them). */
+	for (p = buf; n < 5; n++) {
+		part[n] = p;
+		if ((p = strchr(p, '/')) == NULL) {
+			n++;
+			break;
+		}
+		*p++ = '\0';
 	}
-	if (n != 5 || strcmp(part[0], "agg") != 0)
+	if (n != 5 || p != NULL || strcmp(part[0], "agg") != 0)
 		return false;
+	for (size_t i = 1; i < 5; i++)
+		if (part[i][0] == '\0')
+			return false;
 	return strlcpy_ok(out->metric, part[1], sizeof(out->metric)) &&
 	       strlcpy_ok(out->industry, part[2], sizeof(out->industry)) &&
 	       strlcpy_ok(out->scope, part[3], sizeof(out->scope)) &&

@@ -419,6 +419,11 @@ static const char *const bad_topics[] = {
 	/* A field over its limit: metric of 33 bytes, period of 8. */
 	"agg/abcdefghijklmnopqrstuvwxyz0123456/*/city/2025",
 	"agg/output_value/*/city/2025-Q10",
+	/* Empty segments. */
+	"agg/output_value/*//city/2025",
+	"/agg/output_value/*/city/2025",
+	"agg/output_value/*/city/2025/",
+	"agg//*/city/2025",
 	/* Longer than any topic can be. */
 	"agg/output_value/*/city/2025xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
