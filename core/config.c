@@ -95,6 +95,9 @@ struct parse {
 	char err[256]; /* first error */
 };
 
+static int fail(struct parse *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static int
 fail(struct parse *p, const char *fmt, ...)
 {

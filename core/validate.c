@@ -28,6 +28,11 @@ validation_free(struct validation *v)
 	memset(v, 0, sizeof(*v));
 }
 
+static void obs_error(struct validation *, size_t, const char *, const char *,
+    ...) __attribute__((format(printf, 4, 5)));
+static void report_error(struct validation *, const char *, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void
 obs_error(
     struct validation *v, size_t index, const char *code, const char *fmt, ...)
