@@ -26,6 +26,7 @@ enum ctype {
 	CT_MB, /* megabytes into a uint64_t of bytes */
 	CT_SYNC, /* enum config_sync */
 	CT_LOG, /* enum config_log */
+	CT_BOOL, /* bool: true or false */
 };
 
 struct crow {
@@ -57,6 +58,15 @@ static const struct crow daemon_rows[] = {
 	{ "daemon", "sync", CT_SYNC, C(sync), 0, 0, "full" },
 	{ "daemon", "log_level", CT_LOG, C(log_level), 0, 0, "info" },
 	{ "daemon", "timezone", CT_STR, C(timezone), 0, 0, "Asia/Shanghai" },
+	{ "daemon", "curve", CT_BOOL, C(curve), 0, 0, "false" },
+	{ "daemon", "secret_key_file", CT_STR, C(secret_key_file), 0, 0, "" },
+	{ "daemon", "authorised_agents", CT_STR, C(authorised_agents), 0, 0,
+	    "" },
+	{ "daemon", "feed_curve", CT_BOOL, C(feed_curve), 0, 0, "false" },
+	{ "daemon", "subscriber_keys", CT_STR, C(subscriber_keys), 0, 0, "" },
+	{ "daemon", "allow_insecure_remote", CT_BOOL, C(allow_insecure_remote),
+	    0, 0, "false" },
+	{ "daemon", "rate_limit", CT_UINT, C(rate_limit), 0, 10000000, "0" },
 	{ "limits", "max_observations", CT_UINT, C(limits.max_observations), 1,
 	    100000, "1000" },
 	{ "limits", "max_agent_id", CT_UINT, C(limits.max_agent_id), 1,
@@ -173,6 +183,15 @@ row_set(struct parse *p, void *base, const struct crow *r, const char *val)
 			    r->section, r->key, val);
 		return 1;
 	case CT_UINT:
+	case CT_BOOL:
+		if (strcmp(val, "true") == 0)
+			*(bool *)dst = true;
+		else if (strcmp(val, "false") == 0)
+			*(bool *)dst = false;
+		else
+			return fail(p, "[%s] %s: '%s' is not true or false",
+			    r->section, r->key, val);
+		return 1;
 	case CT_INT:
 	case CT_MB:
 		if (!parse_ll(val, &n))
@@ -500,8 +519,8 @@ run_ini(const char *text, const char *name, ini_handler h, struct parse *p,
 	return -1;
 }
 
-static char *
-read_text(const char *path, char *err, size_t errlen)
+char *
+config_read_text(const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
 	char *buf = NULL;
@@ -548,6 +567,22 @@ config_parse(struct config *cfg, const char *text, const char *name, char *err,
 	if (run_ini(text, name, daemon_handler, &p, err, errlen) == -1)
 		return -1;
 	if (cfg->map_max < cfg->map_size) {
+	if (cfg->curve && (cfg->secret_key_file[0] == '\0' ||
+			      cfg->authorised_agents[0] == '\0')) {
+		snprintf(err, errlen,
+		    "%s: curve = true needs secret_key_file and "
+		    "authorised_agents",
+		    name);
+		return -1;
+	}
+	if (cfg->feed_curve && (cfg->secret_key_file[0] == '\0' ||
+				   cfg->subscriber_keys[0] == '\0')) {
+		snprintf(err, errlen,
+		    "%s: feed_curve = true needs secret_key_file and "
+		    "subscriber_keys",
+		    name);
+		return -1;
+	}
 		snprintf(
 		    err, errlen, "%s: map_max_mb is below map_size_mb", name);
 		return -1;
@@ -568,7 +603,7 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	if (path == NULL)
 		return config_parse(cfg, config_default_text,
 		    "(built-in default)", err, errlen);
-	if ((text = read_text(path, err, errlen)) == NULL)
+	if ((text = config_read_text(path, err, errlen)) == NULL)
 		return -1;
 	rc = config_parse(cfg, text, path, err, errlen);
 	free(text);
@@ -611,7 +646,7 @@ agent_config_load(
 	char *text;
 	int rc;
 
-	if ((text = read_text(path, err, errlen)) == NULL)
+	if ((text = config_read_text(path, err, errlen)) == NULL)
 		return -1;
 	rc = agent_config_parse(acfg, text, path, err, errlen);
 	free(text);

@@ -10,6 +10,7 @@
 #ifndef INDICATOR_CONFIG_H
 #define INDICATOR_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,14 @@ struct config {
 	enum config_sync sync;
 	enum config_log log_level;
 	char timezone[64];
+	/* CURVE (README, "Security"). */
+	bool curve; /* ingest socket */
+	char secret_key_file[CONFIG_PATH_MAX];
+	char authorised_agents[CONFIG_PATH_MAX];
+	bool feed_curve; /* publish and snapshot sockets */
+	char subscriber_keys[CONFIG_PATH_MAX];
+	bool allow_insecure_remote; /* plaintext off loopback */
+	unsigned rate_limit; /* reports/s per agent_id; 0: none */
 	struct config_limits limits;
 	struct registry reg;
 };
@@ -89,6 +98,10 @@ int config_parse(struct config *cfg, const char *text, const char *name,
 void config_resolve_dir(struct config *cfg, const char *state_dir);
 
 /* Parse an agent configuration file. */
+/* Reads a whole text file (no NUL bytes) into a new string the caller
+ * frees; NULL with "path: reason" in err. */
+char *config_read_text(const char *path, char *err, size_t errlen);
+
 int agent_config_load(
     struct agent_config *acfg, const char *path, char *err, size_t errlen);
 int agent_config_parse(struct agent_config *acfg, const char *text,

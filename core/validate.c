@@ -211,14 +211,26 @@ check_duplicate(struct validation *v, const Indicator__Report *r, size_t i)
 	for (size_t j = 0; j < i; j++) {
 		const Indicator__Observation *p = r->observations[j];
 
-		if (strcmp(o->period, p->period) == 0 &&
-		    strcmp(o->metric, p->metric) == 0 &&
-		    strcmp(o->industry, p->industry) == 0) {
+		if (strcmp(o->period, p->period) != 0 ||
+		    strcmp(o->metric, p->metric) != 0 ||
+		    strcmp(o->industry, p->industry) != 0)
+			continue;
+		/* The message goes back in an Ack's proto3 string, which
+		 * must be valid UTF-8: echo the key only when it is
+		 * well-formed and short enough not to be cut mid-character
+		 * (the other errors already say what is wrong with it). */
+		if (string_ok(o->industry, IND_CODE_MAX) &&
+		    string_ok(o->metric, IND_CODE_MAX) &&
+		    string_ok(o->period, IND_PERIOD_MAX))
 			obs_error(v, i, "duplicate_key",
 			    "%s/%s/%s is also observation %zu", o->industry,
 			    o->metric, o->period, j);
-			return;
-		}
+		else
+			obs_error(v, i, "duplicate_key",
+			    "same industry, metric and period as observation "
+			    "%zu",
+			    j);
+		return;
 	}
 }
 

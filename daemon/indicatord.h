@@ -21,6 +21,8 @@ struct counters {
 	uint64_t heartbeats;
 	uint64_t batches;
 	uint64_t observations;
+	uint64_t unauthorised; /* not_authorised answers */
+	uint64_t rate_limited; /* RETRY_LATER for the per-agent limit */
 };
 
 struct daemon {
@@ -33,10 +35,40 @@ struct daemon {
 	struct counters count;
 	struct ingest *ing; /* ingest.c's state */
 	struct publisher *pub; /* publish.c's state */
+	struct auth *auth;     /* auth.c's state */
 };
 
 /* indicatord.c */
 extern volatile sig_atomic_t daemon_quit;
+
+/* auth.c */
+
+/* True for endpoints no other machine can reach (loopback, ipc, inproc). */
+bool auth_endpoint_local(const char *endpoint);
+/*
+ * Checks the secure defaults (no plaintext socket off loopback unless
+ * allow_insecure_remote; a data directory and secret key readable by their
+ * owner only), loads the key and the key tables, and starts the ZAP handler
+ * before any socket binds. -1 after logging why: the daemon must not start.
+ */
+int auth_init(struct daemon *d);
+void auth_destroy(struct daemon *d);
+/* SIGHUP: re-reads the key tables next names; -1 keeps the old ones. */
+int auth_reload(struct daemon *d, const struct config *next);
+/* Makes sock a CURVE server in the ingest or feed domain, when configured. */
+void auth_server_socket(struct daemon *d, void *sock, bool feed);
+/* The ZAP handler's socket, or NULL without CURVE. */
+void *auth_zap_socket(const struct daemon *d);
+/* Answers one ZAP request. */
+int auth_zap_serve(struct daemon *d);
+/*
+ * With CURVE on the ingest socket: checks that the key that sent a message
+ * (its User-Id) is still authorised and bound to agent_id and district
+ * (NULL for a heartbeat). NULL when it may, or "not_authorised" with the
+ * reason in why.
+ */
+const char *auth_check_sender(const struct daemon *d, const char *user_id,
+    const char *agent_id, const char *district, char *why, size_t len);
 
 /* log.c */
 void log_init(enum config_log level);
@@ -99,5 +131,28 @@ uint64_t publisher_dropped(const struct publisher *p);
  * aggregates under the prefix with the publish seq they are consistent
  * with. Returns 1 when a request was handled, 0 when none was waiting. */
 int snapshot_serve(struct daemon *d);
+
+/* notify.c: systemd's notification protocol (sd_notify). Outside systemd
+ * ($NOTIFY_SOCKET unset) every function does nothing. */
+
+/* Reads $NOTIFY_SOCKET and $WATCHDOG_USEC; call once before the others. */
+void notify_init(void);
+/* The longest the main loop may sleep between notify_watchdog() calls, in
+ * ms: max_ms, or a quarter of WatchdogSec= when that is shorter. */
+int notify_wait_ms(int max_ms);
+/* READY=1: only once the store is open and every socket bound, and again
+ * after a reload. Makes the next notify_status() send at once. */
+void notify_ready(void);
+/* RELOADING=1 (with MONOTONIC_USEC), before a reload; notify_ready() after. */
+void notify_reloading(void);
+/* STOPPING=1, when the shutdown begins. */
+void notify_stopping(void);
+/* WATCHDOG=1 when half of WatchdogSec= has passed since the last ping; call
+ * on every turn of the loop. */
+void notify_watchdog(void);
+/* STATUS=accepted N, rejected N, duplicate N, agents seen N: at most every
+ * 5 s (sooner after notify_ready()); call on every turn of the loop. Agents
+ * seen counts the (agent, epoch) pairs in the store's seq table. */
+void notify_status(struct daemon *d);
 
 #endif

@@ -26,6 +26,7 @@ struct msg {
 	unsigned char id[ID_MAX];
 	size_t idlen;
 	Indicator__AgentMessage *am; /* NULL when it did not decode */
+	char user[64]; /* CURVE: the sender's key (User-Id) */
 	enum outcome pre;
 	const char *code; /* for a message refused before the txn */
 	char why[VALIDATE_MSG_MAX];
@@ -38,7 +39,17 @@ struct msg {
 	int status;
 };
 
+/* Per-agent token bucket for the rate limit. */
+struct bucket {
+	char agent_id[IND_AGENT_ID_MAX + 1];
+	double tokens;
+	int64_t at_ms;
+};
+
+#define BUCKETS 1024 /* a power of two; more agents share slots */
+
 struct ingest {
+	struct bucket buckets[BUCKETS];
 	struct msg *msgs;
 	size_t n;
 	size_t cap;
@@ -194,9 +205,13 @@ msg_recv(void *sock, struct msg *m)
 			zmq_msg_close(&part);
 			return -1;
 		}
-		if (++frames == 1)
+		if (++frames == 1) {
+			const char *user = zmq_msg_gets(&part, "User-Id");
+
 			m->am = indicator__agent_message__unpack(
 			    NULL, zmq_msg_size(&part), zmq_msg_data(&part));
+			strlcpy_ok(m->user, user ? user : "", sizeof(m->user));
+		}
 	}
 	zmq_msg_close(&part);
 	if (frames != 1) {
@@ -214,6 +229,41 @@ msg_recv(void *sock, struct msg *m)
 		m->code = "malformed";
 	}
 	return 1;
+}
+
+/*
+ * The per-agent rate limit: a token bucket of rate_limit reports a second
+ * (burst one second's worth), so one agent cannot take the disk from the
+ * others. Agents hashed to the same slot share it, which only makes the
+ * limit stricter for them. True when the report may go on.
+ */
+static bool
+rate_take(struct daemon *d, const char *agent_id)
+{
+	struct bucket *b;
+	uint32_t h = 2166136261u;
+	double rate = d->cfg.rate_limit;
+	int64_t now;
+
+	if (d->cfg.rate_limit == 0)
+		return true;
+	for (const char *s = agent_id; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	b = &d->ing->buckets[h & (BUCKETS - 1)];
+	now = wall_ms();
+	if (strcmp(b->agent_id, agent_id) != 0) {
+		strlcpy_ok(b->agent_id, agent_id, sizeof(b->agent_id));
+		b->tokens = rate;
+		b->at_ms = now;
+	}
+	b->tokens += (double)(now - b->at_ms) * rate / 1000.0;
+	if (b->tokens > rate)
+		b->tokens = rate;
+	b->at_ms = now;
+	if (b->tokens < 1.0)
+		return false;
+	b->tokens -= 1.0;
+	return true;
 }
 
 /* Decides what can be decided without the store: malformed messages, bad
@@ -236,6 +286,9 @@ msg_prepare(struct daemon *d, struct msg *m, const struct civil_date *day)
 		hb = m->am->heartbeat;
 		m->code = validate_sender(lim, hb->agent_id, hb->epoch, 0,
 		    false, m->why, sizeof(m->why));
+		if (m->code == NULL)
+			m->code = auth_check_sender(d, m->user, hb->agent_id,
+			    NULL, m->why, sizeof(m->why));
 		if (m->code != NULL) {
 			msg_answer(m, INDICATOR__ACK_STATUS__REJECTED, 0, 0,
 			    m->code, m->why);
@@ -246,10 +299,25 @@ msg_prepare(struct daemon *d, struct msg *m, const struct civil_date *day)
 	r = m->am->report;
 	m->code = validate_sender(
 	    lim, r->agent_id, r->epoch, r->seq, true, m->why, sizeof(m->why));
+	if (m->code == NULL)
+		m->code = auth_check_sender(d, m->user, r->agent_id,
+		    r->district, m->why, sizeof(m->why));
 	if (m->code != NULL) {
+		if (strcmp(m->code, "not_authorised") == 0)
+			d->count.unauthorised++;
 		msg_answer(m, INDICATOR__ACK_STATUS__REJECTED, r->seq, 0,
 		    m->code, m->why);
 		m->pre = OUT_PREPARED;
+		return;
+	}
+	if (!rate_take(d, r->agent_id)) {
+		snprintf(m->why, sizeof(m->why),
+		    "over the limit of %u reports a second per agent",
+		    d->cfg.rate_limit);
+		msg_answer(m, INDICATOR__ACK_STATUS__RETRY_LATER, r->seq, 0,
+		    "rate_limited", m->why);
+		m->pre = OUT_PREPARED;
+		d->count.rate_limited++;
 		return;
 	}
 	m->invalid = validate_report(&d->cfg.reg, lim, r, day, &m->val);

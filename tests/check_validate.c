@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "utf8.h"
 #include "validate.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -662,6 +663,95 @@ START_TEST(duplicate_of_bad_observation)
 }
 END_TEST
 
+/* Every message of v is valid UTF-8: it goes into an Ack's proto3 string,
+ * which clients refuse to decode otherwise. */
+static bool
+messages_utf8(const struct validation *v)
+{
+	if (!utf8_valid(v->message, strlen(v->message)))
+		return false;
+	for (size_t i = 0; i < v->nerrors; i++)
+		if (!utf8_valid(
+			v->errors[i].message, strlen(v->errors[i].message)))
+			return false;
+	return true;
+}
+
+#define KUN "\xe6\x98\x86" /* 昆, three bytes */
+#define KUN10 KUN KUN KUN KUN KUN KUN KUN KUN KUN KUN
+
+/* Duplicates of keys that cannot be echoed as they are. */
+static const struct {
+	const char *name;
+	const char *industry;
+	const char *period;
+} dup_keys[] = {
+	{ "invalid byte", "\xff", "2026" },
+	{ "cut character", "\xe6\x98", "2026" },
+	{ "long UTF-8 industry", KUN10 KUN10 KUN10 KUN10 KUN10 KUN10 KUN10,
+	    "2026" },
+	{ "invalid period", "photonics", "20\xc3" },
+};
+
+START_TEST(duplicate_key_message_is_utf8)
+{
+	const struct obs o[] = {
+		{ dup_keys[_i].industry, "output_value", dup_keys[_i].period, 1,
+		    "CNY_100M", 1, "" },
+		{ dup_keys[_i].industry, "output_value", dup_keys[_i].period, 1,
+		    "CNY_100M", 1, "" },
+	};
+	struct validation v;
+	struct report rep;
+
+	validation_init(&v);
+	report_init(&rep, "320583", o, NELEM(o));
+	ck_assert_int_eq(
+	    validate_report(&cfg.reg, &cfg.limits, &rep.r, &today, &v), 1);
+	ck_assert_msg(has_error(&v, 1, "duplicate_key"), "%s: %s",
+	    dup_keys[_i].name, describe(&v));
+	ck_assert_msg(
+	    messages_utf8(&v), "%s: a message is not UTF-8", dup_keys[_i].name);
+	report_free(&rep);
+	validation_free(&v);
+}
+END_TEST
+
+/* The input fuzz_ingest found: a packed AgentMessage whose report holds
+ * two observations with industry "\xff"; the duplicate_key message echoed
+ * the byte into the Ack. */
+static const uint8_t fuzz_dup_ff[] = { 0x0a, 0x67, 0x0a, 0x01, 0x61, 0x12, 0x06,
+	0x33, 0x32, 0x30, 0x35, 0x38, 0x33, 0x18, 0x01, 0x20, 0x01, 0x32, 0x2a,
+	0x0a, 0x01, 0xff, 0x12, 0x0c, 0x6f, 0x75, 0x74, 0x70, 0x75, 0x74, 0x5f,
+	0x76, 0x61, 0x6c, 0x75, 0x65, 0x1a, 0x04, 0x32, 0x30, 0x32, 0x35, 0x21,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xf0, 0x3f, 0x2a, 0x08, 0x43, 0x4e,
+	0x59, 0x5f, 0x31, 0x30, 0x30, 0x4d, 0x32, 0x2a, 0x0a, 0x01, 0xff, 0x12,
+	0x0c, 0x6f, 0x75, 0x74, 0x70, 0x75, 0x74, 0x5f, 0x76, 0x61, 0x6c, 0x75,
+	0x65, 0x1a, 0x04, 0x32, 0x30, 0x32, 0x35, 0x21, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0xf0, 0x3f, 0x2a, 0x08, 0x43, 0x4e, 0x59, 0x5f, 0x31, 0x30,
+	0x30, 0x4d };
+
+START_TEST(fuzz_duplicate_invalid_utf8)
+{
+	Indicator__AgentMessage *am;
+	struct validation v;
+
+	am = indicator__agent_message__unpack(
+	    NULL, sizeof(fuzz_dup_ff), fuzz_dup_ff);
+	ck_assert_ptr_nonnull(am);
+	ck_assert_int_eq(am->body_case, INDICATOR__AGENT_MESSAGE__BODY_REPORT);
+	validation_init(&v);
+	ck_assert_int_eq(
+	    validate_report(&cfg.reg, &cfg.limits, am->report, &today, &v), 1);
+	ck_assert_msg(
+	    has_error(&v, 0, "bad_string") && has_error(&v, 1, "duplicate_key"),
+	    "%s", describe(&v));
+	ck_assert_msg(messages_utf8(&v), "a message is not UTF-8");
+	validation_free(&v);
+	indicator__agent_message__free_unpacked(am, NULL);
+}
+END_TEST
+
 /* --- report-level ---------------------------------------------------- */
 
 static const struct {
@@ -901,6 +991,9 @@ validate_suite(void)
 	tcase_add_test(tc, errors_point_at_their_observation);
 	tcase_add_test(tc, duplicate_key_flags_later);
 	tcase_add_test(tc, duplicate_of_bad_observation);
+	tcase_add_loop_test(
+	    tc, duplicate_key_message_is_utf8, 0, NELEM(dup_keys));
+	tcase_add_test(tc, fuzz_duplicate_invalid_utf8);
 	tcase_add_test(tc, boundaries_follow_registry_and_date);
 	suite_add_tcase(s, tc);
 

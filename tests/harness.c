@@ -283,14 +283,26 @@ harness_daemon_init(struct daemon_proc *d, const char *extra)
 	free(conf);
 }
 
+static void
+curve_client(void *sock, const char *server, const char *public_key,
+    const char *secret_key)
+{
+	ck_assert(zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server, 40) == 0);
+	ck_assert(
+	    zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, public_key, 40) == 0);
+	ck_assert(
+	    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, secret_key, 40) == 0);
+}
+
 /*
  * A fresh DEALER that has sent one heartbeat. It retries its connection
  * every 10 ms rather than libzmq's 100 ms, so start-up waits no longer than
  * the daemon takes to bind.
  */
 static void *
-probe_new(void *zctx, const char *endpoint)
+probe_new(void *zctx, const struct daemon_proc *d)
 {
+	const char *endpoint = d->ingest;
 	Indicator__AgentMessage msg = INDICATOR__AGENT_MESSAGE__INIT;
 	Indicator__Heartbeat hb = INDICATOR__HEARTBEAT__INIT;
 	uint8_t buf[128];
@@ -313,6 +325,9 @@ probe_new(void *zctx, const char *endpoint)
 	    zmq_setsockopt(sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl)) == 0);
 	ivl = 0;
 	ck_assert(zmq_setsockopt(sock, ZMQ_LINGER, &ivl, sizeof(ivl)) == 0);
+	if (d->curve_server[0] != '\0')
+		curve_client(
+		    sock, d->curve_server, d->curve_public, d->curve_secret);
 	ck_assert_msg(zmq_connect(sock, endpoint) == 0,
 	    "harness: zmq_connect %s: %s", endpoint, zmq_strerror(zmq_errno()));
 	harness_client_send(sock, frames, lens, 1);
@@ -380,7 +395,7 @@ harness_daemon_start(struct daemon_proc *d)
 		if (sock == NULL || now_ms() - sent_at >= 1000) {
 			if (sock != NULL)
 				zmq_close(sock);
-			sock = probe_new(zctx, d->ingest);
+			sock = probe_new(zctx, d);
 			sent_at = now_ms();
 		}
 		ack = harness_client_ack(sock, 20);
@@ -583,6 +598,23 @@ harness_client_new(void *zctx, const char *endpoint)
 	    sock != NULL, "harness: zmq_socket: %s", zmq_strerror(zmq_errno()));
 	ck_assert(
 	    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger)) == 0);
+	ck_assert_msg(zmq_connect(sock, endpoint) == 0,
+	    "harness: zmq_connect %s: %s", endpoint, zmq_strerror(zmq_errno()));
+	return sock;
+}
+
+void *
+harness_client_curve(void *zctx, const char *endpoint, const char *server,
+    const char *public_key, const char *secret_key)
+{
+	void *sock;
+	int linger = 0;
+
+	sock = zmq_socket(zctx, ZMQ_DEALER);
+	ck_assert(sock != NULL);
+	ck_assert(
+	    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger)) == 0);
+	curve_client(sock, server, public_key, secret_key);
 	ck_assert_msg(zmq_connect(sock, endpoint) == 0,
 	    "harness: zmq_connect %s: %s", endpoint, zmq_strerror(zmq_errno()));
 	return sock;

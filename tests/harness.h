@@ -14,14 +14,20 @@
 #include "indicator.pb-c.h"
 
 struct daemon_proc {
-	pid_t pid;		/* 0 when not running */
-	char dir[512];		/* temporary directory of this daemon */
-	char data_dir[600];	/* dir/data */
-	char conf[600];		/* dir/indicatord.conf */
-	char log[600];		/* dir/indicatord.log: its stderr */
-	char ingest[64];	/* tcp://127.0.0.1:PORT */
+	pid_t pid; /* 0 when not running */
+	char dir[512]; /* temporary directory of this daemon */
+	char data_dir[600]; /* dir/data */
+	char conf[600]; /* dir/indicatord.conf */
+	char log[600]; /* dir/indicatord.log: its stderr */
+	char ingest[64]; /* tcp://127.0.0.1:PORT */
 	char publish[64];
 	char snapshot[64];
+	/* With CURVE on the ingest socket: the daemon's public key and an
+	 * authorised key pair (bound to agent "harness") that start-up uses
+	 * for its heartbeat. Empty for plaintext. */
+	char curve_server[41];
+	char curve_public[41];
+	char curve_secret[41];
 };
 
 /* harness.c */
@@ -55,8 +61,8 @@ char *harness_daemon_log(const struct daemon_proc *d);
  * NULL to discard). Returns the exit code, or 128 + signal. Aborts the test
  * if the program has not ended after timeout_s seconds.
  */
-int harness_run(const char *const argv[], char **out, char **err,
-    int timeout_s);
+int harness_run(
+    const char *const argv[], char **out, char **err, int timeout_s);
 /* Starts argv in the background with stdout and stderr to the file log;
  * returns its pid. */
 pid_t harness_spawn(const char *const argv[], const char *log);
@@ -76,11 +82,14 @@ char *harness_read_file(const char *path);
  * or a reply that does not decode; free with indicator__ack__free_unpacked).
  */
 void *harness_client_new(void *zctx, const char *endpoint);
+/* The same, as a CURVE client of the server key with the key pair. */
+void *harness_client_curve(void *zctx, const char *endpoint, const char *server,
+    const char *public_key, const char *secret_key);
 void harness_client_send(void *sock, const void *const frames[],
     const size_t lens[], size_t nframes);
 Indicator__Ack *harness_client_ack(void *sock, int timeout_ms);
 /* Packs and sends an AgentMessage carrying r; waits for the Ack. */
-Indicator__Ack *harness_send_report(void *sock, const Indicator__Report *r,
-    int timeout_ms);
+Indicator__Ack *harness_send_report(
+    void *sock, const Indicator__Report *r, int timeout_ms);
 
 #endif

@@ -1,0 +1,60 @@
+/*
+ * CURVE keys and the files that hold them. Pure: parsing of text already
+ * read, so the daemon, the tools and the tests share it.
+ *
+ * A key file holds one Z85-encoded key (40 characters) on its first line
+ * that is not blank or a '#' comment. The authorised-agents file binds each
+ * agent public key to exactly one agent_id and one district, one binding a
+ * line:
+ *
+ *   # public key (Z85)                        agent_id    district
+ *   rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7  kunshan-01  320583
+ *
+ * The subscriber-keys file lists a key and a name on each line.
+ */
+#ifndef INDICATOR_KEYS_H
+#define INDICATOR_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "strlimits.h"
+
+#define KEY_Z85_LEN 40
+
+struct key_binding {
+	char key[KEY_Z85_LEN + 1];
+	char agent_id[IND_AGENT_ID_MAX + 1]; /* the subscriber's name in a
+						subscriber-keys file */
+	char district[IND_CODE_MAX + 1]; /* "" in a subscriber-keys file */
+};
+
+struct key_table {
+	struct key_binding *rows;
+	size_t n;
+};
+
+/* keys.c */
+
+/* True when s is exactly 40 characters of the Z85 alphabet. */
+bool keys_z85_valid(const char *s);
+
+/* The key in a key file's text, copied to out (KEY_Z85_LEN + 1 bytes).
+ * 0, or -1 with a reason in err. */
+int keys_parse_key(const char *text, char *out, char *err, size_t errlen);
+
+/*
+ * Parses an authorised-agents file (with_district true: three fields a
+ * line) or a subscriber-keys file (false: two fields). Fills *t (caller
+ * frees with keys_table_free()). A key or an agent_id listed twice is an
+ * error: a key is bound to exactly one agent. 0, or -1 with "name:line:
+ * reason" in err.
+ */
+int keys_parse_table(const char *text, const char *name, bool with_district,
+    struct key_table *t, char *err, size_t errlen);
+void keys_table_free(struct key_table *t);
+/* The binding of a key, or NULL. */
+const struct key_binding *keys_lookup(
+    const struct key_table *t, const char *key);
+
+#endif
