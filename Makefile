@@ -32,3 +32,10 @@ test-asan: setup
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) demo-run
+
+# The libFuzzer targets (tests/fuzz), built with clang in build-fuzz, each
+# run for FUZZ_SECONDS: make fuzz FUZZ_SECONDS=300 for a longer session.
+FUZZ_SECONDS ?= 20
+.PHONY: fuzz
+fuzz: setup
+	./tools/fuzz.sh $(FUZZ_SECONDS)

@@ -5,7 +5,8 @@ set -eu
 
 PKGS="build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev
 protobuf-c-compiler protobuf-compiler liblmdb-dev lmdb-utils check
-libinih-dev libsystemd-dev tzdata python3 python3-zmq python3-protobuf"
+libinih-dev libsystemd-dev tzdata python3 python3-zmq python3-protobuf
+clang libclang-rt-14-dev"
 
 missing=""
 for p in $PKGS; do
