@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "aggregate.h"
 #include "config.h"
 #include "csv.h"
 #include "harness.h"
@@ -155,6 +157,19 @@ static const struct usage_case {
 	{ { "aggregates", "agg/", NULL } },
 	{ { "progress", "--prefix", "agg/", NULL } },
 	{ { "progress", "2025", NULL } },
+	{ { "expected", NULL } },
+	{ { "expected", "2025-13", NULL } },
+	{ { "expected", "25", "--json", NULL } },
+	{ { "expected", "2025", "--metric", NULL } },
+	{ { "expected", "2025", "2024", NULL } },
+	{ { "export", "bogus", NULL } },
+	{ { "export", "--prefix", "agg/", NULL } },
+	{ { "export", "observations", "--format", "xml", NULL } },
+	{ { "export", "--format", "agent", NULL } },
+	{ { "export", "aggregates", "--format", "agent", "--district", "1" } },
+	{ { "backup", NULL } },
+	{ { "backup", "a", "b", NULL } },
+	{ { "verify", "extra", NULL } },
 };
 
 /* Usage errors exit 2 before any store is looked for. */
@@ -905,6 +920,687 @@ START_TEST(test_progress_synthetic_and_years)
 }
 END_TEST
 
+/* Every registry metric of every district for period, in canonical units,
+ * except the (district, metric) pairs in skip ("DISTRICT/METRIC"). */
+static void
+store_expected(const char *dir, const char *period, const char *const skip[])
+{
+	struct config *cfg = xcalloc(1, sizeof(*cfg));
+	struct store *s;
+	struct store_txn *t;
+	char err[256], pair[80];
+
+	ck_assert_int_eq(config_load(cfg, NULL, err, sizeof(err)), 0);
+	s = store_rw(dir);
+	t = store_txn_begin(s, true);
+	ck_assert_ptr_nonnull(t);
+	for (size_t d = 0; d < cfg->reg.ndistricts; d++)
+		for (size_t m = 0; m < cfg->reg.nmetrics; m++) {
+			const struct reg_metric *rm = &cfg->reg.metrics[m];
+			struct store_obs o;
+			bool skipped = false;
+
+			snprintf(pair, sizeof(pair), "%s/%s",
+			    cfg->reg.districts[d].code, rm->code);
+			for (size_t k = 0; skip[k] != NULL; k++)
+				skipped |= strcmp(skip[k], pair) == 0;
+			if (skipped)
+				continue;
+			/* Any industry counts. */
+			o = obs_make(cfg->reg.districts[d].code,
+			    m % 2 ? "quantum" : "materials", rm->code, period,
+			    1, rm->unit, 2, "");
+			ck_assert_int_eq(store_obs_put(t, &o, NULL, NULL), 0);
+		}
+	ck_assert_int_eq(store_txn_commit(&t), 0);
+	store_close(&s);
+	free(cfg);
+}
+
+static const char *const expected_skip[] = { "320583/chain_leaders",
+	"320583/pilot_parks", "320508/output_value",
+	"320508/innovation_platforms", "320508/chain_leaders",
+	"320508/pilot_parks", "320508/core_products", "320508/app_scenarios",
+	NULL };
+
+static const struct expected_case {
+	const char *args[6];
+	int status;
+	const char *lines[4]; /* each a whole line of the output */
+	size_t nlines;
+} expected_cases[] = {
+	{ { "expected", "2025", NULL }, 1,
+	    { "320508    姑苏区               output_value "
+	      "innovation_platforms chain_leaders pilot_parks core_products "
+	      "app_scenarios",
+		"320583    昆山市               chain_leaders pilot_parks",
+		"320505    虎丘区 (苏州高新区)  complete",
+		"8 of 10 districts complete for 2025" },
+	    13 },
+	{ { "expected", "2025", "--metric", "chain_leaders", NULL }, 1,
+	    { "320508    姑苏区               chain_leaders",
+		"320583    昆山市               chain_leaders",
+		"8 of 10 districts complete for 2025" },
+	    13 },
+	{ { "expected", "2025", "--metric=core_products", NULL }, 1,
+	    { "320583    昆山市               complete",
+		"320508    姑苏区               core_products",
+		"9 of 10 districts complete for 2025" },
+	    13 },
+	/* The period is exact: the year does not cover its quarters. */
+	{ { "expected", "2025-Q1", NULL }, 1,
+	    { "0 of 10 districts complete for 2025-Q1" }, 13 },
+	{ { "expected", "2024", NULL }, 0,
+	    { "10 of 10 districts complete for 2024",
+		"320508    姑苏区               complete" },
+	    13 },
+	{ { "expected", "2025", "--json", NULL }, 1,
+	    { "{\"district\":\"320583\",\"name\":\"昆山市\","
+	      "\"period\":\"2025\",\"missing\":[\"chain_leaders\","
+	      "\"pilot_parks\"],\"reported\":[\"output_value\","
+	      "\"innovation_platforms\",\"core_products\","
+	      "\"app_scenarios\"]}",
+		"{\"district\":\"320508\",\"name\":\"姑苏区\","
+		"\"period\":\"2025\",\"missing\":[\"output_value\","
+		"\"innovation_platforms\",\"chain_leaders\",\"pilot_parks\","
+		"\"core_products\",\"app_scenarios\"],\"reported\":[]}",
+		"{\"district\":\"320576\",\"name\":\"苏州工业园区\","
+		"\"period\":\"2025\",\"missing\":[],\"reported\":["
+		"\"output_value\",\"innovation_platforms\",\"chain_leaders\","
+		"\"pilot_parks\",\"core_products\",\"app_scenarios\"]}" },
+	    10 },
+	{ { "expected", "2024", "--json", "--metric", "pilot_parks", NULL }, 0,
+	    { "{\"district\":\"320505\",\"name\":\"虎丘区 (苏州高新区)\","
+	      "\"period\":\"2024\",\"missing\":[],"
+	      "\"reported\":[\"pilot_parks\"]}" },
+	    10 },
+};
+
+/* Who has not reported: 320583 two metrics, 320508 nothing for 2025;
+ * everybody everything for 2024. */
+START_TEST(test_expected)
+{
+	const struct expected_case *c = &expected_cases[_i];
+	char *tmp = harness_tmpdir(), *out, *err, *line;
+	const char *const none[] = { NULL };
+	const char *args[8] = { NULL };
+
+	for (size_t i = 0; i < 6 && c->args[i] != NULL; i++)
+		args[i] = c->args[i];
+	store_expected(tmp, "2025", expected_skip);
+	store_expected(tmp, "2024", none);
+	ck_assert_int_eq(ctl_run(tmp, args, &out, &err), c->status);
+	ck_assert_str_eq(err, "");
+	ck_assert_uint_eq(count_lines(out), c->nlines);
+	for (size_t i = 0; i < 4 && c->lines[i] != NULL; i++) {
+		line = line_with(out, c->lines[i]);
+		ck_assert_str_eq(line, c->lines[i]);
+		free(line);
+	}
+	free(out);
+	free(err);
+	harness_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
+START_TEST(test_expected_table)
+{
+	char *tmp = harness_tmpdir(), *out, *err;
+	const char *args[] = { "expected", "2025", "--metric", "pilot_parks",
+		NULL };
+	const char *bad[] = { "expected", "2025", "--metric", "clusters_100bn",
+		NULL };
+
+	store_expected(tmp, "2025", expected_skip);
+	ck_assert_int_eq(ctl_run(tmp, args, &out, &err), 1);
+	ck_assert_str_eq(out, "district  name                 missing\n"
+			      "--------  -------------------  -----------\n"
+			      "320505    虎丘区 (苏州高新区)  complete\n"
+			      "320506    吴中区               complete\n"
+			      "320507    相城区               complete\n"
+			      "320508    姑苏区               pilot_parks\n"
+			      "320509    吴江区               complete\n"
+			      "320576    苏州工业园区         complete\n"
+			      "320581    常熟市               complete\n"
+			      "320582    张家港市             complete\n"
+			      "320583    昆山市               pilot_parks\n"
+			      "320585    太仓市               complete\n"
+			      "8 of 10 districts complete for 2025\n");
+	free(out);
+	free(err);
+	/* A metric that districts do not report is a usage error. */
+	ck_assert_int_eq(ctl_run(tmp, bad, &out, &err), 2);
+	ck_assert_ptr_nonnull(strstr(
+	    err, "indicatorctl: expected: unknown metric 'clusters_100bn'\n"));
+	free(out);
+	free(err);
+	harness_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
+/*
+ * Splits the RFC 4180 record at *p into at most max fields (copies the
+ * caller frees) and moves *p past it. Returns the number of fields, 0 at
+ * the end of the text.
+ */
+static size_t
+rfc4180_record(const char **p, char *field[], size_t max)
+{
+	const char *s = *p;
+	size_t n = 0;
+
+	if (*s == '\0')
+		return 0;
+	for (;;) {
+		char *buf = xmalloc(strlen(s) + 1);
+		size_t len = 0;
+
+		if (*s == '"') {
+			for (s++; *s != '\0'; s++) {
+				if (*s == '"' && s[1] == '"')
+					s++;
+				else if (*s == '"')
+					break;
+				buf[len++] = *s;
+			}
+			ck_assert_int_eq(*s, '"');
+			s++;
+		} else {
+			while (*s != '\0' && *s != ',' && *s != '\n')
+				buf[len++] = *s++;
+		}
+		buf[len] = '\0';
+		ck_assert_uint_lt(n, max);
+		field[n++] = buf;
+		if (*s != ',')
+			break;
+		s++;
+	}
+	ck_assert_int_eq(*s, '\n');
+	*p = s + 1;
+	return n;
+}
+
+/* What the agent's parser made of the exported rows. */
+struct reread {
+	struct store_obs want[4];
+	size_t n;
+};
+
+static int
+reread_row(const struct csv_row *r, void *arg)
+{
+	struct reread *rr = arg;
+	const struct store_obs *o;
+
+	ck_assert_uint_lt(rr->n, 4);
+	o = &rr->want[rr->n++];
+	ck_assert_str_eq(r->industry, o->industry);
+	ck_assert_str_eq(r->metric, o->metric);
+	ck_assert_str_eq(r->period, o->period);
+	ck_assert_msg(memcmp(&r->value, &o->value, sizeof(double)) == 0,
+	    "value %.17g, stored %.17g", r->value, o->value);
+	ck_assert_str_eq(r->unit, o->unit);
+	ck_assert_int_eq(r->status, o->status);
+	ck_assert_str_eq(r->note, o->note);
+	return 0;
+}
+
+static void
+reread_csv(const char *text, struct reread *rr)
+{
+	struct csv_parser *p = csv_new(reread_row, rr);
+
+	ck_assert_int_eq(csv_feed(p, text, strlen(text)), 0);
+	ck_assert_msg(
+	    csv_finish(p) == 0, "line %u: %s", csv_error_line(p), csv_error(p));
+	csv_destroy(&p);
+}
+
+/* Key order: 320505 before 320583, chain_leaders before output_value. */
+static void
+export_obs(struct store_obs o[3])
+{
+	o[0] = obs_make("320583", "photonics", "output_value", "2025", 12.34,
+	    "CNY_100M", 3, "say \"hi\", then\nbye,\r\n");
+	o[0].sent_value = 123400;
+	strlcpy_ok(o[0].sent_unit, "CNY_10K", sizeof(o[0].sent_unit));
+	o[1] = obs_make(
+	    "320505", "materials", "chain_leaders", "2024", 3, "count", 0, "");
+	o[1].epoch = UINT64_MAX;
+	o[2] = obs_make("320505", "materials", "output_value", "2025",
+	    0.1 + 0.2, "CNY_100M", 1, "  spaces kept ");
+}
+
+START_TEST(test_export_csv)
+{
+	char *tmp = harness_tmpdir(), *out, *err, *field[20], *agent;
+	const char *csv[] = { "export", NULL };
+	const char *one[] = { "export", "observations", "--district", "320505",
+		"--format", "agent", NULL };
+	struct store_obs o[3];
+	struct reread rr;
+	const char *p;
+	size_t n, len = 0;
+
+	memset(&rr, 0, sizeof(rr));
+	export_obs(o);
+	store_fill(tmp, o, 3);
+	ck_assert_int_eq(ctl_run(tmp, csv, &out, &err), 0);
+	ck_assert_str_eq(err, "");
+	ck_assert_str_eq(out,
+	    "district,industry,metric,period,value,unit,sent_value,sent_unit,"
+	    "status,note,agent_id,epoch,seq,sent_at_ms,stored_at_ms,revision\n"
+	    "320505,materials,chain_leaders,2024,3,count,3,count,,,agent-1,"
+	    "18446744073709551615,1,1735787044000,1735787045000,1\n"
+	    "320505,materials,output_value,2025,0.30000000000000004,CNY_100M,"
+	    "0.30000000000000004,CNY_100M,provisional,  spaces kept ,agent-1,"
+	    "7,1,1735787044000,1735787045000,1\n"
+	    "320583,photonics,output_value,2025,12.34,CNY_100M,123400,CNY_10K,"
+	    "revised,\"say \"\"hi\"\", then\nbye,\r\n\",agent-1,7,1,"
+	    "1735787044000,1735787045000,1\n");
+
+	/* The agent's columns of the export, fed to the agent's own CSV
+	 * parser, give back the stored rows bit for bit. */
+	agent = xmalloc(strlen(out) * 2 + 64);
+	p = out;
+	while ((n = rfc4180_record(&p, field, 20)) > 0) {
+		static const int cols[] = { 1, 2, 3, 4, 5, 8, 9 };
+
+		ck_assert_uint_eq(n, 16);
+		for (size_t c = 0; c < 7; c++) {
+			const char *f = field[cols[c]];
+
+			agent[len++] = '"';
+			for (; *f != '\0'; f++) {
+				if (*f == '"')
+					agent[len++] = '"';
+				agent[len++] = *f;
+			}
+			agent[len++] = '"';
+			agent[len++] = c == 6 ? '\n' : ',';
+		}
+		for (size_t i = 0; i < n; i++)
+			free(field[i]);
+	}
+	agent[len] = '\0';
+	rr.want[0] = o[1];
+	rr.want[1] = o[2];
+	rr.want[2] = o[0];
+	reread_csv(agent, &rr);
+	ck_assert_uint_eq(rr.n, 3);
+	free(agent);
+	free(out);
+	free(err);
+
+	/* --format agent: one district's export is the agent's input. */
+	ck_assert_int_eq(ctl_run(tmp, one, &out, &err), 0);
+	ck_assert_str_eq(out,
+	    "industry,metric,period,value,unit,status,note\n"
+	    "materials,chain_leaders,2024,3,count,,\n"
+	    "materials,output_value,2025,0.30000000000000004,CNY_100M,"
+	    "provisional,  spaces kept \n");
+	rr.n = 0;
+	rr.want[0] = o[1];
+	rr.want[1] = o[2];
+	reread_csv(out, &rr);
+	ck_assert_uint_eq(rr.n, 2);
+	free(out);
+	free(err);
+	harness_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
+static const struct export_filter_case {
+	const char *args[8];
+	size_t nlines; /* with the header */
+	const char *each;
+} export_filter_cases[] = {
+	{ { "export", "--district", "320583", NULL }, 2, "320583," },
+	{ { "export", "observations", "--metric=output_value", NULL }, 3,
+	    ",output_value," },
+	{ { "export", "--period", "2024", "--industry", "materials", NULL }, 2,
+	    ",2024," },
+	{ { "export", "--district", "320508", NULL }, 1, "" },
+	{ { "export", "aggregates", NULL }, 1 + NSOME, "agg/" },
+	{ { "export", "aggregates", "--prefix", "agg/output_value/", NULL }, 3,
+	    "agg/output_value/" },
+	{ { "export", "aggregates", "--district", "city", "--period", "2025",
+	      NULL },
+	    3, "/city/2025," },
+	{ { "export", "aggregates", "--metric", "output_value", "--industry",
+	      "materials", NULL },
+	    2, "agg/output_value/materials/320583/2025-Q3," },
+};
+
+START_TEST(test_export_filter)
+{
+	const struct export_filter_case *c = &export_filter_cases[_i];
+	char *tmp = harness_tmpdir(), *out, *err, *line, *save = NULL;
+	const char *args[10] = { NULL };
+	struct store_obs o[3];
+
+	for (size_t i = 0; i < 8 && c->args[i] != NULL; i++)
+		args[i] = c->args[i];
+	export_obs(o);
+	store_fill(tmp, o, 3);
+	store_aggs(tmp, some_aggs, NSOME);
+	ck_assert_int_eq(ctl_run(tmp, args, &out, &err), 0);
+	ck_assert_str_eq(err, "");
+	/* The note of 320583 spans lines: count records, not lines. */
+	if (strstr(out, "\"say") == NULL)
+		ck_assert_uint_eq(count_lines(out), c->nlines);
+	line = strtok_r(out, "\n", &save);
+	ck_assert_ptr_nonnull(line);
+	ck_assert(
+	    starts_with(line, "district,") || starts_with(line, "topic,"));
+	while ((line = strtok_r(NULL, "\n", &save)) != NULL)
+		if (starts_with(line, "3205"))
+			ck_assert_msg(strstr(line, c->each) != NULL,
+			    "%s lacks %s", line, c->each);
+		else if (starts_with(line, "agg/"))
+			ck_assert_msg(strstr(line, c->each) != NULL,
+			    "%s lacks %s", line, c->each);
+	free(out);
+	free(err);
+	harness_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
+/* JSON Lines are the lines query and aggregates print; CSV numbers read
+ * back exactly. */
+START_TEST(test_export_json)
+{
+	char *tmp = harness_tmpdir(), *out, *err, *want;
+	const char *obs[] = { "export", "--format", "json", NULL };
+	const char *query[] = { "query", "--json", NULL };
+	const char *aggs[] = { "export", "aggregates", "--json", NULL };
+	const char *aggregates[] = { "aggregates", "--json", NULL };
+	const char *csv[] = { "export", "aggregates", "--format=csv", NULL };
+	struct store_obs o[3];
+
+	export_obs(o);
+	store_fill(tmp, o, 3);
+	store_aggs(tmp, some_aggs, NSOME);
+	ck_assert_int_eq(ctl_run(tmp, query, &want, &err), 0);
+	free(err);
+	ck_assert_int_eq(ctl_run(tmp, obs, &out, &err), 0);
+	ck_assert_uint_eq(count_lines(out), 3);
+	ck_assert_str_eq(out, want);
+	free(out);
+	free(err);
+	free(want);
+
+	ck_assert_int_eq(ctl_run(tmp, aggregates, &want, &err), 0);
+	free(err);
+	ck_assert_int_eq(ctl_run(tmp, aggs, &out, &err), 0);
+	ck_assert_uint_eq(count_lines(out), NSOME);
+	ck_assert_str_eq(out, want);
+	free(out);
+	free(err);
+	free(want);
+
+	ck_assert_int_eq(ctl_run(tmp, csv, &out, &err), 0);
+	ck_assert_str_eq(out,
+	    "topic,metric,industry,scope,period,value,unit,"
+	    "districts_reporting,districts_expected,target,target_year,"
+	    "progress,revision,seq,updated_at_ms\n"
+	    "agg/chain_leaders/*/city/2024,chain_leaders,*,city,2024,12,count,"
+	    "7,10,20,2030,0.6,2,12,1735787057000\n"
+	    "agg/clusters_100bn/*/city/2025,clusters_100bn,*,city,2025,0,count,"
+	    "10,10,1,2035,0,1,40,1735787085000\n"
+	    "agg/output_value/*/city/2025,output_value,*,city,2025,2400.5,"
+	    "CNY_100M,10,10,5000,2030,0.4801,3,41,1735787086000\n"
+	    "agg/output_value/materials/320583/2025-Q3,output_value,materials,"
+	    "320583,2025-Q3,12.34,CNY_100M,1,1,0,0,0,1,7,1735787052000\n");
+	free(out);
+	free(err);
+	harness_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
+struct lookup_txn {
+	struct store_txn *t;
+};
+
+static int
+lookup_store(void *arg, const char *district, const char *industry,
+    const char *metric, const char *period, double *value)
+{
+	struct lookup_txn *l = arg;
+	struct store_obs o;
+	int rc = store_obs_get(l->t, district, industry, metric, period, &o);
+
+	if (rc == STORE_NOTFOUND)
+		return 0;
+	ck_assert_int_eq(rc, 0);
+	*value = o.value;
+	return 1;
+}
+
+/* Stores the observations and, as the daemon would, every aggregate they
+ * lead to. Returns the number of aggregates. */
+static size_t
+store_consistent(const char *dir, struct store_obs *o, size_t n)
+{
+	struct config *cfg = xcalloc(1, sizeof(*cfg));
+	struct store *s;
+	struct lookup_txn l;
+	size_t naggs = 0;
+	char err[256];
+
+	ck_assert_int_eq(config_load(cfg, NULL, err, sizeof(err)), 0);
+	store_fill(dir, o, n);
+	s = store_rw(dir);
+	l.t = store_txn_begin(s, true);
+	for (size_t i = 0; i < n; i++) {
+		struct agg_key k[AGG_AFFECTED_MAX];
+		size_t nk = agg_affected(
+		    o[i].district, o[i].industry, o[i].metric, o[i].period, k);
+
+		for (size_t j = 0; j < nk; j++) {
+			Indicator__Aggregate a = INDICATOR__AGGREGATE__INIT;
+			char topic[IND_TOPIC_MAX + 1];
+			const void *old;
+			struct agg_value v;
+			uint8_t buf[512];
+			size_t len;
+
+			agg_topic(&k[j], topic, sizeof(topic));
+			if (store_agg_get(l.t, topic, &old, &len) == 0)
+				continue;
+			ck_assert_int_eq(
+			    agg_compute(&cfg->reg, &k[j], lookup_store, &l, &v),
+			    1);
+			a.metric = k[j].metric;
+			a.industry = k[j].industry;
+			a.scope = k[j].scope;
+			a.period = k[j].period;
+			a.value = v.value;
+			a.unit = v.unit;
+			a.districts_reporting = v.districts_reporting;
+			a.districts_expected = v.districts_expected;
+			a.target = v.target;
+			a.target_year = v.target_year;
+			a.progress = v.progress;
+			a.revision = 1;
+			a.seq = ++naggs;
+			len = indicator__aggregate__pack(&a, buf);
+			ck_assert_int_eq(
+			    store_agg_put(l.t, topic, buf, len), 0);
+		}
+	}
+	ck_assert_int_eq(store_txn_commit(&l.t), 0);
+	store_close(&s);
+	free(cfg);
+	return naggs;
+}
+
+/* Replaces the stored aggregate's value (and, when reporting is nonzero,
+ * districts_reporting). */
+static void
+agg_tamper(const char *dir, const char *topic, double value, uint32_t reporting)
+{
+	struct store *s = store_rw(dir);
+	struct store_txn *t = store_txn_begin(s, true);
+	Indicator__Aggregate *a;
+	const void *old;
+	uint8_t buf[512];
+	size_t len;
+
+	ck_assert_int_eq(store_agg_get(t, topic, &old, &len), 0);
+	a = indicator__aggregate__unpack(NULL, len, old);
+	ck_assert_ptr_nonnull(a);
+	a->value = value;
+	if (reporting != 0)
+		a->districts_reporting = reporting;
+	len = indicator__aggregate__pack(a, buf);
+	indicator__aggregate__free_unpacked(a, NULL);
+	ck_assert_int_eq(store_agg_put(t, topic, buf, len), 0);
+	ck_assert_int_eq(store_txn_commit(&t), 0);
+	store_close(&s);
+}
+
+START_TEST(test_verify)
+{
+	char *tmp = harness_tmpdir(), *out, *err, want[128];
+	struct store_obs o[] = {
+		obs_make("320583", "photonics", "output_value", "2025", 600,
+		    "CNY_100M", 2, ""),
+		obs_make("320505", "photonics", "output_value", "2025", 400.1,
+		    "CNY_100M", 2, ""),
+		obs_make("320505", "materials", "output_value", "2025", 0.2,
+		    "CNY_100M", 2, ""),
+		obs_make("320505", "materials", "chain_leaders", "2024", 3,
+		    "count", 2, ""),
+		obs_make("320508", "quantum", "output_value", "2025-Q2", 0.1,
+		    "CNY_100M", 2, ""),
+	};
+	const char *args[] = { "verify", NULL };
+	const char *json[] = { "verify", "--json", NULL };
+	size_t naggs;
+
+	naggs = store_consistent(tmp, o, sizeof(o) / sizeof(o[0]));
+	/* 5, then 2 and 2 new ones of 320505, then 4 and 4. */
+	ck_assert_uint_eq(naggs, 17);
+	ck_assert_int_eq(ctl_run(tmp, args, &out, &err), 0);
+	snprintf(want, sizeof(want),
+	    "verify: %zu aggregates checked, 0 differences\n", naggs);
+	ck_assert_str_eq(out, want);
+	ck_assert_str_eq(err, "");
+	free(out);
+	free(err);
+
+	/* 0.2 + 400.1 + 600, in registry order, is 1000.3; in another
+	 * order it is one bit more. */
+	agg_tamper(tmp, "agg/output_value/*/city/2025", 600 + 400.1 + 0.2, 0);
+	agg_tamper(tmp, "agg/chain_leaders/*/320505/2024", 3, 4);
+	ck_assert_int_eq(ctl_run(tmp, args, &out, &err), 1);
+	snprintf(want, sizeof(want),
+	    "verify: %zu aggregates checked, 2 differences\n", naggs);
+	ck_assert_ptr_nonnull(
+	    strstr(out, "verify: agg/output_value/*/city/2025: value stored "
+			"1000.3000000000001, recomputed 1000.3\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(out, "verify: agg/chain_leaders/*/320505/2024: "
+			"districts_reporting stored 4, recomputed 1\n"));
+	ck_assert_ptr_nonnull(strstr(out, want));
+	ck_assert_uint_eq(count_lines(out), 3);
+	free(out);
+	free(err);
+
+	/* An aggregate that no observation supports. */
+	store_aggs(tmp, some_aggs + 1, 1);
+	ck_assert_int_eq(ctl_run(tmp, json, &out, &err), 1);
+	ck_assert_ptr_nonnull(strstr(out,
+	    "{\"topic\":\"agg/output_value/*/city/2025\","
+	    "\"problem\":\"differs\",\"field\":\"value\","
+	    "\"stored\":1000.3000000000001,\"recomputed\":1000.3}\n"));
+	ck_assert_ptr_nonnull(strstr(out,
+	    "{\"topic\":\"agg/output_value/materials/320583/2025-Q3\","
+	    "\"problem\":\"unsupported\","
+	    "\"detail\":\"12.34 stored, no observation behind it\"}\n"));
+	snprintf(want, sizeof(want), "{\"checked\":%zu,\"differences\":3}\n",
+	    naggs + 1);
+	ck_assert_ptr_nonnull(strstr(out, want));
+	free(out);
+	free(err);
+	harness_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
+START_TEST(test_backup)
+{
+	char *tmp = harness_tmpdir(), *out, *err, data[600], copy[700],
+	     want[800], file[720];
+	struct store_obs o[3];
+	const char *args[] = { "backup", copy, NULL };
+	const char *query[] = { "query", "--json", NULL };
+	char *orig;
+	struct stat st;
+
+	snprintf(data, sizeof(data), "%s/data", tmp);
+	snprintf(copy, sizeof(copy), "%s/copy", tmp);
+	export_obs(o);
+	store_fill(data, o, 3);
+	store_aggs(data, some_aggs, NSOME);
+	ck_assert_int_eq(ctl_run(data, query, &orig, &err), 0);
+	free(err);
+
+	ck_assert_int_eq(ctl_run(data, args, &out, &err), 0);
+	ck_assert_str_eq(err, "");
+	snprintf(file, sizeof(file), "%s/data.mdb", copy);
+	ck_assert_int_eq(stat(file, &st), 0);
+	snprintf(want, sizeof(want),
+	    "backup: 3 observations, %zu aggregates, 0 agents, %lld bytes in "
+	    "%s\n",
+	    NSOME, (long long)st.st_size, copy);
+	ck_assert_str_eq(out, want);
+	ck_assert_int_eq(stat(copy, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0700);
+	free(out);
+	free(err);
+	ck_assert_int_eq(ctl_run(copy, query, &out, &err), 0);
+	ck_assert_str_eq(out, orig);
+	free(out);
+	free(err);
+
+	/* Never over something. */
+	ck_assert_int_eq(ctl_run(data, args, &out, &err), 1);
+	snprintf(want, sizeof(want),
+	    "indicatorctl: backup: %s is not empty; give a new or empty "
+	    "directory\n",
+	    copy);
+	ck_assert_str_eq(err, want);
+	ck_assert_str_eq(out, "");
+	free(out);
+	free(err);
+	snprintf(copy, sizeof(copy), "%s/data.mdb", data);
+	ck_assert_int_eq(ctl_run(data, args, &out, &err), 1);
+	snprintf(want, sizeof(want),
+	    "indicatorctl: backup: %s is not a directory\n", copy);
+	ck_assert_str_eq(err, want);
+	free(out);
+	free(err);
+	/* An empty directory is fine. */
+	snprintf(copy, sizeof(copy), "%s/empty", tmp);
+	ck_assert_int_eq(mkdir(copy, 0755), 0);
+	ck_assert_int_eq(ctl_run(data, args, &out, &err), 0);
+	ck_assert(starts_with(out, "backup: 3 observations, "));
+	free(out);
+	free(err);
+	free(orig);
+	harness_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
 /* Runs gen-sample into dir; returns its stderr. */
 static char *
 gen_sample(const char *dir)
@@ -1173,6 +1869,15 @@ ctl_suite(void)
 	tcase_add_test(tc, test_progress_table);
 	tcase_add_test(tc, test_progress_json);
 	tcase_add_test(tc, test_progress_synthetic_and_years);
+	tcase_add_loop_test(tc, test_expected, 0,
+	    sizeof(expected_cases) / sizeof(expected_cases[0]));
+	tcase_add_test(tc, test_expected_table);
+	tcase_add_test(tc, test_export_csv);
+	tcase_add_loop_test(tc, test_export_filter, 0,
+	    sizeof(export_filter_cases) / sizeof(export_filter_cases[0]));
+	tcase_add_test(tc, test_export_json);
+	tcase_add_test(tc, test_verify);
+	tcase_add_test(tc, test_backup);
 	suite_add_tcase(s, tc);
 	tcase_add_test(gen, test_sample_deterministic);
 	tcase_add_test(gen, test_sample_plausible);

@@ -4,7 +4,8 @@
  * state while the daemon goes on writing.
  *
  * Exit codes: 0 success (also when nothing matched), 1 failure (no store,
- * bad configuration, store error), 2 usage error.
+ * bad configuration, store error), 2 usage error. expected and verify also
+ * exit 1 when they find something missing or wrong (ctl_ops.c).
  */
 #include <errno.h>
 #include <limits.h>
@@ -21,34 +22,11 @@
 #include "aggregate.h"
 #include "config.h"
 #include "indicator.pb-c.h"
+#include "indicatorctl.h"
 #include "period.h"
 #include "store.h"
 #include "utf8.h"
 #include "xmalloc.h"
-
-#define EXIT_USAGE 2
-#define TIME_MAX 32 /* "2025-03-01T10:00:00+08:00" */
-#define NUM_MAX 64
-#define CELL_MAX (IND_CODE_MAX + IND_NAME_MAX + 4)
-
-struct ctl {
-	const char *conf; /* -c, or NULL for the embedded default */
-	const char *dir; /* -d, or NULL for the configured data_dir */
-	struct config *cfg;
-	struct store *store;
-	struct store_txn *txn;
-	bool json;
-};
-
-/* An aligned text table. The first nhead rows are headers, underlined. */
-struct table {
-	size_t ncols;
-	size_t nrows;
-	size_t cap;
-	size_t nhead;
-	char **cells; /* nrows * ncols, owned */
-	bool *right; /* per column: right-aligned (numbers) */
-};
 
 /* The city table: sums over districts of the latest values of one period,
  * by industry; row nindustries is all industries together. */
@@ -65,13 +43,6 @@ struct cmd {
 	int (*fn)(struct ctl *ctl, int argc, char *argv[]);
 };
 
-/* A long option of a command: --name VALUE, --name=VALUE or a --flag. */
-struct opt {
-	const char *name;
-	const char **value; /* NULL for a flag */
-	bool *flag;
-};
-
 static const char usage_text[] =
     "usage: indicatorctl [-c CONFIG] [-d DATADIR] COMMAND [ARGS]\n"
     "commands:\n"
@@ -81,9 +52,15 @@ static const char usage_text[] =
     "  agents [--json]\n"
     "  city [--period P] [--json]\n"
     "  aggregates [--prefix TOPIC_PREFIX] [--json]\n"
-    "  progress [--json]\n";
+    "  progress [--json]\n"
+    "  expected PERIOD [--metric M] [--json]\n"
+    "  export [observations|aggregates] [--district D] [--industry I]\n"
+    "         [--metric M] [--period P] [--prefix TOPIC_PREFIX]\n"
+    "         [--format csv|json|agent]\n"
+    "  backup DIR\n"
+    "  verify [--json]\n";
 
-static int
+int
 usage(void)
 {
 	fputs(usage_text, stderr);
@@ -148,7 +125,7 @@ str_width(const char *s)
 	return w;
 }
 
-static struct table *
+struct table *
 table_new(size_t ncols)
 {
 	struct table *t = xcalloc(1, sizeof(*t));
@@ -158,7 +135,7 @@ table_new(size_t ncols)
 	return t;
 }
 
-static void
+void
 table_destroy(struct table **tp)
 {
 	struct table *t;
@@ -174,7 +151,7 @@ table_destroy(struct table **tp)
 }
 
 /* Appends a row of ncols strings (copied). Header rows come first. */
-static void
+void
 table_add(struct table *t, const char *const cells[], bool header)
 {
 	if (t->nrows == t->cap) {
@@ -197,7 +174,7 @@ pad(FILE *f, size_t n, int ch)
 		fputc(ch, f);
 }
 
-static void
+void
 table_print(const struct table *t, FILE *f)
 {
 	size_t *width = xcalloc(t->ncols, sizeof(*width));
@@ -246,7 +223,7 @@ table_print(const struct table *t, FILE *f)
  * not valid UTF-8 become U+FFFD so that the line stays valid JSON whatever
  * the store holds.
  */
-static void
+void
 json_string(FILE *f, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -287,9 +264,16 @@ json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-/* The shortest decimal that reads back as the same double; null for what
- * JSON cannot hold. */
-static void
+void
+num_format(double v, char *buf, size_t len)
+{
+	snprintf(buf, len, "%.15g", v);
+	if (strtod(buf, NULL) != v)
+		snprintf(buf, len, "%.17g", v);
+}
+
+/* null for what JSON cannot hold. */
+void
 json_double(FILE *f, double v)
 {
 	char buf[NUM_MAX];
@@ -298,14 +282,12 @@ json_double(FILE *f, double v)
 		fputs("null", f);
 		return;
 	}
-	snprintf(buf, sizeof(buf), "%.15g", v);
-	if (strtod(buf, NULL) != v)
-		snprintf(buf, sizeof(buf), "%.17g", v);
+	num_format(v, buf, sizeof(buf));
 	fputs(buf, f);
 }
 
 /* Starts a member of an object: the separator and the key. */
-static void
+void
 json_key(FILE *f, bool *first, const char *key)
 {
 	if (!*first)
@@ -315,35 +297,35 @@ json_key(FILE *f, bool *first, const char *key)
 	fputc(':', f);
 }
 
-static void
+void
 json_str_member(FILE *f, bool *first, const char *key, const char *val)
 {
 	json_key(f, first, key);
 	json_string(f, val);
 }
 
-static void
+void
 json_u64_member(FILE *f, bool *first, const char *key, uint64_t val)
 {
 	json_key(f, first, key);
 	fprintf(f, "%llu", (unsigned long long)val);
 }
 
-static void
+void
 json_i64_member(FILE *f, bool *first, const char *key, int64_t val)
 {
 	json_key(f, first, key);
 	fprintf(f, "%lld", (long long)val);
 }
 
-static void
+void
 json_double_member(FILE *f, bool *first, const char *key, double val)
 {
 	json_key(f, first, key);
 	json_double(f, val);
 }
 
-static const char *
+const char *
 status_name(int status)
 {
 	switch (status) {
@@ -395,7 +377,7 @@ time_format(int64_t ms, char *buf, size_t len)
 	    labs(off) / 60, labs(off) % 60);
 }
 
-static void
+void
 obs_json(FILE *f, const struct store_obs *o)
 {
 	bool first = true;
@@ -425,7 +407,7 @@ obs_json(FILE *f, const struct store_obs *o)
  * positional arguments into pos (exactly npos of them). Returns 0, or -1
  * after a message (a usage error).
  */
-static int
+int
 args_parse(struct ctl *ctl, int argc, char *argv[], const struct opt *opts,
     char *pos[], size_t npos)
 {
@@ -485,7 +467,7 @@ args_parse(struct ctl *ctl, int argc, char *argv[], const struct opt *opts,
  * Loads the configuration, opens the store read-only and begins the read
  * transaction. Returns 0, or -1 after a message.
  */
-static int
+int
 ctl_open(struct ctl *ctl)
 {
 	struct store_opts so = { 0 };
@@ -580,7 +562,7 @@ query_row(const struct store_obs *o, void *arg)
 }
 
 /* Prints the table, or the empty line when it has no rows. */
-static void
+void
 table_finish(struct table *t, const char *empty)
 {
 	if (t->nrows > t->nhead)
@@ -991,7 +973,7 @@ percent_format(double progress, char *buf, size_t len)
 	snprintf(buf, len, "%.1f%%", progress * 100);
 }
 
-static void
+void
 aggregate_json(FILE *f, const char *topic, const Indicator__Aggregate *a)
 {
 	bool first = true;
@@ -1410,6 +1392,13 @@ static const struct cmd cmds[] = {
 	{ "city", cmd_city },
 	{ "aggregates", cmd_aggregates },
 	{ "progress", cmd_progress },
+	{ "expected", cmd_expected },
+	{ "export", cmd_export },
+	{ "backup", cmd_backup },
+	{ "verify", cmd_verify },
+	{ "keygen", cmd_keygen },
+	{ "authorise", cmd_authorise },
+	{ "revoke", cmd_revoke },
 };
 
 int

@@ -1,0 +1,127 @@
+/*
+ * indicatorctl's private header: the state of one run, the helpers the
+ * command files share, and the commands. Prototypes are grouped by the file
+ * that defines them.
+ */
+#ifndef INDICATORCTL_H
+#define INDICATORCTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "indicator.pb-c.h"
+#include "store.h"
+
+#define EXIT_USAGE 2
+#define TIME_MAX 32 /* "2025-03-01T10:00:00+08:00" */
+#define NUM_MAX 64
+#define CELL_MAX (IND_CODE_MAX + IND_NAME_MAX + 4)
+
+struct ctl {
+	const char *conf; /* -c, or NULL for the embedded default */
+	const char *dir; /* -d, or NULL for the configured data_dir */
+	struct config *cfg;
+	struct store *store;
+	struct store_txn *txn;
+	bool json;
+};
+
+/* An aligned text table. The first nhead rows are headers, underlined. */
+struct table {
+	size_t ncols;
+	size_t nrows;
+	size_t cap;
+	size_t nhead;
+	char **cells; /* nrows * ncols, owned */
+	bool *right; /* per column: right-aligned (numbers) */
+};
+
+/* A long option of a command: --name VALUE, --name=VALUE or a --flag. */
+struct opt {
+	const char *name;
+	const char **value; /* NULL for a flag */
+	bool *flag;
+};
+
+/* indicatorctl.c */
+
+/* Prints the usage to stderr; returns EXIT_USAGE. */
+int usage(void);
+
+/* A table of ncols columns, all left-aligned until right[] is set. Never
+ * NULL; caller frees with table_destroy(), which accepts NULL. */
+struct table *table_new(size_t ncols);
+void table_destroy(struct table **tp);
+/* Appends a row of ncols strings (copied; NULL is ""). Header rows come
+ * first. */
+void table_add(struct table *t, const char *const cells[], bool header);
+/* Prints the table aligned, wide characters counted as two columns. */
+void table_print(const struct table *t, FILE *f);
+/* Prints the table to stdout, or the line empty when it has no rows. */
+void table_finish(struct table *t, const char *empty);
+
+/* The shortest decimal ("%.15g", else "%.17g") that reads back as exactly
+ * v, into buf (NUM_MAX bytes are enough). */
+void num_format(double v, char *buf, size_t len);
+
+/* JSON output: a string (escaped; invalid UTF-8 becomes U+FFFD), a number
+ * (num_format(); null when not finite), and object members (json_key()
+ * writes the separator unless *first, then the key, and clears *first). */
+void json_string(FILE *f, const char *s);
+void json_double(FILE *f, double v);
+void json_key(FILE *f, bool *first, const char *key);
+void json_str_member(FILE *f, bool *first, const char *key, const char *val);
+void json_u64_member(FILE *f, bool *first, const char *key, uint64_t val);
+void json_i64_member(FILE *f, bool *first, const char *key, int64_t val);
+void json_double_member(FILE *f, bool *first, const char *key, double val);
+/* One observation, or one aggregate under its topic, as a JSON line. */
+void obs_json(FILE *f, const struct store_obs *o);
+void aggregate_json(FILE *f, const char *topic, const Indicator__Aggregate *a);
+
+/* "provisional", "final", "revised", or "unspecified". */
+const char *status_name(int status);
+
+/*
+ * Parses a command's arguments (argv[0] is the command): the options in
+ * opts (NULL-terminated, anywhere), --json (sets ctl->json), and exactly
+ * npos positional arguments into pos. Returns 0, or -1 after a message on
+ * stderr (a usage error).
+ */
+int args_parse(struct ctl *ctl, int argc, char *argv[], const struct opt *opts,
+    char *pos[], size_t npos);
+
+/* Loads the configuration (ctl->cfg), opens the store read-only
+ * (ctl->store) and begins one read transaction (ctl->txn). Returns 0, or
+ * -1 after a message; main() releases whatever was opened. */
+int ctl_open(struct ctl *ctl);
+
+/* ctl_ops.c: commands for the statistics office and the operator. Each
+ * returns the process exit code. */
+
+/* Which districts have not reported which metrics for a period: 0 when
+ * all have, 1 when something is missing or on failure, 2 usage. */
+int cmd_expected(struct ctl *ctl, int argc, char *argv[]);
+/* Latest observations or aggregates as CSV (RFC 4180), JSON Lines, or the
+ * agent's CSV input format. */
+int cmd_export(struct ctl *ctl, int argc, char *argv[]);
+/* A hot, compact copy of the store into a new or empty directory. */
+int cmd_backup(struct ctl *ctl, int argc, char *argv[]);
+/* Recomputes every aggregate from the observations and compares it with
+ * the stored one: 0 when all agree, 1 on any difference or failure. */
+int cmd_verify(struct ctl *ctl, int argc, char *argv[]);
+
+/* ctl_keys.c: CURVE keys and the authorised-agents file. */
+
+/* keygen NAME: NAME.key (secret, mode 0600) and NAME.pub, never over
+ * existing files. */
+int cmd_keygen(struct ctl *ctl, int argc, char *argv[]);
+/* authorise KEY|PUBFILE AGENT_ID DISTRICT [--file F]: binds the key to the
+ * agent and district, replacing any earlier binding of either. */
+int cmd_authorise(struct ctl *ctl, int argc, char *argv[]);
+/* revoke AGENT_ID|KEY [--file F]: removes the binding. */
+int cmd_revoke(struct ctl *ctl, int argc, char *argv[]);
+
+#endif
