@@ -24,7 +24,7 @@
 #include "store.h"
 #include "xmalloc.h"
 
-#define PATH_MAX_LEN 4096
+#define PATH_MAX_LEN 4096 /* a directory given on the command line */
 
 /* expected */
 
@@ -740,9 +740,8 @@ verify_one(struct verify *v, const struct verify_key *vk)
 	    registry_metric(reg, vk->key.metric) == NULL) {
 		v->checked++;
 		v->differences++;
-		snprintf(text, sizeof(text),
+		verify_problem(v, vk->topic, "unknown_metric",
 		    "observations of a metric not in the registry");
-		verify_problem(v, vk->topic, "unknown_metric", text);
 		return 0;
 	}
 	if ((rc = agg_compute(reg, &vk->key, verify_lookup, v->ctl->txn, &r)) ==
