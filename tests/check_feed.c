@@ -113,11 +113,17 @@ setup_tiny_hwm(void)
 	setup_extra("[daemon]\npub_hwm = 1\n");
 }
 
+/* Every test also checks that the daemon stops cleanly on SIGTERM. */
 static void
 teardown(void)
 {
+	int status;
+
 	zmq_close(sock);
 	zmq_ctx_term(zctx);
+	status = harness_daemon_stop(&dm, SIGTERM);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "indicatord did not exit 0 on SIGTERM (status %d)", status);
 	harness_daemon_cleanup(&dm);
 }
 
@@ -650,6 +656,48 @@ START_TEST(test_live_updates)
 }
 END_TEST
 
+/* The live tables: what each shows once Kunshan has reported. */
+static const struct {
+	const char *mode;
+	const char *title;
+	const char *row;
+} live_tables[] = {
+	{ "--table", "City figures", "750.50" },
+	{ "--progress", "City progress toward the plan's targets", "15.0%" },
+};
+
+/*
+ * The tables follow the updates: printed after the snapshot and again
+ * after changes, one after the other when stdout is not a terminal.
+ */
+START_TEST(test_live_tables)
+{
+	const char *const args[] = { live_tables[_i].mode, "--count", "7",
+		"--timeout", "60", NULL };
+	char log[700], *text, *first, *last, *p;
+	pid_t pid;
+
+	sub_log_path(log, sizeof(log), "sub");
+	pid = sub_start(log, args);
+	report("ks-01", "320583", 1, r_kunshan, 2);
+	sub_expect_exit0(pid, log);
+	text = harness_read_file(log);
+	ck_assert_msg(strstr(text, "\033[") == NULL,
+	    "%s: screen control sent to a file: %s", live_tables[_i].mode,
+	    log_tail(text));
+	/* The first table is of the empty snapshot. */
+	first = strstr(text, live_tables[_i].title);
+	last = first;
+	while (last != NULL && (p = strstr(last + 1, live_tables[_i].title)))
+		last = p;
+	ck_assert_msg(first != NULL && last != first &&
+			  strstr(last, live_tables[_i].row) != NULL,
+	    "%s: want a table after the updates showing \"%s\": %s",
+	    live_tables[_i].mode, live_tables[_i].row, log_tail(text));
+	free(text);
+}
+END_TEST
+
 /* An expected aggregate, checked after a given stage of reports. */
 struct agg_case {
 	int stage;
@@ -1147,6 +1195,8 @@ feed_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_live_updates);
+	tcase_add_loop_test(tc, test_live_tables, 0,
+	    (int)(sizeof(live_tables) / sizeof(live_tables[0])));
 	tcase_add_test(tc, test_hand_computed);
 	tcase_add_test(tc, test_late_joiner);
 	tcase_add_test(tc, test_revision);

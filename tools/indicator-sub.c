@@ -33,6 +33,7 @@
 #include "indicator.pb-c.h"
 #include "period.h"
 #include "utf8.h"
+#include "keys.h"
 #include "xmalloc.h"
 
 #define EXIT_USAGE 2
@@ -41,6 +42,7 @@
 #define SNAP_WAIT_MS 2000 /* per try */
 #define CONNECT_WAIT_MS 5000
 #define SUB_RCVHWM 1000000 /* updates queued while a snapshot is taken */
+#define REDRAW_QUIET_MS 50
 #define MONITOR_EP "inproc://indicator-sub-monitor"
 #define NUM_MAX 64
 #define CITY "city"
@@ -72,6 +74,9 @@ struct options {
 	bool once;
 	uint64_t count; /* 0: no limit */
 	double timeout_s; /* 0: none */
+	const char *server_key; /* CURVE: Z85 key or key file; NULL: plain */
+	const char *public_key; /* key files of this subscriber */
+	const char *secret_key;
 };
 
 struct sub {
@@ -90,6 +95,8 @@ struct sub {
 	uint64_t last_seq; /* when all: seq of the latest update applied */
 	uint64_t applied; /* updates applied */
 	bool changed; /* since the last table */
+	bool curve;
+	struct key_client keys;
 	unsigned tables; /* tables printed */
 };
 
@@ -114,7 +121,10 @@ static const char usage_text[] =
     "  --progress  city progress toward the plan's targets\n"
     "  --once   print the snapshot and exit\n"
     "  --count N   exit 0 after N updates\n"
-    "  --timeout S exit after S seconds (3 if --count was not reached)\n";
+    "  --timeout S exit after S seconds (3 if --count was not reached)\n"
+    "  --server-key KEY|FILE --public-key FILE --secret-key FILE\n"
+    "           CURVE: the daemon's public key and this subscriber's "
+    "key files\n";
 
 static void
 on_signal(int sig)
@@ -686,6 +696,19 @@ snapshot_wait(void *sock)
  * for the answer to the next. Returns the snapshot (caller frees), or NULL
  * after SNAP_TRIES tries or on a signal.
  */
+/* With --server-key: makes sock a CURVE client. */
+static void
+curve_client(const struct sub *s, void *sock)
+{
+	if (!s->curve)
+		return;
+	zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, s->keys.server, KEY_Z85_LEN);
+	zmq_setsockopt(
+	    sock, ZMQ_CURVE_PUBLICKEY, s->keys.public_key, KEY_Z85_LEN);
+	zmq_setsockopt(
+	    sock, ZMQ_CURVE_SECRETKEY, s->keys.secret_key, KEY_Z85_LEN);
+}
+
 static Indicator__Snapshot *
 snapshot_fetch(struct sub *s, const char *prefix)
 {
@@ -708,6 +731,7 @@ snapshot_fetch(struct sub *s, const char *prefix)
 			break;
 		}
 		zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
+		curve_client(s, sock);
 		if (zmq_connect(sock, s->snapshot) == -1) {
 			fprintf(stderr,
 			    "indicator-sub: cannot connect to %s: %s\n",
@@ -859,6 +883,7 @@ sub_open(struct sub *s)
 	}
 	zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof(linger));
 	zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	curve_client(s, s->sock);
 	for (size_t i = 0; i < s->nprefixes; i++)
 		if (zmq_setsockopt(s->sock, ZMQ_SUBSCRIBE, s->prefixes[i],
 			strlen(s->prefixes[i])) == -1) {
@@ -963,40 +988,47 @@ sub_drain(struct sub *s)
 	return 0;
 }
 
-/* Follows the updates until a signal, --count or --timeout. Returns the
- * exit code. */
+/*
+ * Follows the updates until a signal, --count or --timeout. A table is
+ * redrawn once the updates have paused for REDRAW_QUIET_MS, so that the
+ * aggregates of one commit, published together, make one table. Returns
+ * the exit code.
+ */
 static int
 sub_run(struct sub *s)
 {
 	zmq_pollitem_t item = { s->sock, 0, ZMQ_POLLIN, 0 };
+	bool tables = s->opt->mode != MODE_JSON, timed_out = false;
 	int64_t deadline = -1;
 
 	if (s->opt->timeout_s > 0)
 		deadline = now_ms() + (int64_t)(s->opt->timeout_s * 1000);
-	for (;;) {
+	while (!quit && (s->opt->count == 0 || s->applied < s->opt->count)) {
 		long wait = -1;
 		int rc;
 
-		if (quit)
-			return 0;
-		if (s->opt->count > 0 && s->applied >= s->opt->count)
-			return 0;
-		if (deadline >= 0 && (wait = (long)(deadline - now_ms())) <= 0)
+		if (deadline >= 0 &&
+		    (wait = (long)(deadline - now_ms())) <= 0) {
+			timed_out = true;
 			break;
+		}
+		if (tables && s->changed &&
+		    (wait < 0 || wait > REDRAW_QUIET_MS))
+			wait = REDRAW_QUIET_MS;
 		rc = zmq_poll(&item, 1, wait);
 		if (rc == -1 && errno != EINTR) {
 			fprintf(stderr, "indicator-sub: poll: %s\n",
 			    zmq_strerror(errno));
 			return 1;
 		}
-		if (rc <= 0)
-			continue;
-		if (sub_drain(s) == -1)
-			return 1;
-		if (s->changed && s->opt->mode != MODE_JSON)
+		if (rc == 0 && tables && s->changed)
 			table_show(s);
+		if (rc > 0 && sub_drain(s) == -1)
+			return 1;
 	}
-	if (s->opt->count > 0 && s->applied < s->opt->count) {
+	if (tables && s->changed)
+		table_show(s);
+	if (timed_out && s->opt->count > 0 && s->applied < s->opt->count) {
 		fprintf(stderr,
 		    "indicator-sub: %g s passed with %" PRIu64 " of %" PRIu64
 		    " updates\n",
@@ -1027,6 +1059,9 @@ options_parse(int argc, char *argv[], struct options *o)
 		{ "once", no_argument, NULL, 'o' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "server-key", required_argument, NULL, 'K' },
+		{ "public-key", required_argument, NULL, 'U' },
+		{ "secret-key", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1079,6 +1114,15 @@ options_parse(int argc, char *argv[], struct options *o)
 				    optarg);
 				return -1;
 			}
+			break;
+		case 'K':
+			o->server_key = optarg;
+			break;
+		case 'U':
+			o->public_key = optarg;
+			break;
+		case 'X':
+			o->secret_key = optarg;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -1169,6 +1213,17 @@ main(int argc, char *argv[])
 	s.reg = &cfg->reg;
 	s.publish = opt.publish != NULL ? opt.publish : cfg->publish;
 	s.snapshot = opt.snapshot != NULL ? opt.snapshot : cfg->snapshot;
+	if (opt.server_key != NULL) {
+		if (keys_client_load(opt.server_key,
+			opt.public_key ? opt.public_key : "",
+			opt.secret_key ? opt.secret_key : "", &s.keys, err,
+			sizeof(err)) == -1) {
+			fprintf(stderr, "indicator-sub: %s\n", err);
+			free(cfg);
+			return 1;
+		}
+		s.curve = true;
+	}
 	prefixes_set(&s, argc - optind, argv + optind);
 	signals_set();
 	setvbuf(stdout, NULL, _IOLBF, 0);
