@@ -57,4 +57,23 @@ void keys_table_free(struct key_table *t);
 const struct key_binding *keys_lookup(
     const struct key_table *t, const char *key);
 
+/* A CURVE client's keys: the server's public key and its own pair. */
+struct key_client {
+	char server[KEY_Z85_LEN + 1];
+	char public_key[KEY_Z85_LEN + 1];
+	char secret_key[KEY_Z85_LEN + 1];
+};
+
+/* keyfile.c: the file side (reads files; kept out of keys.c, which is
+ * pure). */
+
+/*
+ * Loads a client's keys: server is a Z85 key or a file holding one;
+ * public_file and secret_file are key files. The secret file must be
+ * readable by its owner only (the message says which chmod to run).
+ * 0, or -1 with a reason in err.
+ */
+int keys_client_load(const char *server, const char *public_file,
+    const char *secret_file, struct key_client *out, char *err, size_t errlen);
+
 #endif

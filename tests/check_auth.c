@@ -493,6 +493,61 @@ START_TEST(keygen_authorise_revoke)
 }
 END_TEST
 
+/* The feed under CURVE: a listed subscriber gets the snapshot, an unlisted
+ * one gets nothing. */
+START_TEST(feed_curve_subscribers)
+{
+	char path[600], spub[640], ssec[640], other[640], osec[640];
+	char extra[2048];
+	char text[256], *out, *err;
+	struct keypair sub, stranger_sub;
+	const char *ok[] = { SUB_BIN, "-c", dm.conf, "--once", "--server-key",
+		server.pub, "--public-key", spub, "--secret-key", ssec, NULL };
+	const char *bad[] = { SUB_BIN, "-c", dm.conf, "--once",
+		"--server-key", server.pub, "--public-key", other,
+		"--secret-key", osec, NULL };
+	void *s;
+
+	keydir = harness_tmpdir();
+	keypair_new(&server);
+	keypair_new(&sub);
+	keypair_new(&stranger_sub);
+	snprintf(path, sizeof(path), "%s/server.key", keydir);
+	write_mode(path, server.sec, 0600);
+	snprintf(spub, sizeof(spub), "%s/sub.pub", keydir);
+	harness_write_file(spub, sub.pub);
+	snprintf(ssec, sizeof(ssec), "%s/sub.key", keydir);
+	write_mode(ssec, sub.sec, 0600);
+	snprintf(other, sizeof(other), "%s/other.pub", keydir);
+	harness_write_file(other, stranger_sub.pub);
+	snprintf(osec, sizeof(osec), "%s/other.key", keydir);
+	write_mode(osec, stranger_sub.sec, 0600);
+	snprintf(agents_path, sizeof(agents_path), "%s/subscribers", keydir);
+	snprintf(text, sizeof(text), "%s city-dashboard\n", sub.pub);
+	harness_write_file(agents_path, text);
+	snprintf(extra, sizeof(extra),
+	    "feed_curve = true\nsecret_key_file = %s\nsubscriber_keys = %s\n",
+	    path, agents_path);
+	harness_daemon_init(&dm, extra);
+	harness_daemon_start(&dm);
+	zctx = zmq_ctx_new();
+	s = harness_client_new(zctx, dm.ingest);
+	expect(report(s, "kunshan-01", "320583", 1, ACK_MS), ACCEPTED, NULL);
+	zmq_close(s);
+	ck_assert_int_eq(harness_run(ok, &out, NULL, 30), 0);
+	ck_assert_msg(strstr(out, "agg/output_value/photonics/city/2024") !=
+		NULL,
+	    "%s", out);
+	free(out);
+	/* A key pair not in the list is refused at the handshake. */
+	ck_assert_int_ne(harness_run(bad, &out, &err, 30), 0);
+	ck_assert_ptr_null(strstr(out, "agg/"));
+	free(out);
+	free(err);
+	ck_assert(log_has("handshake refused"));
+}
+END_TEST
+
 static void
 curve_setup(void)
 {
@@ -546,6 +601,7 @@ auth_suite(void)
 	tcase_add_test(tc, world_readable_secret_key_refused);
 	tcase_add_test(tc, open_data_dir_refused);
 	tcase_add_test(tc, keygen_authorise_revoke);
+	tcase_add_test(tc, feed_curve_subscribers);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -119,7 +119,7 @@ deliver_sample(
     const struct daemon_proc *dm, const char *sample, size_t first, size_t last)
 {
 	pid_t pid[NDISTRICTS];
-	char file[NDISTRICTS][700];
+	char file[NDISTRICTS][1024];
 
 	for (size_t d = first; d < last; d++) {
 		const char *files[1];

@@ -33,6 +33,7 @@
 #include "indicator.pb-c.h"
 #include "period.h"
 #include "utf8.h"
+#include "keys.h"
 #include "xmalloc.h"
 
 #define EXIT_USAGE 2
@@ -73,6 +74,9 @@ struct options {
 	bool once;
 	uint64_t count; /* 0: no limit */
 	double timeout_s; /* 0: none */
+	const char *server_key; /* CURVE: Z85 key or key file; NULL: plain */
+	const char *public_key; /* key files of this subscriber */
+	const char *secret_key;
 };
 
 struct sub {
@@ -91,6 +95,8 @@ struct sub {
 	uint64_t last_seq; /* when all: seq of the latest update applied */
 	uint64_t applied; /* updates applied */
 	bool changed; /* since the last table */
+	bool curve;
+	struct key_client keys;
 	unsigned tables; /* tables printed */
 };
 
@@ -115,7 +121,10 @@ static const char usage_text[] =
     "  --progress  city progress toward the plan's targets\n"
     "  --once   print the snapshot and exit\n"
     "  --count N   exit 0 after N updates\n"
-    "  --timeout S exit after S seconds (3 if --count was not reached)\n";
+    "  --timeout S exit after S seconds (3 if --count was not reached)\n"
+    "  --server-key KEY|FILE --public-key FILE --secret-key FILE\n"
+    "           CURVE: the daemon's public key and this subscriber's "
+    "key files\n";
 
 static void
 on_signal(int sig)
@@ -687,6 +696,19 @@ snapshot_wait(void *sock)
  * for the answer to the next. Returns the snapshot (caller frees), or NULL
  * after SNAP_TRIES tries or on a signal.
  */
+/* With --server-key: makes sock a CURVE client. */
+static void
+curve_client(const struct sub *s, void *sock)
+{
+	if (!s->curve)
+		return;
+	zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, s->keys.server, KEY_Z85_LEN);
+	zmq_setsockopt(
+	    sock, ZMQ_CURVE_PUBLICKEY, s->keys.public_key, KEY_Z85_LEN);
+	zmq_setsockopt(
+	    sock, ZMQ_CURVE_SECRETKEY, s->keys.secret_key, KEY_Z85_LEN);
+}
+
 static Indicator__Snapshot *
 snapshot_fetch(struct sub *s, const char *prefix)
 {
@@ -709,6 +731,7 @@ snapshot_fetch(struct sub *s, const char *prefix)
 			break;
 		}
 		zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
+		curve_client(s, sock);
 		if (zmq_connect(sock, s->snapshot) == -1) {
 			fprintf(stderr,
 			    "indicator-sub: cannot connect to %s: %s\n",
@@ -860,6 +883,7 @@ sub_open(struct sub *s)
 	}
 	zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof(linger));
 	zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	curve_client(s, s->sock);
 	for (size_t i = 0; i < s->nprefixes; i++)
 		if (zmq_setsockopt(s->sock, ZMQ_SUBSCRIBE, s->prefixes[i],
 			strlen(s->prefixes[i])) == -1) {
@@ -1035,6 +1059,9 @@ options_parse(int argc, char *argv[], struct options *o)
 		{ "once", no_argument, NULL, 'o' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "server-key", required_argument, NULL, 'K' },
+		{ "public-key", required_argument, NULL, 'U' },
+		{ "secret-key", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1087,6 +1114,15 @@ options_parse(int argc, char *argv[], struct options *o)
 				    optarg);
 				return -1;
 			}
+			break;
+		case 'K':
+			o->server_key = optarg;
+			break;
+		case 'U':
+			o->public_key = optarg;
+			break;
+		case 'X':
+			o->secret_key = optarg;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -1177,6 +1213,17 @@ main(int argc, char *argv[])
 	s.reg = &cfg->reg;
 	s.publish = opt.publish != NULL ? opt.publish : cfg->publish;
 	s.snapshot = opt.snapshot != NULL ? opt.snapshot : cfg->snapshot;
+	if (opt.server_key != NULL) {
+		if (keys_client_load(opt.server_key,
+			opt.public_key ? opt.public_key : "",
+			opt.secret_key ? opt.secret_key : "", &s.keys, err,
+			sizeof(err)) == -1) {
+			fprintf(stderr, "indicator-sub: %s\n", err);
+			free(cfg);
+			return 1;
+		}
+		s.curve = true;
+	}
 	prefixes_set(&s, argc - optind, argv + optind);
 	signals_set();
 	setvbuf(stdout, NULL, _IOLBF, 0);
