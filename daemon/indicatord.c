@@ -158,13 +158,18 @@ run(struct daemon *d, const char *path)
 		{ NULL, signal_pipe[0], ZMQ_POLLIN, 0 },
 	};
 	char drain[64];
+	int wait_ms = notify_wait_ms(1000);
 
 	while (!daemon_quit) {
+		notify_watchdog();
+		notify_status(d);
 		if (daemon_reload) {
 			daemon_reload = 0;
+			notify_reloading();
 			reload(d, path);
+			notify_ready();
 		}
-		if (zmq_poll(items, 3, 1000) == -1) {
+		if (zmq_poll(items, 3, wait_ms) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("indicatord: poll: %s", zmq_strerror(errno));
@@ -227,6 +232,7 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	log_set_level(d->cfg.log_level);
+	notify_init();
 	signals_init();
 	timezone_init(d->cfg.timezone);
 
@@ -250,8 +256,10 @@ main(int argc, char *argv[])
 	log_info("indicatord: ready: ingest %s, publish %s, snapshot %s, "
 		 "store %s",
 	    d->cfg.ingest, d->cfg.publish, d->cfg.snapshot, d->cfg.data_dir);
+	notify_ready();
 
 	run(d, path);
+	notify_stopping();
 
 	log_info("indicatord: stopping: %llu accepted, %llu duplicate, %llu "
 		 "rejected (%llu malformed), %llu retry-later, %llu batches",
