@@ -91,6 +91,7 @@ static const struct crow agent_rows[] = {
 	    "5000" },
 	{ "agent", "report_size", CT_UINT, A(report_size), 1, 100000, "50" },
 	{ "agent", "heartbeat_ms", CT_UINT, A(heartbeat_ms), 0, 3600000, "0" },
+	{ "agent", "drop_dir", CT_STR, A(drop_dir), 0, 0, "./drop" },
 };
 
 /* libinih's INI_MAX_LINE (200) less the line end and its NUL. */
@@ -182,7 +183,6 @@ row_set(struct parse *p, void *base, const struct crow *r, const char *val)
 			    "debug",
 			    r->section, r->key, val);
 		return 1;
-	case CT_UINT:
 	case CT_BOOL:
 		if (strcmp(val, "true") == 0)
 			*(bool *)dst = true;
@@ -192,6 +192,7 @@ row_set(struct parse *p, void *base, const struct crow *r, const char *val)
 			return fail(p, "[%s] %s: '%s' is not true or false",
 			    r->section, r->key, val);
 		return 1;
+	case CT_UINT:
 	case CT_INT:
 	case CT_MB:
 		if (!parse_ll(val, &n))
@@ -566,7 +567,6 @@ config_parse(struct config *cfg, const char *text, const char *name, char *err,
 	p.cfg = cfg;
 	if (run_ini(text, name, daemon_handler, &p, err, errlen) == -1)
 		return -1;
-	if (cfg->map_max < cfg->map_size) {
 	if (cfg->curve && (cfg->secret_key_file[0] == '\0' ||
 			      cfg->authorised_agents[0] == '\0')) {
 		snprintf(err, errlen,
@@ -583,6 +583,7 @@ config_parse(struct config *cfg, const char *text, const char *name, char *err,
 		    name);
 		return -1;
 	}
+	if (cfg->map_max < cfg->map_size) {
 		snprintf(
 		    err, errlen, "%s: map_max_mb is below map_size_mb", name);
 		return -1;

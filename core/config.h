@@ -73,6 +73,7 @@ struct agent_config {
 	unsigned ack_timeout_ms; /* resend a report not acked by then */
 	unsigned report_size; /* observations per report */
 	unsigned heartbeat_ms; /* 0: none */
+	char drop_dir[CONFIG_PATH_MAX]; /* run: where CSV files are dropped */
 };
 
 /* config.c */
@@ -97,11 +98,11 @@ int config_parse(struct config *cfg, const char *text, const char *name,
  */
 void config_resolve_dir(struct config *cfg, const char *state_dir);
 
-/* Parse an agent configuration file. */
 /* Reads a whole text file (no NUL bytes) into a new string the caller
  * frees; NULL with "path: reason" in err. */
 char *config_read_text(const char *path, char *err, size_t errlen);
 
+/* Parse an agent configuration file. */
 int agent_config_load(
     struct agent_config *acfg, const char *path, char *err, size_t errlen);
 int agent_config_parse(struct agent_config *acfg, const char *text,
