@@ -106,6 +106,7 @@ socket_bind(struct daemon *d, int type, const char *endpoint, const char *what)
 
 		zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
 	}
+	auth_server_socket(d, s, strcmp(what, "ingest") != 0);
 	if (zmq_bind(s, endpoint) == -1)
 		fatal("indicatord: cannot bind %s socket to %s: %s", what,
 		    endpoint, zmq_strerror(errno));
@@ -131,6 +132,12 @@ reload(struct daemon *d, const char *path)
 		return;
 	}
 	config_resolve_dir(next, getenv("STATE_DIRECTORY"));
+	if (auth_reload(d, next) == -1) {
+		log_error("indicatord: reload refused, old configuration and "
+			  "keys kept");
+		free(next);
+		return;
+	}
 	if (strcmp(next->ingest, d->cfg.ingest) != 0 ||
 	    strcmp(next->publish, d->cfg.publish) != 0 ||
 	    strcmp(next->snapshot, d->cfg.snapshot) != 0 ||
@@ -156,7 +163,9 @@ run(struct daemon *d, const char *path)
 		{ d->ingest, 0, ZMQ_POLLIN, 0 },
 		{ d->snapshot, 0, ZMQ_POLLIN, 0 },
 		{ NULL, signal_pipe[0], ZMQ_POLLIN, 0 },
+		{ auth_zap_socket(d), 0, ZMQ_POLLIN, 0 },
 	};
+	int nitems = auth_zap_socket(d) != NULL ? 4 : 3;
 	char drain[64];
 	int wait_ms = notify_wait_ms(1000);
 
@@ -169,13 +178,18 @@ run(struct daemon *d, const char *path)
 			reload(d, path);
 			notify_ready();
 		}
-		if (zmq_poll(items, 3, wait_ms) == -1) {
+		if (zmq_poll(items, nitems, wait_ms) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("indicatord: poll: %s", zmq_strerror(errno));
 		}
 		if (items[2].revents & ZMQ_POLLIN)
 			while (read(signal_pipe[0], drain, sizeof(drain)) > 0)
+				continue;
+		/* Handshakes first: an agent waiting for one sends nothing. */
+		if (nitems == 4 && (items[3].revents & ZMQ_POLLIN))
+			while (auth_zap_serve(d) == 0 &&
+			    (zmq_poll(&items[3], 1, 0) == 1))
 				continue;
 		if (items[0].revents & ZMQ_POLLIN) {
 			if (ingest_batch(d) == -1)
@@ -236,6 +250,11 @@ main(int argc, char *argv[])
 	signals_init();
 	timezone_init(d->cfg.timezone);
 
+	if ((d->zctx = zmq_ctx_new()) == NULL)
+		fatal("indicatord: zmq context: %s", zmq_strerror(errno));
+	if (auth_init(d) == -1)
+		fatal("indicatord: not started (see above)");
+
 	so.dir = d->cfg.data_dir;
 	so.map_size = d->cfg.map_size;
 	so.map_max = d->cfg.map_max;
@@ -246,8 +265,6 @@ main(int argc, char *argv[])
 		log_warn("indicatord: sync is not full: an ACCEPTED report "
 			 "can be lost if the machine crashes");
 
-	if ((d->zctx = zmq_ctx_new()) == NULL)
-		fatal("indicatord: zmq context: %s", zmq_strerror(errno));
 	d->ingest = socket_bind(d, ZMQ_ROUTER, d->cfg.ingest, "ingest");
 	d->publish = socket_bind(d, ZMQ_PUB, d->cfg.publish, "publish");
 	d->snapshot = socket_bind(d, ZMQ_ROUTER, d->cfg.snapshot, "snapshot");
@@ -278,6 +295,7 @@ main(int argc, char *argv[])
 	zmq_close(d->ingest);
 	zmq_close(d->publish);
 	zmq_close(d->snapshot);
+	auth_destroy(d);
 	zmq_ctx_term(d->zctx);
 	store_close(&d->store);
 	free(d);
