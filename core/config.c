@@ -67,6 +67,8 @@ static const struct crow daemon_rows[] = {
 	{ "daemon", "allow_insecure_remote", CT_BOOL, C(allow_insecure_remote),
 	    0, 0, "false" },
 	{ "daemon", "rate_limit", CT_UINT, C(rate_limit), 0, 10000000, "0" },
+	{ "daemon", "control", CT_STR, C(control), 0, 0, "" },
+	{ "daemon", "metrics", CT_STR, C(metrics), 0, 0, "" },
 	{ "limits", "max_observations", CT_UINT, C(limits.max_observations), 1,
 	    100000, "1000" },
 	{ "limits", "max_agent_id", CT_UINT, C(limits.max_agent_id), 1,

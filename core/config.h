@@ -60,6 +60,8 @@ struct config {
 	char subscriber_keys[CONFIG_PATH_MAX];
 	bool allow_insecure_remote; /* plaintext off loopback */
 	unsigned rate_limit; /* reports/s per agent_id; 0: none */
+	char control[CONFIG_ENDPOINT_MAX]; /* "": ipc://DATA_DIR/control */
+	char metrics[64];		   /* HOST:PORT on loopback; "": off */
 	struct config_limits limits;
 	struct registry reg;
 };

@@ -164,8 +164,21 @@ run(struct daemon *d, const char *path)
 		{ d->snapshot, 0, ZMQ_POLLIN, 0 },
 		{ NULL, signal_pipe[0], ZMQ_POLLIN, 0 },
 		{ auth_zap_socket(d), 0, ZMQ_POLLIN, 0 },
+		{ NULL, 0, 0, 0 }, /* control socket and monitors */
+		{ NULL, 0, 0, 0 },
+		{ NULL, 0, 0, 0 },
 	};
-	int nitems = auth_zap_socket(d) != NULL ? 4 : 3;
+	int nitems = auth_zap_socket(d) != NULL ? 4 : 3, nbase;
+
+	/* The ZAP slot stays at index 3 whether used or not. */
+	nbase = 4;
+	control_poll_items(d, items, &nbase);
+	if (nitems == 3) {
+		/* No ZAP: move the control items down one slot. */
+		memmove(&items[3], &items[4],
+		    sizeof(items[0]) * (size_t)(nbase - 4));
+		nbase--;
+	}
 	char drain[64];
 	int wait_ms = notify_wait_ms(1000);
 
@@ -178,7 +191,7 @@ run(struct daemon *d, const char *path)
 			reload(d, path);
 			notify_ready();
 		}
-		if (zmq_poll(items, nitems, wait_ms) == -1) {
+		if (zmq_poll(items, nbase, wait_ms) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("indicatord: poll: %s", zmq_strerror(errno));
@@ -189,12 +202,19 @@ run(struct daemon *d, const char *path)
 		/* Handshakes first: an agent waiting for one sends nothing. */
 		if (nitems == 4 && (items[3].revents & ZMQ_POLLIN))
 			while (auth_zap_serve(d) == 0 &&
-			    (zmq_poll(&items[3], 1, 0) == 1))
+			       (zmq_poll(&items[3], 1, 0) == 1))
 				continue;
 		if (items[0].revents & ZMQ_POLLIN) {
 			if (ingest_batch(d) == -1)
 				fatal("indicatord: ingest socket failed");
 		}
+		for (int i = nitems; i < nbase; i++)
+			if (items[i].revents & ZMQ_POLLIN) {
+				while (control_serve(d) == 1)
+					continue;
+				break;
+			}
+		metrics_update(d);
 		/* A few snapshots per turn, so a crowd of late joiners
 		 * cannot hold up ingest. */
 		for (int i = 0; i < 8 && (items[1].revents & ZMQ_POLLIN); i++)
@@ -270,6 +290,8 @@ main(int argc, char *argv[])
 	d->snapshot = socket_bind(d, ZMQ_ROUTER, d->cfg.snapshot, "snapshot");
 	d->ing = ingest_new();
 	d->pub = publisher_new();
+	if (control_init(d) == -1 || metrics_init(d) == -1)
+		fatal("indicatord: not started (see above)");
 	log_info("indicatord: ready: ingest %s, publish %s, snapshot %s, "
 		 "store %s",
 	    d->cfg.ingest, d->cfg.publish, d->cfg.snapshot, d->cfg.data_dir);
@@ -295,6 +317,8 @@ main(int argc, char *argv[])
 	zmq_close(d->ingest);
 	zmq_close(d->publish);
 	zmq_close(d->snapshot);
+	metrics_destroy();
+	control_destroy(d);
 	auth_destroy(d);
 	zmq_ctx_term(d->zctx);
 	store_close(&d->store);

@@ -9,8 +9,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <zmq.h>
+
 #include "config.h"
 #include "store.h"
+
+#define CONTROL_BUCKETS 12
 
 struct counters {
 	uint64_t accepted;
@@ -23,6 +27,38 @@ struct counters {
 	uint64_t observations;
 	uint64_t unauthorised; /* not_authorised answers */
 	uint64_t rate_limited; /* RETRY_LATER for the per-agent limit */
+	/* Write transactions: a latency histogram (control.c's buckets, the
+	 * last one +Inf), their total time and the reports they carried. */
+	uint64_t commit_hist[CONTROL_BUCKETS + 1];
+	double commit_sum_s;
+	uint64_t commits;
+	uint64_t batch_reports;
+};
+
+/* control.c's state. */
+struct control {
+	char endpoint[CONFIG_PATH_MAX + 16];
+	void *sock; /* ROUTER: "status" in, JSON out */
+	void *mon_ingest; /* PAIR: monitor events of the ingest socket */
+	void *mon_publish; /* PAIR: of the publish socket */
+	int64_t agents_connected;
+	int64_t subscribers;
+	int64_t started_ms;
+};
+
+/* What status and the metrics show: a copy, safe to hand to a thread. */
+struct control_stats {
+	struct counters count;
+	double uptime_s;
+	int64_t agents_connected;
+	int64_t subscribers;
+	uint64_t publications_dropped;
+	uint64_t map_bytes;
+	uint64_t used_bytes;
+	uint64_t observations;
+	uint64_t revisions;
+	uint64_t agents_known;
+	uint64_t aggregates;
 };
 
 struct daemon {
@@ -35,7 +71,8 @@ struct daemon {
 	struct counters count;
 	struct ingest *ing; /* ingest.c's state */
 	struct publisher *pub; /* publish.c's state */
-	struct auth *auth;     /* auth.c's state */
+	struct auth *auth; /* auth.c's state */
+	struct control ctl; /* control.c's state */
 };
 
 /* indicatord.c */
@@ -69,6 +106,34 @@ int auth_zap_serve(struct daemon *d);
  */
 const char *auth_check_sender(const struct daemon *d, const char *user_id,
     const char *agent_id, const char *district, char *why, size_t len);
+
+/* control.c */
+
+/* Upper bounds of the commit-latency histogram's buckets, seconds. */
+extern const double control_buckets[CONTROL_BUCKETS];
+/* Binds the control socket (ipc://DATA_DIR/control unless [daemon]
+ * control names another endpoint) and starts the socket monitors. -1 after
+ * logging why. */
+int control_init(struct daemon *d);
+void control_destroy(struct daemon *d);
+/* Adds the control socket and the monitors to a poll set. */
+void control_poll_items(struct daemon *d, zmq_pollitem_t *items, int *n);
+/* Answers one waiting request (and reads the monitors' events); 1 when a
+ * request was answered. */
+int control_serve(struct daemon *d);
+/* Counts one batch's write transaction. */
+void control_commit_observe(struct daemon *d, double seconds, size_t reports);
+/* The current figures. */
+void control_stats(struct daemon *d, struct control_stats *out);
+
+/* metrics.c */
+
+/* Serves the Prometheus metrics over HTTP when [daemon] metrics is set
+ * (loopback only). -1 after logging why. */
+int metrics_init(struct daemon *d);
+/* Hands the current figures to the HTTP thread. */
+void metrics_update(struct daemon *d);
+void metrics_destroy(void);
 
 /* log.c */
 void log_init(enum config_log level);

@@ -583,11 +583,21 @@ release(struct ingest *ing)
 	ing->n = 0;
 }
 
+static double
+mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int
 ingest_batch(struct daemon *d)
 {
 	struct ingest *ing = d->ing;
 	struct civil_date day;
+	double t0;
 	int rc;
 
 	today(&day);
@@ -614,6 +624,7 @@ ingest_batch(struct daemon *d)
 	}
 	if (ing->n == 0)
 		return 0;
+	t0 = mono_s();
 	while ((rc = apply_batch(d, ing)) == STORE_FULL) {
 		if (store_grow(d->store) == -1)
 			break;
@@ -632,6 +643,7 @@ ingest_batch(struct daemon *d)
 		answer_retry(ing, "store_error",
 		    "the store failed; see the daemon's log");
 	}
+	control_commit_observe(d, mono_s() - t0, ing->n);
 	d->count.batches++;
 	send_acks(d, ing);
 	if (rc == 0)

@@ -58,7 +58,11 @@ static const char usage_text[] =
     "         [--metric M] [--period P] [--prefix TOPIC_PREFIX]\n"
     "         [--format csv|json|agent]\n"
     "  backup DIR\n"
-    "  verify [--json]\n";
+    "  verify [--json]\n"
+    "  status [--json]            ask the running daemon\n"
+    "  keygen NAME                write NAME.key (0600) and NAME.pub\n"
+    "  authorise KEY|PUBFILE AGENT_ID DISTRICT [--file F]\n"
+    "  revoke AGENT_ID|KEY [--file F]\n";
 
 int
 usage(void)
@@ -1396,6 +1400,7 @@ static const struct cmd cmds[] = {
 	{ "export", cmd_export },
 	{ "backup", cmd_backup },
 	{ "verify", cmd_verify },
+	{ "status", cmd_status },
 	{ "keygen", cmd_keygen },
 	{ "authorise", cmd_authorise },
 	{ "revoke", cmd_revoke },

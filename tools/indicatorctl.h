@@ -113,6 +113,10 @@ int cmd_backup(struct ctl *ctl, int argc, char *argv[]);
  * the stored one: 0 when all agree, 1 on any difference or failure. */
 int cmd_verify(struct ctl *ctl, int argc, char *argv[]);
 
+/* ctl_status.c: asks the running daemon (its control socket) for its
+ * counters; 1 when it does not answer. */
+int cmd_status(struct ctl *ctl, int argc, char *argv[]);
+
 /* ctl_keys.c: CURVE keys and the authorised-agents file. */
 
 /* keygen NAME: NAME.key (secret, mode 0600) and NAME.pub, never over
