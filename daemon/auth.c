@@ -13,6 +13,7 @@
 
 #include "indicatord.h"
 #include "keys.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 /* A draft option in libzmq 4.3's header, honoured by the library. */
@@ -360,9 +361,17 @@ auth_check_sender(const struct daemon *d, const char *user_id,
 		return "not_authorised";
 	}
 	if (district != NULL && strcmp(b->district, district) != 0) {
-		snprintf(why, len,
-		    "agent %s reports for district %s only, not %.32s",
-		    b->agent_id, b->district, district);
+		/* The district is not validated yet: echo it only when it is
+		 * short, valid UTF-8 (an Ack must stay decodable). */
+		if (strlen(district) <= IND_CODE_MAX &&
+		    utf8_valid(district, strlen(district)))
+			snprintf(why, len,
+			    "agent %s reports for district %s only, not %s",
+			    b->agent_id, b->district, district);
+		else
+			snprintf(why, len,
+			    "agent %s reports for district %s only",
+			    b->agent_id, b->district);
 		return "not_authorised";
 	}
 	return NULL;
