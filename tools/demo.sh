@@ -65,6 +65,11 @@ echo
 
 "$bin/indicatorctl" -d "$run/data" city
 echo
+# Progress toward the plan's targets, as a late subscriber sees it: taken
+# from the daemon's snapshot socket (the live feed's join).
+echo "(synthetic sample data, read from the daemon's snapshot socket)"
+"$bin/indicator-sub" --once --progress
+echo
 "$bin/indicatorctl" -d "$run/data" agents
 
 stop_daemon
