@@ -1,6 +1,8 @@
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +25,9 @@ struct outbox {
 	MDB_dbi meta;
 	MDB_dbi pending;
 	MDB_dbi dead;
+	MDB_dbi marks;
+	void *map_start; /* data.mdb's mapping, for outbox_unmap() */
+	size_t map_len; /* 0: not known */
 	int lockfd;
 	uint64_t epoch;
 	char *dir;
@@ -33,6 +38,8 @@ struct outbox {
  * have outbox_write() grow the map and run it again in a new transaction.
  */
 typedef int (*outbox_txn_fn)(struct outbox *o, MDB_txn *txn, void *arg);
+
+static int staged_txn(struct outbox *o, MDB_txn *txn, void *arg);
 
 static int
 outbox_fail(const char *what, int rc)
@@ -125,6 +132,8 @@ outbox_grow(struct outbox *o)
 	next = info.me_mapsize * 2;
 	if (next > OUTBOX_MAP_MAX)
 		next = OUTBOX_MAP_MAX;
+	/* The map may move: find it again before outbox_unmap(). */
+	o->map_len = 0;
 	if ((rc = mdb_env_set_mapsize(o->env, next)) != 0)
 		return outbox_fail("grow", rc);
 	return 0;
@@ -186,7 +195,8 @@ init_txn(struct outbox *o, MDB_txn *txn, void *arg)
 	(void)arg;
 	if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &o->meta)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "pending", MDB_CREATE, &o->pending)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "dead", MDB_CREATE, &o->dead)) != 0) {
+	    (rc = mdb_dbi_open(txn, "dead", MDB_CREATE, &o->dead)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "marks", MDB_CREATE, &o->marks)) != 0) {
 		if (rc == MDB_MAP_FULL)
 			return rc;
 		return outbox_fail("open databases", rc);
@@ -270,7 +280,7 @@ outbox_open(const char *dir, char *err, size_t errlen)
 		snprintf(err, errlen, "outbox: create: %s", mdb_strerror(rc));
 		goto lock_release;
 	}
-	if ((rc = mdb_env_set_maxdbs(o->env, 3)) != 0 ||
+	if ((rc = mdb_env_set_maxdbs(o->env, 4)) != 0 ||
 	    (rc = mdb_env_set_mapsize(o->env, OUTBOX_MAP_START)) != 0 ||
 	    (rc = mdb_env_open(o->env, dir, 0, 0600)) != 0) {
 		snprintf(
@@ -286,7 +296,8 @@ outbox_open(const char *dir, char *err, size_t errlen)
 		    err, errlen, "outbox: map %s: %s", dir, mdb_strerror(rc));
 		goto env_close;
 	}
-	if (outbox_write(o, init_txn, NULL) == -1) {
+	if (outbox_write(o, init_txn, NULL) == -1 ||
+	    outbox_write(o, staged_txn, NULL) == -1) {
 		snprintf(err, errlen, "outbox: cannot initialize %s", dir);
 		goto env_close;
 	}
@@ -395,6 +406,50 @@ outbox_enqueue(struct outbox *o, size_t n, outbox_build_fn build, void *arg)
 	return rc;
 }
 
+/* Finds where LMDB mapped data.mdb: the mapping of its device and inode
+ * in /proc/self/maps. Leaves map_len 0 when not found. */
+static void
+outbox_map_find(struct outbox *o)
+{
+	unsigned long start, end, inode;
+	unsigned dmaj, dmin;
+	char line[4096];
+	struct stat sb;
+	FILE *fp;
+	int fd;
+
+	o->map_len = 0;
+	if (mdb_env_get_fd(o->env, &fd) != 0 || fstat(fd, &sb) == -1 ||
+	    (fp = fopen("/proc/self/maps", "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu", &start, &end,
+			&dmaj, &dmin, &inode) != 5 ||
+		    inode != sb.st_ino || dmaj != major(sb.st_dev) ||
+		    dmin != minor(sb.st_dev))
+			continue;
+		o->map_start = (void *)start;
+		o->map_len = end - start;
+		break;
+	}
+	fclose(fp);
+}
+
+/*
+ * Drops this process's mappings of the map's pages. The page cache keeps
+ * them and the next read faults them back in cheaply, but a backlog read
+ * window after window no longer piles up in the agent's resident set.
+ * Safe on a shared file mapping: no data is lost.
+ */
+static void
+outbox_unmap(struct outbox *o)
+{
+	if (o->map_len == 0)
+		outbox_map_find(o);
+	if (o->map_len != 0)
+		madvise(o->map_start, o->map_len, MADV_DONTNEED);
+}
+
 int
 outbox_scan(struct outbox *o, uint64_t from, size_t max, outbox_pending_fn fn,
     void *arg)
@@ -403,18 +458,25 @@ outbox_scan(struct outbox *o, uint64_t from, size_t max, outbox_pending_fn fn,
 	MDB_val k = { sizeof(kb), kb }, v;
 	MDB_cursor *c;
 	MDB_txn *txn;
+	uint64_t next;
 	size_t count = 0;
+	bool found;
 	int rc;
 
 	put_be64(kb, from);
 	if ((rc = mdb_txn_begin(o->env, NULL, MDB_RDONLY, &txn)) != 0)
 		return outbox_fail("begin", rc);
+	/* Beyond next_seq lie only a batch's reports not yet committed. */
+	if (meta_get(txn, o->meta, "next_seq", &next, &found) == -1)
+		goto txn_abort;
 	if ((rc = mdb_cursor_open(txn, o->pending, &c)) != 0) {
 		outbox_fail("pending", rc);
 		goto txn_abort;
 	}
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		uint64_t seq;
+
 		if (max != 0 && count == max)
 			break;
 		if (k.mv_size != 8) {
@@ -422,8 +484,10 @@ outbox_scan(struct outbox *o, uint64_t from, size_t max, outbox_pending_fn fn,
 			rc = -1;
 			goto cursor_close;
 		}
+		if ((seq = get_be64(k.mv_data)) >= next)
+			break;
 		count++;
-		rc = fn(get_be64(k.mv_data), v.mv_data, v.mv_size, arg);
+		rc = fn(seq, v.mv_data, v.mv_size, arg);
 		if (rc != 0)
 			goto cursor_close;
 	}
@@ -472,7 +536,10 @@ outbox_remove(struct outbox *o, const uint64_t *seqs, size_t n)
 
 	if (n == 0)
 		return 0;
-	return outbox_write(o, remove_txn, &r);
+	if (outbox_write(o, remove_txn, &r) == -1)
+		return -1;
+	outbox_unmap(o);
+	return 0;
 }
 
 struct kill {
@@ -607,4 +674,365 @@ outbox_counts(
 txn_abort:
 	mdb_txn_abort(txn);
 	return -1;
+}
+
+struct outbox_batch {
+	struct outbox *o;
+	MDB_txn *txn; /* the open transaction */
+	uint64_t first; /* next_seq when the batch began */
+	size_t n; /* reports added */
+	/* The open transaction's reports, to write again after growing. */
+	void **bufs;
+	size_t *lens;
+	size_t nopen;
+	size_t cap;
+	size_t open_bytes;
+	void *mark;
+	size_t mark_len;
+	bool failed;
+};
+
+/* Deletes the pending keys from seq on: a batch's reports that were never
+ * committed. 0, MDB_MAP_FULL or -1. */
+static int
+staged_clear(struct outbox *o, MDB_txn *txn, uint64_t from)
+{
+	unsigned char kb[8];
+	MDB_val k = { sizeof(kb), kb }, v;
+	MDB_cursor *c;
+	int rc;
+
+	put_be64(kb, from);
+	if ((rc = mdb_cursor_open(txn, o->pending, &c)) != 0)
+		return outbox_fail("pending", rc);
+	while ((rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)) == 0 &&
+	       (rc = mdb_cursor_del(c, 0)) == 0)
+		put_be64(kb, from);
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc == MDB_MAP_FULL)
+		return rc;
+	return outbox_fail("clear", rc);
+}
+
+static int
+staged_txn(struct outbox *o, MDB_txn *txn, void *arg)
+{
+	uint64_t next;
+	bool found;
+
+	(void)arg;
+	if (meta_get(txn, o->meta, "next_seq", &next, &found) == -1)
+		return -1;
+	if (!found || next == 0)
+		return 0;
+	return staged_clear(o, txn, next);
+}
+
+static void
+batch_free_open(struct outbox_batch *b)
+{
+	for (size_t i = 0; i < b->nopen; i++)
+		free(b->bufs[i]);
+	b->nopen = 0;
+	b->open_bytes = 0;
+}
+
+/* Writes the open transaction's reports into b->txn: 0, MDB_MAP_FULL, -1. */
+static int
+batch_put_open(struct outbox_batch *b, size_t from)
+{
+	unsigned char kb[8];
+	MDB_val k = { sizeof(kb), kb }, v;
+	uint64_t seq = b->first + b->n - b->nopen;
+	int rc;
+
+	for (size_t i = from; i < b->nopen; i++) {
+		put_be64(kb, seq + i);
+		v.mv_size = b->lens[i];
+		v.mv_data = b->bufs[i];
+		/* Seqs only rise, so each key goes at the end. */
+		rc = mdb_put(b->txn, b->o->pending, &k, &v, MDB_APPEND);
+		if (rc == MDB_MAP_FULL)
+			return rc;
+		if (rc != 0)
+			return outbox_fail("pending", rc);
+	}
+	return 0;
+}
+
+/*
+ * The map is full: drops the open transaction, grows the map and writes
+ * the open transaction's reports again in a new one. 0 or -1.
+ */
+static int
+batch_regrow(struct outbox_batch *b)
+{
+	int rc;
+
+	for (;;) {
+		mdb_txn_abort(b->txn);
+		b->txn = NULL;
+		if (outbox_grow(b->o) == -1)
+			return -1;
+		if ((rc = mdb_txn_begin(b->o->env, NULL, 0, &b->txn)) != 0) {
+			b->txn = NULL;
+			return outbox_fail("begin", rc);
+		}
+		if ((rc = batch_put_open(b, 0)) != MDB_MAP_FULL)
+			return rc;
+	}
+}
+
+/* Commits the open transaction (with next_seq and the mark when last) and,
+ * unless last, opens the next. 0 or -1. */
+static int
+batch_flush(struct outbox_batch *b, bool last)
+{
+	MDB_val k = { b->mark_len, b->mark }, v;
+	unsigned char vb[8];
+	int rc;
+
+	for (;;) {
+		rc = 0;
+		if (last)
+			rc = meta_put(
+			    b->txn, b->o->meta, "next_seq", b->first + b->n);
+		if (rc == 0 && last && b->mark != NULL) {
+			put_be64(vb, b->first);
+			v.mv_size = sizeof(vb);
+			v.mv_data = vb;
+			rc = mdb_put(b->txn, b->o->marks, &k, &v, 0);
+			if (rc != 0 && rc != MDB_MAP_FULL)
+				rc = outbox_fail("marks", rc);
+		}
+		if (rc == 0) {
+			rc = mdb_txn_commit(b->txn);
+			b->txn = NULL;
+			if (rc == 0)
+				break;
+			if (rc != MDB_MAP_FULL)
+				return outbox_fail("commit", rc);
+			if ((rc = mdb_txn_begin(b->o->env, NULL, 0, &b->txn)) !=
+			    0) {
+				b->txn = NULL;
+				return outbox_fail("begin", rc);
+			}
+			rc = MDB_MAP_FULL;
+		}
+		if (rc == -1)
+			return -1;
+		if (batch_regrow(b) == -1)
+			return -1;
+	}
+	batch_free_open(b);
+	if (last)
+		return 0;
+	if ((rc = mdb_txn_begin(b->o->env, NULL, 0, &b->txn)) != 0) {
+		b->txn = NULL;
+		return outbox_fail("begin", rc);
+	}
+	return 0;
+}
+
+struct outbox_batch *
+outbox_batch_begin(struct outbox *o)
+{
+	struct outbox_batch *b;
+	bool found;
+	int rc;
+
+	/* What an aborted batch may have left. */
+	if (outbox_write(o, staged_txn, NULL) == -1)
+		return NULL;
+	b = xcalloc(1, sizeof(*b));
+	b->o = o;
+	if ((rc = mdb_txn_begin(o->env, NULL, 0, &b->txn)) != 0) {
+		outbox_fail("begin", rc);
+		goto batch_free;
+	}
+	if (meta_get(b->txn, o->meta, "next_seq", &b->first, &found) == -1)
+		goto txn_abort;
+	if (!found || b->first == 0) {
+		fprintf(stderr, "outbox: bad next_seq %llu in %s\n",
+		    (unsigned long long)b->first, o->dir);
+		goto txn_abort;
+	}
+	return b;
+txn_abort:
+	mdb_txn_abort(b->txn);
+batch_free:
+	free(b);
+	return NULL;
+}
+
+int
+outbox_batch_add(struct outbox_batch *b, outbox_build_fn build, void *arg)
+{
+	uint64_t seq = b->first + b->n;
+	void *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (b->failed) {
+		fprintf(stderr, "outbox: add to a failed batch\n");
+		return -1;
+	}
+	if (seq == UINT64_MAX) {
+		fprintf(stderr, "outbox: seqs exhausted in %s\n", b->o->dir);
+		goto fail;
+	}
+	if (build(b->o->epoch, seq, b->n, &buf, &len, arg) == -1) {
+		fprintf(stderr,
+		    "outbox: building report %zu failed; none enqueued\n",
+		    b->n + 1);
+		goto fail;
+	}
+	if (b->nopen == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 64;
+		b->bufs = xrealloc(b->bufs, b->cap * sizeof(*b->bufs));
+		b->lens = xrealloc(b->lens, b->cap * sizeof(*b->lens));
+	}
+	b->bufs[b->nopen] = buf;
+	b->lens[b->nopen++] = len;
+	b->open_bytes += len;
+	b->n++;
+	rc = batch_put_open(b, b->nopen - 1);
+	if (rc == MDB_MAP_FULL)
+		rc = batch_regrow(b);
+	if (rc == 0 && b->open_bytes >= OUTBOX_BATCH_BYTES)
+		rc = batch_flush(b, false);
+	if (rc == 0)
+		return 0;
+fail:
+	b->failed = true;
+	return -1;
+}
+
+int
+outbox_batch_mark(struct outbox_batch *b, const void *key, size_t len)
+{
+	if (len == 0 || len > OUTBOX_MARK_MAX) {
+		fprintf(stderr, "outbox: mark of %zu bytes\n", len);
+		b->failed = true;
+		return -1;
+	}
+	free(b->mark);
+	b->mark = xmalloc(len);
+	memcpy(b->mark, key, len);
+	b->mark_len = len;
+	return 0;
+}
+
+size_t
+outbox_batch_count(const struct outbox_batch *b, uint64_t *first_seq)
+{
+	*first_seq = b->n > 0 ? b->first : 0;
+	return b->n;
+}
+
+static void
+batch_free(struct outbox_batch *b)
+{
+	if (b->txn != NULL)
+		mdb_txn_abort(b->txn);
+	batch_free_open(b);
+	free(b->bufs);
+	free(b->lens);
+	free(b->mark);
+	free(b);
+}
+
+int
+outbox_batch_commit(struct outbox_batch **bp)
+{
+	struct outbox_batch *b = *bp;
+	int rc = -1;
+
+	*bp = NULL;
+	if (b->failed)
+		fprintf(stderr, "outbox: commit of a failed batch\n");
+	else
+		rc = batch_flush(b, true);
+	if (rc == -1) {
+		*bp = b;
+		outbox_batch_abort(bp);
+		return -1;
+	}
+	batch_free(b);
+	return 0;
+}
+
+void
+outbox_batch_abort(struct outbox_batch **bp)
+{
+	struct outbox_batch *b;
+
+	if (bp == NULL || (b = *bp) == NULL)
+		return;
+	*bp = NULL;
+	if (b->txn != NULL) {
+		mdb_txn_abort(b->txn);
+		b->txn = NULL;
+	}
+	/* Earlier transactions of the batch wrote beyond next_seq. Should
+	 * this fail, the next batch or open clears them. */
+	if (b->n > b->nopen)
+		outbox_write(b->o, staged_txn, NULL);
+	batch_free(b);
+}
+
+int
+outbox_marked(struct outbox *o, const void *key, size_t len, bool *found)
+{
+	MDB_val k = { len, (void *)key }, v;
+	MDB_txn *txn;
+	int rc;
+
+	*found = false;
+	if (len == 0 || len > OUTBOX_MARK_MAX)
+		return 0;
+	if ((rc = mdb_txn_begin(o->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return outbox_fail("begin", rc);
+	rc = mdb_get(txn, o->marks, &k, &v);
+	mdb_txn_abort(txn);
+	if (rc == 0)
+		*found = true;
+	else if (rc != MDB_NOTFOUND)
+		return outbox_fail("marks", rc);
+	return 0;
+}
+
+struct unmark {
+	const void *key;
+	size_t len;
+};
+
+static int
+unmark_txn(struct outbox *o, MDB_txn *txn, void *arg)
+{
+	struct unmark *u = arg;
+	MDB_val k = { u->len, (void *)u->key };
+	int rc;
+
+	if (u->key == NULL)
+		rc = mdb_drop(txn, o->marks, 0);
+	else
+		rc = mdb_del(txn, o->marks, &k, NULL);
+	if (rc == MDB_MAP_FULL)
+		return rc;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return outbox_fail("unmark", rc);
+	return 0;
+}
+
+int
+outbox_unmark(struct outbox *o, const void *key, size_t len)
+{
+	struct unmark u = { key, len };
+
+	if (key != NULL && (len == 0 || len > OUTBOX_MARK_MAX))
+		return 0;
+	return outbox_write(o, unmark_txn, &u);
 }

@@ -5,6 +5,7 @@
  *   meta    "epoch" -> u64, "next_seq" -> u64 (8 bytes, big-endian)
  *   pending seq (8 bytes, big-endian) -> packed Report
  *   dead    seq -> packed Report and the packed Ack that rejected it
+ *   marks   caller's key -> first seq of the batch that recorded it
  *
  * A report is written here before it is first sent and removed only when
  * the daemon answers ACCEPTED or DUPLICATE; a REJECTED one moves to dead
@@ -22,23 +23,28 @@
 #ifndef INDICATOR_OUTBOX_H
 #define INDICATOR_OUTBOX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+/* The longest key outbox_batch_mark() takes, in bytes. */
+#define OUTBOX_MARK_MAX 480
+
 struct outbox;
+struct outbox_batch;
 
 /*
  * Builds the packed report for the i-th of the reports being enqueued, now
  * that its seq is known. Sets *buf to a malloc'd buffer (the outbox frees
  * it) and *len. Returns 0, or -1 to abort the whole enqueue.
  */
-typedef int (*outbox_build_fn)(uint64_t epoch, uint64_t seq, size_t i,
-    void **buf, size_t *len, void *arg);
+typedef int (*outbox_build_fn)(
+    uint64_t epoch, uint64_t seq, size_t i, void **buf, size_t *len, void *arg);
 
 /* Called for each pending or dead report; return 0 to go on, nonzero to stop
  * (returned by the scan). buf and ack are valid only during the call. */
-typedef int (*outbox_pending_fn)(uint64_t seq, const void *buf, size_t len,
-    void *arg);
+typedef int (*outbox_pending_fn)(
+    uint64_t seq, const void *buf, size_t len, void *arg);
 typedef int (*outbox_dead_fn)(uint64_t seq, const void *report,
     size_t report_len, const void *ack, size_t ack_len, void *arg);
 
@@ -54,8 +60,8 @@ uint64_t outbox_epoch(const struct outbox *o);
 
 /* Enqueues n reports in one durable transaction: all or none. Their seqs are
  * next_seq .. next_seq + n - 1. */
-int outbox_enqueue(struct outbox *o, size_t n, outbox_build_fn build,
-    void *arg);
+int outbox_enqueue(
+    struct outbox *o, size_t n, outbox_build_fn build, void *arg);
 
 /* Calls fn for pending reports with seq >= from, in seq order, at most max
  * of them (0: no limit). */
@@ -66,13 +72,63 @@ int outbox_scan(struct outbox *o, uint64_t from, size_t max,
 int outbox_remove(struct outbox *o, const uint64_t *seqs, size_t n);
 
 /* Moves a pending report to dead with the Ack that rejected it. */
-int outbox_kill(struct outbox *o, uint64_t seq, const void *ack,
-    size_t ack_len);
+int outbox_kill(
+    struct outbox *o, uint64_t seq, const void *ack, size_t ack_len);
 
 int outbox_dead_scan(struct outbox *o, outbox_dead_fn fn, void *arg);
 
 /* Counts and the next seq to be assigned. */
-int outbox_counts(struct outbox *o, uint64_t *pending, uint64_t *dead,
-    uint64_t *next_seq);
+int outbox_counts(
+    struct outbox *o, uint64_t *pending, uint64_t *dead, uint64_t *next_seq);
+
+/*
+ * An incremental enqueue, for input too big to build whole in memory: the
+ * caller builds one report at a time and the outbox writes them as they
+ * come, in transactions of about OUTBOX_BATCH_BYTES, beyond next_seq where
+ * nothing looks (scans stop at next_seq). The last transaction moves
+ * next_seq past them all and records the mark, so the batch is all or
+ * none: until outbox_batch_commit() returns 0 no report of it is pending,
+ * and what a crash leaves beyond next_seq is cleared at the next open.
+ * Memory stays flat: the outbox holds at most one transaction's reports,
+ * kept so that a full map can grow and the transaction run again without
+ * building anything twice.
+ *
+ * While a batch is open, make no other outbox call than outbox_batch_*()
+ * on that outbox (LMDB allows one transaction per thread). One batch at a
+ * time per outbox.
+ */
+#define OUTBOX_BATCH_BYTES (1 << 20)
+
+/* A new batch; caller owns it until _commit() or _abort(). NULL on failure
+ * (logged). The seqs it gives start at next_seq. */
+struct outbox_batch *outbox_batch_begin(struct outbox *o);
+
+/* Builds the next report (i counts the batch's reports from 0; each is
+ * built once) and writes it. 0, or -1 when build or the store failed
+ * (logged): the batch can then only be aborted. */
+int outbox_batch_add(struct outbox_batch *b, outbox_build_fn build, void *arg);
+
+/* Records key (1 to OUTBOX_MARK_MAX bytes), to be written in the commit's
+ * transaction, so that once committed outbox_marked() finds it: a caller's
+ * way to know that some input was enqueued, in step with its reports. A
+ * later call replaces the key. 0 or -1. */
+int outbox_batch_mark(struct outbox_batch *b, const void *key, size_t len);
+
+/* Reports added so far, and the seq of the first (0 before any). */
+size_t outbox_batch_count(const struct outbox_batch *b, uint64_t *first_seq);
+
+/* Makes the batch's reports pending and its mark visible, durably. 0 or -1
+ * (logged; nothing of the batch is pending then). Frees the batch and sets
+ * *b to NULL in every case. */
+int outbox_batch_commit(struct outbox_batch **b);
+
+/* Drops the batch and what it wrote; accepts NULL and *b == NULL. */
+void outbox_batch_abort(struct outbox_batch **b);
+
+/* Sets *found to whether a committed batch marked key. */
+int outbox_marked(struct outbox *o, const void *key, size_t len, bool *found);
+
+/* Forgets key (absent: not an error), or every mark when key is NULL. */
+int outbox_unmark(struct outbox *o, const void *key, size_t len);
 
 #endif

@@ -441,6 +441,177 @@ START_TEST(test_lock)
 }
 END_TEST
 
+/* Adds n reports of pad bytes to a batch; returns what add returned. */
+static int
+batch_add_n(struct outbox_batch *bt, struct build *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int rc = outbox_batch_add(bt, build_report, b);
+
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * A batch spanning many of its transactions (3 MiB of reports, written
+ * OUTBOX_BATCH_BYTES at a time) and growing the map (40 MiB): all or
+ * nothing, each report built once, in seq order.
+ */
+static const struct {
+	size_t n, pad;
+	bool commit;
+} batch_cases[] = {
+	{ 1, 0, true },
+	{ 1, 0, false },
+	{ 3000, 1000, true },
+	{ 3000, 1000, false },
+	{ 40000, 1000, true },
+};
+
+START_TEST(test_batch)
+{
+	struct build b = { 0, SIZE_MAX, batch_cases[_i].pad, 0, 0, false };
+	struct seen s = { .n = 0 };
+	size_t n = batch_cases[_i].n;
+	struct outbox_batch *bt;
+	uint64_t first = 99;
+
+	ck_assert_uint_eq(enqueue(ob, 2), 1);
+	ck_assert_ptr_nonnull(bt = outbox_batch_begin(ob));
+	ck_assert_uint_eq(outbox_batch_count(bt, &first), 0);
+	ck_assert_uint_eq(first, 0);
+	ck_assert_int_eq(batch_add_n(bt, &b, n), 0);
+	ck_assert_uint_eq(outbox_batch_count(bt, &first), n);
+	ck_assert_uint_eq(first, 3);
+	ck_assert_uint_eq(b.calls, n);
+	ck_assert(!b.bad_order);
+	ck_assert_uint_eq(b.first_seq, 3);
+	if (batch_cases[_i].commit) {
+		ck_assert_int_eq(outbox_batch_commit(&bt), 0);
+		assert_counts(ob, 2 + n, 0, 3 + n);
+	} else {
+		outbox_batch_abort(&bt);
+		assert_counts(ob, 2, 0, 3);
+	}
+	ck_assert_ptr_null(bt);
+
+	outbox_close(&ob);
+	ob = open_outbox();
+	s.epoch = outbox_epoch(ob);
+	ck_assert_int_eq(outbox_scan(ob, 0, 0, collect, &s), 0);
+	ck_assert(!s.bad_body);
+	ck_assert_uint_eq(s.total, batch_cases[_i].commit ? 2 + n : 2);
+	/* After an abort the seqs are handed out again. */
+	ck_assert_uint_eq(enqueue(ob, 1), batch_cases[_i].commit ? 3 + n : 3);
+}
+END_TEST
+
+/* A build that fails: the batch can only go, and leaves nothing. */
+START_TEST(test_batch_build_fails)
+{
+	struct build b = { 0, 2500, 1000, 0, 0, false };
+	struct outbox_batch *bt;
+
+	ck_assert_ptr_nonnull(bt = outbox_batch_begin(ob));
+	ck_assert_int_eq(batch_add_n(bt, &b, 3000), -1);
+	ck_assert_uint_eq(b.calls, 2501);
+	ck_assert_int_eq(outbox_batch_add(bt, build_report, &b), -1);
+	ck_assert_int_eq(outbox_batch_commit(&bt), -1);
+	ck_assert_ptr_null(bt);
+	assert_counts(ob, 0, 0, 1);
+	ck_assert_str_eq(scan_str(ob, 0, 0), "");
+	ck_assert_uint_eq(enqueue(ob, 1), 1);
+}
+END_TEST
+
+/*
+ * The process dies in the middle of a batch, after some of its
+ * transactions: what they wrote is not pending, and is cleared at the next
+ * open.
+ */
+START_TEST(test_batch_crash)
+{
+	pid_t pid;
+	int status;
+
+	outbox_close(&ob);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		struct build b = { 0, SIZE_MAX, 1000, 0, 0, false };
+		struct outbox_batch *bt;
+		char err[256];
+		struct outbox *o = outbox_open(odir, err, sizeof(err));
+
+		if (o == NULL || (bt = outbox_batch_begin(o)) == NULL ||
+		    batch_add_n(bt, &b, 3000) != 0)
+			_exit(1);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ob = open_outbox();
+	assert_counts(ob, 0, 0, 1);
+	ck_assert_str_eq(scan_str(ob, 0, 0), "");
+	ck_assert_uint_eq(enqueue(ob, 2), 1);
+	ck_assert_str_eq(scan_str(ob, 0, 0), "1 2");
+}
+END_TEST
+
+/* Marks: visible once the batch that made them commits, not before, not
+ * after an abort; forgotten one by one or all. */
+START_TEST(test_marks)
+{
+	struct build b = { 0, SIZE_MAX, 0, 0, 0, false };
+	static const char k1[] = "file a.csv", k2[] = "file b.csv";
+	char big[OUTBOX_MARK_MAX + 1];
+	struct outbox_batch *bt;
+	bool found = true;
+
+	ck_assert_int_eq(outbox_marked(ob, k1, strlen(k1), &found), 0);
+	ck_assert(!found);
+
+	ck_assert_ptr_nonnull(bt = outbox_batch_begin(ob));
+	ck_assert_int_eq(batch_add_n(bt, &b, 1), 0);
+	ck_assert_int_eq(outbox_batch_mark(bt, k1, strlen(k1)), 0);
+	outbox_batch_abort(&bt);
+	ck_assert_int_eq(outbox_marked(ob, k1, strlen(k1), &found), 0);
+	ck_assert(!found);
+
+	ck_assert_ptr_nonnull(bt = outbox_batch_begin(ob));
+	ck_assert_int_eq(batch_add_n(bt, &b, 1), 0);
+	ck_assert_int_eq(outbox_batch_mark(bt, k1, strlen(k1)), 0);
+	ck_assert_int_eq(outbox_batch_commit(&bt), 0);
+	ck_assert_ptr_nonnull(bt = outbox_batch_begin(ob));
+	ck_assert_int_eq(outbox_batch_mark(bt, k2, strlen(k2)), 0);
+	ck_assert_int_eq(outbox_batch_commit(&bt), 0);
+	assert_counts(ob, 1, 0, 2);
+
+	outbox_close(&ob);
+	ob = open_outbox();
+	ck_assert_int_eq(outbox_marked(ob, k1, strlen(k1), &found), 0);
+	ck_assert(found);
+	ck_assert_int_eq(outbox_marked(ob, k2, strlen(k2), &found), 0);
+	ck_assert(found);
+	ck_assert_int_eq(outbox_unmark(ob, k1, strlen(k1)), 0);
+	ck_assert_int_eq(outbox_marked(ob, k1, strlen(k1), &found), 0);
+	ck_assert(!found);
+	ck_assert_int_eq(outbox_unmark(ob, k1, strlen(k1)), 0);
+	ck_assert_int_eq(outbox_unmark(ob, NULL, 0), 0);
+	ck_assert_int_eq(outbox_marked(ob, k2, strlen(k2), &found), 0);
+	ck_assert(!found);
+
+	/* A key too long is refused and spoils the batch. */
+	memset(big, 'k', sizeof(big));
+	ck_assert_ptr_nonnull(bt = outbox_batch_begin(ob));
+	ck_assert_int_eq(outbox_batch_mark(bt, big, sizeof(big)), -1);
+	ck_assert_int_eq(outbox_batch_commit(&bt), -1);
+	assert_counts(ob, 1, 0, 2);
+}
+END_TEST
+
 #define BIG_N 100000
 #define BIG_PAD 256
 
@@ -489,6 +660,16 @@ outbox_suite(void)
 	tcase_add_test(tc, test_scan_stop);
 	tcase_add_test(tc, test_kill);
 	tcase_add_test(tc, test_lock);
+	tcase_add_test(tc, test_batch_build_fails);
+	tcase_add_test(tc, test_batch_crash);
+	tcase_add_test(tc, test_marks);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("batch");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(
+	    tc, test_batch, 0, sizeof(batch_cases) / sizeof(batch_cases[0]));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("big");
