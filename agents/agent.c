@@ -1,7 +1,8 @@
 /*
- * indicator-agent: command line, configuration, signals, and the status
- * command. The work is in agent_enqueue.c (CSV into the outbox) and
- * agent_flush.c (the outbox to the daemon).
+ * indicator-agent: command line, configuration, signals, the status
+ * command and the service loop of run. The work is in agent_enqueue.c (CSV
+ * and the drop directory into the outbox) and agent_flush.c (the outbox to
+ * the daemon).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,6 +29,8 @@ struct agent_opts {
 	const char *window;
 	const char *ack_timeout;
 	const char *timeout;
+	const char *drop;
+	const char *heartbeat;
 	bool verbose;
 };
 
@@ -39,6 +42,8 @@ enum {
 	OPT_WINDOW,
 	OPT_ACK_TIMEOUT,
 	OPT_TIMEOUT,
+	OPT_DROP,
+	OPT_HEARTBEAT,
 };
 
 static const struct option agent_longopts[] = {
@@ -50,6 +55,8 @@ static const struct option agent_longopts[] = {
 	{ "window", required_argument, NULL, OPT_WINDOW },
 	{ "ack-timeout", required_argument, NULL, OPT_ACK_TIMEOUT },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "drop", required_argument, NULL, OPT_DROP },
+	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -62,6 +69,15 @@ agent_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int64_t
+agent_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void
@@ -87,7 +103,9 @@ agent_usage(FILE *fp)
 	    "           [--outbox DIR] [--window N] [--ack-timeout MS]"
 	    " [--timeout S]\n"
 	    "           send [FILE...]\n"
-	    "       indicator-agent [options] status\n");
+	    "       indicator-agent [options] status\n"
+	    "       indicator-agent [options] [--drop DIR] [--heartbeat MS]"
+	    " run\n");
 }
 
 static void
@@ -97,16 +115,22 @@ agent_on_signal(int sig)
 	agent_stop = 1;
 }
 
+/* run ignores SIGHUP: a service has nothing to reload, and must not die of
+ * it. */
 static int
-agent_signals(void)
+agent_signals(bool service)
 {
-	struct sigaction sa;
+	struct sigaction sa, ign;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = agent_on_signal;
 	sigemptyset(&sa.sa_mask);
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
 	if (sigaction(SIGINT, &sa, NULL) == -1 ||
-	    sigaction(SIGTERM, &sa, NULL) == -1) {
+	    sigaction(SIGTERM, &sa, NULL) == -1 ||
+	    (service && sigaction(SIGHUP, &ign, NULL) == -1)) {
 		fprintf(stderr, "indicator-agent: sigaction: %s\n",
 		    strerror(errno));
 		return -1;
@@ -170,7 +194,9 @@ agent_configure(struct agent *a, const struct agent_opts *o, bool identity)
 	    (o->endpoint != NULL && agent_set_str("--endpoint", c->endpoint,
 					sizeof(c->endpoint), o->endpoint)) ||
 	    (o->outbox != NULL && agent_set_str("--outbox", c->outbox,
-				      sizeof(c->outbox), o->outbox)))
+				      sizeof(c->outbox), o->outbox)) ||
+	    (o->drop != NULL && agent_set_str("--drop", c->drop_dir,
+				    sizeof(c->drop_dir), o->drop)))
 		return -1;
 	if ((o->window != NULL && agent_parse_uint("--window", o->window, 1,
 				      10000, &c->window)) ||
@@ -178,7 +204,10 @@ agent_configure(struct agent *a, const struct agent_opts *o, bool identity)
 		agent_parse_uint("--ack-timeout", o->ack_timeout, 1, 3600000,
 		    &c->ack_timeout_ms)) ||
 	    (o->timeout != NULL && agent_parse_uint("--timeout", o->timeout, 0,
-				       31536000, &a->timeout_s)))
+				       31536000, &a->timeout_s)) ||
+	    (o->heartbeat != NULL &&
+		agent_parse_uint(
+		    "--heartbeat", o->heartbeat, 0, 3600000, &c->heartbeat_ms)))
 		return -1;
 	a->verbose = o->verbose;
 
@@ -196,6 +225,11 @@ agent_configure(struct agent *a, const struct agent_opts *o, bool identity)
 	if (c->endpoint[0] == '\0' || c->outbox[0] == '\0') {
 		fprintf(stderr, "indicator-agent: endpoint and outbox must not "
 				"be empty\n");
+		return -1;
+	}
+	if (c->drop_dir[0] == '\0') {
+		fprintf(
+		    stderr, "indicator-agent: drop_dir must not be empty\n");
 		return -1;
 	}
 	return 0;
@@ -264,6 +298,70 @@ agent_send(struct agent *a, char *const files[], int nfiles)
 	return a->failed ? AGENT_EXIT_FAIL : AGENT_EXIT_OK;
 }
 
+/*
+ * The service: takes files from the drop directory and flushes the outbox
+ * continuously until SIGTERM or SIGINT. Reports not yet acknowledged stay
+ * in the outbox for the next start.
+ */
+static int
+agent_run(struct agent *a)
+{
+	struct agent_drop *d;
+	struct agent_flush *f;
+	uint64_t pending, dead, next_seq;
+	bool ready;
+	int rc = AGENT_EXIT_FAIL;
+
+	a->service = true;
+	if ((d = agent_drop_open(a)) == NULL)
+		return AGENT_EXIT_FAIL;
+	if ((f = agent_flush_new(a)) == NULL)
+		goto drop_close;
+	fprintf(stderr,
+	    "indicator-agent: running: drop %s, outbox %s, daemon %s\n",
+	    a->cfg.drop_dir, a->cfg.outbox, a->cfg.endpoint);
+	if (agent_drop_scan(d) == -1)
+		goto flush_destroy;
+	agent_flush_more(f);
+	while (!agent_stop) {
+		if (agent_flush_step(f, UINT64_MAX, agent_drop_fd(d), &ready) ==
+		    -1)
+			goto flush_destroy;
+		if (!ready || agent_stop)
+			continue;
+		if (agent_drop_events(d) == -1)
+			goto flush_destroy;
+		agent_flush_more(f);
+	}
+	rc = AGENT_EXIT_OK;
+flush_destroy:
+	agent_flush_destroy(&f);
+	if (outbox_counts(a->ob, &pending, &dead, &next_seq) == 0)
+		fprintf(stderr,
+		    "indicator-agent: stopped: %" PRIu64
+		    " reports left pending in the outbox\n",
+		    pending);
+drop_close:
+	agent_drop_close(&d);
+	return rc;
+}
+
+/* With -v: the peak resident set, to check that memory stays flat. */
+static void
+agent_debug_peak(const struct agent *a)
+{
+	char line[256];
+	FILE *fp;
+
+	if (!a->verbose || (fp = fopen("/proc/self/status", "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strncmp(line, "VmHWM:", 6) == 0)
+			agent_debug(a, "peak memory: %lu kB",
+			    strtoul(line + 6, NULL, 10));
+	fclose(fp);
+}
+
 static int
 agent_getopt(int argc, char *argv[], struct agent_opts *o)
 {
@@ -300,6 +398,12 @@ agent_getopt(int argc, char *argv[], struct agent_opts *o)
 		case OPT_TIMEOUT:
 			o->timeout = optarg;
 			break;
+		case OPT_DROP:
+			o->drop = optarg;
+			break;
+		case OPT_HEARTBEAT:
+			o->heartbeat = optarg;
+			break;
 		case 'h':
 			agent_usage(stdout);
 			exit(AGENT_EXIT_OK);
@@ -326,19 +430,24 @@ main(int argc, char *argv[])
 	}
 	cmd = argv[optind++];
 	if (strcmp(cmd, "send") != 0 &&
-	    (strcmp(cmd, "status") != 0 || optind != argc)) {
+	    (strcmp(cmd, "status") != 0 || optind != argc) &&
+	    (strcmp(cmd, "run") != 0 || optind != argc)) {
 		agent_usage(stderr);
 		return AGENT_EXIT_USAGE;
 	}
-	if (agent_configure(&a, &o, strcmp(cmd, "send") == 0) == -1)
+	if (agent_configure(&a, &o, strcmp(cmd, "status") != 0) == -1)
 		return AGENT_EXIT_USAGE;
-	if (agent_signals() == -1 || agent_open_outbox(&a) == -1)
+	if (agent_signals(strcmp(cmd, "run") == 0) == -1 ||
+	    agent_open_outbox(&a) == -1)
 		return AGENT_EXIT_FAIL;
 
 	if (strcmp(cmd, "status") == 0)
 		rc = agent_status(&a);
+	else if (strcmp(cmd, "run") == 0)
+		rc = agent_run(&a);
 	else
 		rc = agent_send(&a, argv + optind, argc - optind);
 	outbox_close(&a.ob);
+	agent_debug_peak(&a);
 	return rc;
 }

@@ -1,14 +1,26 @@
 /*
- * A CSV file into the outbox: parse it whole first, so that a bad line
- * anywhere keeps the entire file out, then enqueue its reports in one
- * transaction.
+ * CSV files into the outbox. A file goes in whole or not at all, and
+ * memory stays flat whatever its size: a first pass only checks it, so that
+ * a bad line anywhere keeps the entire file out; a second pass builds one
+ * report at a time and puts each into one open outbox batch, committed at
+ * the end of the file.
+ *
+ * The drop directory of `run` is here too: files closed after writing in
+ * it or renamed into it are taken, then moved to done/ or rejected/.
  */
+#define _GNU_SOURCE /* renameat2 */
+
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "csv.h"
@@ -16,60 +28,66 @@
 #include "xmalloc.h"
 
 #define AGENT_READ_CHUNK (64 * 1024)
+/* Suffixes tried for a name already taken in done/ or rejected/. */
+#define AGENT_CLASH_MAX 10000
 
-/* One file's rows. */
-struct agent_rows {
-	struct csv_row *v;
-	size_t n;
-	size_t cap;
-};
+/* What agent_enqueue_fp() found wrong with a file. */
+#define AGENT_FILE_BAD (-2)
 
-struct agent_build {
+/* The second pass: rows gathered into reports and put into the batch. */
+struct agent_stream {
 	const struct agent *a;
-	const struct agent_rows *rows;
+	struct outbox_batch *batch;
+	struct csv_row *rows; /* cfg.report_size of them */
+	size_t n;
 	int64_t sent_at_ms;
 	uint64_t first_seq;
 	uint64_t last_seq;
+	size_t reports;
+	bool failed; /* the outbox failed */
+};
+
+/* One file's enqueue. */
+struct agent_file {
+	const char *name; /* for messages */
+	const void *mark; /* recorded with the reports, or NULL */
+	size_t mark_len;
+	unsigned long observations;
+	size_t reports;
+	uint64_t first_seq;
+	uint64_t last_seq;
+	char why[512]; /* AGENT_FILE_BAD: "NAME: line N: reason" */
+};
+
+struct agent_drop {
+	struct agent *a;
+	int dirfd;
+	int donefd;
+	int rejfd;
+	int ino; /* inotify */
 };
 
 static int
-agent_collect(const struct csv_row *row, void *arg)
+agent_count_row(const struct csv_row *row, void *arg)
 {
-	struct agent_rows *rows = arg;
-
-	if (rows->n == rows->cap) {
-		rows->cap = rows->cap ? rows->cap * 2 : 256;
-		rows->v = xrealloc(rows->v, rows->cap * sizeof(*rows->v));
-	}
-	rows->v[rows->n++] = *row;
+	(void)row;
+	(void)arg;
 	return 0;
 }
 
-static int64_t
-agent_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Packs the i-th report of the file as an AgentMessage (outbox_build_fn). */
+/* Packs the rows gathered as the next report (outbox_build_fn). */
 static int
 agent_build_report(
     uint64_t epoch, uint64_t seq, size_t i, void **buf, size_t *len, void *arg)
 {
-	struct agent_build *b = arg;
-	size_t size = b->a->cfg.report_size;
-	size_t first = i * size;
-	size_t n = b->rows->n - first < size ? b->rows->n - first : size;
-	Indicator__Observation *obs = xcalloc(n, sizeof(*obs));
-	Indicator__Observation **obsp = xcalloc(n, sizeof(*obsp));
+	struct agent_stream *st = arg;
+	Indicator__Observation *obs = xcalloc(st->n, sizeof(*obs));
+	Indicator__Observation **obsp = xcalloc(st->n, sizeof(*obsp));
 	Indicator__Report report = INDICATOR__REPORT__INIT;
 	Indicator__AgentMessage msg = INDICATOR__AGENT_MESSAGE__INIT;
 
-	for (size_t k = 0; k < n; k++) {
-		struct csv_row *row = &b->rows->v[first + k];
+	for (size_t k = 0; k < st->n; k++) {
+		struct csv_row *row = &st->rows[k];
 
 		indicator__observation__init(&obs[k]);
 		obs[k].industry = row->industry;
@@ -81,12 +99,12 @@ agent_build_report(
 		obs[k].note = row->note;
 		obsp[k] = &obs[k];
 	}
-	report.agent_id = (char *)b->a->cfg.id;
-	report.district = (char *)b->a->cfg.district;
+	report.agent_id = (char *)st->a->cfg.id;
+	report.district = (char *)st->a->cfg.district;
 	report.epoch = epoch;
 	report.seq = seq;
-	report.sent_at_ms = b->sent_at_ms;
-	report.n_observations = n;
+	report.sent_at_ms = st->sent_at_ms;
+	report.n_observations = st->n;
 	report.observations = obsp;
 	msg.body_case = INDICATOR__AGENT_MESSAGE__BODY_REPORT;
 	msg.report = &report;
@@ -97,79 +115,510 @@ agent_build_report(
 	free(obsp);
 	free(obs);
 	if (i == 0)
-		b->first_seq = seq;
-	b->last_seq = seq;
+		st->first_seq = seq;
+	st->last_seq = seq;
 	return 0;
 }
 
-/* Parses the whole file into rows; -1 after saying why. */
+/* Puts the rows gathered into the batch as one report. */
 static int
-agent_read_csv(const char *path, struct agent_rows *rows)
+agent_stream_flush(struct agent_stream *st)
+{
+	if (st->n == 0)
+		return 0;
+	if (outbox_batch_add(st->batch, agent_build_report, st) == -1) {
+		st->failed = true;
+		return -1;
+	}
+	st->reports++;
+	st->n = 0;
+	return 0;
+}
+
+static int
+agent_stream_row(const struct csv_row *row, void *arg)
+{
+	struct agent_stream *st = arg;
+
+	st->rows[st->n++] = *row;
+	if (st->n < st->a->cfg.report_size)
+		return 0;
+	return agent_stream_flush(st);
+}
+
+/* One pass over the file with fn for each row. Returns 0, or
+ * AGENT_FILE_BAD with f->why set (also when fn stopped the parse). */
+static int
+agent_csv_pass(FILE *fp, struct agent_file *f, csv_row_fn fn, void *arg,
+    unsigned long *rows)
 {
 	struct csv_parser *p;
-	FILE *fp;
 	char *buf;
 	size_t n;
 	int rc = 0;
 
-	if ((fp = fopen(path, "rb")) == NULL) {
-		fprintf(
-		    stderr, "indicator-agent: %s: %s\n", path, strerror(errno));
-		return -1;
+	if (fseek(fp, 0, SEEK_SET) == -1) {
+		snprintf(
+		    f->why, sizeof(f->why), "%s: %s", f->name, strerror(errno));
+		return AGENT_FILE_BAD;
 	}
 	buf = xmalloc(AGENT_READ_CHUNK);
-	p = csv_new(agent_collect, rows);
+	p = csv_new(fn, arg);
 	while (rc == 0 && (n = fread(buf, 1, AGENT_READ_CHUNK, fp)) > 0)
 		rc = csv_feed(p, buf, n);
 	if (rc == 0 && ferror(fp)) {
-		fprintf(stderr, "indicator-agent: %s: read error\n", path);
-		rc = -1;
+		snprintf(f->why, sizeof(f->why), "%s: read error", f->name);
+		rc = AGENT_FILE_BAD;
 		goto parser_destroy;
 	}
 	if (rc == 0)
 		rc = csv_finish(p);
-	if (rc == -1)
-		fprintf(stderr, "indicator-agent: %s: line %u: %s\n", path,
+	if (rc == -1) {
+		snprintf(f->why, sizeof(f->why), "%s: line %u: %s", f->name,
 		    csv_error_line(p), csv_error(p));
+		rc = AGENT_FILE_BAD;
+	}
+	*rows = csv_rows(p);
 parser_destroy:
 	csv_destroy(&p);
 	free(buf);
-	fclose(fp);
 	return rc;
+}
+
+/* The second pass, into one outbox batch: 0, -1 (the outbox failed) or
+ * AGENT_FILE_BAD (the file changed since the first pass). */
+static int
+agent_stream_file(struct agent *a, FILE *fp, struct agent_file *f)
+{
+	struct agent_stream st;
+	unsigned long rows = 0;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	st.a = a;
+	st.sent_at_ms = agent_wall_ms();
+	if ((st.batch = outbox_batch_begin(a->ob)) == NULL)
+		return -1;
+	st.rows = xcalloc(a->cfg.report_size, sizeof(*st.rows));
+	rc = agent_csv_pass(fp, f, agent_stream_row, &st, &rows);
+	if (rc == 0)
+		agent_stream_flush(&st);
+	if (st.failed)
+		rc = -1;
+	if (rc == 0 && f->mark != NULL)
+		rc = outbox_batch_mark(st.batch, f->mark, f->mark_len);
+	if (rc == 0) {
+		rc = outbox_batch_commit(&st.batch);
+		f->observations = rows;
+		f->reports = st.reports;
+		f->first_seq = st.first_seq;
+		f->last_seq = st.last_seq;
+	}
+	outbox_batch_abort(&st.batch);
+	free(st.rows);
+	return rc;
+}
+
+/*
+ * Enqueues the open file fp all or nothing. Returns 0; AGENT_FILE_BAD with
+ * f->why set; or -1 when the outbox failed (logged).
+ */
+static int
+agent_enqueue_fp(struct agent *a, FILE *fp, struct agent_file *f)
+{
+	unsigned long rows = 0;
+	int rc;
+
+	rc = agent_csv_pass(fp, f, agent_count_row, NULL, &rows);
+	if (rc != 0 || rows == 0)
+		return rc;
+	return agent_stream_file(a, fp, f);
 }
 
 int
 agent_enqueue_file(struct agent *a, const char *path)
 {
-	struct agent_rows rows = { NULL, 0, 0 };
-	struct agent_build b;
-	size_t nreports;
-	int rc = -1;
+	struct agent_file f;
+	FILE *fp;
+	int rc;
 
-	if (agent_read_csv(path, &rows) == -1)
-		goto rows_free;
-	if (rows.n == 0) {
-		agent_debug(a, "%s: no rows", path);
-		rc = 0;
-		goto rows_free;
+	memset(&f, 0, sizeof(f));
+	f.name = path;
+	if ((fp = fopen(path, "rb")) == NULL) {
+		fprintf(
+		    stderr, "indicator-agent: %s: %s\n", path, strerror(errno));
+		return -1;
 	}
-	nreports = (rows.n + a->cfg.report_size - 1) / a->cfg.report_size;
-	memset(&b, 0, sizeof(b));
-	b.a = a;
-	b.rows = &rows;
-	b.sent_at_ms = agent_wall_ms();
-	if (outbox_enqueue(a->ob, nreports, agent_build_report, &b) == -1) {
+	rc = agent_enqueue_fp(a, fp, &f);
+	fclose(fp);
+	if (rc == AGENT_FILE_BAD) {
+		fprintf(stderr, "indicator-agent: %s\n", f.why);
+		return -1;
+	}
+	if (rc == -1) {
 		fprintf(stderr,
 		    "indicator-agent: %s: could not store its reports in the "
 		    "outbox; nothing from it is sent\n",
 		    path);
-		goto rows_free;
+		return -1;
 	}
-	agent_debug(a,
-	    "%s: %zu observations in %zu reports, seq %" PRIu64 "-%" PRIu64,
-	    path, rows.n, nreports, b.first_seq, b.last_seq);
-	rc = 0;
-rows_free:
-	free(rows.v);
+	if (f.reports == 0)
+		agent_debug(a, "%s: no rows", path);
+	else
+		agent_debug(a,
+		    "%s: %lu observations in %zu reports, seq %" PRIu64
+		    "-%" PRIu64,
+		    path, f.observations, f.reports, f.first_seq, f.last_seq);
+	return 0;
+}
+
+/* The drop directory. */
+
+/* Only NAME.csv is taken, so writers can use .NAME.csv or NAME.tmp while
+ * they write and rename when done. */
+static bool
+agent_drop_wanted(const char *name)
+{
+	size_t len = strlen(name);
+
+	return name[0] != '.' && len > 4 && strcmp(name + len - 4, ".csv") == 0;
+}
+
+/* Opens (creating) sub under the drop directory. */
+static int
+agent_drop_subdir(struct agent_drop *d, const char *sub)
+{
+	int fd;
+
+	if (mkdirat(d->dirfd, sub, 0777) == -1 && errno != EEXIST) {
+		fprintf(stderr, "indicator-agent: mkdir %s/%s: %s\n",
+		    d->a->cfg.drop_dir, sub, strerror(errno));
+		return -1;
+	}
+	fd = openat(d->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		fprintf(stderr, "indicator-agent: %s/%s: %s\n",
+		    d->a->cfg.drop_dir, sub, strerror(errno));
+	return fd;
+}
+
+struct agent_drop *
+agent_drop_open(struct agent *a)
+{
+	struct agent_drop *d = xcalloc(1, sizeof(*d));
+	const char *dir = a->cfg.drop_dir;
+
+	d->a = a;
+	d->dirfd = d->donefd = d->rejfd = d->ino = -1;
+	if (mkdir(dir, 0777) == -1 && errno != EEXIST) {
+		fprintf(stderr, "indicator-agent: mkdir %s: %s\n", dir,
+		    strerror(errno));
+		goto drop_close;
+	}
+	if ((d->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		fprintf(
+		    stderr, "indicator-agent: %s: %s\n", dir, strerror(errno));
+		goto drop_close;
+	}
+	if ((d->donefd = agent_drop_subdir(d, "done")) == -1 ||
+	    (d->rejfd = agent_drop_subdir(d, "rejected")) == -1)
+		goto drop_close;
+	if ((d->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
+	    inotify_add_watch(
+		d->ino, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR) == -1) {
+		fprintf(stderr, "indicator-agent: inotify %s: %s\n", dir,
+		    strerror(errno));
+		goto drop_close;
+	}
+	return d;
+drop_close:
+	agent_drop_close(&d);
+	return NULL;
+}
+
+void
+agent_drop_close(struct agent_drop **dp)
+{
+	struct agent_drop *d;
+
+	if (dp == NULL || (d = *dp) == NULL)
+		return;
+	if (d->ino != -1)
+		close(d->ino);
+	if (d->rejfd != -1)
+		close(d->rejfd);
+	if (d->donefd != -1)
+		close(d->donefd);
+	if (d->dirfd != -1)
+		close(d->dirfd);
+	free(d);
+	*dp = NULL;
+}
+
+int
+agent_drop_fd(const struct agent_drop *d)
+{
+	return d->ino;
+}
+
+/*
+ * Moves name into the subdirectory todir without replacing anything there:
+ * NAME, else NAME.1, NAME.2... The name used goes to final. 0 or -1, logged.
+ */
+static int
+agent_drop_move(struct agent_drop *d, const char *name, int todir,
+    const char *sub, char *final, size_t finallen)
+{
+	struct stat sb;
+
+	for (unsigned i = 0; i < AGENT_CLASH_MAX; i++) {
+		if (i == 0)
+			snprintf(final, finallen, "%s", name);
+		else
+			snprintf(final, finallen, "%s.%u", name, i);
+		if (renameat2(d->dirfd, name, todir, final, RENAME_NOREPLACE) ==
+		    0)
+			return 0;
+		if (errno == EEXIST)
+			continue;
+		if (errno != EINVAL && errno != ENOSYS)
+			break;
+		/* No RENAME_NOREPLACE here: look first. The agent is the
+		 * only one writing in done/ and rejected/. */
+		if (fstatat(todir, final, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+			continue;
+		if (renameat(d->dirfd, name, todir, final) == 0)
+			return 0;
+		break;
+	}
+	fprintf(stderr, "indicator-agent: %s: cannot move it to %s/%s: %s\n",
+	    name, d->a->cfg.drop_dir, sub,
+	    errno == EEXIST ? "too many files of that name" : strerror(errno));
+	return -1;
+}
+
+/* Moves a bad file to rejected/ and writes why next to it. */
+static void
+agent_drop_reject(struct agent_drop *d, const char *name, const char *why)
+{
+	char final[NAME_MAX + 16], err[NAME_MAX + 32];
+	FILE *fp;
+	int fd;
+
+	fprintf(stderr, "indicator-agent: %s\n", why);
+	if (agent_drop_move(
+		d, name, d->rejfd, "rejected", final, sizeof(final)) == -1)
+		return;
+	snprintf(err, sizeof(err), "%s.err", final);
+	fd = openat(
+	    d->rejfd, err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL) {
+		fprintf(stderr, "indicator-agent: %s/rejected/%s: %s\n",
+		    d->a->cfg.drop_dir, err, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	fprintf(fp, "%s\n", why);
+	if (fclose(fp) == EOF)
+		fprintf(stderr, "indicator-agent: %s/rejected/%s: %s\n",
+		    d->a->cfg.drop_dir, err, strerror(errno));
+	fprintf(
+	    stderr, "indicator-agent: %s: moved to rejected/%s\n", name, final);
+}
+
+/* Moves an enqueued file to done/, then forgets its mark. */
+static int
+agent_drop_done(struct agent_drop *d, const char *name, const char *key,
+    size_t key_len, const struct agent_file *f)
+{
+	char final[NAME_MAX + 16];
+
+	if (agent_drop_move(d, name, d->donefd, "done", final, sizeof(final)) ==
+	    -1)
+		return 0;
+	if (f == NULL)
+		fprintf(stderr,
+		    "indicator-agent: %s: enqueued before a restart; moved to "
+		    "done/%s\n",
+		    name, final);
+	else if (f->reports == 0)
+		fprintf(stderr,
+		    "indicator-agent: %s: no rows; moved to done/%s\n", name,
+		    final);
+	else
+		fprintf(stderr,
+		    "indicator-agent: %s: %lu observations in %zu reports, "
+		    "seq %" PRIu64 "-%" PRIu64 "; moved to done/%s\n",
+		    name, f->observations, f->reports, f->first_seq,
+		    f->last_seq, final);
+	if (key != NULL)
+		return outbox_unmark(d->a->ob, key, key_len);
+	return 0;
+}
+
+/*
+ * Takes one file of the drop directory. Returns 1 when it enqueued
+ * reports, 0 when not (not a file for us, gone, bad, already enqueued), -1
+ * on an outbox error.
+ */
+static int
+agent_drop_take(struct agent_drop *d, const char *name)
+{
+	struct agent_file f;
+	char key[OUTBOX_MARK_MAX];
+	struct stat sb;
+	size_t key_len;
+	bool marked;
+	FILE *fp;
+	int fd, rc;
+
+	if (!agent_drop_wanted(name))
+		return 0;
+	fd = openat(d->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		/* Taken already, or not a regular file. */
+		agent_debug(d->a, "%s: skipped: %s", name, strerror(errno));
+		return 0;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		agent_debug(d->a, "%s: skipped: not a regular file", name);
+		close(fd);
+		return 0;
+	}
+	if ((fp = fdopen(fd, "rb")) == NULL) {
+		fprintf(
+		    stderr, "indicator-agent: %s: %s\n", name, strerror(errno));
+		close(fd);
+		return 0;
+	}
+	key_len = (size_t)snprintf(key, sizeof(key),
+	    "file %s size %jd mtime %jd.%09ld ino %ju dev %ju", name,
+	    (intmax_t)sb.st_size, (intmax_t)sb.st_mtim.tv_sec,
+	    sb.st_mtim.tv_nsec, (uintmax_t)sb.st_ino, (uintmax_t)sb.st_dev);
+	if (outbox_marked(d->a->ob, key, key_len, &marked) == -1) {
+		rc = -1;
+		goto file_close;
+	}
+	if (marked) {
+		fclose(fp);
+		return agent_drop_done(d, name, key, key_len, NULL);
+	}
+
+	memset(&f, 0, sizeof(f));
+	f.name = name;
+	f.mark = key;
+	f.mark_len = key_len;
+	rc = agent_enqueue_fp(d->a, fp, &f);
+	fclose(fp);
+	if (rc == AGENT_FILE_BAD) {
+		agent_drop_reject(d, name, f.why);
+		return 0;
+	}
+	if (rc == -1) {
+		fprintf(stderr,
+		    "indicator-agent: %s: could not store its reports in the "
+		    "outbox; left in %s\n",
+		    name, d->a->cfg.drop_dir);
+		return -1;
+	}
+	if (agent_drop_done(d, name, f.reports ? key : NULL, key_len, &f) == -1)
+		return -1;
+	return f.reports > 0 ? 1 : 0;
+file_close:
+	fclose(fp);
 	return rc;
+}
+
+static int
+agent_name_cmp(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+int
+agent_drop_scan(struct agent_drop *d)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *dir;
+	int fd, rc, taken = 0;
+
+	if ((fd = dup(d->dirfd)) == -1 || (dir = fdopendir(fd)) == NULL) {
+		fprintf(stderr, "indicator-agent: %s: %s\n", d->a->cfg.drop_dir,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	rewinddir(dir);
+	while ((de = readdir(dir)) != NULL) {
+		if (!agent_drop_wanted(de->d_name))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			names = xrealloc(names, cap * sizeof(*names));
+		}
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(dir);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), agent_name_cmp);
+	for (size_t i = 0; i < n && !agent_stop && taken != -1; i++) {
+		if ((rc = agent_drop_take(d, names[i])) == -1)
+			taken = -1;
+		else
+			taken += rc;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	/* Every file enqueued before a stop and still here was moved: the
+	 * marks left belong to files no longer here. */
+	if (taken != -1 && !agent_stop &&
+	    outbox_unmark(d->a->ob, NULL, 0) == -1)
+		taken = -1;
+	return taken;
+}
+
+int
+agent_drop_events(struct agent_drop *d)
+{
+	char buf[8192]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	int rc, taken = 0;
+	bool rescan = false;
+	ssize_t len = 0;
+
+	while (!agent_stop && (len = read(d->ino, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + len; p += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)p;
+			if (ev->mask & IN_Q_OVERFLOW)
+				rescan = true;
+			if (ev->mask & IN_IGNORED)
+				fprintf(stderr,
+				    "indicator-agent: %s: no longer watched "
+				    "(removed?)\n",
+				    d->a->cfg.drop_dir);
+			if (ev->len == 0 || (ev->mask & IN_ISDIR) || agent_stop)
+				continue;
+			if ((rc = agent_drop_take(d, ev->name)) == -1)
+				return -1;
+			taken += rc;
+		}
+	}
+	if (len == -1 && errno != EAGAIN && errno != EINTR) {
+		fprintf(
+		    stderr, "indicator-agent: inotify: %s\n", strerror(errno));
+		return -1;
+	}
+	if (rescan && !agent_stop) {
+		agent_debug(d->a, "inotify queue overflowed: rescanning");
+		if ((rc = agent_drop_scan(d)) == -1)
+			return -1;
+		taken += rc;
+	}
+	return taken;
 }

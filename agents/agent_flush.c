@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "agent.h"
@@ -20,6 +21,11 @@
 
 #define AGENT_BACKOFF_MIN_MS 100
 #define AGENT_BACKOFF_MAX_MS 5000
+/* Service mode: the resend timeout doubles up to this while no ack comes. */
+#define AGENT_RESEND_MAX_MS 30000
+/* Service mode: libzmq's reconnection interval, doubling up to the max. */
+#define AGENT_RECONNECT_IVL_MS 100
+#define AGENT_RECONNECT_MAX_MS 5000
 /* The longest sleep, so a signal that hit another thread is seen soon. */
 #define AGENT_POLL_MAX_MS 500
 
@@ -51,9 +57,45 @@ struct agent_flush {
 	size_t ndone;
 
 	uint64_t last_ack_ms;
-	bool waiting_said;
+	uint64_t await_ms; /* when the flusher began to wait for an answer */
+	bool waiting_said; /* the outage was logged */
 	bool error; /* the outbox failed */
+
+	/* Service mode. */
+	void *mon; /* socket monitor: reconnections */
+	unsigned resend_ms; /* the current resend timeout */
+	uint64_t hb_due_ms; /* the next heartbeat */
+	bool hb_out; /* a heartbeat not answered yet */
+	uint64_t rand; /* xorshift state, for jitter */
 };
+
+/* ms give or take 20%, so that agents an outage stopped together do not
+ * all come back at the same instant. */
+static uint64_t
+agent_jitter(struct agent_flush *f, unsigned ms)
+{
+	f->rand ^= f->rand << 13;
+	f->rand ^= f->rand >> 7;
+	f->rand ^= f->rand << 17;
+	return (uint64_t)ms * (80 + f->rand % 41) / 100;
+}
+
+/* The wait for an answer to something sent now. */
+static uint64_t
+agent_flush_timeout(struct agent_flush *f)
+{
+	if (!f->a->service)
+		return f->a->cfg.ack_timeout_ms;
+	return agent_jitter(f, f->resend_ms);
+}
+
+/* Notes that an answer is now awaited, if none was. */
+static void
+agent_flush_await(struct agent_flush *f, uint64_t now)
+{
+	if (f->live == 0 && !f->hb_out)
+		f->await_ms = now;
+}
 
 static void
 agent_flight_send(struct agent_flush *f, struct agent_flight *fl, uint64_t now)
@@ -63,7 +105,7 @@ agent_flight_send(struct agent_flush *f, struct agent_flight *fl, uint64_t now)
 		agent_debug(f->a, "send of seq %" PRIu64 " failed: %s", fl->seq,
 		    zmq_strerror(errno));
 	fl->send_no = ++f->sends;
-	fl->due_ms = now + f->a->cfg.ack_timeout_ms;
+	fl->due_ms = now + agent_flush_timeout(f);
 }
 
 static struct agent_flight *
@@ -97,6 +139,7 @@ agent_flight_add(uint64_t seq, const void *buf, size_t len, void *arg)
 	fl->len = len;
 	fl->buf = xmalloc(len);
 	memcpy(fl->buf, buf, len);
+	agent_flush_await(f, agent_now_ms());
 	f->live++;
 	f->next_from = seq + 1;
 
@@ -253,6 +296,20 @@ agent_flush_ack(struct agent_flush *f, const void *data, size_t len)
 		return;
 	}
 	f->last_ack_ms = now;
+	if (f->a->service) {
+		f->resend_ms = f->a->cfg.ack_timeout_ms;
+		if (f->waiting_said)
+			fprintf(stderr, "indicator-agent: daemon back\n");
+		f->waiting_said = false;
+	}
+	if (ack->seq == 0) {
+		/* A heartbeat's answer: where the daemon stands. */
+		f->hb_out = false;
+		agent_debug(f->a,
+		    "heartbeat: status %d, the daemon expects seq %" PRIu64,
+		    (int)ack->status, ack->expected_seq);
+		goto ack_free;
+	}
 	if ((fl = agent_flight_find(f, ack->seq)) == NULL) {
 		agent_debug(f->a,
 		    "ignored an ack for seq %" PRIu64
@@ -319,11 +376,85 @@ agent_flush_recv(struct agent_flush *f)
 	}
 }
 
-/* Resends what is due; returns how long until the next one is. */
+/* Service mode: no answer came in time, so wait twice as long next time. */
+static void
+agent_flush_backoff(struct agent_flush *f)
+{
+	if (f->resend_ms >= AGENT_RESEND_MAX_MS)
+		return;
+	f->resend_ms = f->resend_ms * 2 < AGENT_RESEND_MAX_MS
+			   ? f->resend_ms * 2
+			   : AGENT_RESEND_MAX_MS;
+	agent_debug(f->a, "no answer: resend timeout now %u ms", f->resend_ms);
+}
+
+static void
+agent_flush_heartbeat(struct agent_flush *f, uint64_t now)
+{
+	Indicator__AgentMessage msg = INDICATOR__AGENT_MESSAGE__INIT;
+	Indicator__Heartbeat hb = INDICATOR__HEARTBEAT__INIT;
+	uint8_t buf[128 + IND_AGENT_ID_MAX];
+	size_t len;
+
+	hb.agent_id = f->a->cfg.id;
+	hb.epoch = outbox_epoch(f->a->ob);
+	hb.sent_at_ms = agent_wall_ms();
+	msg.body_case = INDICATOR__AGENT_MESSAGE__BODY_HEARTBEAT;
+	msg.heartbeat = &hb;
+	len = indicator__agent_message__pack(&msg, buf);
+	if (zmq_send(f->sock, buf, len, ZMQ_DONTWAIT) == -1)
+		agent_debug(
+		    f->a, "heartbeat send failed: %s", zmq_strerror(errno));
+	else
+		agent_debug(f->a, "heartbeat sent");
+	f->hb_due_ms = now + f->a->cfg.heartbeat_ms;
+	if (f->hb_out) {
+		/* The last one is unanswered: back off as for reports, so
+		 * that an outage does not pile heartbeats up in the queue. */
+		agent_flush_backoff(f);
+		if (f->resend_ms > f->a->cfg.heartbeat_ms)
+			f->hb_due_ms = now + agent_jitter(f, f->resend_ms);
+	}
+	agent_flush_await(f, now);
+	f->hb_out = true;
+}
+
+/* Logs once that no answer came for ack_timeout_ms; returns how long until
+ * that would be. */
+static uint64_t
+agent_flush_outage(struct agent_flush *f, uint64_t now, uint64_t wait)
+{
+	uint64_t since, quiet, pending = 0, dead, next_seq;
+
+	if (f->waiting_said || (f->live == 0 && !f->hb_out))
+		return wait;
+	since = f->last_ack_ms > f->await_ms ? f->last_ack_ms : f->await_ms;
+	quiet = now - since;
+	if (quiet < f->a->cfg.ack_timeout_ms)
+		return f->a->cfg.ack_timeout_ms - quiet < wait
+			   ? f->a->cfg.ack_timeout_ms - quiet
+			   : wait;
+	if (!f->a->service) {
+		fprintf(stderr, "indicator-agent: waiting for daemon at %s\n",
+		    f->a->cfg.endpoint);
+	} else {
+		outbox_counts(f->a->ob, &pending, &dead, &next_seq);
+		fprintf(stderr,
+		    "indicator-agent: daemon unreachable at %s, %" PRIu64
+		    " pending\n",
+		    f->a->cfg.endpoint, pending);
+	}
+	f->waiting_said = true;
+	return wait;
+}
+
+/* Resends what is due and sends a heartbeat when one is; returns how long
+ * until the next timer. */
 static uint64_t
 agent_flush_timers(struct agent_flush *f, uint64_t now)
 {
 	uint64_t wait = AGENT_POLL_MAX_MS;
+	bool expired = false;
 
 	for (size_t i = 0; i < f->nfl; i++) {
 		struct agent_flight *fl = &f->fl[i];
@@ -333,23 +464,43 @@ agent_flush_timers(struct agent_flush *f, uint64_t now)
 		if (fl->due_ms <= now) {
 			agent_debug(f->a, "resending seq %" PRIu64, fl->seq);
 			agent_flight_send(f, fl, now);
+			expired = true;
 		}
 		if (fl->due_ms - now < wait)
 			wait = fl->due_ms - now;
 	}
-	if (!f->waiting_said && f->live > 0) {
-		uint64_t quiet = now - f->last_ack_ms;
-
-		if (quiet >= f->a->cfg.ack_timeout_ms) {
-			fprintf(stderr,
-			    "indicator-agent: waiting for daemon at %s\n",
-			    f->a->cfg.endpoint);
-			f->waiting_said = true;
-		} else if (f->a->cfg.ack_timeout_ms - quiet < wait) {
-			wait = f->a->cfg.ack_timeout_ms - quiet;
-		}
+	/* One doubling per round however many timed out together. */
+	if (expired && f->a->service)
+		agent_flush_backoff(f);
+	if (f->a->service && f->a->cfg.heartbeat_ms != 0 && f->live == 0 &&
+	    f->exhausted) {
+		if (f->hb_due_ms <= now)
+			agent_flush_heartbeat(f, now);
+		if (f->hb_due_ms - now < wait)
+			wait = f->hb_due_ms - now;
+	} else if (f->live > 0) {
+		/* Busy: the next heartbeat is due heartbeat_ms after it. */
+		f->hb_due_ms = now + f->a->cfg.heartbeat_ms;
 	}
-	return wait;
+	return agent_flush_outage(f, now, wait);
+}
+
+/* Service mode: a monitor on the DEALER, to hear of reconnections. */
+static int
+agent_flush_monitor(struct agent_flush *f)
+{
+	char ep[64];
+
+	snprintf(ep, sizeof(ep), "inproc://agent-monitor-%p", (void *)f);
+	if (zmq_socket_monitor(f->sock, ep,
+		ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == -1 ||
+	    (f->mon = zmq_socket(f->zctx, ZMQ_PAIR)) == NULL ||
+	    zmq_connect(f->mon, ep) == -1) {
+		fprintf(stderr, "indicator-agent: zmq monitor: %s\n",
+		    zmq_strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -357,6 +508,7 @@ agent_flush_connect(struct agent_flush *f)
 {
 	const struct agent_config *c = &f->a->cfg;
 	int linger = 0, immediate = 0;
+	int ivl = AGENT_RECONNECT_IVL_MS, ivl_max = AGENT_RECONNECT_MAX_MS;
 	int hwm = c->window * 2 > 1000 ? (int)c->window * 2 : 1000;
 	sigset_t block, old;
 
@@ -364,6 +516,7 @@ agent_flush_connect(struct agent_flush *f)
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	f->zctx = zmq_ctx_new();
 	if (f->zctx != NULL)
@@ -378,12 +531,63 @@ agent_flush_connect(struct agent_flush *f)
 	zmq_setsockopt(f->sock, ZMQ_IMMEDIATE, &immediate, sizeof(immediate));
 	zmq_setsockopt(f->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
 	zmq_setsockopt(f->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	if (f->a->service) {
+		/* libzmq waits ivl, then twice as long each time, up to
+		 * ivl_max, with its own jitter. */
+		zmq_setsockopt(f->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
+		zmq_setsockopt(
+		    f->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
+		if (agent_flush_monitor(f) == -1)
+			return -1;
+	}
 	if (zmq_connect(f->sock, c->endpoint) == -1) {
 		fprintf(stderr, "indicator-agent: %s: %s\n", c->endpoint,
 		    zmq_strerror(errno));
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Reads the monitor's events. On a connection, what is in flight may have
+ * been lost with the old one: resend it within ack_timeout_ms rather than
+ * at its backed-off time.
+ */
+static void
+agent_flush_events(struct agent_flush *f, uint64_t now)
+{
+	zmq_msg_t msg;
+
+	for (;;) {
+		uint16_t event = 0;
+
+		zmq_msg_init(&msg);
+		if (zmq_msg_recv(&msg, f->mon, ZMQ_DONTWAIT) == -1) {
+			zmq_msg_close(&msg);
+			return;
+		}
+		if (zmq_msg_size(&msg) >= sizeof(event))
+			memcpy(&event, zmq_msg_data(&msg), sizeof(event));
+		while (zmq_msg_more(&msg) &&
+		       zmq_msg_recv(&msg, f->mon, ZMQ_DONTWAIT) != -1)
+			;
+		zmq_msg_close(&msg);
+		if (event == ZMQ_EVENT_DISCONNECTED) {
+			agent_debug(
+			    f->a, "disconnected from %s", f->a->cfg.endpoint);
+			continue;
+		}
+		if (event != ZMQ_EVENT_CONNECTED)
+			continue;
+		agent_debug(f->a, "connected to %s", f->a->cfg.endpoint);
+		f->resend_ms = f->a->cfg.ack_timeout_ms;
+		for (size_t i = 0; i < f->nfl; i++)
+			if (!f->fl[i].done &&
+			    f->fl[i].due_ms > now + f->resend_ms)
+				f->fl[i].due_ms = now + f->resend_ms;
+		if (f->hb_out && f->hb_due_ms > now + f->resend_ms)
+			f->hb_due_ms = now + f->resend_ms;
+	}
 }
 
 static void
@@ -398,73 +602,145 @@ agent_flush_pending_note(struct agent_flush *f, const char *why)
 		    why, pending);
 }
 
-/* One poll round; returns an AGENT_EXIT_* status when the flush ends, -1
- * when it goes on. */
-static int
-agent_flush_round(struct agent_flush *f, uint64_t deadline)
+struct agent_flush *
+agent_flush_new(struct agent *a)
 {
-	zmq_pollitem_t item = { f->sock, 0, ZMQ_POLLIN, 0 };
+	struct agent_flush *f = xcalloc(1, sizeof(*f));
+
+	f->a = a;
+	f->fl = xcalloc(a->cfg.window, sizeof(*f->fl));
+	f->done = xcalloc(a->cfg.window, sizeof(*f->done));
+	f->last_ack_ms = agent_now_ms();
+	f->resend_ms = a->cfg.ack_timeout_ms;
+	f->hb_due_ms = f->last_ack_ms;
+	f->rand = (uint64_t)agent_wall_ms() ^ (uint64_t)getpid() << 32;
+	if (f->rand == 0)
+		f->rand = 1;
+	if (agent_flush_connect(f) == -1) {
+		agent_flush_destroy(&f);
+		return NULL;
+	}
+	return f;
+}
+
+void
+agent_flush_destroy(struct agent_flush **fp)
+{
+	struct agent_flush *f;
+
+	if (fp == NULL || (f = *fp) == NULL)
+		return;
+	if (f->ndone > 0)
+		agent_flush_commit(f);
+	if (f->mon != NULL)
+		zmq_close(f->mon);
+	if (f->sock != NULL)
+		zmq_close(f->sock);
+	if (f->zctx != NULL)
+		zmq_ctx_term(f->zctx);
+	for (size_t i = 0; i < f->nfl; i++)
+		free(f->fl[i].buf);
+	free(f->fl);
+	free(f->done);
+	free(f);
+	*fp = NULL;
+}
+
+void
+agent_flush_more(struct agent_flush *f)
+{
+	f->exhausted = false;
+}
+
+bool
+agent_flush_idle(const struct agent_flush *f)
+{
+	return f->exhausted && f->live == 0;
+}
+
+int
+agent_flush_step(
+    struct agent_flush *f, uint64_t max_wait_ms, int fd, bool *fd_ready)
+{
+	zmq_pollitem_t items[3] = {
+		{ f->sock, 0, ZMQ_POLLIN, 0 },
+		{ NULL, fd, ZMQ_POLLIN, 0 },
+		{ f->mon, 0, ZMQ_POLLIN, 0 },
+	};
+	int nitems = 1, fd_item = -1, mon_item = -1;
 	uint64_t now, wait;
 
-	if (agent_stop) {
-		agent_flush_pending_note(f, "stopped");
-		return AGENT_EXIT_PENDING;
+	if (fd_ready != NULL)
+		*fd_ready = false;
+	if (fd != -1)
+		fd_item = nitems++;
+	if (f->mon != NULL) {
+		items[nitems] = items[2];
+		mon_item = nitems++;
 	}
 	if (agent_flush_fill(f) == -1)
-		return AGENT_EXIT_FAIL;
-	if (f->exhausted && f->live == 0)
-		return AGENT_EXIT_OK;
+		return -1;
 	now = agent_now_ms();
-	if (deadline != 0 && now >= deadline) {
-		agent_flush_pending_note(f, "timeout");
-		return AGENT_EXIT_PENDING;
-	}
 	wait = agent_flush_timers(f, now);
-	if (deadline != 0 && deadline - now < wait)
-		wait = deadline - now;
-	if (zmq_poll(&item, 1, (long)wait) == -1) {
+	if (max_wait_ms < wait)
+		wait = max_wait_ms;
+	if (zmq_poll(items, nitems, (long)wait) == -1) {
 		if (errno == EINTR)
-			return -1;
+			return 0;
 		fprintf(stderr, "indicator-agent: zmq_poll: %s\n",
 		    zmq_strerror(errno));
-		return AGENT_EXIT_FAIL;
+		return -1;
 	}
-	if (item.revents & ZMQ_POLLIN)
+	if (mon_item != -1 && (items[mon_item].revents & ZMQ_POLLIN))
+		agent_flush_events(f, agent_now_ms());
+	if (items[0].revents & ZMQ_POLLIN)
 		agent_flush_recv(f);
+	if (fd_item != -1 && fd_ready != NULL)
+		*fd_ready = (items[fd_item].revents & ZMQ_POLLIN) != 0;
 	if (agent_flush_commit(f) == -1 || f->error)
-		return AGENT_EXIT_FAIL;
-	return -1;
+		return -1;
+	return 0;
 }
 
 int
 agent_flush(struct agent *a)
 {
-	struct agent_flush f;
-	uint64_t deadline = 0;
-	int rc = AGENT_EXIT_FAIL;
+	struct agent_flush *f;
+	uint64_t deadline = 0, now, wait;
+	int rc;
 
-	memset(&f, 0, sizeof(f));
-	f.a = a;
-	f.fl = xcalloc(a->cfg.window, sizeof(*f.fl));
-	f.done = xcalloc(a->cfg.window, sizeof(*f.done));
-	f.last_ack_ms = agent_now_ms();
 	if (a->timeout_s != 0)
 		deadline = a->start_ms + (uint64_t)a->timeout_s * 1000;
-	if (agent_flush_connect(&f) == -1)
-		goto zmq_close;
-
-	while ((rc = agent_flush_round(&f, deadline)) == -1)
-		;
-	if (f.ndone > 0 && agent_flush_commit(&f) == -1)
+	if ((f = agent_flush_new(a)) == NULL)
+		return AGENT_EXIT_FAIL;
+	for (;;) {
+		if (agent_stop) {
+			agent_flush_pending_note(f, "stopped");
+			rc = AGENT_EXIT_PENDING;
+			break;
+		}
+		if (agent_flush_fill(f) == -1) {
+			rc = AGENT_EXIT_FAIL;
+			break;
+		}
+		if (agent_flush_idle(f)) {
+			rc = AGENT_EXIT_OK;
+			break;
+		}
+		now = agent_now_ms();
+		if (deadline != 0 && now >= deadline) {
+			agent_flush_pending_note(f, "timeout");
+			rc = AGENT_EXIT_PENDING;
+			break;
+		}
+		wait = deadline != 0 ? deadline - now : AGENT_POLL_MAX_MS;
+		if (agent_flush_step(f, wait, -1, NULL) == -1) {
+			rc = AGENT_EXIT_FAIL;
+			break;
+		}
+	}
+	if (f->ndone > 0 && agent_flush_commit(f) == -1)
 		rc = AGENT_EXIT_FAIL;
-zmq_close:
-	if (f.sock != NULL)
-		zmq_close(f.sock);
-	if (f.zctx != NULL)
-		zmq_ctx_term(f.zctx);
-	for (size_t i = 0; i < f.nfl; i++)
-		free(f.fl[i].buf);
-	free(f.fl);
-	free(f.done);
+	agent_flush_destroy(&f);
 	return rc;
 }
