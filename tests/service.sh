@@ -1,0 +1,308 @@
+#!/bin/sh
+# Operating indicatord as a service, checked the way an operator or a
+# packager would (ctest runs each part as its own test):
+#
+#   service.sh units   SRC BUILD BINDIR  the units pass `systemd-analyze
+#                                         verify`, rate 1.5 or lower on
+#                                         `systemd-analyze security`, and the
+#                                         sysusers.d/tmpfiles.d files make
+#                                         the users and the drop directory
+#   service.sh man     SRC BUILD BINDIR  the man pages render without a
+#                                         warning and document every option,
+#                                         command and configuration key
+#   service.sh package SRC BUILD BINDIR  `cmake --install` and `cpack -G DEB`
+#                                         from a build configured for /usr:
+#                                         the files, conffiles, maintainer
+#                                         scripts and dependencies
+#
+# BINDIR is the configured CMAKE_INSTALL_FULL_BINDIR, which the generated
+# units name; the units check swaps it for BUILD so the binaries exist.
+set -eu
+
+what=$1
+src=$2
+build=$3
+bindir=$4
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/indicatord-service.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+	echo "service.sh $what: FAIL: $*" >&2
+	exit 1
+}
+
+need() {
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 ||
+			fail "$c not found (tools/setup.sh installs it)"
+	done
+}
+
+# The man pages as a man tree, so that `man indicatord.8` resolves.
+man_tree() {
+	mkdir -p "$tmp/man/man5" "$tmp/man/man8"
+	cp "$src"/man/*.8 "$tmp/man/man8/"
+	cp "$src"/man/*.5 "$tmp/man/man5/"
+}
+
+units() {
+	need systemd-analyze systemd-sysusers systemd-tmpfiles
+	man_tree
+	mkdir "$tmp/units"
+	for u in indicatord indicator-agent; do
+		f="$build/systemd/$u.service"
+		[ -f "$f" ] || fail "$f not generated"
+		sed "s|$bindir/|$build/|g" "$f" >"$tmp/units/$u.service"
+		grep -q "^ExecStart=$build/$u " "$tmp/units/$u.service" ||
+			fail "$u.service: ExecStart does not name $bindir/$u"
+
+		# verify also runs `man` on each Documentation= page.
+		MANPATH="$tmp/man" systemd-analyze verify \
+			"$tmp/units/$u.service" >"$tmp/verify" 2>&1 ||
+			fail "systemd-analyze verify $u.service: $(cat "$tmp/verify")"
+		[ -s "$tmp/verify" ] &&
+			fail "systemd-analyze verify $u.service: $(cat "$tmp/verify")"
+
+		systemd-analyze security --offline=true \
+			"$tmp/units/$u.service" >"$tmp/security" 2>&1 ||
+			fail "systemd-analyze security $u.service: $(cat "$tmp/security")"
+		score=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' \
+			"$tmp/security")
+		[ -n "$score" ] || fail "no exposure level in: $(cat "$tmp/security")"
+		awk -v s="$score" 'BEGIN { exit !(s <= 1.5) }' ||
+			fail "$u.service exposure $score is above 1.5: $(grep '✗' "$tmp/security")"
+		echo "service.sh: $u.service: verify clean, exposure $score"
+	done
+
+	# The service users, made in a scratch root as the packages make them.
+	mkdir -p "$tmp/root/etc"
+	systemd-sysusers --root="$tmp/root" "$src/systemd/indicatord.sysusers" \
+		"$src/systemd/indicator-agent.sysusers" >/dev/null 2>&1 ||
+		fail "systemd-sysusers refused the sysusers.d files"
+	for u in indicatord indicator-agent; do
+		grep -q "^$u:x:[0-9]*:[0-9]*:.*:/var/lib/$u:/usr/sbin/nologin\$" \
+			"$tmp/root/etc/passwd" || fail "no system user $u"
+		grep -q "^$u:x:" "$tmp/root/etc/group" || fail "no group $u"
+	done
+	systemd-tmpfiles --root="$tmp/root" --create \
+		"$src/systemd/indicator-agent.tmpfiles" ||
+		fail "systemd-tmpfiles refused indicator-agent.tmpfiles"
+	drop="$tmp/root/var/lib/indicator-agent/drop"
+	[ "$(stat -c %a "$drop")" = 2770 ] ||
+		fail "drop directory mode $(stat -c %a "$drop"), not 2770"
+	[ "$(stat -c %a "${drop%/drop}")" = 750 ] ||
+		fail "state directory mode $(stat -c %a "${drop%/drop}"), not 750"
+	if [ "$(id -u)" -eq 0 ]; then
+		gid=$(sed -n 's/^indicator-agent:x:\([0-9]*\):.*/\1/p' \
+			"$tmp/root/etc/group")
+		[ "$(stat -c %g "$drop")" = "$gid" ] ||
+			fail "drop directory not in group indicator-agent"
+	fi
+}
+
+# A configuration key is documented by a paragraph tagged with it and its
+# default: .BR key " (default...)".
+documented_key() {
+	page=$1
+	shift
+	for key in "$@"; do
+		grep -q "^\.BR $key \" (" "$src/man/$page" ||
+			fail "$page has no paragraph for the key '$key'"
+	done
+}
+
+# Every option, command and key in the sources appears in its man page.
+documented() {
+	page=$1
+	shift
+	for word in "$@"; do
+		# roff escapes the minus: -n is \-n, indicator-agent is
+		# indicator\-agent.
+		pat=$(printf '%s' "$word" | sed 's/-/\\-/g')
+		grep -qF -- "$pat" "$src/man/$page" ||
+			fail "$page does not document '$word'"
+	done
+}
+
+man_pages() {
+	need groff
+	for p in "$src"/man/*.[58]; do
+		out=$(groff -man -Tutf8 -ww -z "$p" 2>&1) ||
+			fail "groff failed on $p: $out"
+		[ -z "$out" ] || fail "groff warns on $p: $out"
+		grep -q '^\.SH EXIT STATUS' "$p" || grep -q '^\.SH FILES' "$p" ||
+			fail "$p has neither EXIT STATUS nor FILES"
+		for s in NAME SYNOPSIS DESCRIPTION 'SEE ALSO'; do
+			grep -q "^\.SH \"*$s" "$p" || fail "$p has no $s section"
+		done
+	done
+	if command -v mandoc >/dev/null 2>&1; then
+		for p in "$src"/man/*.[58]; do
+			mandoc -Tlint -Wwarning "$p" >"$tmp/lint" 2>&1 ||
+				fail "mandoc -Tlint $p: $(cat "$tmp/lint")"
+		done
+	fi
+
+	# Configuration keys: the rows of the tables in core/config.c.
+	keys=$(sed -n 's/^[[:space:]]*{ "\(daemon\|limits\|registry\)", "\([a-z_]*\)".*/\2/p' \
+		"$src/core/config.c")
+	[ -n "$keys" ] || fail "no daemon keys found in core/config.c"
+	# shellcheck disable=SC2086
+	documented_key indicatord.conf.5 $keys
+	keys=$(sed -n 's/^[[:space:]]*{ "agent", "\([a-z_]*\)".*/\1/p' \
+		"$src/core/config.c")
+	[ -n "$keys" ] || fail "no agent keys found in core/config.c"
+	# shellcheck disable=SC2086
+	documented_key indicator-agent.8 $keys
+	documented indicatord.conf.5 '[daemon]' '[limits]' '[registry]' \
+		'[district' '[industry' '[metric' '[target]'
+
+	# indicatord's options, from its getopt string.
+	opts=$(sed -n 's/.*getopt(argc, argv, "\([a-z:]*\)").*/\1/p' \
+		"$src/daemon/indicatord.c" | tr -d ':' | sed 's/./-& /g')
+	[ -n "$opts" ] || fail "no getopt string in daemon/indicatord.c"
+	# shellcheck disable=SC2086
+	documented indicatord.8 $opts SIGHUP SIGTERM READY=1 STATUS= \
+		RELOADING=1 STOPPING=1 WATCHDOG=1
+
+	# The agent's long options and commands.
+	opts=$(sed -n 's/^[[:space:]]*{ "\([a-z-]*\)", [a-z_]*_argument,.*/--\1/p' \
+		"$src/agents/agent.c")
+	[ -n "$opts" ] || fail "no long options in agents/agent.c"
+	# shellcheck disable=SC2086
+	documented indicator-agent.8 $opts send status run
+
+	# indicatorctl's commands, from its table.
+	cmds=$(sed -n 's/^[[:space:]]*{ "\([a-z]*\)", cmd_[a-z]* },.*/\1/p' \
+		"$src/tools/indicatorctl.c")
+	[ -n "$cmds" ] || fail "no command table in tools/indicatorctl.c"
+	for c in $cmds; do
+		grep -q "^\.B[IR]* $c\( \|\$\)" "$src/man/indicatorctl.8" ||
+			fail "indicatorctl.8 does not document the command '$c'"
+	done
+}
+
+# In a list from dpkg-deb -c: the path (a ./ before it).
+has() {
+	grep -q " \./${2#/}\$" "$1" || fail "$(basename "$1" .list) lacks $2"
+}
+
+package() {
+	need cmake cpack dpkg-deb dpkg-shlibdeps
+	b="$tmp/build"
+	# The layout a Debian package wants; only the packaged targets.
+	cmake -S "$src" -B "$b" -DCMAKE_INSTALL_PREFIX=/usr \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON >"$tmp/log" 2>&1 ||
+		fail "cmake: $(tail -20 "$tmp/log")"
+	cmake --build "$b" -j "$(nproc)" --target indicatord indicatorctl \
+		indicator-sub indicator-agent >"$tmp/log" 2>&1 ||
+		fail "build: $(tail -20 "$tmp/log")"
+
+	# cmake --install into a scratch root.
+	DESTDIR="$tmp/dest" cmake --install "$b" >"$tmp/log" 2>&1 ||
+		fail "cmake --install: $(tail -20 "$tmp/log")"
+	unitdir=$(sed -n 's/^SYSTEMD_UNITDIR:PATH=//p' "$b/CMakeCache.txt")
+	for f in /usr/bin/indicatord /usr/bin/indicatorctl \
+		/usr/bin/indicator-sub /usr/bin/indicator-agent \
+		/etc/indicatord/indicatord.conf \
+		/etc/indicator-agent/indicator-agent.conf \
+		"$unitdir/indicatord.service" \
+		"$unitdir/indicator-agent.service" \
+		/usr/lib/sysusers.d/indicatord.conf \
+		/usr/lib/sysusers.d/indicator-agent.conf \
+		/usr/lib/tmpfiles.d/indicator-agent.conf \
+		/usr/share/man/man8/indicatord.8 \
+		/usr/share/man/man8/indicatorctl.8 \
+		/usr/share/man/man8/indicator-agent.8 \
+		/usr/share/man/man5/indicatord.conf.5; do
+		[ -f "$tmp/dest$f" ] || fail "cmake --install did not install $f"
+	done
+	grep -q '^ExecStart=/usr/bin/indicatord -c /etc/indicatord/indicatord.conf$' \
+		"$tmp/dest$unitdir/indicatord.service" ||
+		fail "installed indicatord.service does not run /usr/bin/indicatord"
+	# The installed configuration: the default one, valid, naming the
+	# unit's store so that indicatorctl -c finds it.
+	conf="$tmp/dest/etc/indicatord/indicatord.conf"
+	head -c "$(wc -c <"$src/conf/indicatord.conf")" "$conf" |
+		cmp -s - "$src/conf/indicatord.conf" ||
+		fail "installed indicatord.conf does not start with the default"
+	[ "$(tail -1 "$conf")" = "data_dir = /var/lib/indicatord" ] ||
+		fail "installed indicatord.conf does not name /var/lib/indicatord"
+	"$tmp/dest/usr/bin/indicatord" -n -c "$conf" >"$tmp/log" 2>&1 ||
+		fail "indicatord -n refuses the installed file: $(cat "$tmp/log")"
+	"$tmp/dest/usr/bin/indicatorctl" -c "$conf" agents >"$tmp/log" 2>&1 &&
+		fail "indicatorctl found a store that should not exist"
+	grep -q 'no store at /var/lib/indicatord$' "$tmp/log" ||
+		fail "indicatorctl -c does not look in /var/lib/indicatord: $(cat "$tmp/log")"
+
+	(cd "$b" && cpack -G DEB) >"$tmp/log" 2>&1 ||
+		fail "cpack: $(tail -30 "$tmp/log")"
+	for pkg in indicatord indicator-agent; do
+		deb=$(ls "$b/${pkg}_"*.deb 2>/dev/null | head -1)
+		[ -n "$deb" ] || fail "no ${pkg}_*.deb: $(ls "$b")"
+		dpkg-deb -c "$deb" >"$tmp/$pkg.list"
+		dpkg-deb -I "$deb" >"$tmp/$pkg.info"
+		dpkg-deb -e "$deb" "$tmp/$pkg.ctl"
+		dpkg-deb -x "$deb" "$tmp/$pkg.root"
+		grep -q "^ Package: $pkg\$" "$tmp/$pkg.info" ||
+			fail "$deb is not package $pkg"
+		# shlibdeps found the libraries.
+		grep -q '^ Depends:.*libzmq5' "$tmp/$pkg.info" ||
+			fail "$pkg: no libzmq5 in Depends: $(grep Depends "$tmp/$pkg.info")"
+		grep -q '^ Depends:.*liblmdb0' "$tmp/$pkg.info" ||
+			fail "$pkg: no liblmdb0 in Depends"
+		has "$tmp/$pkg.list" "$unitdir/$pkg.service"
+		has "$tmp/$pkg.list" "/usr/lib/sysusers.d/$pkg.conf"
+		has "$tmp/$pkg.list" "/usr/share/man/man8/$pkg.8"
+		has "$tmp/$pkg.list" "/etc/$pkg/$pkg.conf"
+		has "$tmp/$pkg.list" "/usr/bin/$pkg"
+		[ "$(cat "$tmp/$pkg.ctl/conffiles")" = "/etc/$pkg/$pkg.conf" ] ||
+			fail "$pkg conffiles: $(cat "$tmp/$pkg.ctl/conffiles")"
+		for s in postinst prerm postrm; do
+			[ -x "$tmp/$pkg.ctl/$s" ] || fail "$pkg: no executable $s"
+			sh -n "$tmp/$pkg.ctl/$s" || fail "$pkg: $s: syntax error"
+		done
+		grep -q "systemd-sysusers /usr/lib/sysusers.d/$pkg.conf" \
+			"$tmp/$pkg.ctl/postinst" || fail "$pkg postinst makes no user"
+		grep -q "daemon-reload" "$tmp/$pkg.ctl/postinst" ||
+			fail "$pkg postinst does not reload systemd"
+		# Installed, never started: enabling is the operator's step.
+		if grep -Eq 'systemctl (--system )?(start|enable)' \
+			"$tmp/$pkg.ctl/postinst"; then
+			fail "$pkg postinst starts or enables the service"
+		fi
+		# The unit's binaries are where the package puts them.
+		for x in $(sed -n 's/^Exec[A-Za-z]*=\([^ ]*\).*/\1/p' \
+			"$tmp/$pkg.root$unitdir/$pkg.service"); do
+			case $x in
+			/usr/bin/indicator*)
+				[ -x "$tmp/$pkg.root$x" ] ||
+					fail "$pkg.service runs $x, not in the package" ;;
+			esac
+		done
+	done
+	has "$tmp/indicatord.list" /usr/bin/indicatorctl
+	has "$tmp/indicatord.list" /usr/bin/indicator-sub
+	has "$tmp/indicatord.list" /usr/share/man/man8/indicatorctl.8
+	has "$tmp/indicatord.list" /usr/share/man/man5/indicatord.conf.5
+	has "$tmp/indicator-agent.list" /usr/lib/tmpfiles.d/indicator-agent.conf
+	grep -q "systemd-tmpfiles --create /usr/lib/tmpfiles.d/indicator-agent.conf" \
+		"$tmp/indicator-agent.ctl/postinst" ||
+		fail "indicator-agent postinst does not make the drop directory"
+	if grep -q 'indicator-agent' "$tmp/indicatord.list"; then
+		fail "indicatord package holds agent files"
+	fi
+	if grep -Eq 'indicatord|indicatorctl' "$tmp/indicator-agent.list"; then
+		fail "indicator-agent package holds daemon files"
+	fi
+	echo "service.sh: $(cd "$b" && ls ./*.deb | tr '\n' ' ')built and checked"
+}
+
+case $what in
+units) units ;;
+man) man_pages ;;
+package) package ;;
+*) fail "unknown part '$what'" ;;
+esac
+echo "service.sh $what: ok"
