@@ -7,7 +7,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build demo test test-asan clean
+.PHONY: all setup build demo test test-asan test-valgrind clean
 
 all: build
 
@@ -29,6 +29,13 @@ test-asan: setup
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The integration suites again with the daemon under valgrind memcheck: any
+# error makes it exit 99 and the suite fail.
+VALGRIND_SUITES ?= check_ingest|check_feed|check_control|check_auth
+test-valgrind: build
+	cd $(BUILD) && INDICATOR_VALGRIND=1 ctest --output-on-failure \
+		-j $(JOBS) -R '$(VALGRIND_SUITES)'
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) demo-run
