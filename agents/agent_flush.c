@@ -16,6 +16,7 @@
 #include <zmq.h>
 
 #include "agent.h"
+#include "keys.h"
 #include "indicator.pb-c.h"
 #include "xmalloc.h"
 
@@ -503,6 +504,27 @@ agent_flush_monitor(struct agent_flush *f)
 	return 0;
 }
 
+/* With server_key set: a CURVE client with this agent's key pair. The
+ * daemon binds the key to one agent_id and district (README, Security). */
+static int
+agent_flush_curve(struct agent_flush *f)
+{
+	const struct agent_config *c = &f->a->cfg;
+	struct key_client k;
+	char err[512];
+
+	if (keys_client_load(c->server_key, c->public_key_file,
+		c->secret_key_file, &k, err, sizeof(err)) == -1) {
+		fprintf(stderr, "indicator-agent: %s\n", err);
+		return -1;
+	}
+	zmq_setsockopt(f->sock, ZMQ_CURVE_SERVERKEY, k.server, KEY_Z85_LEN);
+	zmq_setsockopt(f->sock, ZMQ_CURVE_PUBLICKEY, k.public_key, KEY_Z85_LEN);
+	zmq_setsockopt(f->sock, ZMQ_CURVE_SECRETKEY, k.secret_key, KEY_Z85_LEN);
+	explicit_bzero(&k, sizeof(k));
+	return 0;
+}
+
 static int
 agent_flush_connect(struct agent_flush *f)
 {
@@ -540,6 +562,8 @@ agent_flush_connect(struct agent_flush *f)
 		if (agent_flush_monitor(f) == -1)
 			return -1;
 	}
+	if (c->server_key[0] != '\0' && agent_flush_curve(f) == -1)
+		return -1;
 	if (zmq_connect(f->sock, c->endpoint) == -1) {
 		fprintf(stderr, "indicator-agent: %s: %s\n", c->endpoint,
 		    zmq_strerror(errno));

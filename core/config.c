@@ -94,6 +94,9 @@ static const struct crow agent_rows[] = {
 	{ "agent", "report_size", CT_UINT, A(report_size), 1, 100000, "50" },
 	{ "agent", "heartbeat_ms", CT_UINT, A(heartbeat_ms), 0, 3600000, "0" },
 	{ "agent", "drop_dir", CT_STR, A(drop_dir), 0, 0, "./drop" },
+	{ "agent", "server_key", CT_STR, A(server_key), 0, 0, "" },
+	{ "agent", "public_key_file", CT_STR, A(public_key_file), 0, 0, "" },
+	{ "agent", "secret_key_file", CT_STR, A(secret_key_file), 0, 0, "" },
 };
 
 /* libinih's INI_MAX_LINE (200) less the line end and its NUL. */

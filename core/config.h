@@ -61,7 +61,7 @@ struct config {
 	bool allow_insecure_remote; /* plaintext off loopback */
 	unsigned rate_limit; /* reports/s per agent_id; 0: none */
 	char control[CONFIG_ENDPOINT_MAX]; /* "": ipc://DATA_DIR/control */
-	char metrics[64];		   /* HOST:PORT on loopback; "": off */
+	char metrics[64]; /* HOST:PORT on loopback; "": off */
 	struct config_limits limits;
 	struct registry reg;
 };
@@ -76,6 +76,11 @@ struct agent_config {
 	unsigned report_size; /* observations per report */
 	unsigned heartbeat_ms; /* 0: none */
 	char drop_dir[CONFIG_PATH_MAX]; /* run: where CSV files are dropped */
+	/* CURVE: the daemon's public key (Z85, or a file holding it) and
+	 * this agent's key files; all empty for plaintext. */
+	char server_key[CONFIG_PATH_MAX];
+	char public_key_file[CONFIG_PATH_MAX];
+	char secret_key_file[CONFIG_PATH_MAX];
 };
 
 /* config.c */

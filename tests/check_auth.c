@@ -503,9 +503,8 @@ START_TEST(feed_curve_subscribers)
 	struct keypair sub, stranger_sub;
 	const char *ok[] = { SUB_BIN, "-c", dm.conf, "--once", "--server-key",
 		server.pub, "--public-key", spub, "--secret-key", ssec, NULL };
-	const char *bad[] = { SUB_BIN, "-c", dm.conf, "--once",
-		"--server-key", server.pub, "--public-key", other,
-		"--secret-key", osec, NULL };
+	const char *bad[] = { SUB_BIN, "-c", dm.conf, "--once", "--server-key",
+		server.pub, "--public-key", other, "--secret-key", osec, NULL };
 	void *s;
 
 	keydir = harness_tmpdir();
@@ -535,9 +534,9 @@ START_TEST(feed_curve_subscribers)
 	expect(report(s, "kunshan-01", "320583", 1, ACK_MS), ACCEPTED, NULL);
 	zmq_close(s);
 	ck_assert_int_eq(harness_run(ok, &out, NULL, 30), 0);
-	ck_assert_msg(strstr(out, "agg/output_value/photonics/city/2024") !=
-		NULL,
-	    "%s", out);
+	ck_assert_msg(
+	    strstr(out, "agg/output_value/photonics/city/2024") != NULL, "%s",
+	    out);
 	free(out);
 	/* A key pair not in the list is refused at the handshake. */
 	ck_assert_int_ne(harness_run(bad, &out, &err, 30), 0);
@@ -545,6 +544,57 @@ START_TEST(feed_curve_subscribers)
 	free(out);
 	free(err);
 	ck_assert(log_has("handshake refused"));
+}
+END_TEST
+
+/* The real agent with its key pair, as the README's Security section sets
+ * it up: its own district goes through; another district is refused. */
+START_TEST(curve_real_agent)
+{
+	char conf[700], pub[700], sec[700], spub[700], csv[700], outbox[700];
+	char text[4096], *out, *err;
+	const char *argv[] = { AGENT_BIN, "-c", conf, "--endpoint", dm.ingest,
+		"--timeout", "30", "send", csv, NULL };
+
+	snprintf(pub, sizeof(pub), "%s/kunshan.pub", keydir);
+	snprintf(sec, sizeof(sec), "%s/kunshan.key", keydir);
+	snprintf(spub, sizeof(spub), "%s/server.pub", keydir);
+	snprintf(csv, sizeof(csv), "%s/k.csv", keydir);
+	snprintf(outbox, sizeof(outbox), "%s/outbox", keydir);
+	snprintf(conf, sizeof(conf), "%s/agent.conf", keydir);
+	harness_write_file(pub, kunshan.pub);
+	write_mode(sec, kunshan.sec, 0600);
+	harness_write_file(spub, server.pub);
+	harness_write_file(csv, "industry,metric,period,value,unit\n"
+				"photonics,output_value,2024,12.5,CNY_100M\n");
+	snprintf(text, sizeof(text),
+	    "[agent]\nid = kunshan-01\ndistrict = 320583\noutbox = %s\n"
+	    "server_key = %s\npublic_key_file = %s\nsecret_key_file = %s\n",
+	    outbox, spub, pub, sec);
+	harness_write_file(conf, text);
+	ck_assert_int_eq(harness_run(argv, &out, &err, 60), 0);
+	free(out);
+	free(err);
+	ck_assert_int_eq(stored(), 1);
+
+	/* The same key reporting for Suzhou Industrial Park is refused. */
+	snprintf(text, sizeof(text),
+	    "[agent]\nid = kunshan-01\ndistrict = 320576\noutbox = %s\n"
+	    "server_key = %s\npublic_key_file = %s\nsecret_key_file = %s\n",
+	    outbox, spub, pub, sec);
+	harness_write_file(conf, text);
+	ck_assert_int_eq(harness_run(argv, &out, &err, 60), 1);
+	ck_assert_msg(strstr(err, "not_authorised") != NULL, "%s", err);
+	free(out);
+	free(err);
+	ck_assert_int_eq(stored(), 1);
+
+	/* A secret key readable by others is refused by the agent too. */
+	ck_assert(chmod(sec, 0644) == 0);
+	ck_assert_int_ne(harness_run(argv, &out, &err, 60), 0);
+	ck_assert_msg(strstr(err, "chmod 600") != NULL, "%s", err);
+	free(out);
+	free(err);
 }
 END_TEST
 
@@ -584,6 +634,7 @@ auth_suite(void)
 	tcase_add_test(tc, curve_plaintext_client_refused);
 	tcase_add_test(tc, curve_revoked_after_sighup);
 	tcase_add_test(tc, curve_broken_keys_file_kept_on_reload);
+	tcase_add_test(tc, curve_real_agent);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("limits");

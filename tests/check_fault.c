@@ -343,6 +343,7 @@ feeder_new(int d, size_t nrows, size_t raw_size)
 	struct feeder *fe;
 	size_t idx = F->nfe;
 	char id[sizeof(fe->id)];
+	char dir[sizeof(F->dir)];
 
 	ck_assert_msg(idx < FEEDERS_MAX, "more than %d feeders", FEEDERS_MAX);
 	ck_assert_msg(F->next_key[d] + nrows <= NKEYS,
@@ -360,10 +361,12 @@ feeder_new(int d, size_t nrows, size_t raw_size)
 	for (size_t r = 0; r < nrows; r++)
 		F->owner[d][fe->first_key + r] = (int16_t)idx;
 	F->next_key[d] += nrows;
-	/* From a copy of id: GCC takes fe->id for an overlap with fe->csv. */
-	snprintf(fe->csv, sizeof(fe->csv), "%s/%s.csv", F->dir, id);
-	snprintf(fe->outbox, sizeof(fe->outbox), "%s/%s.outbox", F->dir, id);
-	snprintf(fe->log, sizeof(fe->log), "%s/%s.log", F->dir, id);
+	/* From copies of id and dir: GCC at -O2 takes F->dir and fe->id for
+	 * an overlap with fe->csv (-Wrestrict). */
+	memcpy(dir, F->dir, sizeof(dir));
+	snprintf(fe->csv, sizeof(fe->csv), "%s/%s.csv", dir, id);
+	snprintf(fe->outbox, sizeof(fe->outbox), "%s/%s.outbox", dir, id);
+	snprintf(fe->log, sizeof(fe->log), "%s/%s.log", dir, id);
 	if (!raw)
 		feeder_csv(fe);
 	return fe;
