@@ -2,6 +2,7 @@
  * Aggregates, recomputed from the observations behind them. See
  * aggregate.h.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,6 +47,18 @@ agg_affected(const char *district, const char *industry, const char *metric,
 	return n;
 }
 
+int64_t
+agg_units(double value)
+{
+	return llround(value * AGG_UNITS_PER);
+}
+
+double
+agg_from_units(int64_t units)
+{
+	return (double)units / AGG_UNITS_PER;
+}
+
 static void
 set_target(const struct registry *reg, const struct agg_key *key,
     struct agg_value *out)
@@ -66,11 +79,46 @@ set_target(const struct registry *reg, const struct agg_key *key,
 	out->progress = out->value / t->value;
 }
 
-/* The sum of metric over the given districts and industries; *reporting
- * counts the districts with at least one value behind it. */
+bool
+agg_is_clusters_source(const struct agg_key *key)
+{
+	int year;
+
+	return strcmp(key->metric, AGG_CLUSTERS_SOURCE) == 0 &&
+	       strcmp(key->industry, "*") == 0 &&
+	       strcmp(key->scope, "city") == 0 && annual(key->period, &year);
+}
+
+int
+agg_finish(const struct registry *reg, const struct agg_key *key, int64_t units,
+    uint32_t reporting, struct agg_value *out)
+{
+	const struct reg_metric *m;
+	bool clusters = strcmp(key->metric, AGG_CLUSTERS_METRIC) == 0;
+
+	memset(out, 0, sizeof(*out));
+	if (clusters) {
+		out->value = (double)units; /* a count of industries */
+		strlcpy_ok(out->unit, "count", sizeof(out->unit));
+	} else {
+		if ((m = registry_metric(reg, key->metric)) == NULL)
+			return -1;
+		out->value = agg_from_units(units);
+		strlcpy_ok(out->unit, m->unit, sizeof(out->unit));
+	}
+	out->districts_reporting = reporting;
+	out->districts_expected = clusters || strcmp(key->scope, "city") == 0
+				      ? (uint32_t)reg->ndistricts
+				      : 1;
+	set_target(reg, key, out);
+	return 0;
+}
+
+/* The sum of metric over the key's districts and industries, in units;
+ * *reporting counts the districts with at least one value behind it. */
 static int
 sum(const struct registry *reg, const struct agg_key *key, const char *metric,
-    agg_lookup_fn lookup, void *arg, double *total, uint32_t *reporting)
+    agg_lookup_fn lookup, void *arg, int64_t *total, uint32_t *reporting)
 {
 	bool city = strcmp(key->scope, "city") == 0;
 	bool all = strcmp(key->industry, "*") == 0;
@@ -92,7 +140,7 @@ sum(const struct registry *reg, const struct agg_key *key, const char *metric,
 			if (rc < 0)
 				return -1;
 			if (rc == 1) {
-				*total += v;
+				*total += agg_units(v);
 				any = true;
 			}
 		}
@@ -110,7 +158,7 @@ clusters(const struct registry *reg, const struct agg_key *key,
 {
 	struct agg_key k;
 	uint32_t n = 0, reporting = 0, r;
-	double v;
+	int64_t v;
 	int year;
 
 	if (!annual(key->period, &year) || strcmp(key->industry, "*") != 0 ||
@@ -128,16 +176,10 @@ clusters(const struct registry *reg, const struct agg_key *key,
 		if (sum(reg, &k, AGG_CLUSTERS_SOURCE, lookup, arg, &v, &r) ==
 		    -1)
 			return -1;
-		if (r > 0 && v >= AGG_CLUSTERS_THRESHOLD)
+		if (r > 0 && agg_from_units(v) >= AGG_CLUSTERS_THRESHOLD)
 			n++;
 	}
-	memset(out, 0, sizeof(*out));
-	out->value = n;
-	strlcpy_ok(out->unit, "count", sizeof(out->unit));
-	out->districts_reporting = reporting;
-	out->districts_expected = (uint32_t)reg->ndistricts;
-	set_target(reg, key, out);
-	return 1;
+	return agg_finish(reg, key, n, reporting, out) == 0 ? 1 : -1;
 }
 
 int
@@ -145,9 +187,8 @@ agg_compute(const struct registry *reg, const struct agg_key *key,
     agg_lookup_fn lookup, void *arg, struct agg_value *out)
 {
 	const struct reg_metric *m;
-	bool city = strcmp(key->scope, "city") == 0;
 	uint32_t reporting;
-	double total;
+	int64_t total;
 
 	if (strcmp(key->metric, AGG_CLUSTERS_METRIC) == 0)
 		return clusters(reg, key, lookup, arg, out);
@@ -157,13 +198,7 @@ agg_compute(const struct registry *reg, const struct agg_key *key,
 		return -1;
 	if (reporting == 0)
 		return 0;
-	memset(out, 0, sizeof(*out));
-	out->value = total;
-	strlcpy_ok(out->unit, m->unit, sizeof(out->unit));
-	out->districts_reporting = reporting;
-	out->districts_expected = city ? (uint32_t)reg->ndistricts : 1;
-	set_target(reg, key, out);
-	return 1;
+	return agg_finish(reg, key, total, reporting, out) == 0 ? 1 : -1;
 }
 
 bool

@@ -52,6 +52,19 @@ struct agg_value {
 };
 
 /*
+ * Sums are exact: every value counts as a whole number of millionths of
+ * its canonical unit (1e-6 亿元 is 100 CNY), so addition is associative,
+ * an aggregate kept up to date by differences equals its recomputation
+ * bit for bit, and the order of summation does not matter. registry_check
+ * bounds each metric's max so that no sum can reach 2^51 units.
+ */
+#define AGG_UNITS_PER 1e6
+
+/* value in units (rounded to the nearest), and back. */
+int64_t agg_units(double value);
+double agg_from_units(int64_t units);
+
+/*
  * Looks up the latest canonical value of (district, industry, metric,
  * period). Returns 1 and sets *value when there is one, 0 when there is
  * none, -1 on failure (which the aggregation passes up).
@@ -77,6 +90,18 @@ size_t agg_affected(const char *district, const char *industry,
  */
 int agg_compute(const struct registry *reg, const struct agg_key *key,
     agg_lookup_fn lookup, void *arg, struct agg_value *out);
+
+/*
+ * Fills *out for key from its sum in units and the number of districts
+ * reporting: value, unit, districts_expected, target, target_year and
+ * progress, exactly as agg_compute() would. -1 for an unknown metric.
+ */
+int agg_finish(const struct registry *reg, const struct agg_key *key,
+    int64_t units, uint32_t reporting, struct agg_value *out);
+
+/* True for the industry-"*", city-scope, annual output_value key that
+ * clusters_100bn of the same year is derived from. */
+bool agg_is_clusters_source(const struct agg_key *key);
 
 /* True when the two contents are the same (every field, bit for bit). */
 bool agg_value_equal(const struct agg_value *a, const struct agg_value *b);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "aggregate.h"
 #include "registry.h"
 
 /* The derived metric: industries whose city output_value reaches 1000. */
@@ -166,6 +167,18 @@ registry_check(const struct registry *reg, char *err, size_t errlen)
 		if (!(m->max > 0)) {
 			snprintf(err, errlen, "metric %s: max must be above 0",
 			    m->code);
+			return err;
+		}
+		/* Aggregates sum whole units (aggregate.h): the largest city
+		 * total must stay far inside a double's exact integers. */
+		if (m->max * (double)reg->ndistricts *
+			(double)reg->nindustries * AGG_UNITS_PER >=
+		    0x1p51) {
+			snprintf(err, errlen,
+			    "metric %s: max %g is too large for exact sums "
+			    "over "
+			    "%zu districts and %zu industries",
+			    m->code, m->max, reg->ndistricts, reg->nindustries);
 			return err;
 		}
 	}

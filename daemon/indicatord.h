@@ -180,13 +180,19 @@ void publisher_destroy(struct publisher **p);
 /* Forgets the touched keys and queued publications: at the start of each
  * attempt at a batch's transaction. */
 void publisher_reset(struct publisher *p);
-/* Records that an observation was stored in this batch. */
-void publisher_touch(struct publisher *p, const char *district,
-    const char *industry, const char *metric, const char *period);
-/* In the batch's write transaction: recomputes every aggregate the batch
- * touched and stores, with revision + 1 and the next publish seq, those
- * whose content changed; queues them for publisher_send(). 0, STORE_FULL
- * or -1. */
+/*
+ * In the batch's write transaction, after o was stored (prev being the
+ * value it replaced, when had_prev): applies the difference to every
+ * aggregate it belongs to (read from the store the first time the batch
+ * needs it), and counts a new district or key in districts_reporting. A
+ * value re-sent unchanged changes nothing. 0, STORE_FULL or -1.
+ */
+int publisher_touch(struct daemon *d, struct store_txn *t,
+    const struct store_obs *o, const struct store_obs *prev, bool had_prev);
+/* In the batch's write transaction, after every report: stores, with
+ * revision + 1 and the next publish seq, each aggregate whose content the
+ * batch changed (clusters_100bn recounted from the industries' sums), and
+ * queues them for publisher_send(). 0, STORE_FULL or -1. */
 int publisher_update(struct daemon *d, struct store_txn *t, int64_t now);
 /* After the commit: publishes the queued aggregates on the PUB socket,
  * never blocking (counted as dropped at the high-water mark). */

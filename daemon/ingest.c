@@ -351,7 +351,8 @@ apply_observations(
     struct daemon *d, struct store_txn *t, struct msg *m, int64_t now)
 {
 	Indicator__Report *r = m->am->report;
-	struct store_obs o;
+	struct store_obs o, prev;
+	bool had_prev;
 	int rc;
 
 	for (size_t i = 0; i < r->n_observations; i++) {
@@ -374,10 +375,9 @@ apply_observations(
 		o.seq = r->seq;
 		o.sent_at_ms = r->sent_at_ms;
 		o.stored_at_ms = now;
-		if ((rc = store_obs_put(t, &o, NULL, NULL)) != 0)
+		if ((rc = store_obs_put(t, &o, &prev, &had_prev)) != 0 ||
+		    (rc = publisher_touch(d, t, &o, &prev, had_prev)) != 0)
 			return rc;
-		publisher_touch(
-		    d->pub, o.district, o.industry, o.metric, o.period);
 	}
 	d->count.observations += r->n_observations;
 	return 0;

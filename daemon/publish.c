@@ -26,12 +26,26 @@ struct pending_pub {
 	size_t len;
 };
 
+/* One aggregate the batch touched: its stored state, then its new sum. */
+struct entry {
+	uint32_t gen; /* in use when equal to the publisher's */
+	uint32_t hash;
+	struct agg_key key;
+	bool stored; /* it exists in the store: old and revision are set */
+	bool dirty; /* changed by the batch: recompute and maybe publish */
+	int64_t units; /* the sum, in aggregate.h's units (a count for
+			  clusters_100bn) */
+	uint32_t reporting;
+	struct agg_value old;
+	uint64_t revision;
+};
+
 struct publisher {
-	/* Open-addressing set of the aggregate keys the batch touched. */
-	struct agg_key *keys;
-	uint32_t *hashes; /* 0: empty slot */
-	size_t nkeys;
+	/* Open-addressing table of the batch's aggregates. */
+	struct entry *e;
+	size_t n;
 	size_t cap; /* a power of two */
+	uint32_t gen; /* a new batch makes every entry stale */
 	/* Aggregates to publish after the commit, in seq order. */
 	struct pending_pub *pubs;
 	size_t npubs;
@@ -44,9 +58,9 @@ publisher_new(void)
 {
 	struct publisher *p = xcalloc(1, sizeof(*p));
 
-	p->cap = 256;
-	p->keys = xcalloc(p->cap, sizeof(*p->keys));
-	p->hashes = xcalloc(p->cap, sizeof(*p->hashes));
+	p->cap = 1024;
+	p->e = xcalloc(p->cap, sizeof(*p->e));
+	p->gen = 1;
 	return p;
 }
 
@@ -67,8 +81,7 @@ publisher_destroy(struct publisher **pp)
 		return;
 	pubs_clear(p);
 	free(p->pubs);
-	free(p->keys);
-	free(p->hashes);
+	free(p->e);
 	free(p);
 	*pp = NULL;
 }
@@ -76,9 +89,11 @@ publisher_destroy(struct publisher **pp)
 void
 publisher_reset(struct publisher *p)
 {
-	if (p->nkeys > 0)
-		memset(p->hashes, 0, p->cap * sizeof(*p->hashes));
-	p->nkeys = 0;
+	if (p->n > 0 && ++p->gen == 0) { /* wrapped: forget for real */
+		memset(p->e, 0, p->cap * sizeof(*p->e));
+		p->gen = 1;
+	}
+	p->n = 0;
 	pubs_clear(p);
 }
 
@@ -93,86 +108,42 @@ key_hash(const struct agg_key *k)
 			h = (h ^ (unsigned char)*s) * 16777619u;
 		h = (h ^ '/') * 16777619u;
 	}
-	return h ? h : 1;
+	return h;
 }
 
 static bool
 key_equal(const struct agg_key *a, const struct agg_key *b)
 {
-	return strcmp(a->metric, b->metric) == 0 &&
-	       strcmp(a->industry, b->industry) == 0 &&
+	return strcmp(a->period, b->period) == 0 &&
 	       strcmp(a->scope, b->scope) == 0 &&
-	       strcmp(a->period, b->period) == 0;
+	       strcmp(a->industry, b->industry) == 0 &&
+	       strcmp(a->metric, b->metric) == 0;
 }
 
-static void
-set_insert(struct agg_key *keys, uint32_t *hashes, size_t cap,
-    const struct agg_key *k, uint32_t h, size_t *n)
+static size_t
+slot_find(const struct entry *e, size_t cap, uint32_t gen,
+    const struct agg_key *k, uint32_t h)
 {
 	size_t i = h & (cap - 1);
 
-	while (hashes[i] != 0) {
-		if (hashes[i] == h && key_equal(&keys[i], k))
-			return;
+	while (e[i].gen == gen && !(e[i].hash == h && key_equal(&e[i].key, k)))
 		i = (i + 1) & (cap - 1);
-	}
-	hashes[i] = h;
-	keys[i] = *k;
-	(*n)++;
+	return i;
 }
 
 static void
-set_grow(struct publisher *p)
+table_grow(struct publisher *p)
 {
-	size_t cap = p->cap * 2, n = 0;
-	struct agg_key *keys = xcalloc(cap, sizeof(*keys));
-	uint32_t *hashes = xcalloc(cap, sizeof(*hashes));
+	size_t cap = p->cap * 2;
+	struct entry *e = xcalloc(cap, sizeof(*e));
 
 	for (size_t i = 0; i < p->cap; i++)
-		if (p->hashes[i] != 0)
-			set_insert(
-			    keys, hashes, cap, &p->keys[i], p->hashes[i], &n);
-	free(p->keys);
-	free(p->hashes);
-	p->keys = keys;
-	p->hashes = hashes;
+		if (p->e[i].gen == p->gen)
+			e[slot_find(e, cap, p->gen, &p->e[i].key,
+			    p->e[i].hash)] = p->e[i];
+	free(p->e);
+	p->e = e;
 	p->cap = cap;
-}
-
-void
-publisher_touch(struct publisher *p, const char *district, const char *industry,
-    const char *metric, const char *period)
-{
-	struct agg_key k[AGG_AFFECTED_MAX];
-	size_t n = agg_affected(district, industry, metric, period, k);
-
-	for (size_t i = 0; i < n; i++) {
-		if ((p->nkeys + 1) * 2 > p->cap)
-			set_grow(p);
-		set_insert(p->keys, p->hashes, p->cap, &k[i], key_hash(&k[i]),
-		    &p->nkeys);
-	}
-}
-
-struct lookup_ctx {
-	struct store_txn *t;
-};
-
-static int
-lookup(void *arg, const char *district, const char *industry,
-    const char *metric, const char *period, double *value)
-{
-	struct lookup_ctx *ctx = arg;
-	struct store_obs o;
-	int rc;
-
-	rc = store_obs_get(ctx->t, district, industry, metric, period, &o);
-	if (rc == STORE_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return -1;
-	*value = o.value;
-	return 1;
 }
 
 static void
@@ -188,48 +159,204 @@ value_from_msg(const Indicator__Aggregate *a, struct agg_value *v)
 	v->progress = a->progress;
 }
 
-/* Recomputes one touched key; stores and queues it when it changed. */
-static int
-update_one(struct daemon *d, struct store_txn *t, const struct agg_key *k,
-    uint64_t *seq, int64_t now)
+/*
+ * The batch's entry for key, read from the store the first time the batch
+ * needs it. The pointer is valid until the next call. Sets *rc to 0, or to
+ * STORE_FULL or -1 (and returns NULL) when the store fails.
+ */
+static struct entry *
+entry_get(struct publisher *p, struct store_txn *t, const char *metric,
+    const char *industry, const char *scope, const char *period, int *rc)
+{
+	Indicator__Aggregate *a;
+	struct agg_key k;
+	struct entry *e;
+	char topic[IND_TOPIC_MAX + 1];
+	const void *buf;
+	size_t len, i;
+	uint32_t h;
+
+	strlcpy_ok(k.metric, metric, sizeof(k.metric));
+	strlcpy_ok(k.industry, industry, sizeof(k.industry));
+	strlcpy_ok(k.scope, scope, sizeof(k.scope));
+	strlcpy_ok(k.period, period, sizeof(k.period));
+	h = key_hash(&k);
+	*rc = 0;
+	i = slot_find(p->e, p->cap, p->gen, &k, h);
+	if (p->e[i].gen == p->gen)
+		return &p->e[i];
+	if ((p->n + 1) * 2 > p->cap) {
+		table_grow(p);
+		i = slot_find(p->e, p->cap, p->gen, &k, h);
+	}
+	e = &p->e[i];
+	memset(e, 0, sizeof(*e));
+	e->gen = p->gen;
+	e->hash = h;
+	e->key = k;
+	p->n++;
+	agg_topic(&k, topic, sizeof(topic));
+	*rc = store_agg_get(t, topic, &buf, &len);
+	if (*rc == STORE_NOTFOUND) {
+		*rc = 0;
+		return e;
+	}
+	if (*rc != 0)
+		return NULL;
+	if ((a = indicator__aggregate__unpack(NULL, len, buf)) == NULL) {
+		log_error("publish: stored aggregate %s does not decode; it is "
+			  "rebuilt from this batch on",
+		    topic);
+		return e;
+	}
+	e->stored = true;
+	value_from_msg(a, &e->old);
+	e->revision = a->revision;
+	e->reporting = a->districts_reporting;
+	e->units = strcmp(metric, AGG_CLUSTERS_METRIC) == 0
+		       ? (int64_t)a->value
+		       : agg_units(a->value);
+	indicator__aggregate__free_unpacked(a, NULL);
+	return e;
+}
+
+/* An aggregate exists once it is stored or the batch has created it. */
+static bool
+entry_exists(const struct entry *e)
+{
+	return e->stored || e->dirty;
+}
+
+int
+publisher_touch(struct daemon *d, struct store_txn *t,
+    const struct store_obs *o, const struct store_obs *prev, bool had_prev)
 {
 	struct publisher *p = d->pub;
-	struct lookup_ctx ctx = { t };
-	Indicator__Aggregate a = INDICATOR__AGGREGATE__INIT, *old = NULL;
-	struct agg_value v, ov;
-	struct pending_pub *pp;
-	const void *buf;
-	size_t len;
-	uint64_t revision = 1;
+	int64_t delta =
+	    agg_units(o->value) - (had_prev ? agg_units(prev->value) : 0);
+	struct entry *e;
+	bool district_new;
 	int rc;
 
-	rc = agg_compute(&d->cfg.reg, k, lookup, &ctx, &v);
-	if (rc <= 0)
-		return rc; /* nothing behind it, or an unknown metric (-1) */
-	pp = NULL;
+	/* A value re-sent unchanged changes history, not the aggregates. */
+	if (had_prev && delta == 0)
+		return 0;
+	/* The district's value of the industry. */
+	if ((e = entry_get(p, t, o->metric, o->industry, o->district, o->period,
+		 &rc)) == NULL)
+		return rc;
+	e->units += delta;
+	e->reporting = 1;
+	e->dirty = true;
+	/* The district's total over industries. */
+	if ((e = entry_get(
+		 p, t, o->metric, "*", o->district, o->period, &rc)) == NULL)
+		return rc;
+	district_new = !entry_exists(e);
+	e->units += delta;
+	e->reporting = 1;
+	e->dirty = true;
+	/* The city's value of the industry: one more district when the key
+	 * is new. */
+	if ((e = entry_get(
+		 p, t, o->metric, o->industry, "city", o->period, &rc)) == NULL)
+		return rc;
+	e->units += delta;
+	e->reporting += had_prev ? 0 : 1;
+	e->dirty = true;
+	/* The city's total: one more district when this is the district's
+	 * first figure of the metric and period. */
+	if ((e = entry_get(p, t, o->metric, "*", "city", o->period, &rc)) ==
+	    NULL)
+		return rc;
+	e->units += delta;
+	e->reporting += district_new ? 1 : 0;
+	e->dirty = true;
+	if (agg_is_clusters_source(&e->key)) {
+		if ((e = entry_get(p, t, AGG_CLUSTERS_METRIC, "*", "city",
+			 o->period, &rc)) == NULL)
+			return rc;
+		e->dirty = true;
+	}
+	return 0;
+}
+
+/* clusters_100bn of a year from the city's output_value per industry (in
+ * the batch or the store) and the districts behind the city total. */
+static int
+clusters_count(struct daemon *d, struct store_txn *t, const char *period,
+    int64_t *count, uint32_t *reporting)
+{
+	const struct registry *reg = &d->cfg.reg;
+	struct entry *e;
+	int rc;
+
+	*count = 0;
+	*reporting = 0;
+	for (size_t i = 0; i < reg->nindustries; i++) {
+		if ((e = entry_get(d->pub, t, AGG_CLUSTERS_SOURCE,
+			 reg->industries[i].code, "city", period, &rc)) == NULL)
+			return rc;
+		if (entry_exists(e) &&
+		    agg_from_units(e->units) >= AGG_CLUSTERS_THRESHOLD)
+			(*count)++;
+	}
+	if ((e = entry_get(d->pub, t, AGG_CLUSTERS_SOURCE, "*", "city", period,
+		 &rc)) == NULL)
+		return rc;
+	*reporting = e->reporting;
+	return 0;
+}
+
+/* Stores and queues one dirty aggregate when its content changed. */
+static int
+update_one(struct daemon *d, struct store_txn *t, size_t slot, uint64_t *seq,
+    int64_t now)
+{
+	struct publisher *p = d->pub;
+	Indicator__Aggregate a = INDICATOR__AGGREGATE__INIT;
+	struct entry e;
+	struct agg_value v;
+	struct pending_pub *pp;
+	int rc;
+
+	if (strcmp(p->e[slot].key.metric, AGG_CLUSTERS_METRIC) == 0) {
+		struct agg_key key = p->e[slot].key;
+		struct entry *ep;
+		int64_t count = 0;
+		uint32_t reporting = 0;
+
+		if ((rc = clusters_count(
+			 d, t, key.period, &count, &reporting)) != 0)
+			return rc;
+		/* entry_get() may have moved the table: find it again. */
+		if ((ep = entry_get(p, t, key.metric, key.industry, key.scope,
+			 key.period, &rc)) == NULL)
+			return rc;
+		e = *ep;
+		e.units = count;
+		e.reporting = reporting;
+	} else {
+		e = p->e[slot];
+	}
+	if (agg_finish(&d->cfg.reg, &e.key, e.units, e.reporting, &v) == -1) {
+		log_error("publish: %s is not in the registry; its aggregate "
+			  "is not updated",
+		    e.key.metric);
+		return 0;
+	}
+	if (e.stored && agg_value_equal(&v, &e.old))
+		return 0; /* unchanged: nothing to say */
 	if (p->npubs == p->pubcap) {
 		p->pubcap = p->pubcap ? p->pubcap * 2 : 64;
 		p->pubs = xrealloc(p->pubs, p->pubcap * sizeof(*p->pubs));
 	}
 	pp = &p->pubs[p->npubs];
-	agg_topic(k, pp->topic, sizeof(pp->topic));
-	rc = store_agg_get(t, pp->topic, &buf, &len);
-	if (rc == 0) {
-		old = indicator__aggregate__unpack(NULL, len, buf);
-		if (old != NULL) {
-			value_from_msg(old, &ov);
-			revision = old->revision + 1;
-			indicator__aggregate__free_unpacked(old, NULL);
-			if (agg_value_equal(&v, &ov))
-				return 0; /* unchanged: nothing to say */
-		}
-	} else if (rc != STORE_NOTFOUND) {
-		return rc;
-	}
-	a.metric = (char *)k->metric;
-	a.industry = (char *)k->industry;
-	a.scope = (char *)k->scope;
-	a.period = (char *)k->period;
+	agg_topic(&e.key, pp->topic, sizeof(pp->topic));
+	a.metric = e.key.metric;
+	a.industry = e.key.industry;
+	a.scope = e.key.scope;
+	a.period = e.key.period;
 	a.value = v.value;
 	a.unit = v.unit;
 	a.districts_reporting = v.districts_reporting;
@@ -237,7 +364,7 @@ update_one(struct daemon *d, struct store_txn *t, const struct agg_key *k,
 	a.target = v.target;
 	a.target_year = v.target_year;
 	a.progress = v.progress;
-	a.revision = revision;
+	a.revision = e.stored ? e.revision + 1 : 1;
 	a.seq = ++*seq;
 	a.updated_at_ms = now;
 	pp->len = indicator__aggregate__get_packed_size(&a);
@@ -251,27 +378,43 @@ int
 publisher_update(struct daemon *d, struct store_txn *t, int64_t now)
 {
 	struct publisher *p = d->pub;
+	struct agg_key *clusters = NULL;
+	size_t nclusters = 0;
 	uint64_t seq;
 	int rc;
 
-	if (p->nkeys == 0)
+	if (p->n == 0)
 		return 0;
 	if ((rc = store_meta_get(t, PUB_SEQ, &seq)) != 0)
 		return rc;
+	/* Sums first; clusters_100bn after, from the sums. entry_get() for
+	 * clusters can move the table, so those keys are set aside. */
 	for (size_t i = 0; i < p->cap; i++) {
-		if (p->hashes[i] == 0)
+		if (p->e[i].gen != p->gen || !p->e[i].dirty)
 			continue;
-		rc = update_one(d, t, &p->keys[i], &seq, now);
-		if (rc == -1) {
-			char topic[IND_TOPIC_MAX + 1];
-
-			agg_topic(&p->keys[i], topic, sizeof(topic));
-			log_error("publish: cannot compute %s", topic);
+		if (strcmp(p->e[i].key.metric, AGG_CLUSTERS_METRIC) == 0) {
+			clusters = xrealloc(
+			    clusters, (nclusters + 1) * sizeof(*clusters));
+			clusters[nclusters++] = p->e[i].key;
+			continue;
 		}
-		if (rc != 0)
-			return rc;
+		if ((rc = update_one(d, t, i, &seq, now)) != 0)
+			goto clusters_free;
 	}
-	return store_meta_put(t, PUB_SEQ, seq);
+	for (size_t i = 0; i < nclusters; i++) {
+		struct entry *e;
+
+		if ((e = entry_get(p, t, clusters[i].metric,
+			 clusters[i].industry, clusters[i].scope,
+			 clusters[i].period, &rc)) == NULL)
+			goto clusters_free;
+		if ((rc = update_one(d, t, (size_t)(e - p->e), &seq, now)) != 0)
+			goto clusters_free;
+	}
+	rc = store_meta_put(t, PUB_SEQ, seq);
+clusters_free:
+	free(clusters);
+	return rc;
 }
 
 void

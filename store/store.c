@@ -828,6 +828,92 @@ store_obs_get(struct store_txn *t, const char *district, const char *industry,
 	return obs_from_record(&kv, &v, out);
 }
 
+/*
+ * Field 1 (value, a double) of a packed StoredObservation, without
+ * unpacking the rest: the aggregation reads values by the thousand, and
+ * protobuf_c_message_unpack() mallocs every string of every record. A
+ * record without field 1 has the proto3 default, 0. -1 when the bytes do
+ * not parse.
+ */
+static int
+obs_value_decode(const uint8_t *p, size_t len, double *out)
+{
+	const uint8_t *end = p + len;
+
+	*out = 0;
+	while (p < end) {
+		uint64_t tag = 0, n = 0;
+		unsigned shift = 0;
+
+		do {
+			if (p == end || shift > 63)
+				return -1;
+			tag |= (uint64_t)(*p & 0x7f) << shift;
+			shift += 7;
+		} while (*p++ & 0x80);
+		switch (tag & 7) {
+		case 0: /* varint */
+			while (p < end && (*p & 0x80))
+				p++;
+			if (p++ == end)
+				return -1;
+			break;
+		case 1: /* 64-bit */
+			if (end - p < 8)
+				return -1;
+			if ((tag >> 3) == 1) {
+				uint64_t bits = 0;
+
+				for (int i = 7; i >= 0; i--) /* little-endian */
+					bits = bits << 8 | p[i];
+				memcpy(out, &bits, sizeof(bits));
+				return 0;
+			}
+			p += 8;
+			break;
+		case 2: /* length-delimited */
+			shift = 0;
+			do {
+				if (p == end || shift > 63)
+					return -1;
+				n |= (uint64_t)(*p & 0x7f) << shift;
+				shift += 7;
+			} while (*p++ & 0x80);
+			if ((uint64_t)(end - p) < n)
+				return -1;
+			p += n;
+			break;
+		case 5: /* 32-bit */
+			if (end - p < 4)
+				return -1;
+			p += 4;
+			break;
+		default:
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+store_obs_value(struct store_txn *t, const char *district, const char *industry,
+    const char *metric, const char *period, double *value)
+{
+	struct key k;
+	MDB_val v;
+	int rc;
+
+	if (key_obs(&k, district, industry, metric, period) == -1)
+		return -1;
+	if ((rc = txn_get(t, DB_OBS, k.b, k.len, &v)) != 0)
+		return rc;
+	if (obs_value_decode(v.mv_data, v.mv_size, value) == -1) {
+		fprintf(stderr, "store: obs record does not decode\n");
+		return -1;
+	}
+	return 0;
+}
+
 static bool
 filter_set(const char *f)
 {

@@ -37,15 +37,15 @@
 #define STORE_FULL 2
 
 enum store_sync {
-	STORE_SYNC_FULL,       /* durable at commit */
+	STORE_SYNC_FULL, /* durable at commit */
 	STORE_SYNC_NOMETASYNC, /* MDB_NOMETASYNC */
-	STORE_SYNC_NONE,       /* MDB_NOSYNC */
+	STORE_SYNC_NONE, /* MDB_NOSYNC */
 };
 
 struct store_opts {
-	const char *dir;   /* created (mode 0700) if missing, unless read-only */
+	const char *dir; /* created (mode 0700) if missing, unless read-only */
 	uint64_t map_size; /* initial map size, bytes; 0: 64 MiB */
-	uint64_t map_max;  /* store_grow() never goes past it; 0: 16 GiB */
+	uint64_t map_max; /* store_grow() never goes past it; 0: 16 GiB */
 	bool readonly;
 	enum store_sync sync;
 };
@@ -87,12 +87,12 @@ struct store_filter {
 };
 
 struct store_stat {
-	uint64_t map_size;	/* current map size, bytes */
-	uint64_t used_bytes;	/* pages in use * page size */
-	uint64_t nobs;		/* entries in obs */
-	uint64_t nhist;		/* entries in hist */
-	uint64_t nagents;	/* entries in seq */
-	uint64_t naggs;		/* entries in agg */
+	uint64_t map_size; /* current map size, bytes */
+	uint64_t used_bytes; /* pages in use * page size */
+	uint64_t nobs; /* entries in obs */
+	uint64_t nhist; /* entries in hist */
+	uint64_t nagents; /* entries in seq */
+	uint64_t naggs; /* entries in agg */
 };
 
 struct store;
@@ -102,8 +102,8 @@ struct store_txn;
 
 /* Opens (creating if needed, unless read-only) the store. Returns NULL and
  * writes a reason to err on failure. Caller owns the store. */
-struct store *store_open(const struct store_opts *opts, char *err,
-    size_t errlen);
+struct store *store_open(
+    const struct store_opts *opts, char *err, size_t errlen);
 /* Closes the store; accepts NULL and *s == NULL; sets *s to NULL. Any open
  * transaction must have ended. */
 void store_close(struct store **s);
@@ -132,17 +132,17 @@ int store_seq_put(struct store_txn *t, const char *agent_id, uint64_t epoch,
 /* Calls fn for each (agent_id, epoch) in key order; fn returns 0 to go on,
  * nonzero to stop (which store_seq_scan() then returns). */
 int store_seq_scan(struct store_txn *t,
-    int (*fn)(const char *agent_id, uint64_t epoch,
-	const struct store_seq *st, void *arg),
+    int (*fn)(const char *agent_id, uint64_t epoch, const struct store_seq *st,
+	void *arg),
     void *arg);
 
 /* The answer given to a rejected report, kept so that a resend gets the
  * same answer. get: *buf points into the store, valid until the transaction
  * ends; do not free. */
-int store_reject_put(struct store_txn *t, const char *agent_id,
-    uint64_t epoch, uint64_t seq, const void *buf, size_t len);
-int store_reject_get(struct store_txn *t, const char *agent_id,
-    uint64_t epoch, uint64_t seq, const void **buf, size_t *len);
+int store_reject_put(struct store_txn *t, const char *agent_id, uint64_t epoch,
+    uint64_t seq, const void *buf, size_t len);
+int store_reject_get(struct store_txn *t, const char *agent_id, uint64_t epoch,
+    uint64_t seq, const void **buf, size_t *len);
 
 /*
  * Stores o as the latest value of its key and appends it to the history,
@@ -156,6 +156,11 @@ int store_obs_put(struct store_txn *t, struct store_obs *o,
 int store_obs_get(struct store_txn *t, const char *district,
     const char *industry, const char *metric, const char *period,
     struct store_obs *out);
+/* Only the canonical value of the key's latest observation (cheap: no
+ * full decode). 0, STORE_NOTFOUND or -1. */
+int store_obs_value(struct store_txn *t, const char *district,
+    const char *industry, const char *metric, const char *period,
+    double *value);
 /* Calls fn for each latest value matching f, in key order (district,
  * industry, metric, period). A district filter makes it a range scan. fn
  * returns 0 to go on, nonzero to stop (returned). */
@@ -169,10 +174,10 @@ int store_hist_scan(struct store_txn *t, const char *district,
 /* Aggregates, as opaque packed bytes keyed by topic. get: *buf valid until
  * the transaction ends. scan: topics starting with prefix ("" for all), in
  * topic order. */
-int store_agg_put(struct store_txn *t, const char *topic, const void *buf,
-    size_t len);
-int store_agg_get(struct store_txn *t, const char *topic, const void **buf,
-    size_t *len);
+int store_agg_put(
+    struct store_txn *t, const char *topic, const void *buf, size_t len);
+int store_agg_get(
+    struct store_txn *t, const char *topic, const void **buf, size_t *len);
 int store_agg_scan(struct store_txn *t, const char *prefix,
     int (*fn)(const char *topic, const void *buf, size_t len, void *arg),
     void *arg);
