@@ -104,6 +104,7 @@ struct loadgen_agent {
 	uint64_t *done; /* seqs to remove from the outbox this round */
 	size_t ndone;
 	uint64_t sends;
+	unsigned long send_failures;
 
 	struct loadgen_hist hist;
 	unsigned long accepted, duplicate, rejected, retry, resent;
@@ -301,9 +302,12 @@ loadgen_build_outbox(
 static void
 loadgen_send(struct loadgen_agent *a, struct loadgen_flight *f, int64_t now)
 {
-	if (zmq_send(a->sock, f->buf, f->len, ZMQ_DONTWAIT) == -1)
-		/* Queue full: the ack timeout sends it again. */
-		fprintf(stderr, "loadgen: %s: send of seq %" PRIu64 ": %s\n",
+	/* Queue full or no peer: the ack timeout sends it again. Said once,
+	 * so a daemon that went away does not flood the terminal. */
+	if (zmq_send(a->sock, f->buf, f->len, ZMQ_DONTWAIT) == -1 &&
+	    a->send_failures++ == 0)
+		fprintf(stderr,
+		    "loadgen: %s: send of seq %" PRIu64 ": %s (said once)\n",
 		    a->id, f->seq, zmq_strerror(errno));
 	f->send_no = ++a->sends;
 	f->due_ns = now + LOADGEN_ACK_TIMEOUT_NS;

@@ -10,9 +10,9 @@
 #   BENCH_BUILD  build directory (default: build-bench in the source tree)
 #   BENCH_RUNS   runs per scenario (default 3)
 #   BENCH_ONLY   run only the scenarios whose name contains this text
-#   BENCH_PERF   a directory: record `perf record -g` of the daemon during
-#                the first run of the first scenario and write the top of
-#                its report there
+#   BENCH_PERF   a directory: `perf record` the daemon during the first run
+#                and write its reports there (children.txt: inclusive
+#                cost by function; flat.txt: self cost by library)
 #   BENCH_KEEP   1: keep the temporary directory (logs, raw lines)
 set -euo pipefail
 
@@ -75,6 +75,13 @@ free_port() {
 	done
 }
 
+# kill -0 succeeds on a zombie too: read the state from /proc.
+daemon_alive() {
+	local st
+	st=$(sed 's/^.*) //' "/proc/$daemon_pid/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
 # start_daemon DIR: config = conf/indicatord.conf + a [daemon] section with
 # fresh endpoints and data_dir; waits until the ingest port accepts.
 start_daemon() {
@@ -91,10 +98,16 @@ start_daemon() {
 	"$daemon_bin" -c "$dir/indicatord.conf" 2>"$dir/indicatord.log" &
 	daemon_pid=$!
 	for i in $(seq 200); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			return 0
+		if ! daemon_alive; then
+			break
 		fi
-		if ! kill -0 "$daemon_pid" 2>/dev/null; then
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			# Another program may have taken the port meanwhile: then
+			# our daemon has failed to bind and is exiting.
+			sleep 0.2
+			if daemon_alive; then
+				return 0
+			fi
 			break
 		fi
 		sleep 0.05
@@ -126,7 +139,10 @@ run_one() {
 	start_daemon "$dir"
 	if [ -n "$perf_dir" ] && [ ! -e "$perf_dir/perf.data" ]; then
 		mkdir -p "$perf_dir"
-		perf record -g -o "$perf_dir/perf.data" -p "$daemon_pid" \
+		# DWARF unwinding: the RelWithDebInfo build has no frame
+		# pointers, and -g alone loses the callers.
+		perf record --call-graph dwarf,16384 -F 499 \
+			-o "$perf_dir/perf.data" -p "$daemon_pid" \
 			2>"$perf_dir/perf-record.log" &
 		perf_pid=$!
 		sleep 0.5
@@ -138,8 +154,10 @@ run_one() {
 	if [ -n "$perf_pid" ]; then
 		kill -INT "$perf_pid"
 		wait "$perf_pid" || true
-		perf report -i "$perf_dir/perf.data" --stdio --no-children \
-			--percent-limit 1 >"$perf_dir/report.txt" 2>/dev/null || true
+		# Inclusive (children) costs by function, and flat self costs.
+		perf report -i "$perf_dir/perf.data" --stdio --children \
+			--sort symbol -g none --percent-limit 1 \
+			>"$perf_dir/children.txt" 2>/dev/null || true
 		perf report -i "$perf_dir/perf.data" --stdio --no-children \
 			--sort dso,symbol -g none --percent-limit 0.5 \
 			>"$perf_dir/flat.txt" 2>/dev/null || true
