@@ -12,12 +12,19 @@
  * evenly over the agents. The ack latency of a report runs from its first
  * send to its final answer. One summary line goes to stdout at the end; the
  * exit status is nonzero when a report was rejected or left unacknowledged.
+ *
+ * With --curve SERVER_KEY every agent connects with CURVE, using the key
+ * pair DIR/load-NNN.pub and .key of --keys-dir DIR. --write-keys DIR makes
+ * those pairs for --agents agents, a server pair (server.key, server.pub)
+ * and the daemon's authorised_agents file binding each load-NNN to the
+ * district it reports for, then exits.
  */
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -28,10 +35,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "config.h"
 #include "indicator.pb-c.h"
+#include "keys.h"
 #include "outbox.h"
 #include "xmalloc.h"
 
@@ -59,6 +68,9 @@ struct loadgen_opts {
 	uint64_t seed;
 	unsigned timeout_s;
 	int io_threads;
+	const char *curve; /* the server's public key (Z85 or a file) */
+	const char *keys_dir; /* load-NNN.pub and .key for each agent */
+	const char *write_keys; /* make keys there and exit */
 };
 
 /* Latency histogram: microseconds, about 1.5% resolution. */
@@ -91,6 +103,7 @@ struct loadgen_agent {
 	uint64_t epoch;
 	uint64_t base_seq; /* seq of report 0 */
 	struct outbox *ob;
+	struct key_client keys; /* with --curve */
 	void *sock;
 	uint64_t rng;
 	unsigned cursor; /* next observation key */
@@ -653,6 +666,17 @@ loadgen_agent_open(struct loadgen_agent *a)
 	zmq_setsockopt(a->sock, ZMQ_LINGER, &linger, sizeof(linger));
 	zmq_setsockopt(a->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
 	zmq_setsockopt(a->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	if (o->curve != NULL &&
+	    (zmq_setsockopt(a->sock, ZMQ_CURVE_SERVERKEY, a->keys.server,
+		 KEY_Z85_LEN) == -1 ||
+		zmq_setsockopt(a->sock, ZMQ_CURVE_PUBLICKEY, a->keys.public_key,
+		    KEY_Z85_LEN) == -1 ||
+		zmq_setsockopt(a->sock, ZMQ_CURVE_SECRETKEY, a->keys.secret_key,
+		    KEY_Z85_LEN) == -1)) {
+		fprintf(stderr, "loadgen: %s: CURVE: %s\n", a->id,
+		    zmq_strerror(errno));
+		return -1;
+	}
 	if (zmq_connect(a->sock, o->endpoint) == -1) {
 		fprintf(stderr, "loadgen: %s: %s\n", o->endpoint,
 		    zmq_strerror(errno));
@@ -736,6 +760,107 @@ loadgen_hwm_kib(void)
 	return kib;
 }
 
+/* Writes a new file (mode given) holding text; -1 with a message. */
+static int
+loadgen_write_file(const char *path, const char *text, mode_t mode)
+{
+	size_t len = strlen(text);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+
+	if (fd == -1 || write(fd, text, len) != (ssize_t)len) {
+		fprintf(stderr, "loadgen: %s: %s\n", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+/* Writes a key pair as DIR/NAME.pub and DIR/NAME.key; the public key
+ * goes to pub. */
+static int
+loadgen_write_pair(const char *dir, const char *name, char *pub)
+{
+	char sec[KEY_Z85_LEN + 1], path[CONFIG_PATH_MAX], text[128];
+	int rc;
+
+	if (zmq_curve_keypair(pub, sec) == -1) {
+		fprintf(stderr, "loadgen: zmq_curve_keypair: %s\n",
+		    zmq_strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/%s.key", dir, name);
+	snprintf(
+	    text, sizeof(text), "# CURVE secret key of %s\n%s\n", name, sec);
+	rc = loadgen_write_file(path, text, 0600);
+	explicit_bzero(sec, sizeof(sec));
+	explicit_bzero(text, sizeof(text));
+	if (rc == -1)
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s.pub", dir, name);
+	snprintf(
+	    text, sizeof(text), "# CURVE public key of %s\n%s\n", name, pub);
+	return loadgen_write_file(path, text, 0644);
+}
+
+/* --write-keys: a server pair, one pair per agent, and authorised_agents
+ * binding each agent to the district it reports for. */
+static int
+loadgen_write_keys(const struct loadgen *lg)
+{
+	const struct loadgen_opts *o = &lg->opt;
+	const struct registry *reg = &lg->cfg.reg;
+	char pub[KEY_Z85_LEN + 1], name[IND_AGENT_ID_MAX + 1];
+	char path[CONFIG_PATH_MAX];
+	size_t cap = (size_t)o->agents * 128 + 128, len = 0;
+	char *table = xmalloc(cap);
+	int rc = -1;
+
+	if (mkdir(o->write_keys, 0700) == -1 && errno != EEXIST) {
+		fprintf(stderr, "loadgen: %s: %s\n", o->write_keys,
+		    strerror(errno));
+		goto table_free;
+	}
+	if (loadgen_write_pair(o->write_keys, "server", pub) == -1)
+		goto table_free;
+	len += (size_t)snprintf(table + len, cap - len,
+	    "# indicator-loadgen --write-keys: agent key, agent_id, "
+	    "district\n");
+	for (unsigned i = 0; i < o->agents; i++) {
+		snprintf(name, sizeof(name), "load-%03u", i);
+		if (loadgen_write_pair(o->write_keys, name, pub) == -1)
+			goto table_free;
+		len += (size_t)snprintf(table + len, cap - len, "%s %s %s\n",
+		    pub, name, reg->districts[i % o->districts].code);
+	}
+	snprintf(path, sizeof(path), "%s/authorised_agents", o->write_keys);
+	rc = loadgen_write_file(path, table, 0644);
+table_free:
+	free(table);
+	return rc;
+}
+
+/* --curve: every agent's keys, loaded before any thread starts. */
+static int
+loadgen_load_keys(struct loadgen *lg)
+{
+	const struct loadgen_opts *o = &lg->opt;
+	char pubf[CONFIG_PATH_MAX], secf[CONFIG_PATH_MAX], err[512];
+
+	for (unsigned i = 0; i < o->agents; i++) {
+		struct loadgen_agent *a = &lg->agents[i];
+
+		snprintf(pubf, sizeof(pubf), "%s/%s.pub", o->keys_dir, a->id);
+		snprintf(secf, sizeof(secf), "%s/%s.key", o->keys_dir, a->id);
+		if (keys_client_load(o->curve, pubf, secf, &a->keys, err,
+			sizeof(err)) == -1) {
+			fprintf(stderr, "loadgen: %s: %s\n", a->id, err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void
 loadgen_usage(void)
 {
@@ -746,8 +871,12 @@ loadgen_usage(void)
 	    "[--chunk C] [--rate R]\n"
 	    "           [--districts D] [--seed S] [--timeout SECONDS] "
 	    "[--io-threads T]\n"
+	    "           [--curve SERVER_KEY --keys-dir DIR] "
+	    "[--write-keys DIR]\n"
 	    "M is per agent; R is reports/s over all agents; C is reports "
-	    "enqueued per\noutbox transaction (default: the window).\n");
+	    "enqueued per\noutbox transaction (default: the window). "
+	    "--write-keys makes the keys for --curve\nand the daemon's "
+	    "authorised_agents, then exits.\n");
 	exit(2);
 }
 
@@ -784,6 +913,9 @@ loadgen_parse(struct loadgen_opts *o, int argc, char **argv)
 		{ "seed", required_argument, NULL, 's' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "io-threads", required_argument, NULL, 'i' },
+		{ "curve", required_argument, NULL, 'C' },
+		{ "keys-dir", required_argument, NULL, 'K' },
+		{ "write-keys", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -852,12 +984,28 @@ loadgen_parse(struct loadgen_opts *o, int argc, char **argv)
 			o->io_threads =
 			    (int)loadgen_uint("io-threads", optarg, 1, 64);
 			break;
+		case 'C':
+			o->curve = optarg;
+			break;
+		case 'K':
+			o->keys_dir = optarg;
+			break;
+		case 'W':
+			o->write_keys = optarg;
+			break;
 		default:
 			loadgen_usage();
 		}
 	}
 	if (optind != argc)
 		loadgen_usage();
+	if (o->write_keys != NULL)
+		return;
+	if ((o->curve == NULL) != (o->keys_dir == NULL)) {
+		fprintf(
+		    stderr, "loadgen: --curve and --keys-dir go together\n");
+		exit(2);
+	}
 	if (no_outbox == (o->outbox_dir != NULL)) {
 		fprintf(stderr,
 		    "loadgen: give exactly one of --outbox-dir DIR and "
@@ -950,6 +1098,10 @@ main(int argc, char **argv)
 		    lg->nkeys);
 		goto lg_free;
 	}
+	if (o->write_keys != NULL) {
+		rc = loadgen_write_keys(lg) == -1 ? 1 : 0;
+		goto lg_free;
+	}
 	if (o->rate > 0)
 		lg->interval_ns = (int64_t)(1e9 * o->agents / o->rate);
 	if (o->outbox_dir != NULL && mkdir(o->outbox_dir, 0700) == -1 &&
@@ -978,6 +1130,8 @@ main(int argc, char **argv)
 		a->fl = xcalloc(o->window, sizeof(*a->fl));
 		a->done = xcalloc(o->window, sizeof(*a->done));
 	}
+	if (o->curve != NULL && loadgen_load_keys(lg) == -1)
+		exit(1);
 	for (started = 0; started < o->agents; started++) {
 		struct loadgen_agent *a = &lg->agents[started];
 
