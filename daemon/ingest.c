@@ -561,6 +561,13 @@ send_acks(struct daemon *d, struct ingest *ing)
 			log_rejection(ing, m);
 			break;
 		}
+	}
+	/* The counters are final before anyone holds an answer: a client
+	 * that reads the metrics right after its ack sees its report. */
+	metrics_update(d);
+	for (size_t i = 0; i < ing->n; i++) {
+		struct msg *m = &ing->msgs[i];
+
 		/* A peer gone or over its high-water mark loses its answer;
 		 * it resends and gets DUPLICATE. Never block here. */
 		if (zmq_send(d->ingest, m->id, m->idlen,
