@@ -1,15 +1,33 @@
 #!/usr/bin/env bash
-# bench/run.sh: builds indicatord and indicator-loadgen (RelWithDebInfo) if
-# needed, then for each scenario and each run starts a fresh indicatord on
-# free loopback ports in a temporary directory, drives it with the load
-# generator, reads the daemon's peak RSS and CPU time from /proc before
-# stopping it, and prints a table: the run with the median reports/s, and
-# the min-max of reports/s over the runs.
+# bench/run.sh: one command that measures, in the same run on the same
+# machine, the limit of the machine and indicatord against it (issue 7):
+#
+#  1. indicator-baseline: the raw parts (ZeroMQ windowed round trip plain
+#     and CURVE, protobuf-c unpack, LMDB durable batched append) and the
+#     limit they compose for the workload, min(transport, unpack, LMDB);
+#  2. a peer: redis-server with appendonly and appendfsync always, taking
+#     XADD of the same 460-byte payloads from redis-benchmark, 10 clients
+#     pipelined 100 deep (installed with apt-get when missing and run as
+#     root; otherwise the row is skipped and the reason said);
+#  3. indicatord end to end under indicator-loadgen: 10 and 100 agents with
+#     windows of 100, 8 observations a report, plain and CURVE; a steady
+#     10k reports/s; and the store grown to 10k, 100k and 1M observations
+#     (BENCH_SCALE) before a 10 x 100 run.
+#
+# For each daemon run it starts a fresh indicatord on free loopback ports
+# in a temporary directory, reads its peak RSS (VmHWM), anonymous memory
+# (RssAnon), CPU time and `indicatorctl status --json` (commit_ms_avg)
+# before stopping it, and prints one table: the run with the median
+# reports/s, the min-max over the runs, and the ratios to the limit and to
+# Redis. About 5 minutes on 2 vCPUs.
 #
 # Not a test (ctest never runs it). Environment:
 #   BENCH_BUILD  build directory (default: build-bench in the source tree)
-#   BENCH_RUNS   runs per scenario (default 3)
+#   BENCH_RUNS   runs per scenario (default 3; the store-size rows run once)
 #   BENCH_ONLY   run only the scenarios whose name contains this text
+#   BENCH_SCALE  store sizes in observations (default "10000 100000 1000000";
+#                add 10000000 for 10M: +2-3 minutes and 5 GB of disk)
+#   BENCH_SKIP   words among "baseline redis": parts to leave out
 #   BENCH_PERF   a directory: `perf record` the daemon during the first run
 #                and write its reports there (children.txt: inclusive
 #                cost by function; flat.txt: self cost by library)
@@ -20,41 +38,58 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BENCH_BUILD:-$root/build-bench}
 runs=${BENCH_RUNS:-3}
 only=${BENCH_ONLY:-}
+scale=${BENCH_SCALE:-10000 100000 1000000}
+skip=${BENCH_SKIP:-}
 perf_dir=${BENCH_PERF:-}
 keep=${BENCH_KEEP:-0}
 
-# name | loadgen arguments (OUTBOX is replaced by a fresh directory).
-# 20,000 reports of 8 observations each (10,000 at 1k/s), so that a run
-# takes seconds at the daemon's present ~2k reports/s.
+# name | transport | stored observations before the run | loadgen
+# arguments (OUTBOX is replaced by a fresh directory). 20,000 reports of 8
+# observations each, so that a run takes seconds at the daemon's present
+# ~6k reports/s.
+common="--reports 2000 --window 100 --obs 8 --no-outbox"
 scenarios=(
-	"10x100 daemon alone|--agents 10 --reports 2000 --window 100 --obs 8 --no-outbox"
-	"10x100 with outboxes|--agents 10 --reports 2000 --window 100 --obs 8 --outbox-dir OUTBOX"
-	"100x20 daemon alone|--agents 100 --reports 200 --window 20 --obs 8 --no-outbox"
-	"100x20 with outboxes|--agents 100 --reports 200 --window 20 --obs 8 --outbox-dir OUTBOX"
-	"steady 10k/s, 10x100|--agents 10 --reports 2000 --window 100 --obs 8 --no-outbox --rate 10000"
-	"steady 1k/s, 10x100|--agents 10 --reports 1000 --window 100 --obs 8 --no-outbox --rate 1000"
+	"10 x 100, plain|plain|0|--agents 10 $common"
+	"10 x 100, CURVE|curve|0|--agents 10 $common"
+	"100 x 100, plain|plain|0|--agents 100 --reports 200 --window 100 --obs 8 --no-outbox"
+	"100 x 100, CURVE|curve|0|--agents 100 --reports 200 --window 100 --obs 8 --no-outbox"
+	"10 x 100, plain, agent outboxes|plain|0|--agents 10 --reports 2000 --window 100 --obs 8 --outbox-dir OUTBOX"
+	"steady 10k/s, 10 x 100, plain|plain|0|--agents 10 $common --rate 10000"
+	"steady 2k/s, 10 x 100, plain|plain|0|--agents 10 --reports 500 --window 100 --obs 8 --no-outbox --rate 2000"
 )
+for n in $scale; do
+	scenarios+=("store $n obs, 10 x 100, plain|plain|$n|--agents 10 $common")
+done
+nkeys=100 # agents with a CURVE key pair: the most any scenario uses
 
 say() { echo "bench: $*" >&2; }
+skipped() { case " $skip " in *" $1 "*) return 0 ;; esac; return 1; }
 
 mkdir -p "$build"
 if ! { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
-	cmake --build "$build" --target indicatord indicator-loadgen \
-		-j "$(nproc)"; } >"$build/bench-build.log" 2>&1; then
+	cmake --build "$build" --target indicatord indicatorctl \
+		indicator-loadgen indicator-baseline -j "$(nproc)"; } \
+	>"$build/bench-build.log" 2>&1; then
 	say "build failed; see $build/bench-build.log"
 	tail -20 "$build/bench-build.log" >&2
 	exit 1
 fi
 daemon_bin=$build/indicatord
+ctl_bin=$build/indicatorctl
 loadgen_bin=$build/bench/indicator-loadgen
+baseline_bin=$build/bench/indicator-baseline
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/indicatord-bench-XXXXXX")
 daemon_pid=
+redis_pid=
 cleanup() {
-	if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-		kill -KILL "$daemon_pid" 2>/dev/null || true
-		wait "$daemon_pid" 2>/dev/null || true
-	fi
+	local pid
+	for pid in "$daemon_pid" "$redis_pid"; do
+		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+			kill -KILL "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+		fi
+	done
 	if [ "$keep" = 1 ]; then
 		say "kept $tmp"
 	else
@@ -63,7 +98,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A loopback port nobody listens on; the daemon's bind is the real check.
+# A loopback port nobody listens on; the server's bind is the real check.
 free_port() {
 	local p
 	while :; do
@@ -76,16 +111,17 @@ free_port() {
 }
 
 # kill -0 succeeds on a zombie too: read the state from /proc.
-daemon_alive() {
+alive() {
 	local st
-	st=$(sed 's/^.*) //' "/proc/$daemon_pid/stat" 2>/dev/null | cut -d' ' -f1)
+	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
 	[ -n "$st" ] && [ "$st" != Z ]
 }
 
-# start_daemon DIR: config = conf/indicatord.conf + a [daemon] section with
-# fresh endpoints and data_dir; waits until the ingest port accepts.
+# start_daemon DIR TRANSPORT: config = conf/indicatord.conf + a [daemon]
+# section with fresh endpoints and data_dir (and the CURVE keys); waits
+# until the ingest port accepts.
 start_daemon() {
-	local dir=$1 i port
+	local dir=$1 transport=$2 i port
 	port=$(free_port)
 	ingest="tcp://127.0.0.1:$port"
 	{
@@ -94,18 +130,24 @@ start_daemon() {
 			"$ingest" "$(free_port)"
 		printf 'snapshot = tcp://127.0.0.1:%s\ndata_dir = %s/data\n' \
 			"$(free_port)" "$dir"
+		if [ "$transport" = curve ]; then
+			printf 'curve = true\nsecret_key_file = %s\n' \
+				"$tmp/keys/server.key"
+			printf 'authorised_agents = %s\n' \
+				"$tmp/keys/authorised_agents"
+		fi
 	} >"$dir/indicatord.conf"
 	"$daemon_bin" -c "$dir/indicatord.conf" 2>"$dir/indicatord.log" &
 	daemon_pid=$!
-	for i in $(seq 200); do
-		if ! daemon_alive; then
+	for i in $(seq 400); do
+		if ! alive "$daemon_pid"; then
 			break
 		fi
 		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			# Another program may have taken the port meanwhile: then
 			# our daemon has failed to bind and is exiting.
 			sleep 0.2
-			if daemon_alive; then
+			if alive "$daemon_pid"; then
 				return 0
 			fi
 			break
@@ -117,12 +159,11 @@ start_daemon() {
 	exit 1
 }
 
-# The daemon's VmHWM in KiB and its utime+stime in clock ticks.
-daemon_hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$daemon_pid/status"; }
-daemon_cpu_ticks() {
-	# Fields after the ")" that closes comm: utime is 14th, stime 15th.
-	sed 's/^.*) //' "/proc/$daemon_pid/stat" | awk '{ print $12 + $13 }'
-}
+# A field of /proc/PID/status in KiB.
+proc_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+# utime+stime in clock ticks: fields 14 and 15, counted after the ")" that
+# closes comm.
+proc_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 
 stop_daemon() {
 	kill -TERM "$daemon_pid"
@@ -130,13 +171,26 @@ stop_daemon() {
 	daemon_pid=
 }
 
-# run_one NAME ARGS RUN: one fresh daemon, one loadgen run; appends a line
-# of key=value fields to $tmp/results.
+# A number from indicatorctl status --json.
+json_num() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$2"; }
+
+# run_one NAME TRANSPORT FILL ARGS RUN: one fresh daemon (over a store
+# grown to FILL observations first), one loadgen run; appends a line of
+# key=value fields to $tmp/results.
 run_one() {
-	local name=$1 args=$2 run=$3 dir line rc hwm ticks perf_pid=
+	local name=$1 transport=$2 fill=$3 args=$4 run=$5
+	local dir line rc hwm anon ticks status perf_pid=
 	dir=$(mktemp -d "$tmp/run-XXXXXX")
 	args=${args//OUTBOX/$dir/outbox}
-	start_daemon "$dir"
+	if [ "$transport" = curve ]; then
+		args="$args --curve $tmp/keys/server.pub --keys-dir $tmp/keys"
+	fi
+	if [ "$fill" -gt 0 ]; then
+		say "$name: growing the store to $fill observations"
+		"$baseline_bin" --fill "$dir/data" "$fill" >>"$tmp/fill.log" \
+			2>&1 || { say "fill failed"; tail "$tmp/fill.log" >&2; exit 1; }
+	fi
+	start_daemon "$dir" "$transport"
 	if [ -n "$perf_dir" ] && [ ! -e "$perf_dir/perf.data" ]; then
 		mkdir -p "$perf_dir"
 		# DWARF unwinding: the RelWithDebInfo build has no frame
@@ -163,8 +217,11 @@ run_one() {
 			>"$perf_dir/flat.txt" 2>/dev/null || true
 		say "perf profile of \"$name\" in $perf_dir"
 	fi
-	hwm=$(daemon_hwm_kib)
-	ticks=$(daemon_cpu_ticks)
+	status=$("$ctl_bin" -c "$dir/indicatord.conf" status --json 2>/dev/null) ||
+		status=
+	hwm=$(proc_kib "$daemon_pid" VmHWM)
+	anon=$(proc_kib "$daemon_pid" RssAnon)
+	ticks=$(proc_ticks "$daemon_pid")
 	stop_daemon
 	if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
 		say "$name run $run: loadgen failed ($rc); its log:"
@@ -173,26 +230,97 @@ run_one() {
 		failed=1
 	fi
 	say "$name run $run: $line"
-	printf 'scenario=%s run=%s %s daemon_hwm_kib=%s daemon_ticks=%s\n' \
-		"${name// /_}" "$run" "$line" "$hwm" "$ticks" >>"$tmp/results"
+	printf 'kind=daemon scenario=%s transport=%s run=%s %s daemon_hwm_kib=%s daemon_anon_kib=%s daemon_ticks=%s commit_ms=%s batch_avg=%s stored=%s\n' \
+		"${name// /_}" "$transport" "$run" "$line" "$hwm" "$anon" \
+		"$ticks" "$(json_num commit_ms_avg "$status")" \
+		"$(json_num batch_reports_avg "$status")" \
+		"$(json_num observations "$status")" >>"$tmp/results"
 	[ "$keep" = 1 ] || rm -rf "$dir/data" "$dir/outbox"
+}
+
+# The raw parts and the limit they compose; the limit line is kept.
+run_baseline() {
+	local out
+	say "baseline: ZeroMQ, protobuf-c, LMDB (about 10 s)"
+	if ! out=$("$baseline_bin"); then
+		say "indicator-baseline failed"
+		failed=1
+		return
+	fi
+	echo "$out" | sed 's/^/bench: /' >&2
+	echo "$out" >"$tmp/baseline"
+	echo "$out" | awk '/^baseline limit/ {
+		for (i = 1; i <= NF; i++)
+			if ($i ~ /^(plain|curve)=/) printf "kind=limit %s\n", $i
+	}' >>"$tmp/results"
+}
+
+# redis-server with appendfsync always, XADD of 460-byte payloads from
+# 10 clients pipelined 100 deep.
+run_redis() {
+	local port dir payload csv hwm ticks i
+	if ! command -v redis-server >/dev/null ||
+		! command -v redis-benchmark >/dev/null; then
+		if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+			say "redis: installing redis-server redis-tools with apt-get"
+			DEBIAN_FRONTEND=noninteractive apt-get install -y \
+				redis-server redis-tools >"$tmp/apt.log" 2>&1 || true
+		fi
+	fi
+	if ! command -v redis-server >/dev/null ||
+		! command -v redis-benchmark >/dev/null; then
+		say "redis: SKIPPED: no redis-server/redis-benchmark (apt-get install redis-server redis-tools)"
+		return
+	fi
+	dir=$(mktemp -d "$tmp/redis-XXXXXX")
+	port=$(free_port)
+	redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" \
+		--appendonly yes --appendfsync always --save "" \
+		--daemonize no --logfile "$dir/redis.log" &
+	redis_pid=$!
+	for i in $(seq 100); do
+		redis-cli -p "$port" ping >/dev/null 2>&1 && break
+		sleep 0.05
+	done
+	payload=$(head -c 460 /dev/zero | tr '\0' 'x')
+	say "redis: XADD, 200,000 x 460 B, -c 10 -P 100, appendfsync always"
+	csv=$(redis-benchmark -p "$port" -c 10 -P 100 -n 200000 --csv \
+		XADD bench '*' payload "$payload" 2>/dev/null | tail -1) || csv=
+	hwm=$(proc_kib "$redis_pid" VmHWM)
+	ticks=$(proc_ticks "$redis_pid")
+	kill -TERM "$redis_pid"
+	wait "$redis_pid" || true
+	redis_pid=
+	say "redis: ${csv#*\",}"
+	# "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",...
+	awk -F'"' -v hwm="$hwm" -v ticks="$ticks" 'NF > 10 {
+		printf "kind=redis reports/s=%s p50=%s p99=%s daemon_hwm_kib=%s daemon_ticks=%s reports=200000\n",
+		    $4, $10, $14, hwm, ticks
+	}' <<<"$csv" >>"$tmp/results"
 }
 
 failed=0
 : >"$tmp/results"
+skipped baseline || run_baseline
+skipped redis || run_redis
+"$loadgen_bin" --write-keys "$tmp/keys" --agents "$nkeys"
 for s in "${scenarios[@]}"; do
-	name=${s%%|*}
-	args=${s#*|}
+	IFS='|' read -r name transport fill args <<<"$s"
 	case "$name" in *"$only"*) ;; *) continue ;; esac
-	for run in $(seq "$runs"); do
-		run_one "$name" "$args" "$run"
+	n=$runs
+	[ "$fill" -gt 0 ] && n=1
+	for run in $(seq "$n"); do
+		run_one "$name" "$transport" "$fill" "$args" "$run"
 	done
 done
 
+echo
 echo "indicatord bench, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs," \
-	"$runs runs per scenario (the median run by reports/s is shown)"
+	"commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')," \
+	"$runs runs per scenario (median run by reports/s; store-size rows: one run)"
+[ -s "$tmp/baseline" ] && sed 's/^/    /' "$tmp/baseline"
 awk -v tck="$(getconf CLK_TCK)" '
-function kv(key,   i, n, f) {
+function kv(key,   i, n) {
 	for (i = 1; i <= NF; i++) {
 		n = index($i, "=")
 		if (n > 0 && substr($i, 1, n - 1) == key)
@@ -200,24 +328,46 @@ function kv(key,   i, n, f) {
 	}
 	return ""
 }
+function ratio(a, b) { return b > 0 ? sprintf("%.3f", a / b) : "-" }
+kv("kind") == "limit" {
+	if (kv("plain") != "") limit["plain"] = kv("plain") + 0
+	if (kv("curve") != "") limit["curve"] = kv("curve") + 0
+	next
+}
+kv("kind") == "redis" {
+	redis = kv("reports/s") + 0
+	redis_row = sprintf("| redis-server XADD, appendfsync always, 10 clients x pipeline 100 | %.0f | - | %s / %s | - | %.1f | %.1f | - | - |",
+	    redis, kv("p50"), kv("p99"),
+	    kv("daemon_ticks") / tck * 1e6 / 200000, kv("daemon_hwm_kib") / 1024)
+	next
+}
 {
 	s = kv("scenario"); gsub(/_/, " ", s)
 	if (!(s in count)) order[++ns] = s
 	k = ++count[s]
+	tr[s] = kv("transport")
 	rps[s, k] = kv("reports/s") + 0
-	row[s, k] = sprintf("| %s | %s | %s | %s / %s / %s | %.1f | %.1f | %.1f | %s |",
-	    s, kv("reports/s"), kv("obs/s"), kv("p50"), kv("p99"), kv("max"),
-	    kv("daemon_hwm_kib") / 1024,
+	row[s, k] = sprintf("| %s | %s | %s | %s / %s | %s | %.0f | %.1f | %.1f | %.1f |",
+	    s, kv("reports/s"), kv("obs/s"), kv("p50"), kv("p99"),
+	    kv("commit_ms") == "" ? "-" : kv("commit_ms"),
 	    kv("reports") > 0 ? kv("daemon_ticks") / tck * 1e6 / kv("reports") : 0,
-	    kv("agent_rss_mib"),
-	    kv("failed") == 1 ? "FAILED" : kv("accepted") "/" kv("rejected") "/" kv("retry"))
+	    kv("daemon_hwm_kib") / 1024, kv("daemon_anon_kib") / 1024,
+	    kv("agent_rss_mib"))
+	if (kv("failed") == 1) row[s, k] = "| " s " | FAILED |"
 }
 END {
-	print "| scenario | reports/s | obs/s | ack ms p50 / p99 / max | daemon peak RSS MiB | daemon CPU us/report | loadgen RSS/agent MiB | accepted/rejected/retry |"
-	print "|---|---|---|---|---|---|---|---|"
+	print "| scenario | reports/s | obs/s | ack ms p50 / p99 | commit ms avg | daemon CPU us/report | daemon peak RSS MiB | daemon anon MiB | agent RSS MiB | / limit | / redis |"
+	print "|---|---|---|---|---|---|---|---|---|---|---|"
+	if ("plain" in limit)
+		printf "| limit, plain (min of transport, unpack, LMDB) | %.0f | %.0f | | | | | | | 1 | %s |\n",
+		    limit["plain"], limit["plain"] * 8, ratio(limit["plain"], redis)
+	if ("curve" in limit)
+		printf "| limit, CURVE | %.0f | %.0f | | | | | | | 1 | %s |\n",
+		    limit["curve"], limit["curve"] * 8, ratio(limit["curve"], redis)
+	if (redis_row != "")
+		print redis_row " " ratio(redis, limit["plain"]) " | 1 |"
 	for (i = 1; i <= ns; i++) {
 		s = order[i]; n = count[s]
-		# sort the runs by reports/s (insertion sort; n is small)
 		for (a = 1; a <= n; a++) idx[a] = a
 		for (a = 2; a <= n; a++)
 			for (b = a; b > 1 && rps[s, idx[b]] < rps[s, idx[b - 1]]; b--) {
@@ -228,7 +378,7 @@ END {
 		if (n > 1)
 			sub(/\| [0-9.]+ \|/, sprintf("| %s (%s-%s) |", rps[s, med],
 			    rps[s, idx[1]], rps[s, idx[n]]), line)
-		print line
+		print line " " ratio(rps[s, med], limit[tr[s]]) " | " ratio(rps[s, med], redis) " |"
 	}
 }' "$tmp/results"
 exit "$failed"
