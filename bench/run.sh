@@ -124,8 +124,8 @@ alive() {
 # until the ingest port accepts. A port taken meanwhile by another program
 # (the machine may be shared): tries again with other ports.
 start_daemon() {
-	local dir=$1 transport=$2 i port try
-	for try in 1 2 3 4 5; do
+	local dir=$1 transport=$2 port
+	for _ in 1 2 3 4 5; do
 		port=$(free_port)
 		ingest="tcp://127.0.0.1:$port"
 		{
@@ -143,7 +143,7 @@ start_daemon() {
 		} >"$dir/indicatord.conf"
 		"$daemon_bin" -c "$dir/indicatord.conf" 2>"$dir/indicatord.log" &
 		daemon_pid=$!
-		for i in $(seq 400); do
+		for _ in $(seq 400); do
 			if ! alive "$daemon_pid"; then
 				break
 			fi
@@ -269,7 +269,7 @@ run_baseline() {
 # redis-server with appendfsync always, XADD of 460-byte payloads from
 # 10 clients pipelined 100 deep.
 run_redis() {
-	local port dir payload csv hwm ticks i
+	local port dir payload csv hwm ticks
 	if ! command -v redis-server >/dev/null ||
 		! command -v redis-benchmark >/dev/null; then
 		if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -289,7 +289,7 @@ run_redis() {
 		--appendonly yes --appendfsync always --save "" \
 		--daemonize no --logfile "$dir/redis.log" &
 	redis_pid=$!
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		redis-cli -p "$port" ping >/dev/null 2>&1 && break
 		sleep 0.05
 	done
