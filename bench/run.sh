@@ -367,7 +367,7 @@ kv("kind") == "redis" {
 	if (kv("failed") == 1) row[s, k] = "| " s " | FAILED |"
 }
 END {
-	print "| scenario | reports/s | obs/s | ack ms p50 / p99 | commit ms avg | daemon CPU us/report | daemon peak RSS MiB | daemon anon MiB | agent RSS MiB | / limit | / redis |"
+	print "| scenario | reports/s | obs/s | ack ms p50 / p99 | txn ms avg | daemon CPU us/report | daemon peak RSS MiB | daemon anon MiB | agent RSS MiB | / limit | / redis |"
 	print "|---|---|---|---|---|---|---|---|---|---|---|"
 	if ("plain" in limit)
 		printf "| limit, plain (min of transport, unpack, LMDB) | %.0f | %.0f | | | | | | | 1 | %s |\n",
