@@ -314,11 +314,13 @@ main(int argc, char *argv[])
 		    (unsigned long long)publisher_dropped(d->pub));
 	ingest_destroy(&d->ing);
 	publisher_destroy(&d->pub);
+	/* The monitors watch the ingest and publish sockets: stop them
+	 * before those sockets close. */
+	metrics_destroy();
+	control_destroy(d);
 	zmq_close(d->ingest);
 	zmq_close(d->publish);
 	zmq_close(d->snapshot);
-	metrics_destroy();
-	control_destroy(d);
 	auth_destroy(d);
 	zmq_ctx_term(d->zctx);
 	store_close(&d->store);
