@@ -125,33 +125,10 @@ static Indicator__Ack *
 report(void *sock, const char *agent, const char *district, uint64_t seq,
     int timeout_ms)
 {
-	Indicator__Report r = INDICATOR__REPORT__INIT;
-	Indicator__Observation o = INDICATOR__OBSERVATION__INIT;
-	Indicator__Observation *obs[1] = { &o };
+	const struct harness_report spec = { agent, district, 42, seq,
+		"photonics", 10 + (double)seq };
 
-	o.industry = "photonics";
-	o.metric = "output_value";
-	o.period = "2024";
-	o.value = 10 + (double)seq;
-	o.unit = "CNY_100M";
-	r.agent_id = (char *)agent;
-	r.district = (char *)district;
-	r.epoch = 42;
-	r.seq = seq;
-	r.n_observations = 1;
-	r.observations = obs;
-	return harness_send_report(sock, &r, timeout_ms);
-}
-
-static void
-expect(Indicator__Ack *ack, int status, const char *code)
-{
-	ck_assert_msg(ack != NULL, "no answer");
-	ck_assert_msg((int)ack->status == status, "status %d, want %d (%s: %s)",
-	    ack->status, status, ack->code, ack->message);
-	if (code != NULL)
-		ck_assert_str_eq(ack->code, code);
-	indicator__ack__free_unpacked(ack, NULL);
+	return harness_report_one(sock, &spec, timeout_ms);
 }
 
 static int
@@ -160,30 +137,20 @@ stored(void)
 	const char *argv[] = { INDICATORCTL_BIN, "-d", dm.data_dir, "query",
 		"--json", NULL };
 	char *out;
-	int n = 0;
+	int n;
 
 	ck_assert_int_eq(harness_run(argv, &out, NULL, 20), 0);
-	for (char *p = out; (p = strchr(p, '\n')) != NULL; p++)
-		n++;
+	n = (int)harness_count_newlines(out);
 	free(out);
 	return n;
-}
-
-static bool
-log_has(const char *what)
-{
-	char *log = harness_daemon_log(&dm);
-	bool found = strstr(log, what) != NULL;
-
-	free(log);
-	return found;
 }
 
 START_TEST(curve_authorised_agent_accepted)
 {
 	void *s = client(&kunshan);
 
-	expect(report(s, "kunshan-01", "320583", 1, ACK_MS), ACCEPTED, NULL);
+	harness_expect_ack(
+	    report(s, "kunshan-01", "320583", 1, ACK_MS), ACCEPTED, NULL);
 	ck_assert_int_eq(stored(), 1);
 	zmq_close(s);
 }
@@ -193,14 +160,15 @@ START_TEST(curve_other_district_refused)
 {
 	void *s = client(&kunshan);
 
-	expect(report(s, "kunshan-01", "320576", 1, ACK_MS), REJECTED,
-	    "not_authorised");
-	expect(report(s, "sip-01", "320576", 1, ACK_MS), REJECTED,
+	harness_expect_ack(report(s, "kunshan-01", "320576", 1, ACK_MS),
+	    REJECTED, "not_authorised");
+	harness_expect_ack(report(s, "sip-01", "320576", 1, ACK_MS), REJECTED,
 	    "not_authorised");
 	ck_assert_int_eq(stored(), 0);
-	ck_assert(log_has("not_authorised"));
+	ck_assert(harness_daemon_log_has(&dm, "not_authorised"));
 	/* Refusals for the sender consume no seq. */
-	expect(report(s, "kunshan-01", "320583", 1, ACK_MS), ACCEPTED, NULL);
+	harness_expect_ack(
+	    report(s, "kunshan-01", "320583", 1, ACK_MS), ACCEPTED, NULL);
 	ck_assert_int_eq(stored(), 1);
 	zmq_close(s);
 }
@@ -213,7 +181,7 @@ START_TEST(curve_unknown_key_refused)
 
 	ck_assert_msg(ack == NULL, "a stranger's report was answered");
 	ck_assert_int_eq(stored(), 0);
-	ck_assert(log_has("handshake refused"));
+	ck_assert(harness_daemon_log_has(&dm, "handshake refused"));
 	zmq_close(s);
 }
 END_TEST
@@ -236,17 +204,19 @@ START_TEST(curve_revoked_after_sighup)
 	void *s = client(&kunshan), *t;
 	char *out;
 
-	expect(report(s, "kunshan-01", "320583", 1, ACK_MS), ACCEPTED, NULL);
+	harness_expect_ack(
+	    report(s, "kunshan-01", "320583", 1, ACK_MS), ACCEPTED, NULL);
 	ck_assert_int_eq(harness_run(argv, &out, NULL, 20), 0);
 	ck_assert_ptr_nonnull(strstr(out, "revoked"));
 	free(out);
 	ck_assert(kill(dm.pid, SIGHUP) == 0);
-	for (int i = 0; i < 200 && !log_has("keys reloaded"); i++)
+	for (int i = 0;
+	     i < 200 && !harness_daemon_log_has(&dm, "keys reloaded"); i++)
 		usleep(20000);
-	ck_assert(log_has("keys reloaded: 2 agent keys"));
+	ck_assert(harness_daemon_log_has(&dm, "keys reloaded: 2 agent keys"));
 	/* The open connection can no longer send... */
-	expect(report(s, "kunshan-01", "320583", 2, ACK_MS), REJECTED,
-	    "not_authorised");
+	harness_expect_ack(report(s, "kunshan-01", "320583", 2, ACK_MS),
+	    REJECTED, "not_authorised");
 	/* ...and a new one does not get through the handshake. */
 	t = client(&kunshan);
 	ck_assert_ptr_null(report(t, "kunshan-01", "320583", 2, SILENCE_MS));
@@ -254,7 +224,8 @@ START_TEST(curve_revoked_after_sighup)
 	/* The other agents are untouched. */
 	zmq_close(t);
 	t = client(&sip);
-	expect(report(t, "sip-01", "320576", 1, ACK_MS), ACCEPTED, NULL);
+	harness_expect_ack(
+	    report(t, "sip-01", "320576", 1, ACK_MS), ACCEPTED, NULL);
 	zmq_close(t);
 	zmq_close(s);
 }
@@ -266,10 +237,12 @@ START_TEST(curve_broken_keys_file_kept_on_reload)
 
 	harness_write_file(agents_path, "this is not a key file\n");
 	ck_assert(kill(dm.pid, SIGHUP) == 0);
-	for (int i = 0; i < 200 && !log_has("reload refused"); i++)
+	for (int i = 0;
+	     i < 200 && !harness_daemon_log_has(&dm, "reload refused"); i++)
 		usleep(20000);
-	ck_assert(log_has("reload refused"));
-	expect(report(s, "kunshan-01", "320583", 1, ACK_MS), ACCEPTED, NULL);
+	ck_assert(harness_daemon_log_has(&dm, "reload refused"));
+	harness_expect_ack(
+	    report(s, "kunshan-01", "320583", 1, ACK_MS), ACCEPTED, NULL);
 	zmq_close(s);
 }
 END_TEST
@@ -330,7 +303,7 @@ START_TEST(plaintext_off_loopback_allowed_with_warning)
 	free(conf);
 	free(text);
 	harness_daemon_start(&dm);
-	ck_assert(log_has("without CURVE"));
+	ck_assert(harness_daemon_log_has(&dm, "without CURVE"));
 }
 END_TEST
 
@@ -383,7 +356,8 @@ START_TEST(oversize_message_dropped)
 	harness_client_send(big, frames, lens, 1);
 	ack = harness_client_ack(big, SILENCE_MS);
 	ck_assert_msg(ack == NULL, "an over-size message was answered");
-	expect(report(s, "kunshan-01", "320583", 1, ACK_MS), ACCEPTED, NULL);
+	harness_expect_ack(
+	    report(s, "kunshan-01", "320583", 1, ACK_MS), ACCEPTED, NULL);
 	free(junk);
 	zmq_close(big);
 	zmq_close(s);
@@ -422,7 +396,7 @@ START_TEST(flood_does_not_starve_others)
 		lens[0] = indicator__agent_message__pack(&msg, buf);
 		harness_client_send(flood, frames, lens, 1);
 	}
-	expect(
+	harness_expect_ack(
 	    report(other, "kunshan-01", "320583", 1, ACK_MS), ACCEPTED, NULL);
 	for (int i = 0; i < 200; i++) {
 		Indicator__Ack *ack = harness_client_ack(flood, ACK_MS);
@@ -531,7 +505,8 @@ START_TEST(feed_curve_subscribers)
 	harness_daemon_start(&dm);
 	zctx = zmq_ctx_new();
 	s = harness_client_new(zctx, dm.ingest);
-	expect(report(s, "kunshan-01", "320583", 1, ACK_MS), ACCEPTED, NULL);
+	harness_expect_ack(
+	    report(s, "kunshan-01", "320583", 1, ACK_MS), ACCEPTED, NULL);
 	zmq_close(s);
 	ck_assert_int_eq(harness_run(ok, &out, NULL, 30), 0);
 	ck_assert_msg(
@@ -543,7 +518,7 @@ START_TEST(feed_curve_subscribers)
 	ck_assert_ptr_null(strstr(out, "agg/"));
 	free(out);
 	free(err);
-	ck_assert(log_has("handshake refused"));
+	ck_assert(harness_daemon_log_has(&dm, "handshake refused"));
 }
 END_TEST
 

@@ -43,8 +43,8 @@
 static struct daemon_proc *live[HARNESS_DAEMONS_MAX];
 static bool atexit_done;
 
-static int64_t
-now_ms(void)
+int64_t
+harness_now_ms(void)
 {
 	struct timespec ts;
 
@@ -52,8 +52,8 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void
-sleep_ms(long ms)
+void
+harness_sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
@@ -78,7 +78,7 @@ exit_code(int status)
 static bool
 wait_timed(pid_t pid, int *status, int64_t timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = harness_now_ms() + timeout_ms;
 	long nap = 1;
 	pid_t r;
 
@@ -89,9 +89,9 @@ wait_timed(pid_t pid, int *status, int64_t timeout_ms)
 		if (r == -1 && errno != EINTR)
 			ck_abort_msg("harness: waitpid %d: %s", (int)pid,
 			    strerror(errno));
-		if (now_ms() >= deadline)
+		if (harness_now_ms() >= deadline)
 			return false;
-		sleep_ms(nap);
+		harness_sleep_ms(nap);
 		if (nap < 20)
 			nap *= 2;
 	}
@@ -389,7 +389,7 @@ harness_daemon_start(struct daemon_proc *d)
 	zctx = zmq_ctx_new();
 	ck_assert(zctx != NULL);
 	deadline =
-	    now_ms() +
+	    harness_now_ms() +
 	    HARNESS_START_MS * (getenv("INDICATOR_VALGRIND") != NULL ? 6 : 1);
 	for (;;) {
 		if (waitpid(pid, &status, WNOHANG) == pid) {
@@ -404,18 +404,18 @@ harness_daemon_start(struct daemon_proc *d)
 		}
 		/* A heartbeat sent while the daemon was half up may be lost:
 		 * start again on a new connection now and then. */
-		if (sock == NULL || now_ms() - sent_at >= 1000) {
+		if (sock == NULL || harness_now_ms() - sent_at >= 1000) {
 			if (sock != NULL)
 				zmq_close(sock);
 			sock = probe_new(zctx, d);
-			sent_at = now_ms();
+			sent_at = harness_now_ms();
 		}
 		ack = harness_client_ack(sock, 20);
 		if (ack != NULL) {
 			indicator__ack__free_unpacked(ack, NULL);
 			break;
 		}
-		if (now_ms() >= deadline) {
+		if (harness_now_ms() >= deadline) {
 			kill_reap(pid);
 			d->pid = 0;
 			zmq_close(sock);
@@ -702,4 +702,170 @@ harness_send_report(void *sock, const Indicator__Report *r, int timeout_ms)
 	harness_client_send(sock, frames, lens, 1);
 	free(buf);
 	return harness_client_ack(sock, timeout_ms);
+}
+
+bool
+harness_daemon_log_has(const struct daemon_proc *d, const char *what)
+{
+	char *log = harness_daemon_log(d);
+	bool found = strstr(log, what) != NULL;
+
+	free(log);
+	return found;
+}
+
+void
+harness_wait_log(const char *path, const char *needle, int timeout_ms)
+{
+	int64_t deadline = harness_now_ms() + timeout_ms;
+	char *text;
+	size_t len;
+
+	for (;;) {
+		text = harness_read_file(path);
+		if (text != NULL && strstr(text, needle) != NULL) {
+			free(text);
+			return;
+		}
+		if (harness_now_ms() >= deadline) {
+			len = text != NULL ? strlen(text) : 0;
+			ck_abort_msg("\"%s\" never came in %s: %s", needle,
+			    path,
+			    text == NULL ? "(no log)"
+			    : len > HARNESS_LOG_TAIL
+				? text + len - HARNESS_LOG_TAIL
+				: text);
+		}
+		free(text);
+		harness_sleep_ms(20);
+	}
+}
+
+Indicator__Ack *
+harness_report_one(
+    void *sock, const struct harness_report *spec, int timeout_ms)
+{
+	Indicator__Report r = INDICATOR__REPORT__INIT;
+	Indicator__Observation o = INDICATOR__OBSERVATION__INIT, *op = &o;
+
+	o.industry = (char *)spec->industry;
+	o.metric = "output_value";
+	o.period = "2024";
+	o.value = spec->value;
+	o.unit = "CNY_100M";
+	o.status = INDICATOR__OBS_STATUS__PROVISIONAL;
+	r.agent_id = (char *)spec->agent;
+	r.district = (char *)spec->district;
+	r.epoch = spec->epoch;
+	r.seq = spec->seq;
+	r.sent_at_ms = (int64_t)time(NULL) * 1000;
+	r.n_observations = 1;
+	r.observations = &op;
+	return harness_send_report(sock, &r, timeout_ms);
+}
+
+void
+harness_expect_ack(Indicator__Ack *ack, int status, const char *code)
+{
+	ck_assert_msg(ack != NULL, "no answer");
+	ck_assert_msg((int)ack->status == status, "status %d, want %d (%s: %s)",
+	    ack->status, status, ack->code, ack->message);
+	if (code != NULL)
+		ck_assert_str_eq(ack->code, code);
+	indicator__ack__free_unpacked(ack, NULL);
+}
+
+size_t
+harness_count_lines(const char *text)
+{
+	size_t n = 0;
+	const char *p = text;
+
+	while (*p != '\0') {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+
+		if (strspn(p, " \t\r") < len)
+			n++;
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	return n;
+}
+
+size_t
+harness_count_newlines(const char *text)
+{
+	size_t n = 0;
+
+	for (; *text != '\0'; text++)
+		n += *text == '\n';
+	return n;
+}
+
+size_t
+harness_count_str(const char *text, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = strstr(text, needle); p != NULL;
+	     p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+char *
+harness_line_with(const char *text, const char *needle)
+{
+	const char *p = strstr(text, needle), *b, *e;
+	char *line;
+
+	if (p == NULL)
+		return NULL;
+	for (b = p; b > text && b[-1] != '\n'; b--)
+		;
+	e = strchr(p, '\n');
+	if (e == NULL)
+		e = p + strlen(p);
+	line = xmalloc((size_t)(e - b) + 1);
+	memcpy(line, b, (size_t)(e - b));
+	line[e - b] = '\0';
+	return line;
+}
+
+bool
+harness_json_get(const char *line, const char *key, char *buf, size_t len)
+{
+	char pat[64];
+	const char *p, *end;
+	size_t n;
+
+	snprintf(pat, sizeof(pat), "\"%s\"", key);
+	for (p = strstr(line, pat); p != NULL; p = strstr(p + 1, pat)) {
+		const char *q = p + strlen(pat);
+
+		q += strspn(q, " \t");
+		if (*q != ':')
+			continue;
+		q++;
+		q += strspn(q, " \t");
+		if (*q == '"') {
+			q++;
+			for (end = q; *end != '\0' && *end != '"'; end++)
+				if (*end == '\\' && end[1] != '\0')
+					end++;
+		} else {
+			end = q + strcspn(q, ",}\n");
+			while (end > q && (end[-1] == ' ' || end[-1] == '\t'))
+				end--;
+		}
+		n = (size_t)(end - q);
+		if (n >= len)
+			n = len - 1;
+		memcpy(buf, q, n);
+		buf[n] = '\0';
+		return true;
+	}
+	return false;
 }

@@ -7,6 +7,7 @@
 #ifndef INDICATOR_HARNESS_H
 #define INDICATOR_HARNESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -30,7 +31,22 @@ struct daemon_proc {
 	char curve_secret[41];
 };
 
+/* One report with one observation, for harness_report_one(). */
+struct harness_report {
+	const char *agent;
+	const char *district;
+	uint64_t epoch;
+	uint64_t seq;
+	const char *industry;
+	double value;
+};
+
 /* harness.c */
+
+/* CLOCK_MONOTONIC in milliseconds, for deadlines. */
+int64_t harness_now_ms(void);
+/* Sleeps ms milliseconds, the whole time even when a signal comes. */
+void harness_sleep_ms(long ms);
 
 /* A new temporary directory (mkdtemp); caller owns the string. */
 char *harness_tmpdir(void);
@@ -54,6 +70,13 @@ int harness_daemon_stop(struct daemon_proc *d, int sig);
 void harness_daemon_cleanup(struct daemon_proc *d);
 /* The daemon's log so far; caller frees. */
 char *harness_daemon_log(const struct daemon_proc *d);
+/* Whether the daemon's log so far holds what. */
+bool harness_daemon_log_has(const struct daemon_proc *d, const char *what);
+/*
+ * Waits until the file at path holds needle, polling every 20 ms; fails the
+ * test with the end of the file if it does not within timeout_ms.
+ */
+void harness_wait_log(const char *path, const char *needle, int timeout_ms);
 
 /*
  * Runs argv[0] (a path) with argv to completion, with no stdin. Captures
@@ -91,5 +114,37 @@ Indicator__Ack *harness_client_ack(void *sock, int timeout_ms);
 /* Packs and sends an AgentMessage carrying r; waits for the Ack. */
 Indicator__Ack *harness_send_report(
     void *sock, const Indicator__Report *r, int timeout_ms);
+/*
+ * Sends one report of spec: one observation of spec->industry, metric
+ * output_value, period 2024, spec->value CNY_100M, status PROVISIONAL,
+ * sent_at_ms now. Returns the Ack, or NULL if none decodes within
+ * timeout_ms; caller frees it with indicator__ack__free_unpacked.
+ */
+Indicator__Ack *harness_report_one(
+    void *sock, const struct harness_report *spec, int timeout_ms);
+/*
+ * Fails the test unless ack is not NULL, has the status, and (when code is
+ * not NULL) the code. Frees ack.
+ */
+void harness_expect_ack(Indicator__Ack *ack, int status, const char *code);
+
+/*
+ * Reading program output. harness_count_lines(): the lines that are not
+ * blank; harness_count_newlines(): the newline characters;
+ * harness_count_str(): the occurrences of needle (overlapping ones too).
+ */
+size_t harness_count_lines(const char *text);
+size_t harness_count_newlines(const char *text);
+size_t harness_count_str(const char *text, const char *needle);
+/* The whole line of text that holds needle first, without its newline;
+ * caller frees. NULL if needle is absent. */
+char *harness_line_with(const char *text, const char *needle);
+/*
+ * Copies the value of key in a flat one-line JSON object (as indicatorctl
+ * --json prints) into buf of len bytes, truncated: a string without its
+ * quotes (escapes kept as written), anything else without surrounding
+ * blanks. false when key is absent.
+ */
+bool harness_json_get(const char *line, const char *key, char *buf, size_t len);
 
 #endif
