@@ -23,6 +23,7 @@
 #include "xmalloc.h"
 
 #define ACK_MS 10000
+#define LOG_WAIT_MS 10000
 
 static struct daemon_proc dm;
 static void *zctx;
@@ -60,16 +61,6 @@ status_json(void)
 
 	ck_assert_int_eq(harness_run(argv, &out, NULL, 20), 0);
 	return out;
-}
-
-static bool
-log_has(const char *what)
-{
-	char *log = harness_daemon_log(&dm);
-	bool found = strstr(log, what) != NULL;
-
-	free(log);
-	return found;
 }
 
 /* A CSV of n rows over distinct keys. */
@@ -228,33 +219,10 @@ check_exposition(const char *body, const char *want)
 static Indicator__Ack *
 send_one(void *s, const char *industry, uint64_t seq)
 {
-	Indicator__Report r = INDICATOR__REPORT__INIT;
-	Indicator__Observation o = INDICATOR__OBSERVATION__INIT;
-	Indicator__Observation *obs[1] = { &o };
+	const struct harness_report spec = { "ctl-01", "320583", 3, seq,
+		industry, 5 };
 
-	o.industry = (char *)industry;
-	o.metric = "output_value";
-	o.period = "2024";
-	o.value = 5;
-	o.unit = "CNY_100M";
-	r.agent_id = "ctl-01";
-	r.district = "320583";
-	r.epoch = 3;
-	r.seq = seq;
-	r.n_observations = 1;
-	r.observations = obs;
-	return harness_send_report(s, &r, ACK_MS);
-}
-
-static void
-expect(Indicator__Ack *ack, int status, const char *code)
-{
-	ck_assert_msg(ack != NULL, "no answer");
-	ck_assert_msg((int)ack->status == status, "status %d (%s: %s)",
-	    ack->status, ack->code, ack->message);
-	if (code != NULL)
-		ck_assert_str_eq(ack->code, code);
-	indicator__ack__free_unpacked(ack, NULL);
+	return harness_report_one(s, &spec, ACK_MS);
 }
 
 START_TEST(metrics_exposition)
@@ -270,9 +238,10 @@ START_TEST(metrics_exposition)
 	zctx = zmq_ctx_new();
 	s = harness_client_new(zctx, dm.ingest);
 	for (seq = 1; seq <= 5; seq++)
-		expect(send_one(s, "photonics", seq),
+		harness_expect_ack(send_one(s, "photonics", seq),
 		    INDICATOR__ACK_STATUS__ACCEPTED, NULL);
-	expect(send_one(s, "nope", seq), INDICATOR__ACK_STATUS__REJECTED, NULL);
+	harness_expect_ack(
+	    send_one(s, "nope", seq), INDICATOR__ACK_STATUS__REJECTED, NULL);
 	zmq_close(s);
 	resp = http_get(port, "/metrics");
 	ck_assert_msg(strncmp(resp, "HTTP/1.0 200", 12) == 0 ||
@@ -323,14 +292,6 @@ conf_append(const char *more)
 	free(text);
 }
 
-static void
-wait_log(const char *what)
-{
-	for (int i = 0; i < 500 && !log_has(what); i++)
-		usleep(20000);
-	ck_assert_msg(log_has(what), "the daemon never logged '%s'", what);
-}
-
 START_TEST(reload_registry_keeps_connection)
 {
 	void *s;
@@ -340,21 +301,22 @@ START_TEST(reload_registry_keeps_connection)
 	harness_daemon_start(&dm);
 	zctx = zmq_ctx_new();
 	s = harness_client_new(zctx, dm.ingest);
-	expect(
+	harness_expect_ack(
 	    send_one(s, "robotics", 1), INDICATOR__ACK_STATUS__REJECTED, NULL);
 	conf_append("[industry robotics]\nname = 机器人\n");
 	ck_assert(kill(dm.pid, SIGHUP) == 0);
-	wait_log("configuration reloaded: 10 districts, 9 industries");
+	harness_wait_log(dm.log,
+	    "configuration reloaded: 10 districts, 9 industries", LOG_WAIT_MS);
 	/* The same connection: the new industry is known. */
-	expect(
+	harness_expect_ack(
 	    send_one(s, "robotics", 2), INDICATOR__ACK_STATUS__ACCEPTED, NULL);
 	/* A broken file is refused; the daemon keeps the old one and
 	 * serves. */
 	conf = harness_read_file(dm.conf);
 	harness_write_file(dm.conf, "[daemon\nthis is not ini\n");
 	ck_assert(kill(dm.pid, SIGHUP) == 0);
-	wait_log("reload refused");
-	expect(
+	harness_wait_log(dm.log, "reload refused", LOG_WAIT_MS);
+	harness_expect_ack(
 	    send_one(s, "robotics", 3), INDICATOR__ACK_STATUS__ACCEPTED, NULL);
 	harness_write_file(dm.conf, conf);
 	free(conf);
