@@ -45,15 +45,6 @@ static char nsock[600];
 static char transcript[LOG_MAX][160];
 static size_t ntranscript;
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 transcript_dump(void)
 {
@@ -71,11 +62,11 @@ static bool
 notify_recv(char *msg, size_t len, int timeout_ms)
 {
 	struct pollfd p = { .fd = nfd, .events = POLLIN };
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = harness_now_ms() + timeout_ms;
 	ssize_t n;
 
 	for (;;) {
-		int left = (int)(deadline - now_ms());
+		int left = (int)(deadline - harness_now_ms());
 
 		if (left < 0)
 			return false;
@@ -96,10 +87,10 @@ notify_recv(char *msg, size_t len, int timeout_ms)
 static void
 notify_expect(const char *prefix, char *msg, size_t len, int timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = harness_now_ms() + timeout_ms;
 
 	for (;;) {
-		int left = (int)(deadline - now_ms());
+		int left = (int)(deadline - harness_now_ms());
 
 		if (left < 0 || !notify_recv(msg, len, left)) {
 			transcript_dump();
@@ -192,24 +183,11 @@ port_taken(const char *endpoint)
 static Indicator__Ack *
 send_report(void *sock, const char *district, uint64_t seq)
 {
-	Indicator__Report r = INDICATOR__REPORT__INIT;
-	Indicator__Observation o = INDICATOR__OBSERVATION__INIT, *op = &o;
+	const struct harness_report spec = { "svc-01", district, 42, seq,
+		"photonics", 12.5 };
 	Indicator__Ack *ack;
 
-	o.industry = "photonics";
-	o.metric = "output_value";
-	o.period = "2024";
-	o.value = 12.5;
-	o.unit = "CNY_100M";
-	o.status = INDICATOR__OBS_STATUS__PROVISIONAL;
-	r.agent_id = "svc-01";
-	r.district = (char *)district;
-	r.epoch = 42;
-	r.seq = seq;
-	r.sent_at_ms = (int64_t)time(NULL) * 1000;
-	r.n_observations = 1;
-	r.observations = &op;
-	ack = harness_send_report(sock, &r, ACK_TIMEOUT_MS);
+	ack = harness_report_one(sock, &spec, ACK_TIMEOUT_MS);
 	if (ack == NULL)
 		transcript_dump();
 	ck_assert_msg(
@@ -260,14 +238,15 @@ START_TEST(test_status_counts)
 	zmq_close(sock);
 	zmq_ctx_term(zctx);
 
-	deadline = now_ms() + 8000;
+	deadline = harness_now_ms() + 8000;
 	for (;;) {
-		notify_expect(
-		    "STATUS=", msg, sizeof(msg), (int)(deadline - now_ms()));
+		notify_expect("STATUS=", msg, sizeof(msg),
+		    (int)(deadline - harness_now_ms()));
 		if (strcmp(msg, "STATUS=accepted 1, rejected 1, duplicate 1, "
 				"agents seen 1") == 0)
 			break;
-		ck_assert_msg(now_ms() < deadline, "last status: %s", msg);
+		ck_assert_msg(
+		    harness_now_ms() < deadline, "last status: %s", msg);
 	}
 }
 END_TEST
@@ -315,12 +294,12 @@ START_TEST(test_watchdog)
 
 	notify_expect("READY=1", msg, sizeof(msg), START_TIMEOUT_MS);
 	notify_expect("WATCHDOG=1", msg, sizeof(msg), 2000);
-	last = now_ms();
+	last = harness_now_ms();
 	end = last + 4500;
-	while (now_ms() < end) {
+	while (harness_now_ms() < end) {
 		notify_expect("WATCHDOG=1", msg, sizeof(msg), 2000);
-		gap = now_ms() - last;
-		last = now_ms();
+		gap = harness_now_ms() - last;
+		last = harness_now_ms();
 		if (gap > max_gap)
 			max_gap = gap;
 		pings++;
@@ -338,8 +317,8 @@ START_TEST(test_no_watchdog)
 	int64_t end;
 
 	notify_expect("READY=1", msg, sizeof(msg), START_TIMEOUT_MS);
-	end = now_ms() + 2500;
-	while (notify_recv(msg, sizeof(msg), (int)(end - now_ms())))
+	end = harness_now_ms() + 2500;
+	while (notify_recv(msg, sizeof(msg), (int)(end - harness_now_ms())))
 		ck_assert_msg(strncmp(msg, "WATCHDOG=", 9) != 0,
 		    "unexpected ping: %s", msg);
 }
