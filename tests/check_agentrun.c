@@ -58,24 +58,6 @@ struct world {
 	pid_t agent;
 };
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 static void
 world_init(struct world *w, const char *id)
 {
@@ -144,33 +126,22 @@ agent_log(const struct world *w)
 	return text != NULL ? text : xstrdup("");
 }
 
-static size_t
-count_str(const char *text, const char *needle)
-{
-	size_t n = 0;
-
-	for (const char *p = strstr(text, needle); p != NULL;
-	     p = strstr(p + 1, needle))
-		n++;
-	return n;
-}
-
 /* Waits until the agent's log holds needle `times` times. */
 static void
 wait_log(const struct world *w, const char *needle, size_t times)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = harness_now_ms() + WAIT_MS;
 	char *text;
 
 	for (;;) {
 		text = agent_log(w);
-		if (count_str(text, needle) >= times)
+		if (harness_count_str(text, needle) >= times)
 			break;
-		if (now_ms() > end)
+		if (harness_now_ms() > end)
 			ck_abort_msg(
 			    "no '%s' in the agent's log:\n%s", needle, text);
 		free(text);
-		sleep_ms(50);
+		harness_sleep_ms(50);
 	}
 	free(text);
 }
@@ -188,11 +159,11 @@ file_exists(const char *dir, const char *name)
 static void
 wait_file(const char *dir, const char *name)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = harness_now_ms() + WAIT_MS;
 
 	while (!file_exists(dir, name)) {
-		ck_assert_msg(now_ms() < end, "no %s/%s", dir, name);
-		sleep_ms(50);
+		ck_assert_msg(harness_now_ms() < end, "no %s/%s", dir, name);
+		harness_sleep_ms(50);
 	}
 }
 
@@ -288,20 +259,20 @@ agent_field(const struct world *w, const char *field, uint64_t *val)
 static void
 wait_last_seq(const struct world *w, uint64_t seq)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = harness_now_ms() + WAIT_MS;
 	uint64_t last = 0;
 
 	for (;;) {
 		if (agent_field(w, "last_seq", &last) && last >= seq)
 			break;
-		if (now_ms() > end) {
+		if (harness_now_ms() > end) {
 			char *text = agent_log(w);
 
 			ck_abort_msg("last_seq %" PRIu64 ", want %" PRIu64
 				     "; agent log:\n%s",
 			    last, seq, text);
 		}
-		sleep_ms(100);
+		harness_sleep_ms(100);
 	}
 	ck_assert_uint_eq(last, seq);
 }
@@ -310,7 +281,7 @@ static size_t
 stored_rows(const struct world *w)
 {
 	char *out = ctl(w, "query");
-	size_t n = count_str(out, "\"district\":\"" DISTRICT "\"");
+	size_t n = harness_count_str(out, "\"district\":\"" DISTRICT "\"");
 
 	free(out);
 	return n;
@@ -339,7 +310,7 @@ START_TEST(test_rename_and_slow_writer)
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	ck_assert_int_ne(fd, -1);
 	ck_assert_int_eq(write(fd, slow, half), (ssize_t)half);
-	sleep_ms(200);
+	harness_sleep_ms(200);
 	ck_assert_int_eq(write(fd, slow + half, strlen(slow) - half),
 	    (ssize_t)(strlen(slow) - half));
 	ck_assert_int_eq(close(fd), 0);
@@ -572,11 +543,11 @@ START_TEST(test_heartbeat)
 	drop_renamed(&w, "a.csv", a);
 	wait_last_seq(&w, 1);
 	ck_assert(agent_field(&w, "last_seen_ms", &first));
-	end = now_ms() + WAIT_MS;
+	end = harness_now_ms() + WAIT_MS;
 	do {
-		ck_assert_msg(
-		    now_ms() < end, "last_seen_ms stays %" PRIu64, first);
-		sleep_ms(200);
+		ck_assert_msg(harness_now_ms() < end,
+		    "last_seen_ms stays %" PRIu64, first);
+		harness_sleep_ms(200);
 		ck_assert(agent_field(&w, "last_seen_ms", &later));
 	} while (later <= first);
 	text = agent_log(&w);
