@@ -134,24 +134,6 @@ static char *work;
 static pid_t kids[KIDS_MAX];
 
 static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
 work_path(char *buf, size_t len, const char *name)
 {
 	int n = snprintf(buf, len, "%s/%s", work, name);
@@ -413,36 +395,6 @@ ctl(const char *const args[])
 	return out;
 }
 
-static size_t
-count_lines(const char *text)
-{
-	size_t n = 0;
-	const char *p = text;
-
-	while (*p != '\0') {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
-
-		if (strspn(p, " \t\r") < len)
-			n++;
-		if (nl == NULL)
-			break;
-		p = nl + 1;
-	}
-	return n;
-}
-
-static size_t
-count_str(const char *text, const char *needle)
-{
-	size_t n = 0;
-
-	for (const char *p = strstr(text, needle); p != NULL;
-	     p = strstr(p + 1, needle))
-		n++;
-	return n;
-}
-
 /*
  * Copies the next line of text that is not blank into buf (without its
  * newline) and moves *p past it; false at the end of text. Working on a
@@ -470,44 +422,6 @@ line_next(const char **p, char *buf, size_t len)
 	}
 }
 
-/*
- * The value of key in a one-line JSON object, without quotes for a string
- * (escapes kept as written). false when absent.
- */
-static bool
-json_get(const char *line, const char *key, char *buf, size_t len)
-{
-	char pat[64];
-	const char *p, *end;
-	size_t n;
-
-	snprintf(pat, sizeof(pat), "\"%s\"", key);
-	for (p = strstr(line, pat); p != NULL; p = strstr(p + 1, pat)) {
-		const char *q = p + strlen(pat);
-
-		q += strspn(q, " \t");
-		if (*q != ':')
-			continue;
-		q++;
-		q += strspn(q, " \t");
-		if (*q == '"') {
-			q++;
-			for (end = q; *end != '\0' && *end != '"'; end++)
-				if (*end == '\\' && end[1] != '\0')
-					end++;
-		} else {
-			end = q + strcspn(q, ",}");
-		}
-		n = (size_t)(end - q);
-		if (n >= len)
-			n = len - 1;
-		memcpy(buf, q, n);
-		buf[n] = '\0';
-		return true;
-	}
-	return false;
-}
-
 /* The line of `agents --json` for id; false when it is not listed. */
 static bool
 agents_find(const char *text, const char *id, struct agent_row *r)
@@ -515,14 +429,14 @@ agents_find(const char *text, const char *id, struct agent_row *r)
 	char line[LINE_MAX_LEN], v[96];
 
 	while (line_next(&text, line, sizeof(line))) {
-		if (!json_get(line, "agent_id", v, sizeof(v)) ||
+		if (!harness_json_get(line, "agent_id", v, sizeof(v)) ||
 		    strcmp(v, id) != 0)
 			continue;
-		ck_assert(json_get(line, "last_seq", v, sizeof(v)));
+		ck_assert(harness_json_get(line, "last_seq", v, sizeof(v)));
 		r->last_seq = strtoull(v, NULL, 10);
-		ck_assert(json_get(line, "accepted", v, sizeof(v)));
+		ck_assert(harness_json_get(line, "accepted", v, sizeof(v)));
 		r->accepted = strtoull(v, NULL, 10);
-		ck_assert(json_get(line, "rejected", v, sizeof(v)));
+		ck_assert(harness_json_get(line, "rejected", v, sizeof(v)));
 		r->rejected = strtoull(v, NULL, 10);
 		return true;
 	}
@@ -564,7 +478,7 @@ obs_set_load(struct obs_set *s)
 	static const char *const args[] = { "query", "--json", NULL };
 	char *out = ctl(args);
 	const char *text = out;
-	size_t cap = count_lines(out);
+	size_t cap = harness_count_lines(out);
 	char line[LINE_MAX_LEN], v[64];
 	char d[IND_CODE_MAX + 1], i[IND_CODE_MAX + 1], m[IND_CODE_MAX + 1];
 	char p[IND_PERIOD_MAX + 1];
@@ -576,16 +490,17 @@ obs_set_load(struct obs_set *s)
 
 		ck_assert_uint_le(s->n, cap);
 		ck_assert_msg(
-		    json_get(line, "district", d, sizeof(d)) &&
-			json_get(line, "industry", i, sizeof(i)) &&
-			json_get(line, "metric", m, sizeof(m)) &&
-			json_get(line, "period", p, sizeof(p)) &&
-			json_get(line, "unit", r->unit, sizeof(r->unit)) &&
-			json_get(line, "value", v, sizeof(v)),
+		    harness_json_get(line, "district", d, sizeof(d)) &&
+			harness_json_get(line, "industry", i, sizeof(i)) &&
+			harness_json_get(line, "metric", m, sizeof(m)) &&
+			harness_json_get(line, "period", p, sizeof(p)) &&
+			harness_json_get(
+			    line, "unit", r->unit, sizeof(r->unit)) &&
+			harness_json_get(line, "value", v, sizeof(v)),
 		    "query line without its key or value: %s", line);
 		snprintf(r->key, sizeof(r->key), "%s/%s/%s/%s", d, i, m, p);
 		r->value = strtod(v, NULL);
-		ck_assert_msg(json_get(line, "revision", v, sizeof(v)),
+		ck_assert_msg(harness_json_get(line, "revision", v, sizeof(v)),
 		    "query line without a revision: %s", line);
 		r->revision = strtoul(v, NULL, 10);
 	}
@@ -738,7 +653,7 @@ ctl_history(const char *district, const struct csv_row *row)
 static void
 wait_log(pid_t pid, const char *log, const char *needle)
 {
-	int64_t deadline = now_ms() + POLL_TIMEOUT_MS;
+	int64_t deadline = harness_now_ms() + POLL_TIMEOUT_MS;
 	char *text;
 	int status;
 
@@ -752,10 +667,10 @@ wait_log(pid_t pid, const char *log, const char *needle)
 				     "'%s': %s",
 			    status, needle, text != NULL ? text : "");
 		}
-		ck_assert_msg(now_ms() < deadline, "no '%s' in %s: %s", needle,
-		    log, text != NULL ? text : "");
+		ck_assert_msg(harness_now_ms() < deadline, "no '%s' in %s: %s",
+		    needle, log, text != NULL ? text : "");
 		free(text);
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	}
 	free(text);
 }
@@ -899,7 +814,7 @@ START_TEST(test_sample_delivered)
 			    &rows.v[k * (rows.n - 1) / 2];
 			char *h = ctl_history(ag[i].district, row);
 
-			ck_assert_msg(count_lines(h) == 1,
+			ck_assert_msg(harness_count_lines(h) == 1,
 			    "%s/%s/%s/%s: history %s", ag[i].district,
 			    row->industry, row->metric, row->period, h);
 			free(h);
@@ -911,10 +826,10 @@ START_TEST(test_sample_delivered)
 	ck_assert_uint_eq(total, 2720);
 	ck_assert_uint_eq(s.n, 2720);
 	ck_assert_uint_eq(obs_set_count_revision(&s, 1), s.n);
-	ck_assert_msg(count_lines(out) == NSAMPLE, "agents: %s", out);
+	ck_assert_msg(harness_count_lines(out) == NSAMPLE, "agents: %s", out);
 	printf("check_agent: sample: %zu agents, %zu rows in the files, %zu "
 	       "stored, %zu at revision 1, %zu histories of 1 revision\n",
-	    count_lines(out), total, s.n, obs_set_count_revision(&s, 1),
+	    harness_count_lines(out), total, s.n, obs_set_count_revision(&s, 1),
 	    histories);
 	free(out);
 	obs_set_free(&s);
@@ -964,10 +879,10 @@ START_TEST(test_resend_is_revision)
 	r = agent_row_of("xiangcheng-01");
 	ck_assert_uint_eq(r.last_seq, 2 * reports);
 	h = ctl_history("320507", &rows.v[0]);
-	ck_assert_msg(count_lines(h) == 2, "history: %s", h);
+	ck_assert_msg(harness_count_lines(h) == 2, "history: %s", h);
 	printf("check_agent: resend: %zu rows sent twice in %zu + %zu reports, "
 	       "all at revision 2, last seq %llu, history of %zu revisions\n",
-	    rows.n, reports, reports, r.last_seq, count_lines(h));
+	    rows.n, reports, reports, r.last_seq, harness_count_lines(h));
 	free(h);
 	rows_free(&rows);
 	expect_outbox_empty(&ag);
@@ -1082,7 +997,7 @@ START_TEST(test_rejected_report)
 	ck_assert_uint_eq(r.last_seq, 2);
 	ck_assert_uint_eq(r.rejected, 1);
 	log = harness_daemon_log(&dm);
-	rejections = count_str(log, "rejected report");
+	rejections = harness_count_str(log, "rejected report");
 	free(log);
 	ck_assert_uint_eq(rejections, 1);
 
@@ -1096,7 +1011,8 @@ START_TEST(test_rejected_report)
 	ck_assert_uint_eq(r.last_seq, 2);
 	ck_assert_uint_eq(r.rejected, 1);
 	log = harness_daemon_log(&dm);
-	ck_assert_uint_eq(count_str(log, "rejected report"), rejections);
+	ck_assert_uint_eq(
+	    harness_count_str(log, "rejected report"), rejections);
 	free(log);
 	obs_set_load(&s);
 	ck_assert_uint_eq(s.n, 2);
@@ -1181,7 +1097,7 @@ START_TEST(test_daemon_stopped_mid_stream)
 	struct obs_set s;
 	struct summary sum;
 	unsigned long long acked_at_stop;
-	int64_t deadline = now_ms() + POLL_TIMEOUT_MS;
+	int64_t deadline = harness_now_ms() + POLL_TIMEOUT_MS;
 	bool done_early = false;
 	int status, rc = -1;
 	char *text;
@@ -1210,9 +1126,9 @@ START_TEST(test_daemon_stopped_mid_stream)
 			done_early = true;
 			break;
 		}
-		ck_assert_msg(now_ms() < deadline,
+		ck_assert_msg(harness_now_ms() < deadline,
 		    "no report acknowledged within a minute");
-		sleep_ms(2);
+		harness_sleep_ms(2);
 	}
 	status = harness_daemon_stop(&dm, c->sig);
 	if (c->sig == SIGTERM)
@@ -1238,7 +1154,7 @@ START_TEST(test_daemon_stopped_mid_stream)
 	for (size_t k = 0; k < 3; k++) {
 		char *h = ctl_history("320583", &rows.v[k * (rows.n - 1) / 2]);
 
-		ck_assert_msg(count_lines(h) == 1, "history: %s", h);
+		ck_assert_msg(harness_count_lines(h) == 1, "history: %s", h);
 		free(h);
 	}
 	r = agent_row_of("kunshan-01");
