@@ -375,24 +375,7 @@ expect_outbox_empty(const struct agent_spec *ag)
 static char *
 ctl(const char *const args[])
 {
-	const char *argv[16];
-	char *out, *err;
-	size_t n = 0;
-	int rc;
-
-	argv[n++] = INDICATORCTL_BIN;
-	argv[n++] = "-d";
-	argv[n++] = dm.data_dir;
-	for (size_t i = 0; args[i] != NULL; i++) {
-		ck_assert_uint_lt(n, sizeof(argv) / sizeof(argv[0]) - 1);
-		argv[n++] = args[i];
-	}
-	argv[n] = NULL;
-	rc = harness_run(argv, &out, &err, CTL_TIMEOUT_S);
-	ck_assert_msg(
-	    rc == 0, "indicatorctl %s exited %d: %s", args[0], rc, err);
-	free(err);
-	return out;
+	return harness_ctl(dm.data_dir, args, CTL_TIMEOUT_S);
 }
 
 /*

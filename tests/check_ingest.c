@@ -258,24 +258,7 @@ ack_errors_str(const Indicator__Ack *a, char *buf, size_t len)
 static char *
 ctl(const char *const args[])
 {
-	const char *argv[16];
-	char *out, *err;
-	size_t i, n = 0;
-	int rc;
-
-	argv[n++] = INDICATORCTL_BIN;
-	argv[n++] = "-d";
-	argv[n++] = dm.data_dir;
-	for (i = 0; args[i] != NULL; i++) {
-		ck_assert_uint_lt(n, sizeof(argv) / sizeof(argv[0]) - 1);
-		argv[n++] = args[i];
-	}
-	argv[n] = NULL;
-	rc = harness_run(argv, &out, &err, CTL_TIMEOUT_S);
-	ck_assert_msg(
-	    rc == 0, "indicatorctl %s exited %d: %s", args[0], rc, err);
-	free(err);
-	return out;
+	return harness_ctl(dm.data_dir, args, CTL_TIMEOUT_S);
 }
 
 static char *
@@ -284,65 +267,6 @@ ctl_query(void)
 	static const char *const args[] = { "query", "--json", NULL };
 
 	return ctl(args);
-}
-
-static size_t
-count_lines(const char *text)
-{
-	size_t n = 0;
-	const char *p = text;
-
-	while (*p != '\0') {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
-
-		if (strspn(p, " \t\r") < len)
-			n++;
-		if (nl == NULL)
-			break;
-		p = nl + 1;
-	}
-	return n;
-}
-
-/*
- * The value of key in a flat one-line JSON object, without quotes for a
- * string (escapes are kept as written). false when absent.
- */
-static bool
-json_get(const char *line, const char *key, char *buf, size_t len)
-{
-	char pat[64];
-	const char *p, *end;
-	size_t n;
-
-	snprintf(pat, sizeof(pat), "\"%s\"", key);
-	for (p = strstr(line, pat); p != NULL; p = strstr(p + 1, pat)) {
-		const char *q = p + strlen(pat);
-
-		q += strspn(q, " \t");
-		if (*q != ':')
-			continue;
-		q++;
-		q += strspn(q, " \t");
-		if (*q == '"') {
-			q++;
-			for (end = q; *end != '\0' && *end != '"'; end++)
-				if (*end == '\\' && end[1] != '\0')
-					end++;
-		} else {
-			end = q + strcspn(q, ",}\n");
-			while (end > q && (end[-1] == ' ' || end[-1] == '\t'))
-				end--;
-		}
-		n = (size_t)(end - q);
-		if (n >= len)
-			n = len - 1;
-		memcpy(buf, q, n);
-		buf[n] = '\0';
-		return true;
-	}
-	return false;
 }
 
 /* The line of the JSON Lines output for a key; caller frees. NULL if
@@ -356,13 +280,13 @@ find_obs(const char *text, const char *district, const char *industry,
 
 	for (line = strtok_r(copy, "\n", &save); line != NULL;
 	     line = strtok_r(NULL, "\n", &save)) {
-		if (json_get(line, "district", v, sizeof(v)) &&
+		if (harness_json_get(line, "district", v, sizeof(v)) &&
 		    strcmp(v, district) == 0 &&
-		    json_get(line, "industry", v, sizeof(v)) &&
+		    harness_json_get(line, "industry", v, sizeof(v)) &&
 		    strcmp(v, industry) == 0 &&
-		    json_get(line, "metric", v, sizeof(v)) &&
+		    harness_json_get(line, "metric", v, sizeof(v)) &&
 		    strcmp(v, metric) == 0 &&
-		    json_get(line, "period", v, sizeof(v)) &&
+		    harness_json_get(line, "period", v, sizeof(v)) &&
 		    strcmp(v, period) == 0) {
 			found = xstrdup(line);
 			break;
@@ -382,12 +306,14 @@ expect_stored(const char *text, const char *industry, const char *metric,
 
 	ck_assert_msg(line != NULL, "%s/%s/%s not in indicatorctl query: %s",
 	    industry, metric, period, text);
-	ck_assert_msg(json_get(line, "value", v, sizeof(v)), "%s", line);
+	ck_assert_msg(
+	    harness_json_get(line, "value", v, sizeof(v)), "%s", line);
 	ck_assert_msg(fabs(strtod(v, NULL) - value) < 1e-9,
 	    "%s/%s/%s: value %s, want %g", industry, metric, period, v, value);
-	ck_assert_msg(json_get(line, "unit", v, sizeof(v)), "%s", line);
+	ck_assert_msg(harness_json_get(line, "unit", v, sizeof(v)), "%s", line);
 	ck_assert_str_eq(v, unit);
-	ck_assert_msg(json_get(line, "revision", v, sizeof(v)), "%s", line);
+	ck_assert_msg(
+	    harness_json_get(line, "revision", v, sizeof(v)), "%s", line);
 	ck_assert_msg(strtoul(v, NULL, 10) == revision,
 	    "%s/%s/%s: revision %s, want %u", industry, metric, period, v,
 	    revision);
@@ -399,7 +325,8 @@ expect_nothing_stored(void)
 {
 	char *out = ctl_query();
 
-	ck_assert_msg(count_lines(out) == 0, "store should be empty: %s", out);
+	ck_assert_msg(
+	    harness_count_lines(out) == 0, "store should be empty: %s", out);
 	free(out);
 }
 
@@ -411,7 +338,7 @@ START_TEST(test_valid_report)
 
 	expect_ack(send_t01(1, obs, 2), ACCEPTED, 1, 2);
 	out = ctl_query();
-	ck_assert_uint_eq(count_lines(out), 2);
+	ck_assert_uint_eq(harness_count_lines(out), 2);
 	expect_stored(
 	    out, "photonics", "output_value", "2024", 12.5, "CNY_100M", 1);
 	expect_stored(out, "materials", "chain_leaders", "2024", 3, "count", 1);
@@ -430,7 +357,7 @@ START_TEST(test_duplicate)
 	expect_ack(send_t01(1, obs, 2), ACCEPTED, 1, 2);
 	expect_ack(send_t01(1, obs, 2), DUPLICATE, 1, 2);
 	out = ctl(hist);
-	ck_assert_msg(count_lines(out) == 1, "history: %s", out);
+	ck_assert_msg(harness_count_lines(out) == 1, "history: %s", out);
 	free(out);
 	out = ctl_query();
 	expect_stored(
@@ -455,7 +382,7 @@ START_TEST(test_revision)
 	    out, "photonics", "output_value", "2024", 13.25, "CNY_100M", 2);
 	free(out);
 	out = ctl(hist);
-	ck_assert_msg(count_lines(out) == 2, "history: %s", out);
+	ck_assert_msg(harness_count_lines(out) == 2, "history: %s", out);
 	free(out);
 }
 END_TEST
@@ -472,7 +399,7 @@ START_TEST(test_out_of_order)
 	out = ctl_query();
 	line = find_obs(out, "320583", "photonics", "output_value", "2023");
 	ck_assert_msg(line == NULL, "seq 3 was stored: %s", line);
-	ck_assert_uint_eq(count_lines(out), 1);
+	ck_assert_uint_eq(harness_count_lines(out), 1);
 	free(out);
 	expect_ack(send_t01(2, &cl_2024, 1), ACCEPTED, 2, 3);
 	expect_ack(send_t01(3, &later, 1), ACCEPTED, 3, 4);
@@ -881,7 +808,7 @@ START_TEST(test_restart)
 	sock = harness_client_new(zctx, dm.ingest);
 
 	out = ctl_query();
-	ck_assert_uint_eq(count_lines(out), 2);
+	ck_assert_uint_eq(harness_count_lines(out), 2);
 	expect_stored(
 	    out, "photonics", "output_value", "2024", 12.5, "CNY_100M", 1);
 	expect_stored(out, "materials", "chain_leaders", "2024", 3, "count", 1);

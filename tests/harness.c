@@ -775,6 +775,29 @@ harness_expect_ack(Indicator__Ack *ack, int status, const char *code)
 	indicator__ack__free_unpacked(ack, NULL);
 }
 
+char *
+harness_ctl(const char *data_dir, const char *const args[], int timeout_s)
+{
+	const char *argv[16];
+	char *out, *err;
+	size_t n = 0;
+	int rc;
+
+	argv[n++] = INDICATORCTL_BIN;
+	argv[n++] = "-d";
+	argv[n++] = data_dir;
+	for (size_t i = 0; args[i] != NULL; i++) {
+		ck_assert_uint_lt(n, sizeof(argv) / sizeof(argv[0]) - 1);
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	rc = harness_run(argv, &out, &err, timeout_s);
+	ck_assert_msg(
+	    rc == 0, "indicatorctl %s exited %d: %s", args[0], rc, err);
+	free(err);
+	return out;
+}
+
 size_t
 harness_count_lines(const char *text)
 {

@@ -129,6 +129,14 @@ Indicator__Ack *harness_report_one(
 void harness_expect_ack(Indicator__Ack *ack, int status, const char *code);
 
 /*
+ * Runs indicatorctl -d data_dir with args (NULL-ended, at most 12) and
+ * returns its standard output; caller frees. Fails the test unless it exits
+ * 0 within timeout_s seconds.
+ */
+char *harness_ctl(
+    const char *data_dir, const char *const args[], int timeout_s);
+
+/*
  * Reading program output. harness_count_lines(): the lines that are not
  * blank; harness_count_newlines(): the newline characters;
  * harness_count_str(): the occurrences of needle (overlapping ones too).
