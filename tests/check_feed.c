@@ -127,23 +127,6 @@ teardown(void)
 	harness_daemon_cleanup(&dm);
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* Sends a report of year-YEAR observations and asserts it was ACCEPTED. */
 static void
 report(const char *agent, const char *district, uint64_t seq,
@@ -540,27 +523,6 @@ log_tail(const char *text)
 	return len > LOG_TAIL ? text + len - LOG_TAIL : text;
 }
 
-/* Waits until the log holds needle; fails with the log if it never does. */
-static void
-log_wait(const char *log, const char *needle)
-{
-	int64_t deadline = now_ms() + READY_TIMEOUT_MS;
-	char *text;
-
-	for (;;) {
-		text = harness_read_file(log);
-		if (text != NULL && strstr(text, needle) != NULL) {
-			free(text);
-			return;
-		}
-		if (now_ms() >= deadline)
-			ck_abort_msg("\"%s\" never came in %s: %s", needle, log,
-			    log_tail(text));
-		free(text);
-		sleep_ms(20);
-	}
-}
-
 /*
  * Starts indicator-sub with the daemon's config and args (NULL-ended),
  * logging to log, and waits until it has its first snapshot.
@@ -581,7 +543,7 @@ sub_start(const char *log, const char *const args[])
 	}
 	argv[n] = NULL;
 	pid = harness_spawn(argv, log);
-	log_wait(log, "indicator-sub: snapshot of ");
+	harness_wait_log(log, "indicator-sub: snapshot of ", READY_TIMEOUT_MS);
 	return pid;
 }
 
@@ -1084,7 +1046,7 @@ START_TEST(test_python_sub)
 	free(err);
 	sub_log_path(log, sizeof(log), "python");
 	pid = harness_spawn(argv, log);
-	log_wait(log, "python_sub: snapshot of ");
+	harness_wait_log(log, "python_sub: snapshot of ", READY_TIMEOUT_MS);
 	report("ks-01", "320583", 1, r_kunshan, 2);
 	sub_expect_exit0(pid, log);
 
@@ -1166,7 +1128,7 @@ START_TEST(test_gap)
 		for (int wait = 0; wait < 50 && !caught_up; wait++) {
 			caught_up = feed_has_seq(log, seq);
 			if (!caught_up)
-				sleep_ms(20);
+				harness_sleep_ms(20);
 		}
 	}
 	text = harness_read_file(log);
