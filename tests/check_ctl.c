@@ -85,28 +85,7 @@ store_fill(const char *dir, struct store_obs *o, size_t n)
 static int
 ctl_run(const char *dir, const char *const args[], char **out, char **err)
 {
-	const char *argv[16];
-	size_t n = 0;
-
-	argv[n++] = INDICATORCTL_BIN;
-	if (dir != NULL) {
-		argv[n++] = "-d";
-		argv[n++] = dir;
-	}
-	for (size_t i = 0; args[i] != NULL && n < 15; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	return harness_run(argv, out, err, RUN_TIMEOUT);
-}
-
-static size_t
-count_lines(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		n += *s == '\n';
-	return n;
+	return harness_ctl_run(NULL, dir, args, out, err, RUN_TIMEOUT);
 }
 
 static bool
@@ -295,7 +274,7 @@ START_TEST(test_query_filter)
 		args[i] = c->args[i];
 	store_fill(tmp, o, sizeof(o) / sizeof(o[0]));
 	ck_assert_int_eq(ctl_run(tmp, args, &out, &err), 0);
-	ck_assert_uint_eq(count_lines(out), c->nlines);
+	ck_assert_uint_eq(harness_count_newlines(out), c->nlines);
 	for (line = strtok(out, "\n"); line != NULL; line = strtok(NULL, "\n"))
 		ck_assert_msg(strstr(line, c->each) != NULL, "%s lacks %s",
 		    line, c->each);
@@ -322,7 +301,7 @@ START_TEST(test_query_table)
 	setenv("TZ", "UTC", 1);
 	ck_assert_int_eq(ctl_run(tmp, args, &out, &err), 0);
 	/* Header, rule, two rows in key order (320508 before 320583). */
-	ck_assert_uint_eq(count_lines(out), 4);
+	ck_assert_uint_eq(harness_count_newlines(out), 4);
 	ck_assert_ptr_nonnull(strstr(out, "district"));
 	ck_assert_ptr_nonnull(strstr(out, "stored at"));
 	l1 = strstr(out, "320508 姑苏区");
@@ -366,7 +345,7 @@ START_TEST(test_history)
 	}
 	store_fill(tmp, o, 3);
 	ck_assert_int_eq(ctl_run(tmp, json, &out, &err), 0);
-	ck_assert_uint_eq(count_lines(out), 3);
+	ck_assert_uint_eq(harness_count_newlines(out), 3);
 	/* Oldest first, revisions 1, 2, 3 with their own values. */
 	p = strstr(out, "\"value\":10,");
 	ck_assert_ptr_nonnull(p);
@@ -380,7 +359,7 @@ START_TEST(test_history)
 	free(err);
 
 	ck_assert_int_eq(ctl_run(tmp, table, &out, &err), 0);
-	ck_assert_uint_eq(count_lines(out), 5);
+	ck_assert_uint_eq(harness_count_newlines(out), 5);
 	ck_assert_ptr_nonnull(strstr(out, "120000 CNY_10K"));
 	ck_assert_ptr_nonnull(strstr(out, "revised"));
 	free(out);
@@ -424,7 +403,7 @@ START_TEST(test_agents)
 
 	setenv("TZ", "UTC", 1);
 	ck_assert_int_eq(ctl_run(tmp, table, &out, &err), 0);
-	ck_assert_uint_eq(count_lines(out), 4);
+	ck_assert_uint_eq(harness_count_newlines(out), 4);
 	ck_assert_ptr_nonnull(strstr(out, "kunshan-01"));
 	ck_assert_ptr_nonnull(strstr(out, "2025-01-02T03:19:59+00:00"));
 	free(out);
@@ -447,16 +426,9 @@ json_number_after(const char *s, const char *key)
 static char *
 line_with(const char *out, const char *needle)
 {
-	const char *p = strstr(out, needle), *b, *e;
-	char *line;
+	char *line = harness_line_with(out, needle);
 
-	ck_assert_msg(p != NULL, "no line with %s", needle);
-	for (b = p; b > out && b[-1] != '\n'; b--)
-		;
-	e = strchr(p, '\n');
-	line = xmalloc((size_t)(e - b) + 1);
-	memcpy(line, b, (size_t)(e - b));
-	line[e - b] = '\0';
+	ck_assert_msg(line != NULL, "no line with %s", needle);
 	return line;
 }
 
@@ -511,7 +483,7 @@ START_TEST(test_city_small)
 
 	ck_assert_int_eq(ctl_run(tmp, json, &out, &err), 0);
 	/* Eight industries and the total. */
-	ck_assert_uint_eq(count_lines(out), 9);
+	ck_assert_uint_eq(harness_count_newlines(out), 9);
 	line = line_with(out, "\"industry\":\"*\"");
 	ck_assert_double_eq_tol(
 	    json_number_after(line, "\"output_value\":{\"value\":"), 101.75,
@@ -658,7 +630,7 @@ START_TEST(test_aggregates_json)
 
 	store_aggs(tmp, some_aggs, NSOME);
 	ck_assert_int_eq(ctl_run(tmp, all, &out, &err), 0);
-	ck_assert_uint_eq(count_lines(out), NSOME);
+	ck_assert_uint_eq(harness_count_newlines(out), NSOME);
 	ck_assert_msg(starts_with(out, "{\"topic\":\"agg/chain_leaders/*/city/"
 				       "2024\","),
 	    "%s", out);
@@ -685,7 +657,7 @@ START_TEST(test_aggregates_json)
 
 	/* Only the topics under the prefix. */
 	ck_assert_int_eq(ctl_run(tmp, prefix, &out, &err), 0);
-	ck_assert_uint_eq(count_lines(out), 2);
+	ck_assert_uint_eq(harness_count_newlines(out), 2);
 	ck_assert_ptr_null(strstr(out, "chain_leaders"));
 	ck_assert_ptr_null(strstr(out, "clusters_100bn"));
 	free(out);
@@ -724,7 +696,7 @@ START_TEST(test_aggregates_bad)
 	store_close(&s);
 
 	ck_assert_int_eq(ctl_run(tmp, args, &out, &err), 1);
-	ck_assert_uint_eq(count_lines(out), NSOME);
+	ck_assert_uint_eq(harness_count_newlines(out), NSOME);
 	ck_assert_str_eq(err, "indicatorctl: aggregates: stored aggregate "
 			      "agg/output_value/*/city/2023 does not decode\n");
 	free(out);
@@ -814,7 +786,7 @@ START_TEST(test_progress_json)
 	store_aggs(tmp, plan_aggs, NPLAN);
 	ck_assert_int_eq(ctl_run(tmp, args, &out, &err), 0);
 	/* Six metrics with a city-wide target, and clusters_100bn. */
-	ck_assert_uint_eq(count_lines(out), 7);
+	ck_assert_uint_eq(harness_count_newlines(out), 7);
 	ck_assert_msg(
 	    starts_with(out, "{\"metric\":\"output_value\","), "%s", out);
 	line = line_with(out, "\"metric\":\"output_value\"");
@@ -1031,7 +1003,7 @@ START_TEST(test_expected)
 	store_expected(tmp, "2024", none);
 	ck_assert_int_eq(ctl_run(tmp, args, &out, &err), c->status);
 	ck_assert_str_eq(err, "");
-	ck_assert_uint_eq(count_lines(out), c->nlines);
+	ck_assert_uint_eq(harness_count_newlines(out), c->nlines);
 	for (size_t i = 0; i < 4 && c->lines[i] != NULL; i++) {
 		line = line_with(out, c->lines[i]);
 		ck_assert_str_eq(line, c->lines[i]);
@@ -1292,7 +1264,7 @@ START_TEST(test_export_filter)
 	ck_assert_str_eq(err, "");
 	/* The note of 320583 spans lines: count records, not lines. */
 	if (strstr(out, "\"say") == NULL)
-		ck_assert_uint_eq(count_lines(out), c->nlines);
+		ck_assert_uint_eq(harness_count_newlines(out), c->nlines);
 	line = strtok_r(out, "\n", &save);
 	ck_assert_ptr_nonnull(line);
 	ck_assert(
@@ -1329,7 +1301,7 @@ START_TEST(test_export_json)
 	ck_assert_int_eq(ctl_run(tmp, query, &want, &err), 0);
 	free(err);
 	ck_assert_int_eq(ctl_run(tmp, obs, &out, &err), 0);
-	ck_assert_uint_eq(count_lines(out), 3);
+	ck_assert_uint_eq(harness_count_newlines(out), 3);
 	ck_assert_str_eq(out, want);
 	free(out);
 	free(err);
@@ -1338,7 +1310,7 @@ START_TEST(test_export_json)
 	ck_assert_int_eq(ctl_run(tmp, aggregates, &want, &err), 0);
 	free(err);
 	ck_assert_int_eq(ctl_run(tmp, aggs, &out, &err), 0);
-	ck_assert_uint_eq(count_lines(out), NSOME);
+	ck_assert_uint_eq(harness_count_newlines(out), NSOME);
 	ck_assert_str_eq(out, want);
 	free(out);
 	free(err);
@@ -1510,7 +1482,7 @@ START_TEST(test_verify)
 	    strstr(out, "verify: agg/chain_leaders/*/320505/2024: "
 			"districts_reporting stored 4, recomputed 1\n"));
 	ck_assert_ptr_nonnull(strstr(out, want));
-	ck_assert_uint_eq(count_lines(out), 3);
+	ck_assert_uint_eq(harness_count_newlines(out), 3);
 	free(out);
 	free(err);
 

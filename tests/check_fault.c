@@ -178,15 +178,6 @@ rnd_below(unsigned n)
 	return (unsigned)(rnd() % n);
 }
 
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 static int64_t
 wall_ms(void)
 {
@@ -774,16 +765,6 @@ expect_count(void)
 	return count;
 }
 
-static size_t
-count_lines(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		n += *s == '\n';
-	return n;
-}
-
 /* Runs indicatorctl on the daemon's store; it must exit 0. Caller frees
  * the output. */
 static char *
@@ -820,9 +801,9 @@ verify_ctl(const struct tally *t)
 	char period[16];
 
 	out = ctl("query", NULL, NULL, NULL, NULL);
-	ck_assert_msg(count_lines(out) == t->nobs,
+	ck_assert_msg(harness_count_newlines(out) == t->nobs,
 	    "indicatorctl query: %zu observations, the store has %lu",
-	    count_lines(out), t->nobs);
+	    harness_count_newlines(out), t->nobs);
 	free(out);
 
 	out = ctl("agents", NULL, NULL, NULL, NULL);
@@ -868,7 +849,7 @@ verify_ctl(const struct tally *t)
 		period_text(pi, period, sizeof(period));
 		out = ctl("history", districts[fe->district], industries[i],
 		    metrics[m], period);
-		ck_assert_msg(count_lines(out) == 1 &&
+		ck_assert_msg(harness_count_newlines(out) == 1 &&
 				  strstr(out, "\"revision\":1}") != NULL,
 		    "indicatorctl history %s %s %s %s: %s",
 		    districts[fe->district], industries[i], metrics[m], period,
@@ -1070,7 +1051,7 @@ START_TEST(test_daemon_killed)
 				    true, AGENT_TIMEOUT);
 			rounds++;
 		}
-		sleep_ms(50 + (long)rnd_below(251));
+		harness_sleep_ms(50 + (long)rnd_below(251));
 		status = harness_daemon_stop(&F->dm, SIGKILL);
 		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
 			print_tail("indicatord log", F->dm.log);
@@ -1158,13 +1139,13 @@ START_TEST(test_agent_killed)
 		/* Wait for more acknowledged reports than at the last kill. */
 		while ((code = agent_poll(fe)) == -1 &&
 		       (at_kill = store_last_seq(fe)) <= last)
-			sleep_ms(1);
+			harness_sleep_ms(1);
 		if (code != -1) {
 			agent_expect(fe, code, 0);
 			break;
 		}
 		/* Sometimes before it has the new acks, sometimes after. */
-		sleep_ms((long)rnd_below(AGENT_KILL_JITTER_MS));
+		harness_sleep_ms((long)rnd_below(AGENT_KILL_JITTER_MS));
 		kill(fe->pid, SIGKILL);
 		code = harness_wait(fe->pid, WAIT_S);
 		fe->pid = 0;
@@ -1224,7 +1205,7 @@ START_TEST(test_daemon_late)
 			if (waiting)
 				break;
 			agent_expect(fe[i], agent_poll(fe[i]), -1);
-			sleep_ms(20);
+			harness_sleep_ms(20);
 		}
 	}
 	harness_daemon_start(&F->dm);

@@ -53,20 +53,7 @@ static int
 ctl_run(const struct daemon_proc *dm, const char *dir, const char *const args[],
     char **out, char **err)
 {
-	const char *argv[16];
-	size_t n = 0;
-
-	argv[n++] = INDICATORCTL_BIN;
-	argv[n++] = "-c";
-	argv[n++] = dm->conf;
-	if (dir != NULL) {
-		argv[n++] = "-d";
-		argv[n++] = dir;
-	}
-	for (size_t i = 0; args[i] != NULL && n < 15; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	return harness_run(argv, out, err, RUN_TIMEOUT);
+	return harness_ctl_run(dm->conf, dir, args, out, err, RUN_TIMEOUT);
 }
 
 /* Starts the agent of district in the background, sending files. */
@@ -144,36 +131,6 @@ gen_sample(const char *dir)
 	free(err);
 }
 
-static size_t
-count_lines(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		n += *s == '\n';
-	return n;
-}
-
-/* The line of out that contains needle, or NULL; caller frees. */
-static char *
-line_with(const char *out, const char *needle)
-{
-	const char *p = strstr(out, needle), *b, *e;
-	char *line;
-
-	if (p == NULL)
-		return NULL;
-	for (b = p; b > out && b[-1] != '\n'; b--)
-		;
-	e = strchr(p, '\n');
-	if (e == NULL)
-		e = p + strlen(p);
-	line = xmalloc((size_t)(e - b) + 1);
-	memcpy(line, b, (size_t)(e - b));
-	line[e - b] = '\0';
-	return line;
-}
-
 /* verify on dir passes, and says how many aggregates it checked. */
 static unsigned long
 verify_ok(const struct daemon_proc *dm, const char *dir)
@@ -189,7 +146,7 @@ verify_ok(const struct daemon_proc *dm, const char *dir)
 	    sscanf(out, "verify: %lu aggregates checked, 0 differences\n",
 		&n) == 1,
 	    "verify said: %s", out);
-	ck_assert_uint_eq(count_lines(out), 1);
+	ck_assert_uint_eq(harness_count_newlines(out), 1);
 	free(out);
 	free(err);
 	return n;
@@ -252,13 +209,13 @@ START_TEST(test_expected_verify)
 
 	ck_assert_int_eq(ctl_run(&dm, NULL, json, &out, &err), 1);
 	ck_assert_str_eq(err, "");
-	ck_assert_uint_eq(count_lines(out), NDISTRICTS);
+	ck_assert_uint_eq(harness_count_newlines(out), NDISTRICTS);
 	for (size_t d = 0; d < NDISTRICTS; d++) {
 		char key[64];
 
 		snprintf(
 		    key, sizeof(key), "{\"district\":\"%s\"", districts[d]);
-		line = line_with(out, key);
+		line = harness_line_with(out, key);
 		ck_assert_ptr_nonnull(line);
 		if (d < 7)
 			ck_assert_msg(
@@ -301,15 +258,16 @@ START_TEST(test_expected_verify)
 	free(err);
 	corrupt_aggregate(copy, "agg/output_value/photonics/city/2024");
 	ck_assert_int_eq(ctl_run(&dm, copy, verify, &out, &err), 1);
-	line = line_with(out, "verify: agg/output_value/photonics/city/2024: ");
+	line = harness_line_with(
+	    out, "verify: agg/output_value/photonics/city/2024: ");
 	ck_assert_msg(line != NULL, "%s", out);
 	ck_assert_ptr_nonnull(strstr(line, ": value stored "));
 	free(line);
-	line = line_with(out, " aggregates checked, ");
+	line = harness_line_with(out, " aggregates checked, ");
 	ck_assert_ptr_nonnull(line);
 	ck_assert_ptr_nonnull(strstr(line, ", 1 differences"));
 	free(line);
-	ck_assert_uint_eq(count_lines(out), 2);
+	ck_assert_uint_eq(harness_count_newlines(out), 2);
 	free(out);
 	free(err);
 	/* The original is untouched. */
@@ -382,14 +340,6 @@ store_nhist(const char *dir)
 	return st.nhist;
 }
 
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
 /*
  * A backup taken while an agent streams thousands of revisions is a
  * consistent store: it opens, verifies, answers queries, and a daemon
@@ -422,7 +372,7 @@ START_TEST(test_backup_live)
 	/* Mid-stream: the first file is in, the last not yet. */
 	for (int i = 0;
 	     i < 3000 && store_nhist(dm.data_dir) < NIND * NMET * NPERIODS; i++)
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	ck_assert_int_eq(ctl_run(&dm, NULL, backup, &out, &err), 0);
 	running = waitpid(pid, &status, WNOHANG) == 0;
 	ck_assert_str_eq(err, "");
@@ -442,7 +392,7 @@ START_TEST(test_backup_live)
 	checked = verify_ok(&dm, copy);
 	ck_assert_uint_eq(checked, naggs);
 	ck_assert_int_eq(ctl_run(&dm, copy, query, &out, &err), 0);
-	ck_assert_uint_eq(count_lines(out), 1);
+	ck_assert_uint_eq(harness_count_newlines(out), 1);
 	ck_assert_ptr_nonnull(strstr(out, "\"unit\":\"count\""));
 	free(out);
 	free(err);
@@ -461,7 +411,7 @@ START_TEST(test_backup_live)
 	ck_assert_int_eq(rename(copy, dm.data_dir), 0);
 	harness_daemon_start(&dm);
 	ck_assert_int_eq(ctl_run(&dm, NULL, count, &out, &err), 0);
-	ck_assert_uint_eq(count_lines(out), nobs);
+	ck_assert_uint_eq(harness_count_newlines(out), nobs);
 	free(out);
 	free(err);
 	ck_assert_uint_eq(verify_ok(&dm, NULL), checked);

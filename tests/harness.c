@@ -775,23 +775,37 @@ harness_expect_ack(Indicator__Ack *ack, int status, const char *code)
 	indicator__ack__free_unpacked(ack, NULL);
 }
 
-char *
-harness_ctl(const char *data_dir, const char *const args[], int timeout_s)
+int
+harness_ctl_run(const char *conf, const char *data_dir,
+    const char *const args[], char **out, char **err, int timeout_s)
 {
 	const char *argv[16];
-	char *out, *err;
 	size_t n = 0;
-	int rc;
 
 	argv[n++] = INDICATORCTL_BIN;
-	argv[n++] = "-d";
-	argv[n++] = data_dir;
+	if (conf != NULL) {
+		argv[n++] = "-c";
+		argv[n++] = conf;
+	}
+	if (data_dir != NULL) {
+		argv[n++] = "-d";
+		argv[n++] = data_dir;
+	}
 	for (size_t i = 0; args[i] != NULL; i++) {
 		ck_assert_uint_lt(n, sizeof(argv) / sizeof(argv[0]) - 1);
 		argv[n++] = args[i];
 	}
 	argv[n] = NULL;
-	rc = harness_run(argv, &out, &err, timeout_s);
+	return harness_run(argv, out, err, timeout_s);
+}
+
+char *
+harness_ctl(const char *data_dir, const char *const args[], int timeout_s)
+{
+	char *out, *err;
+	int rc;
+
+	rc = harness_ctl_run(NULL, data_dir, args, &out, &err, timeout_s);
 	ck_assert_msg(
 	    rc == 0, "indicatorctl %s exited %d: %s", args[0], rc, err);
 	free(err);

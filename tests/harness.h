@@ -129,6 +129,13 @@ Indicator__Ack *harness_report_one(
 void harness_expect_ack(Indicator__Ack *ack, int status, const char *code);
 
 /*
+ * Runs indicatorctl with -c conf and -d data_dir (each left out when NULL)
+ * followed by args (NULL-ended, at most 10), as harness_run() does: the exit
+ * code, *out and *err (either may be NULL to discard).
+ */
+int harness_ctl_run(const char *conf, const char *data_dir,
+    const char *const args[], char **out, char **err, int timeout_s);
+/*
  * Runs indicatorctl -d data_dir with args (NULL-ended, at most 12) and
  * returns its standard output; caller frees. Fails the test unless it exits
  * 0 within timeout_s seconds.
