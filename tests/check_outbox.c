@@ -2,41 +2,18 @@
 #include <sys/wait.h>
 
 #include <check.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "outbox.h"
 #include "xmalloc.h"
 
 static char *dir; /* the test's temporary directory */
 static char *odir; /* dir/outbox, not there until opened */
 static struct outbox *ob;
-
-static void
-rmtree(const char *path)
-{
-	struct dirent *de;
-	char sub[1024];
-	DIR *d;
-
-	d = opendir(path);
-	if (d == NULL) {
-		unlink(path);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-		rmtree(sub);
-	}
-	closedir(d);
-	rmdir(path);
-}
 
 static struct outbox *
 open_outbox(void)
@@ -52,10 +29,7 @@ open_outbox(void)
 static void
 setup(void)
 {
-	char tmpl[] = "/tmp/check_outbox.XXXXXX";
-
-	ck_assert_ptr_nonnull(mkdtemp(tmpl));
-	dir = xstrdup(tmpl);
+	dir = harness_tmpdir();
 	odir = xmalloc(strlen(dir) + 8);
 	sprintf(odir, "%s/outbox", dir);
 	ob = open_outbox();
@@ -65,7 +39,7 @@ static void
 teardown(void)
 {
 	outbox_close(&ob);
-	rmtree(dir);
+	harness_rmtree(dir);
 	free(odir);
 	free(dir);
 }

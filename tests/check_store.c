@@ -2,12 +2,12 @@
 #include <sys/wait.h>
 
 #include <check.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "outbox.h"
 #include "store.h"
 #include "xmalloc.h"
@@ -15,29 +15,6 @@
 static char *dir; /* the test's temporary directory */
 static char *sdir; /* dir/store */
 static struct store *st;
-
-static void
-rmtree(const char *path)
-{
-	struct dirent *de;
-	char sub[1024];
-	DIR *d;
-
-	d = opendir(path);
-	if (d == NULL) {
-		unlink(path);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-		rmtree(sub);
-	}
-	closedir(d);
-	rmdir(path);
-}
 
 static struct store *
 open_store(const char *path, uint64_t map_size, uint64_t map_max, bool readonly)
@@ -55,10 +32,7 @@ open_store(const char *path, uint64_t map_size, uint64_t map_max, bool readonly)
 static void
 setup(void)
 {
-	char tmpl[] = "/tmp/check_store.XXXXXX";
-
-	ck_assert_ptr_nonnull(mkdtemp(tmpl));
-	dir = xstrdup(tmpl);
+	dir = harness_tmpdir();
 	sdir = xmalloc(strlen(dir) + 7);
 	sprintf(sdir, "%s/store", dir);
 	st = open_store(sdir, 0, 0, false);
@@ -68,7 +42,7 @@ static void
 teardown(void)
 {
 	store_close(&st);
-	rmtree(dir);
+	harness_rmtree(dir);
 	free(sdir);
 	free(dir);
 }

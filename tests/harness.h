@@ -2,7 +2,8 @@
  * Integration test harness: temporary directories, free loopback ports, and
  * the real binaries (indicatord, indicator-agent, indicatorctl) started as
  * child processes. Every function fails the running Check test (ck_abort)
- * rather than returning an error, so tests read straight.
+ * rather than returning an error, so tests read straight. The unit suites
+ * of the store use it for their temporary directories only.
  */
 #ifndef INDICATOR_HARNESS_H
 #define INDICATOR_HARNESS_H
