@@ -182,13 +182,13 @@ void publisher_destroy(struct publisher **p);
 void publisher_reset(struct publisher *p);
 /*
  * In the batch's write transaction, after o was stored (prev being the
- * value it replaced, when had_prev): applies the difference to every
+ * canonical value it replaced, when had_prev): applies the difference to every
  * aggregate it belongs to (read from the store the first time the batch
  * needs it), and counts a new district or key in districts_reporting. A
  * value re-sent unchanged changes nothing. 0, STORE_FULL or -1.
  */
 int publisher_touch(struct daemon *d, struct store_txn *t,
-    const struct store_obs *o, const struct store_obs *prev, bool had_prev);
+    const struct store_obs *o, double prev, bool had_prev);
 /* In the batch's write transaction, after every report: stores, with
  * revision + 1 and the next publish seq, each aggregate whose content the
  * batch changed (clusters_100bn recounted from the industries' sums), and

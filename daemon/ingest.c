@@ -351,7 +351,8 @@ apply_observations(
     struct daemon *d, struct store_txn *t, struct msg *m, int64_t now)
 {
 	Indicator__Report *r = m->am->report;
-	struct store_obs o, prev;
+	struct store_obs o;
+	double prev;
 	bool had_prev;
 	int rc;
 
@@ -375,8 +376,8 @@ apply_observations(
 		o.seq = r->seq;
 		o.sent_at_ms = r->sent_at_ms;
 		o.stored_at_ms = now;
-		if ((rc = store_obs_put(t, &o, &prev, &had_prev)) != 0 ||
-		    (rc = publisher_touch(d, t, &o, &prev, had_prev)) != 0)
+		if ((rc = store_obs_replace(t, &o, &prev, &had_prev)) != 0 ||
+		    (rc = publisher_touch(d, t, &o, prev, had_prev)) != 0)
 			return rc;
 	}
 	d->count.observations += r->n_observations;

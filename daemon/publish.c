@@ -15,6 +15,7 @@
 #include "aggregate.h"
 #include "indicator.pb-c.h"
 #include "indicatord.h"
+#include "pbwire.h"
 #include "xmalloc.h"
 
 #define PUB_SEQ "pub_seq"
@@ -146,17 +147,55 @@ table_grow(struct publisher *p)
 	p->cap = cap;
 }
 
-static void
-value_from_msg(const Indicator__Aggregate *a, struct agg_value *v)
+/*
+ * The content, revision and districts_reporting of a packed Aggregate into
+ * e, read field by field (pbwire.h): a batch reads every aggregate it
+ * touches, and protobuf_c_message_unpack() would allocate each one's
+ * strings. -1 when the bytes do not parse.
+ */
+static int
+aggregate_decode(const uint8_t *p, size_t len, struct entry *e)
 {
+	const uint8_t *end = p + len;
+	struct agg_value *v = &e->old;
+	struct pbwire_field f;
+	int rc;
+
 	memset(v, 0, sizeof(*v));
-	v->value = a->value;
-	strlcpy_ok(v->unit, a->unit, sizeof(v->unit));
-	v->districts_reporting = a->districts_reporting;
-	v->districts_expected = a->districts_expected;
-	v->target = a->target;
-	v->target_year = a->target_year;
-	v->progress = a->progress;
+	e->revision = 0;
+	while ((rc = pbwire_next(&p, end, &f)) == 1) {
+		switch (f.number) {
+		case 5:
+			v->value = f.type == 1 ? pbwire_double(&f) : 0;
+			break;
+		case 6:
+			if (f.type == 2 && f.len < sizeof(v->unit)) {
+				memcpy(v->unit, f.data, f.len);
+				v->unit[f.len] = '\0';
+			}
+			break;
+		case 7:
+			v->districts_reporting = (uint32_t)f.u;
+			break;
+		case 8:
+			v->districts_expected = (uint32_t)f.u;
+			break;
+		case 9:
+			v->target = f.type == 1 ? pbwire_double(&f) : 0;
+			break;
+		case 10:
+			v->target_year = (uint32_t)f.u;
+			break;
+		case 11:
+			v->progress = f.type == 1 ? pbwire_double(&f) : 0;
+			break;
+		case 12:
+			e->revision = f.u;
+			break;
+		}
+	}
+	e->reporting = v->districts_reporting;
+	return rc;
 }
 
 /*
@@ -168,7 +207,6 @@ static struct entry *
 entry_get(struct publisher *p, struct store_txn *t, const char *metric,
     const char *industry, const char *scope, const char *period, int *rc)
 {
-	Indicator__Aggregate *a;
 	struct agg_key k;
 	struct entry *e;
 	char topic[IND_TOPIC_MAX + 1];
@@ -203,20 +241,18 @@ entry_get(struct publisher *p, struct store_txn *t, const char *metric,
 	}
 	if (*rc != 0)
 		return NULL;
-	if ((a = indicator__aggregate__unpack(NULL, len, buf)) == NULL) {
+	if (aggregate_decode(buf, len, e) == -1) {
+		e->reporting = 0;
+		e->revision = 0;
 		log_error("publish: stored aggregate %s does not decode; it is "
 			  "rebuilt from this batch on",
 		    topic);
 		return e;
 	}
 	e->stored = true;
-	value_from_msg(a, &e->old);
-	e->revision = a->revision;
-	e->reporting = a->districts_reporting;
 	e->units = strcmp(metric, AGG_CLUSTERS_METRIC) == 0
-		       ? (int64_t)a->value
-		       : agg_units(a->value);
-	indicator__aggregate__free_unpacked(a, NULL);
+		       ? (int64_t)e->old.value
+		       : agg_units(e->old.value);
 	return e;
 }
 
@@ -229,11 +265,10 @@ entry_exists(const struct entry *e)
 
 int
 publisher_touch(struct daemon *d, struct store_txn *t,
-    const struct store_obs *o, const struct store_obs *prev, bool had_prev)
+    const struct store_obs *o, double prev, bool had_prev)
 {
 	struct publisher *p = d->pub;
-	int64_t delta =
-	    agg_units(o->value) - (had_prev ? agg_units(prev->value) : 0);
+	int64_t delta = agg_units(o->value) - (had_prev ? agg_units(prev) : 0);
 	struct entry *e;
 	bool district_new;
 	int rc;

@@ -8,6 +8,7 @@
 
 #include <lmdb.h>
 
+#include "pbwire.h"
 #include "store.h"
 #include "store.pb-c.h"
 #include "xmalloc.h"
@@ -768,6 +769,40 @@ store_reject_get(struct store_txn *t, const char *agent_id, uint64_t epoch,
 	return 0;
 }
 
+/*
+ * Fields 1 (value) and 12 (revision) of a packed StoredObservation, without
+ * unpacking the rest: the ingest path reads them for every observation,
+ * and protobuf_c_message_unpack() mallocs every string of every record.
+ * Absent fields have their proto3 default, 0. -1 when the bytes do not
+ * parse.
+ */
+static int
+obs_fields_decode(
+    const uint8_t *p, size_t len, double *value, uint32_t *revision)
+{
+	const uint8_t *end = p + len;
+	struct pbwire_field f;
+	int rc;
+
+	*value = 0;
+	*revision = 0;
+	while ((rc = pbwire_next(&p, end, &f)) == 1) {
+		if (f.number == 1 && f.type == 1)
+			*value = pbwire_double(&f);
+		else if (f.number == 12 && f.type == 0)
+			*revision = (uint32_t)f.u;
+	}
+	return rc;
+}
+
+static int
+obs_value_decode(const uint8_t *p, size_t len, double *out)
+{
+	uint32_t revision;
+
+	return obs_fields_decode(p, len, out, &revision);
+}
+
 int
 store_obs_put(struct store_txn *t, struct store_obs *o, struct store_obs *prev,
     bool *had_prev)
@@ -811,6 +846,44 @@ store_obs_put(struct store_txn *t, struct store_obs *o, struct store_obs *prev,
 }
 
 int
+store_obs_replace(struct store_txn *t, struct store_obs *o, double *prev_value,
+    bool *had_prev)
+{
+	unsigned char val[STORE_OBS_VAL_MAX];
+	struct key k;
+	uint32_t rev = 0;
+	size_t vlen;
+	MDB_val v;
+	int rc;
+
+	if (key_obs(&k, o->district, o->industry, o->metric, o->period) == -1)
+		return -1;
+	rc = txn_get(t, DB_OBS, k.b, k.len, &v);
+	if (rc == -1)
+		return -1;
+	*had_prev = rc == 0;
+	*prev_value = 0;
+	if (rc == 0 &&
+	    obs_fields_decode(v.mv_data, v.mv_size, prev_value, &rev) == -1) {
+		fprintf(stderr, "store: obs record does not decode\n");
+		return -1;
+	}
+	if (rev == UINT32_MAX) {
+		fprintf(stderr, "store: %s/%s/%s/%s: too many revisions\n",
+		    o->district, o->industry, o->metric, o->period);
+		return -1;
+	}
+	o->revision = rev + 1;
+	if (obs_encode(o, val, sizeof(val), &vlen) == -1)
+		return -1;
+	rc = txn_put(t, DB_OBS, k.b, k.len, val, vlen);
+	if (rc != 0)
+		return rc;
+	put_be32(k.b + k.len, o->revision);
+	return txn_put(t, DB_HIST, k.b, k.len + 4, val, vlen);
+}
+
+int
 store_obs_get(struct store_txn *t, const char *district, const char *industry,
     const char *metric, const char *period, struct store_obs *out)
 {
@@ -826,73 +899,6 @@ store_obs_get(struct store_txn *t, const char *district, const char *industry,
 	kv.mv_size = k.len;
 	kv.mv_data = k.b;
 	return obs_from_record(&kv, &v, out);
-}
-
-/*
- * Field 1 (value, a double) of a packed StoredObservation, without
- * unpacking the rest: the aggregation reads values by the thousand, and
- * protobuf_c_message_unpack() mallocs every string of every record. A
- * record without field 1 has the proto3 default, 0. -1 when the bytes do
- * not parse.
- */
-static int
-obs_value_decode(const uint8_t *p, size_t len, double *out)
-{
-	const uint8_t *end = p + len;
-
-	*out = 0;
-	while (p < end) {
-		uint64_t tag = 0, n = 0;
-		unsigned shift = 0;
-
-		do {
-			if (p == end || shift > 63)
-				return -1;
-			tag |= (uint64_t)(*p & 0x7f) << shift;
-			shift += 7;
-		} while (*p++ & 0x80);
-		switch (tag & 7) {
-		case 0: /* varint */
-			while (p < end && (*p & 0x80))
-				p++;
-			if (p++ == end)
-				return -1;
-			break;
-		case 1: /* 64-bit */
-			if (end - p < 8)
-				return -1;
-			if ((tag >> 3) == 1) {
-				uint64_t bits = 0;
-
-				for (int i = 7; i >= 0; i--) /* little-endian */
-					bits = bits << 8 | p[i];
-				memcpy(out, &bits, sizeof(bits));
-				return 0;
-			}
-			p += 8;
-			break;
-		case 2: /* length-delimited */
-			shift = 0;
-			do {
-				if (p == end || shift > 63)
-					return -1;
-				n |= (uint64_t)(*p & 0x7f) << shift;
-				shift += 7;
-			} while (*p++ & 0x80);
-			if ((uint64_t)(end - p) < n)
-				return -1;
-			p += n;
-			break;
-		case 5: /* 32-bit */
-			if (end - p < 4)
-				return -1;
-			p += 4;
-			break;
-		default:
-			return -1;
-		}
-	}
-	return 0;
 }
 
 int

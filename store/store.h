@@ -152,6 +152,11 @@ int store_reject_get(struct store_txn *t, const char *agent_id, uint64_t epoch,
  */
 int store_obs_put(struct store_txn *t, struct store_obs *o,
     struct store_obs *prev, bool *had_prev);
+/* As store_obs_put(), but tells only the value it replaced (*prev_value,
+ * 0 when *had_prev is false), read without decoding the whole record: the
+ * daemon's ingest path. */
+int store_obs_replace(struct store_txn *t, struct store_obs *o,
+    double *prev_value, bool *had_prev);
 /* The latest value of the key: 0, STORE_NOTFOUND or -1. */
 int store_obs_get(struct store_txn *t, const char *district,
     const char *industry, const char *metric, const char *period,
