@@ -332,6 +332,46 @@ collect_seq(
 	return 0;
 }
 
+/* store_obs_replace() and store_obs_value(): the ingest path's cheap
+ * forms of put and get agree with the full ones. */
+START_TEST(test_obs_replace_value)
+{
+	struct store_obs o, got;
+	struct store_txn *t;
+	double prev = -1, v = -1;
+	bool had = true;
+
+	obs_fill(&o, "3205", "ind_ev", "output", "2025", 0.0001);
+	t = store_txn_begin(st, true);
+	ck_assert_int_eq(store_obs_replace(t, &o, &prev, &had), 0);
+	ck_assert(!had);
+	ck_assert(prev == 0);
+	ck_assert_uint_eq(o.revision, 1);
+	o.value = 12.5;
+	ck_assert_int_eq(store_obs_replace(t, &o, &prev, &had), 0);
+	ck_assert(had);
+	ck_assert(prev == 0.0001);
+	ck_assert_uint_eq(o.revision, 2);
+	/* A zero value is not on the wire at all (proto3): still read. */
+	o.value = 0;
+	ck_assert_int_eq(store_obs_replace(t, &o, &prev, &had), 0);
+	ck_assert(prev == 12.5);
+	ck_assert_int_eq(store_txn_commit(&t), 0);
+
+	t = store_txn_begin(st, false);
+	ck_assert_int_eq(
+	    store_obs_value(t, "3205", "ind_ev", "output", "2025", &v), 0);
+	ck_assert(v == 0);
+	ck_assert_int_eq(
+	    store_obs_get(t, "3205", "ind_ev", "output", "2025", &got), 0);
+	ck_assert_uint_eq(got.revision, 3);
+	ck_assert_int_eq(
+	    store_obs_value(t, "3205", "ind_ev", "output", "2024", &v),
+	    STORE_NOTFOUND);
+	store_txn_abort(&t);
+}
+END_TEST
+
 START_TEST(test_seq)
 {
 	static const struct {
@@ -1112,6 +1152,7 @@ store_suite(void)
 	tcase_add_loop_test(
 	    tc, test_obs_scan, 0, sizeof(scan_cases) / sizeof(scan_cases[0]));
 	tcase_add_test(tc, test_obs_scan_stop);
+	tcase_add_test(tc, test_obs_replace_value);
 	tcase_add_test(tc, test_seq);
 	tcase_add_test(tc, test_reject);
 	tcase_add_loop_test(

@@ -588,22 +588,19 @@ verify_dedupe(struct verify *v)
 	v->nkeys = n + 1;
 }
 
-/* The daemon's lookup: the latest canonical value, or nothing. */
+/* The latest canonical value, or nothing (read without decoding the
+ * whole record: verify reads every observation many times). */
 static int
 verify_lookup(void *arg, const char *district, const char *industry,
     const char *metric, const char *period, double *value)
 {
 	struct store_txn *t = arg;
-	struct store_obs o;
 	int rc;
 
-	rc = store_obs_get(t, district, industry, metric, period, &o);
+	rc = store_obs_value(t, district, industry, metric, period, value);
 	if (rc == STORE_NOTFOUND)
 		return 0;
-	if (rc != 0)
-		return -1;
-	*value = o.value;
-	return 1;
+	return rc == 0 ? 1 : -1;
 }
 
 /* A problem with one aggregate that is not a field difference. */
