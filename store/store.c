@@ -803,15 +803,40 @@ obs_value_decode(const uint8_t *p, size_t len, double *out)
 	return obs_fields_decode(p, len, out, &revision);
 }
 
+/*
+ * Stores o as the latest value of key k (already built) and appends it to
+ * the history with revision rev + 1: the part store_obs_put() and
+ * store_obs_replace() share once they know the previous revision.
+ */
+static int
+obs_write(struct store_txn *t, struct key *k, struct store_obs *o, uint32_t rev)
+{
+	unsigned char val[STORE_OBS_VAL_MAX];
+	size_t vlen;
+	int rc;
+
+	if (rev == UINT32_MAX) {
+		fprintf(stderr, "store: %s/%s/%s/%s: too many revisions\n",
+		    o->district, o->industry, o->metric, o->period);
+		return -1;
+	}
+	o->revision = rev + 1;
+	if (obs_encode(o, val, sizeof(val), &vlen) == -1)
+		return -1;
+	rc = txn_put(t, DB_OBS, k->b, k->len, val, vlen);
+	if (rc != 0)
+		return rc;
+	put_be32(k->b + k->len, o->revision);
+	return txn_put(t, DB_HIST, k->b, k->len + 4, val, vlen);
+}
+
 int
 store_obs_put(struct store_txn *t, struct store_obs *o, struct store_obs *prev,
     bool *had_prev)
 {
-	unsigned char val[STORE_OBS_VAL_MAX];
 	struct store_obs old;
 	struct key k;
 	uint32_t rev = 0;
-	size_t vlen;
 	MDB_val v;
 	int rc;
 
@@ -830,29 +855,15 @@ store_obs_put(struct store_txn *t, struct store_obs *o, struct store_obs *prev,
 		if (prev != NULL)
 			*prev = old;
 	}
-	if (rev == UINT32_MAX) {
-		fprintf(stderr, "store: %s/%s/%s/%s: too many revisions\n",
-		    o->district, o->industry, o->metric, o->period);
-		return -1;
-	}
-	o->revision = rev + 1;
-	if (obs_encode(o, val, sizeof(val), &vlen) == -1)
-		return -1;
-	rc = txn_put(t, DB_OBS, k.b, k.len, val, vlen);
-	if (rc != 0)
-		return rc;
-	put_be32(k.b + k.len, o->revision);
-	return txn_put(t, DB_HIST, k.b, k.len + 4, val, vlen);
+	return obs_write(t, &k, o, rev);
 }
 
 int
 store_obs_replace(struct store_txn *t, struct store_obs *o, double *prev_value,
     bool *had_prev)
 {
-	unsigned char val[STORE_OBS_VAL_MAX];
 	struct key k;
 	uint32_t rev = 0;
-	size_t vlen;
 	MDB_val v;
 	int rc;
 
@@ -868,19 +879,7 @@ store_obs_replace(struct store_txn *t, struct store_obs *o, double *prev_value,
 		fprintf(stderr, "store: obs record does not decode\n");
 		return -1;
 	}
-	if (rev == UINT32_MAX) {
-		fprintf(stderr, "store: %s/%s/%s/%s: too many revisions\n",
-		    o->district, o->industry, o->metric, o->period);
-		return -1;
-	}
-	o->revision = rev + 1;
-	if (obs_encode(o, val, sizeof(val), &vlen) == -1)
-		return -1;
-	rc = txn_put(t, DB_OBS, k.b, k.len, val, vlen);
-	if (rc != 0)
-		return rc;
-	put_be32(k.b + k.len, o->revision);
-	return txn_put(t, DB_HIST, k.b, k.len + 4, val, vlen);
+	return obs_write(t, &k, o, rev);
 }
 
 int
