@@ -48,6 +48,11 @@ struct config {
 	uint64_t map_size; /* bytes */
 	uint64_t map_max; /* bytes */
 	unsigned batch_max; /* reports per write transaction */
+	/* The latest values and aggregates are written to their tables at
+	 * most this long after the log (and when idle), or once this many
+	 * keys wait. */
+	unsigned checkpoint_ms;
+	unsigned checkpoint_entries;
 	unsigned pub_hwm; /* PUB high-water mark, messages */
 	enum config_sync sync;
 	enum config_log log_level;

@@ -2,7 +2,9 @@
  * The operator's view of the running daemon: a local control socket that
  * answers "status" with a JSON object (indicatorctl status), the counters
  * and the commit-latency histogram, and the connection counts taken from
- * socket monitors on the ingest and publish sockets.
+ * socket monitors on the ingest and publish sockets. "checkpoint" brings the
+ * store's tables up to date with every acknowledged report before it
+ * answers, so that a reader (indicatorctl) sees them all.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -243,10 +245,14 @@ control_serve(struct daemon *d)
 	if (n >= 0 && n < (int)sizeof(req) && (size_t)n == strlen("status") &&
 	    memcmp(req, "status", 6) == 0)
 		n = status_json(&st, reply, sizeof(reply));
+	else if (n == (int)strlen("checkpoint") &&
+		 memcmp(req, "checkpoint", (size_t)n) == 0)
+		n = snprintf(reply, sizeof(reply), "{\"checkpoint\":%s}",
+		    ingest_checkpoint(d) == 0 ? "true" : "false");
 	else
 		n = snprintf(reply, sizeof(reply),
-		    "{\"error\":\"unknown request; the only one is "
-		    "\\\"status\\\"\"}");
+		    "{\"error\":\"unknown request; they are \\\"status\\\" "
+		    "and \\\"checkpoint\\\"\"}");
 	zmq_send(d->ctl.sock, id, (size_t)idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT);
 	zmq_send(d->ctl.sock, reply, (size_t)n, ZMQ_DONTWAIT);
 	return 1;

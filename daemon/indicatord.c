@@ -15,6 +15,9 @@
 #include <zmq.h>
 
 #include "indicatord.h"
+
+/* No message for this long with a checkpoint due: take it. */
+#define CHECKPOINT_IDLE_MS 5
 #include "xmalloc.h"
 
 volatile sig_atomic_t daemon_quit;
@@ -180,7 +183,7 @@ run(struct daemon *d, const char *path)
 		nbase--;
 	}
 	char drain[64];
-	int wait_ms = notify_wait_ms(1000);
+	int wait_ms = notify_wait_ms(1000), n;
 
 	while (!daemon_quit) {
 		notify_watchdog();
@@ -188,14 +191,23 @@ run(struct daemon *d, const char *path)
 		if (daemon_reload) {
 			daemon_reload = 0;
 			notify_reloading();
+			/* The aggregates held in memory were made with the
+			 * old registry: store them before it changes. */
+			ingest_checkpoint(d);
 			reload(d, path);
 			notify_ready();
 		}
-		if (zmq_poll(items, nbase, wait_ms) == -1) {
+		/* While a checkpoint is due, wake soon: once the agents go
+		 * quiet the tables catch up with the log. */
+		n = zmq_poll(items, nbase,
+		    ingest_dirty(d) ? CHECKPOINT_IDLE_MS : wait_ms);
+		if (n == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("indicatord: poll: %s", zmq_strerror(errno));
 		}
+		if (n == 0 && ingest_dirty(d))
+			ingest_checkpoint(d);
 		if (items[2].revents & ZMQ_POLLIN)
 			while (read(signal_pipe[0], drain, sizeof(drain)) > 0)
 				continue;
@@ -290,6 +302,11 @@ main(int argc, char *argv[])
 	d->snapshot = socket_bind(d, ZMQ_ROUTER, d->cfg.snapshot, "snapshot");
 	d->ing = ingest_new();
 	d->pub = publisher_new();
+	d->latest = latest_new();
+	/* Whatever was acknowledged but not checkpointed before a crash. */
+	if (ingest_recover(d) == -1)
+		fatal("indicatord: not started: the store's log cannot be "
+		      "replayed (see above)");
 	if (control_init(d) == -1 || metrics_init(d) == -1)
 		fatal("indicatord: not started (see above)");
 	log_info("indicatord: ready: ingest %s, publish %s, snapshot %s, "
@@ -299,6 +316,7 @@ main(int argc, char *argv[])
 
 	run(d, path);
 	notify_stopping();
+	ingest_checkpoint(d);
 
 	log_info("indicatord: stopping: %llu accepted, %llu duplicate, %llu "
 		 "rejected (%llu malformed), %llu retry-later, %llu batches",
@@ -314,6 +332,7 @@ main(int argc, char *argv[])
 		    (unsigned long long)publisher_dropped(d->pub));
 	ingest_destroy(&d->ing);
 	publisher_destroy(&d->pub);
+	latest_destroy(&d->latest);
 	/* The monitors watch the ingest and publish sockets: stop them
 	 * before those sockets close. */
 	metrics_destroy();

@@ -16,6 +16,9 @@
 
 #define ID_MAX 256 /* ROUTER identities are at most 255 bytes */
 #define REJECT_LOG_BURST 20 /* rejection lines a second, at most */
+/* What a checkpoint may need per key held, generously: the entry, and the
+ * copy of its page a write makes. */
+#define CHECKPOINT_ENTRY_BYTES 512
 
 enum outcome {
 	OUT_NONE, /* decided in the transaction */
@@ -49,6 +52,8 @@ struct bucket {
 #define BUCKETS 1024 /* a power of two; more agents share slots */
 
 struct ingest {
+	bool applied; /* the last batch carried its checkpoint */
+	bool tight; /* a checkpoint failed for room: every batch carries it */
 	struct bucket buckets[BUCKETS];
 	struct msg *msgs;
 	size_t n;
@@ -346,13 +351,47 @@ apply_heartbeat(struct store_txn *t, struct msg *m, int64_t now)
 	return 0;
 }
 
+/*
+ * Takes o, logged at o->lsn, as its key's latest value: in the latest table
+ * and, by the difference from prev (had_prev: the key had a value), in the
+ * aggregates. The one path for live batches and replay.
+ */
 static int
-apply_observations(
-    struct daemon *d, struct store_txn *t, struct msg *m, int64_t now)
+take_latest(struct daemon *d, struct store_txn *t, const struct store_obs *o,
+    const struct store_ref *prev, bool had_prev)
+{
+	const struct store_ref ref = { o->revision, o->value, o->lsn };
+
+	if (latest_set(d->latest, o->district, o->industry, o->metric,
+		o->period, &ref) == -1)
+		return -1;
+	return publisher_touch(d, t, o, prev->value, had_prev);
+}
+
+/* The key's latest revision as prev; had_prev false (prev zeroed) for a
+ * new key. 0 or -1. */
+static int
+latest_prev(struct daemon *d, struct store_txn *t, const struct store_obs *o,
+    struct store_ref *prev, bool *had_prev)
+{
+	int rc = latest_get(d->latest, t, o->district, o->industry, o->metric,
+	    o->period, prev);
+
+	*had_prev = rc == 0;
+	if (rc == STORE_NOTFOUND) {
+		memset(prev, 0, sizeof(*prev));
+		return 0;
+	}
+	return rc;
+}
+
+static int
+apply_observations(struct daemon *d, struct store_txn *t, struct msg *m,
+    int64_t now, uint64_t batch)
 {
 	Indicator__Report *r = m->am->report;
+	struct store_ref prev;
 	struct store_obs o;
-	double prev;
 	bool had_prev;
 	int rc;
 
@@ -376,8 +415,18 @@ apply_observations(
 		o.seq = r->seq;
 		o.sent_at_ms = r->sent_at_ms;
 		o.stored_at_ms = now;
-		if ((rc = store_obs_replace(t, &o, &prev, &had_prev)) != 0 ||
-		    (rc = publisher_touch(d, t, &o, prev, had_prev)) != 0)
+		if ((rc = latest_prev(d, t, &o, &prev, &had_prev)) != 0)
+			return rc;
+		if (prev.revision == UINT32_MAX) {
+			log_error("ingest: %s/%s/%s/%s: too many revisions",
+			    o.district, o.industry, o.metric, o.period);
+			return -1;
+		}
+		o.revision = prev.revision + 1;
+		o.prev = prev.lsn;
+		o.batch = batch;
+		if ((rc = store_log_append(t, &o)) != 0 ||
+		    (rc = take_latest(d, t, &o, &prev, had_prev)) != 0)
 			return rc;
 	}
 	d->count.observations += r->n_observations;
@@ -387,7 +436,8 @@ apply_observations(
 /* The exactly-once rule: seq == last + 1 is processed, seq <= last is a
  * duplicate (or the same rejection again), seq > last + 1 waits. */
 static int
-apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now)
+apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now,
+    uint64_t batch)
 {
 	Indicator__Report *r = m->am->report;
 	struct store_seq st;
@@ -435,7 +485,7 @@ apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now)
 		    t, r->agent_id, r->epoch, r->seq, m->ack, m->acklen);
 		st.rejected++;
 	} else {
-		rc = apply_observations(d, t, m, now);
+		rc = apply_observations(d, t, m, now, batch);
 		msg_answer(m, INDICATOR__ACK_STATUS__ACCEPTED, r->seq,
 		    r->seq + 1, NULL, NULL);
 		st.accepted++;
@@ -447,18 +497,44 @@ apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now)
 	return store_seq_put(t, r->agent_id, r->epoch, &st);
 }
 
+/* Writes what is held in memory, and "applied" = last, in t. */
+static int
+checkpoint_write(struct daemon *d, struct store_txn *t, uint64_t last)
+{
+	int rc;
+
+	if ((rc = latest_flush(d->latest, t)) != 0 ||
+	    (rc = publisher_flush(d, t)) != 0)
+		return rc;
+	return store_meta_put(t, STORE_META_APPLIED, last);
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Applies the batch in one write transaction and commits. 0, STORE_FULL or
- * -1; on failure the transaction is gone and the answers are void. */
+ * -1; on failure the transaction is gone, the answers are void and the
+ * in-memory state has been rebuilt from the store. */
 static int
 apply_batch(struct daemon *d, struct ingest *ing)
 {
 	struct store_txn *t;
 	int64_t now = wall_ms();
+	uint64_t batch;
 	int rc = 0;
 
 	publisher_reset(d->pub);
 	if ((t = store_txn_begin(d->store, true)) == NULL)
 		return -1;
+	/* The batch's records are told apart by where the first one goes:
+	 * a replay redoes each batch as one. */
+	rc = store_log_next(t, &batch);
 	for (size_t i = 0; i < ing->n && rc == 0; i++) {
 		struct msg *m = &ing->msgs[i];
 
@@ -468,15 +544,173 @@ apply_batch(struct daemon *d, struct ingest *ing)
 		    INDICATOR__AGENT_MESSAGE__BODY_HEARTBEAT)
 			rc = apply_heartbeat(t, m, now);
 		else
-			rc = apply_report(d, t, m, now);
+			rc = apply_report(d, t, m, now, batch);
 	}
 	if (rc == 0)
 		rc = publisher_update(d, t, now);
-	if (rc != 0) {
-		store_txn_abort(&t);
-		return rc;
+	if (rc == 0)
+		rc = publisher_save_seq(d, t);
+	/* With little room left, a checkpoint could fail for want of it
+	 * after the acks went out, leaving acknowledged reports out of the
+	 * tables: the batch then carries its own, and a batch that does not
+	 * fit is refused whole. */
+	ing->applied = rc == 0 && ingest_dirty(d) &&
+		       (ing->tight || store_room(d->store) <
+					  2 * CHECKPOINT_ENTRY_BYTES *
+					      (latest_count(d->latest) +
+						  publisher_entries(d->pub)));
+	if (ing->applied) {
+		uint64_t next;
+
+		if ((rc = store_log_next(t, &next)) == 0)
+			rc = checkpoint_write(d, t, next - 1);
 	}
-	return store_txn_commit(&t);
+	if (rc != 0)
+		store_txn_abort(&t);
+	else
+		rc = store_txn_commit(&t);
+	/* The latest values and aggregates in memory took this batch in:
+	 * without its commit they are wrong. Redo them from the log. */
+	if (rc != 0 && ingest_recover(d) == -1)
+		fatal("ingest: the store cannot be read back; stopping rather "
+		      "than answer from a state it may not hold");
+	return rc;
+}
+
+/* Replay: the batch being redone. */
+struct replay {
+	struct daemon *d;
+	struct store_txn *t;
+	uint64_t batch; /* 0 before the first record */
+	int64_t at_ms; /* its stored_at_ms: the aggregates' updated_at_ms */
+	uint64_t last; /* the last position replayed */
+	uint64_t records;
+	uint64_t batches;
+};
+
+/* The batch in hand is complete: its aggregates, as the live batch had
+ * them (publications dropped: they went out before the crash). */
+static int
+replay_batch_end(struct replay *r)
+{
+	int rc;
+
+	if (r->batch == 0)
+		return 0;
+	rc = publisher_update(r->d, r->t, r->at_ms);
+	publisher_reset(r->d->pub);
+	r->batches++;
+	return rc;
+}
+
+static int
+replay_one(const struct store_obs *o, void *arg)
+{
+	struct replay *r = arg;
+	struct store_ref prev;
+	bool had_prev;
+	int rc;
+
+	if (o->batch != r->batch) {
+		if ((rc = replay_batch_end(r)) != 0)
+			return rc;
+		r->batch = o->batch;
+		r->at_ms = o->stored_at_ms;
+	}
+	if ((rc = latest_prev(r->d, r->t, o, &prev, &had_prev)) != 0)
+		return rc;
+	if (prev.lsn != o->prev || prev.revision + 1 != o->revision) {
+		log_error("ingest: log record %llu (%s/%s/%s/%s revision %u) "
+			  "does not follow revision %u at %llu",
+		    (unsigned long long)o->lsn, o->district, o->industry,
+		    o->metric, o->period, o->revision, prev.revision,
+		    (unsigned long long)prev.lsn);
+		return -1;
+	}
+	r->last = o->lsn;
+	r->records++;
+	return take_latest(r->d, r->t, o, &prev, had_prev);
+}
+
+int
+ingest_recover(struct daemon *d)
+{
+	struct replay r = { .d = d };
+	uint64_t applied = 0;
+	int rc = -1;
+
+	/* A read transaction: the replay writes nothing, so it works on a
+	 * full store too; the checkpoint after it may wait for room. */
+	latest_clear(d->latest);
+	publisher_clear(d->pub);
+	if ((r.t = store_txn_begin(d->store, false)) != NULL &&
+	    (rc = store_meta_get(r.t, STORE_META_APPLIED, &applied)) == 0 &&
+	    (rc = publisher_load(d, r.t)) == 0) {
+		r.last = applied;
+		if ((rc = store_log_scan(r.t, applied + 1, replay_one, &r)) ==
+			0 &&
+		    (rc = replay_batch_end(&r)) == 0)
+			rc = publisher_seq_floor(d, r.t);
+	}
+	store_txn_abort(&r.t);
+	if (rc != 0) {
+		log_error("ingest: cannot replay the log from position %llu",
+		    (unsigned long long)applied + 1);
+		latest_clear(d->latest);
+		publisher_clear(d->pub);
+		return -1;
+	}
+	if (r.records > 0)
+		log_info("ingest: replayed %llu logged observations in %llu "
+			 "batches, log positions %llu to %llu",
+		    (unsigned long long)r.records,
+		    (unsigned long long)r.batches,
+		    (unsigned long long)applied + 1,
+		    (unsigned long long)r.last);
+	ingest_checkpoint(d);
+	return 0;
+}
+
+bool
+ingest_dirty(const struct daemon *d)
+{
+	return latest_count(d->latest) > 0 || publisher_pending(d->pub) > 0;
+}
+
+int
+ingest_checkpoint(struct daemon *d)
+{
+	struct store_txn *t;
+	uint64_t next;
+	int rc;
+
+	d->checkpoint_ms = mono_ms();
+	if (!ingest_dirty(d))
+		return 0;
+	for (;;) {
+		if ((t = store_txn_begin(d->store, true)) == NULL)
+			return -1;
+		if ((rc = store_log_next(t, &next)) == 0 &&
+		    (rc = checkpoint_write(d, t, next - 1)) == 0)
+			rc = store_txn_commit(&t);
+		else
+			store_txn_abort(&t);
+		if (rc != STORE_FULL || store_grow(d->store) == -1)
+			break;
+	}
+	if (rc != 0) {
+		log_error("ingest: checkpoint failed%s; the log keeps every "
+			  "report and the next checkpoint tries again",
+		    rc == STORE_FULL ? " (store full): until one succeeds, "
+				       "each batch carries its own"
+				     : "");
+		d->ing->tight = rc == STORE_FULL;
+		return -1;
+	}
+	d->ing->tight = false;
+	latest_clear(d->latest);
+	publisher_clear(d->pub);
+	return 0;
 }
 
 /* When the batch cannot be stored: every undecided message is told to come
@@ -658,7 +892,17 @@ ingest_batch(struct daemon *d)
 		publisher_send(d);
 	else
 		publisher_reset(d->pub);
+	if (rc == 0 && ing->applied) {
+		latest_clear(d->latest);
+		publisher_clear(d->pub);
+		d->checkpoint_ms = mono_ms();
+	}
 	rc = (int)ing->n;
 	release(ing);
+	if (ingest_dirty(d) &&
+	    (mono_ms() - d->checkpoint_ms >= (int64_t)d->cfg.checkpoint_ms ||
+	    latest_count(d->latest) + publisher_entries(d->pub) >=
+		d->cfg.checkpoint_entries))
+		ingest_checkpoint(d);
 	return rc;
 }

@@ -1,9 +1,12 @@
 /*
- * Aggregates after each batch: recompute the keys the batch's observations
- * touched, store those whose content changed (revision + 1, the next global
- * publish seq) in the batch's own write transaction, and publish them once
- * the transaction has committed. Also the snapshot socket, for subscribers
- * that join late (the clone pattern).
+ * Aggregates after each batch: apply the batch's observations to the
+ * aggregates they belong to, by difference, and publish, once the batch's
+ * transaction has committed, each one whose content changed (revision + 1,
+ * the next global publish seq). The aggregates changed since the last
+ * checkpoint stay in memory and are written to the store's agg database
+ * at the checkpoint, once however often they changed in between; the log
+ * holds what is needed to redo them after a crash. Also the snapshot
+ * socket, for subscribers that join late (the clone pattern).
  */
 #include <errno.h>
 #include <limits.h>
@@ -18,35 +21,50 @@
 #include "pbwire.h"
 #include "xmalloc.h"
 
+/* meta: the seq the agg database is consistent with (written at each
+ * checkpoint), and the highest seq ever published (with each batch). */
 #define PUB_SEQ "pub_seq"
+#define PUB_SEQ_SENT "pub_seq_sent"
 
-/* One aggregate to publish: topic and packed Aggregate. */
+/* One aggregate to publish: its topic and the packed Aggregate, which the
+ * entry owns. */
 struct pending_pub {
 	char topic[IND_TOPIC_MAX + 1];
-	uint8_t *buf;
+	const uint8_t *buf;
 	size_t len;
 };
 
-/* One aggregate the batch touched: its stored state, then its new sum. */
+/* One aggregate changed since the checkpoint: its state as published. */
 struct entry {
 	uint32_t gen; /* in use when equal to the publisher's */
 	uint32_t hash;
 	struct agg_key key;
-	bool stored; /* it exists in the store: old and revision are set */
-	bool dirty; /* changed by the batch: recompute and maybe publish */
+	bool stored; /* it exists (in the store or since): old and revision
+			are set */
+	bool dirty; /* changed by this batch: recompute and maybe publish */
+	bool unflushed; /* published since the checkpoint: packed is new */
 	int64_t units; /* the sum, in aggregate.h's units (a count for
 			  clusters_100bn) */
 	uint32_t reporting;
 	struct agg_value old;
 	uint64_t revision;
+	uint8_t *packed; /* the last Aggregate published */
+	size_t packed_len;
 };
 
 struct publisher {
-	/* Open-addressing table of the batch's aggregates. */
+	/* Open-addressing table of the aggregates read or changed since the
+	 * checkpoint. */
 	struct entry *e;
 	size_t n;
 	size_t cap; /* a power of two */
-	uint32_t gen; /* a new batch makes every entry stale */
+	uint32_t gen; /* a checkpoint makes every entry stale */
+	size_t unflushed; /* entries to write at the checkpoint */
+	/* Slots this batch changed (rebuilt when the table grows). */
+	size_t *touched;
+	size_t ntouched;
+	size_t touchedcap;
+	uint64_t seq; /* the last publish seq given */
 	/* Aggregates to publish after the commit, in seq order. */
 	struct pending_pub *pubs;
 	size_t npubs;
@@ -65,11 +83,24 @@ publisher_new(void)
 	return p;
 }
 
-static void
-pubs_clear(struct publisher *p)
+void
+publisher_clear(struct publisher *p)
 {
-	for (size_t i = 0; i < p->npubs; i++)
-		free(p->pubs[i].buf);
+	for (size_t i = 0; i < p->cap; i++)
+		if (p->e[i].gen == p->gen)
+			free(p->e[i].packed);
+	if (p->cap > 4 * 1024) { /* a burst must not pin its memory */
+		free(p->e);
+		p->cap = 1024;
+		p->e = xcalloc(p->cap, sizeof(*p->e));
+		p->gen = 1;
+	} else if (p->n > 0 && ++p->gen == 0) { /* wrapped */
+		memset(p->e, 0, p->cap * sizeof(*p->e));
+		p->gen = 1;
+	}
+	p->n = 0;
+	p->unflushed = 0;
+	p->ntouched = 0;
 	p->npubs = 0;
 }
 
@@ -80,8 +111,9 @@ publisher_destroy(struct publisher **pp)
 
 	if (pp == NULL || (p = *pp) == NULL)
 		return;
-	pubs_clear(p);
+	publisher_clear(p);
 	free(p->pubs);
+	free(p->touched);
 	free(p->e);
 	free(p);
 	*pp = NULL;
@@ -90,12 +122,22 @@ publisher_destroy(struct publisher **pp)
 void
 publisher_reset(struct publisher *p)
 {
-	if (p->n > 0 && ++p->gen == 0) { /* wrapped: forget for real */
-		memset(p->e, 0, p->cap * sizeof(*p->e));
-		p->gen = 1;
-	}
-	p->n = 0;
-	pubs_clear(p);
+	for (size_t i = 0; i < p->ntouched; i++)
+		p->e[p->touched[i]].dirty = false;
+	p->ntouched = 0;
+	p->npubs = 0;
+}
+
+size_t
+publisher_pending(const struct publisher *p)
+{
+	return p->unflushed;
+}
+
+size_t
+publisher_entries(const struct publisher *p)
+{
+	return p->n;
 }
 
 static uint32_t
@@ -145,6 +187,26 @@ table_grow(struct publisher *p)
 	free(p->e);
 	p->e = e;
 	p->cap = cap;
+	/* The batch's changed entries moved with the others. */
+	p->ntouched = 0;
+	for (size_t i = 0; i < cap; i++)
+		if (e[i].gen == p->gen && e[i].dirty)
+			p->touched[p->ntouched++] = i;
+}
+
+/* Marks e changed by this batch. */
+static void
+entry_touch(struct publisher *p, struct entry *e)
+{
+	if (e->dirty)
+		return;
+	e->dirty = true;
+	if (p->ntouched == p->touchedcap) {
+		p->touchedcap = p->touchedcap ? p->touchedcap * 2 : 256;
+		p->touched =
+		    xrealloc(p->touched, p->touchedcap * sizeof(*p->touched));
+	}
+	p->touched[p->ntouched++] = (size_t)(e - p->e);
 }
 
 /*
@@ -282,7 +344,7 @@ publisher_touch(struct daemon *d, struct store_txn *t,
 		return rc;
 	e->units += delta;
 	e->reporting = 1;
-	e->dirty = true;
+	entry_touch(p, e);
 	/* The district's total over industries. */
 	if ((e = entry_get(
 		 p, t, o->metric, "*", o->district, o->period, &rc)) == NULL)
@@ -290,7 +352,7 @@ publisher_touch(struct daemon *d, struct store_txn *t,
 	district_new = !entry_exists(e);
 	e->units += delta;
 	e->reporting = 1;
-	e->dirty = true;
+	entry_touch(p, e);
 	/* The city's value of the industry: one more district when the key
 	 * is new. */
 	if ((e = entry_get(
@@ -298,7 +360,7 @@ publisher_touch(struct daemon *d, struct store_txn *t,
 		return rc;
 	e->units += delta;
 	e->reporting += had_prev ? 0 : 1;
-	e->dirty = true;
+	entry_touch(p, e);
 	/* The city's total: one more district when this is the district's
 	 * first figure of the metric and period. */
 	if ((e = entry_get(p, t, o->metric, "*", "city", o->period, &rc)) ==
@@ -306,12 +368,12 @@ publisher_touch(struct daemon *d, struct store_txn *t,
 		return rc;
 	e->units += delta;
 	e->reporting += district_new ? 1 : 0;
-	e->dirty = true;
+	entry_touch(p, e);
 	if (agg_is_clusters_source(&e->key)) {
 		if ((e = entry_get(p, t, AGG_CLUSTERS_METRIC, "*", "city",
 			 o->period, &rc)) == NULL)
 			return rc;
-		e->dirty = true;
+		entry_touch(p, e);
 	}
 	return 0;
 }
@@ -343,55 +405,35 @@ clusters_count(struct daemon *d, struct store_txn *t, const char *period,
 	return 0;
 }
 
-/* Stores and queues one dirty aggregate when its content changed. */
-static int
-update_one(struct daemon *d, struct store_txn *t, size_t slot, uint64_t *seq,
-    int64_t now)
+/*
+ * Recomputes the aggregate in slot (changed by the batch; for
+ * clusters_100bn, units and reporting already recounted) and, when its
+ * content changed, gives it revision + 1 and the next seq, packs it and
+ * queues it for publication.
+ */
+static void
+update_one(struct daemon *d, size_t slot, int64_t now)
 {
 	struct publisher *p = d->pub;
 	Indicator__Aggregate a = INDICATOR__AGGREGATE__INIT;
-	struct entry e;
+	struct entry *e = &p->e[slot];
 	struct agg_value v;
 	struct pending_pub *pp;
-	int rc;
 
-	if (strcmp(p->e[slot].key.metric, AGG_CLUSTERS_METRIC) == 0) {
-		struct agg_key key = p->e[slot].key;
-		struct entry *ep;
-		int64_t count = 0;
-		uint32_t reporting = 0;
-
-		if ((rc = clusters_count(
-			 d, t, key.period, &count, &reporting)) != 0)
-			return rc;
-		/* entry_get() may have moved the table: find it again. */
-		if ((ep = entry_get(p, t, key.metric, key.industry, key.scope,
-			 key.period, &rc)) == NULL)
-			return rc;
-		e = *ep;
-		e.units = count;
-		e.reporting = reporting;
-	} else {
-		e = p->e[slot];
-	}
-	if (agg_finish(&d->cfg.reg, &e.key, e.units, e.reporting, &v) == -1) {
+	e->dirty = false;
+	if (agg_finish(&d->cfg.reg, &e->key, e->units, e->reporting, &v) ==
+	    -1) {
 		log_error("publish: %s is not in the registry; its aggregate "
 			  "is not updated",
-		    e.key.metric);
-		return 0;
+		    e->key.metric);
+		return;
 	}
-	if (e.stored && agg_value_equal(&v, &e.old))
-		return 0; /* unchanged: nothing to say */
-	if (p->npubs == p->pubcap) {
-		p->pubcap = p->pubcap ? p->pubcap * 2 : 64;
-		p->pubs = xrealloc(p->pubs, p->pubcap * sizeof(*p->pubs));
-	}
-	pp = &p->pubs[p->npubs];
-	agg_topic(&e.key, pp->topic, sizeof(pp->topic));
-	a.metric = e.key.metric;
-	a.industry = e.key.industry;
-	a.scope = e.key.scope;
-	a.period = e.key.period;
+	if (e->stored && agg_value_equal(&v, &e->old))
+		return; /* unchanged: nothing to say */
+	a.metric = e->key.metric;
+	a.industry = e->key.industry;
+	a.scope = e->key.scope;
+	a.period = e->key.period;
 	a.value = v.value;
 	a.unit = v.unit;
 	a.districts_reporting = v.districts_reporting;
@@ -399,14 +441,27 @@ update_one(struct daemon *d, struct store_txn *t, size_t slot, uint64_t *seq,
 	a.target = v.target;
 	a.target_year = v.target_year;
 	a.progress = v.progress;
-	a.revision = e.stored ? e.revision + 1 : 1;
-	a.seq = ++*seq;
+	a.revision = e->stored ? e->revision + 1 : 1;
+	a.seq = ++p->seq;
 	a.updated_at_ms = now;
-	pp->len = indicator__aggregate__get_packed_size(&a);
-	pp->buf = xmalloc(pp->len);
-	indicator__aggregate__pack(&a, pp->buf);
-	p->npubs++;
-	return store_agg_put(t, pp->topic, pp->buf, pp->len);
+	e->packed_len = indicator__aggregate__get_packed_size(&a);
+	e->packed = xrealloc(e->packed, e->packed_len);
+	indicator__aggregate__pack(&a, e->packed);
+	e->old = v;
+	e->stored = true;
+	e->revision = a.revision;
+	if (!e->unflushed) {
+		e->unflushed = true;
+		p->unflushed++;
+	}
+	if (p->npubs == p->pubcap) {
+		p->pubcap = p->pubcap ? p->pubcap * 2 : 64;
+		p->pubs = xrealloc(p->pubs, p->pubcap * sizeof(*p->pubs));
+	}
+	pp = &p->pubs[p->npubs++];
+	agg_topic(&e->key, pp->topic, sizeof(pp->topic));
+	pp->buf = e->packed;
+	pp->len = e->packed_len;
 }
 
 int
@@ -415,41 +470,94 @@ publisher_update(struct daemon *d, struct store_txn *t, int64_t now)
 	struct publisher *p = d->pub;
 	struct agg_key *clusters = NULL;
 	size_t nclusters = 0;
-	uint64_t seq;
-	int rc;
+	int rc = 0;
 
-	if (p->n == 0)
-		return 0;
-	if ((rc = store_meta_get(t, PUB_SEQ, &seq)) != 0)
-		return rc;
 	/* Sums first; clusters_100bn after, from the sums. entry_get() for
 	 * clusters can move the table, so those keys are set aside. */
-	for (size_t i = 0; i < p->cap; i++) {
-		if (p->e[i].gen != p->gen || !p->e[i].dirty)
+	for (size_t i = 0; i < p->ntouched; i++) {
+		struct entry *e = &p->e[p->touched[i]];
+
+		if (!e->dirty)
 			continue;
-		if (strcmp(p->e[i].key.metric, AGG_CLUSTERS_METRIC) == 0) {
+		if (strcmp(e->key.metric, AGG_CLUSTERS_METRIC) == 0) {
 			clusters = xrealloc(
 			    clusters, (nclusters + 1) * sizeof(*clusters));
-			clusters[nclusters++] = p->e[i].key;
+			clusters[nclusters++] = e->key;
 			continue;
 		}
-		if ((rc = update_one(d, t, i, &seq, now)) != 0)
-			goto clusters_free;
+		update_one(d, p->touched[i], now);
 	}
 	for (size_t i = 0; i < nclusters; i++) {
 		struct entry *e;
+		int64_t count = 0;
+		uint32_t reporting = 0;
 
+		if ((rc = clusters_count(d, t, clusters[i].period, &count,
+			 &reporting)) != 0)
+			break;
 		if ((e = entry_get(p, t, clusters[i].metric,
 			 clusters[i].industry, clusters[i].scope,
 			 clusters[i].period, &rc)) == NULL)
-			goto clusters_free;
-		if ((rc = update_one(d, t, (size_t)(e - p->e), &seq, now)) != 0)
-			goto clusters_free;
+			break;
+		e->units = count;
+		e->reporting = reporting;
+		update_one(d, (size_t)(e - p->e), now);
 	}
-	rc = store_meta_put(t, PUB_SEQ, seq);
-clusters_free:
 	free(clusters);
+	p->ntouched = 0;
 	return rc;
+}
+
+int
+publisher_save_seq(struct daemon *d, struct store_txn *t)
+{
+	if (d->pub->npubs == 0)
+		return 0;
+	return store_meta_put(t, PUB_SEQ_SENT, d->pub->seq);
+}
+
+int
+publisher_load(struct daemon *d, struct store_txn *t)
+{
+	return store_meta_get(t, PUB_SEQ, &d->pub->seq);
+}
+
+int
+publisher_seq_floor(struct daemon *d, struct store_txn *t)
+{
+	uint64_t sent;
+	int rc;
+
+	if ((rc = store_meta_get(t, PUB_SEQ_SENT, &sent)) != 0)
+		return rc;
+	if (sent > d->pub->seq) {
+		log_warn("publish: replay reached seq %llu, below the %llu "
+			 "already published; going on from %llu",
+		    (unsigned long long)d->pub->seq, (unsigned long long)sent,
+		    (unsigned long long)sent);
+		d->pub->seq = sent;
+	}
+	return 0;
+}
+
+int
+publisher_flush(struct daemon *d, struct store_txn *t)
+{
+	struct publisher *p = d->pub;
+	char topic[IND_TOPIC_MAX + 1];
+	int rc;
+
+	for (size_t i = 0; i < p->cap; i++) {
+		struct entry *e = &p->e[i];
+
+		if (e->gen != p->gen || !e->unflushed)
+			continue;
+		agg_topic(&e->key, topic, sizeof(topic));
+		if ((rc = store_agg_put(t, topic, e->packed, e->packed_len)) !=
+		    0)
+			return rc;
+	}
+	return store_meta_put(t, PUB_SEQ, p->seq);
 }
 
 void
@@ -467,7 +575,7 @@ publisher_send(struct daemon *d)
 		    zmq_send(d->publish, pp->buf, pp->len, ZMQ_DONTWAIT) == -1)
 			p->dropped++;
 	}
-	pubs_clear(p);
+	p->npubs = 0;
 }
 
 uint64_t
@@ -551,6 +659,10 @@ snapshot_serve(struct daemon *d)
 	rc = snapshot_recv(d->snapshot, id, &idlen, &req);
 	if (rc == -1)
 		return 0;
+	/* The snapshot is read from the store: bring it up to date with
+	 * everything published (a failure leaves an older, consistent one). */
+	if (rc == 1)
+		ingest_checkpoint(d);
 	/* One read transaction: the aggregates and seq agree. */
 	if (rc == 1 && (t = store_txn_begin(d->store, false)) != NULL) {
 		if (store_meta_get(t, PUB_SEQ, &snap.seq) != 0 ||

@@ -16,18 +16,18 @@
 #define STORE_MAP_DEFAULT (64ULL << 20)
 #define STORE_MAP_MAX_DEFAULT (16ULL << 30)
 #define STORE_META_NAME_MAX 255
-/* Four codes, each with its NUL, then a 4-byte revision. */
-#define STORE_OBS_KEY_MAX (3 * (IND_CODE_MAX + 1) + IND_PERIOD_MAX + 1 + 4)
+/* Four codes, each with its NUL. */
+#define STORE_OBS_KEY_MAX (3 * (IND_CODE_MAX + 1) + IND_PERIOD_MAX + 1)
 #define STORE_SEQ_KEY_MAX (IND_AGENT_ID_MAX + 1 + 8 + 8)
 /* A StoredObservation packs to well under this. */
 #define STORE_OBS_VAL_MAX 1024
 #define STORE_BEGIN_TRIES 4
 
-enum store_db { DB_OBS, DB_HIST, DB_SEQ, DB_REJECT, DB_AGG, DB_META, DB_COUNT };
+enum store_db { DB_OBS, DB_LOG, DB_SEQ, DB_REJECT, DB_AGG, DB_META, DB_COUNT };
 
 static const char *const db_names[DB_COUNT] = {
 	"obs",
-	"hist",
+	"log",
 	"seq",
 	"reject",
 	"agg",
@@ -51,6 +51,7 @@ struct store_txn {
 	bool full;
 	/* The databases present when the transaction began. */
 	bool have[DB_COUNT];
+	uint64_t next_lsn; /* 0 until the log's end is read */
 };
 
 struct key {
@@ -100,23 +101,6 @@ get_be64(const unsigned char *p)
 	return v;
 }
 
-static void
-put_be32(unsigned char *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16 & 0xff;
-	p[2] = v >> 8 & 0xff;
-	p[3] = v & 0xff;
-}
-
-static uint32_t
-get_be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-/* Appends s and its NUL; refuses an empty or over-long string. */
 static int
 key_add_str(struct key *k, const char *what, const char *s, size_t max)
 {
@@ -225,6 +209,16 @@ obs_encode(
 	m.sent_at_ms = c.sent_at_ms;
 	m.stored_at_ms = c.stored_at_ms;
 	m.revision = c.revision;
+	c.district[sizeof(c.district) - 1] = '\0';
+	c.industry[sizeof(c.industry) - 1] = '\0';
+	c.metric[sizeof(c.metric) - 1] = '\0';
+	c.period[sizeof(c.period) - 1] = '\0';
+	m.district = c.district;
+	m.industry = c.industry;
+	m.metric = c.metric;
+	m.period = c.period;
+	m.prev = c.prev;
+	m.batch = c.batch;
 	*len = indicator__store__stored_observation__get_packed_size(&m);
 	if (*len > size) {
 		fprintf(stderr, "store: observation record too large (%zu)\n",
@@ -235,7 +229,7 @@ obs_encode(
 	return 0;
 }
 
-/* Fills the value fields of o from a StoredObservation; codes untouched. */
+/* Fills o from a StoredObservation record of the log. */
 static int
 obs_decode(const MDB_val *v, struct store_obs *o)
 {
@@ -251,7 +245,11 @@ obs_decode(const MDB_val *v, struct store_obs *o)
 	if (!strlcpy_ok(o->unit, m->unit, sizeof(o->unit)) ||
 	    !strlcpy_ok(o->sent_unit, m->sent_unit, sizeof(o->sent_unit)) ||
 	    !strlcpy_ok(o->note, m->note, sizeof(o->note)) ||
-	    !strlcpy_ok(o->agent_id, m->agent_id, sizeof(o->agent_id))) {
+	    !strlcpy_ok(o->agent_id, m->agent_id, sizeof(o->agent_id)) ||
+	    !strlcpy_ok(o->district, m->district, sizeof(o->district)) ||
+	    !strlcpy_ok(o->industry, m->industry, sizeof(o->industry)) ||
+	    !strlcpy_ok(o->metric, m->metric, sizeof(o->metric)) ||
+	    !strlcpy_ok(o->period, m->period, sizeof(o->period))) {
 		fprintf(stderr, "store: observation record with an "
 				"over-long string\n");
 		goto free_msg;
@@ -264,24 +262,42 @@ obs_decode(const MDB_val *v, struct store_obs *o)
 	o->sent_at_ms = m->sent_at_ms;
 	o->stored_at_ms = m->stored_at_ms;
 	o->revision = m->revision;
+	o->prev = m->prev;
+	o->batch = m->batch;
 	rc = 0;
 free_msg:
 	indicator__store__stored_observation__free_unpacked(m, NULL);
 	return rc;
 }
 
-/* An obs or hist record (key and value) into o. */
+/*
+ * Format 1 kept every revision in a "hist" database keyed by key and
+ * revision; format 2 keeps them in "log". A store of format 1 is refused
+ * rather than half read. 0, or -1 with the reason in err.
+ */
 static int
-obs_from_record(const MDB_val *k, const MDB_val *v, struct store_obs *o)
+format_check(struct store *s, char *err, size_t errlen)
 {
-	char *codes[4] = { o->district, o->industry, o->metric, o->period };
-	const size_t sizes[4] = { sizeof(o->district), sizeof(o->industry),
-		sizeof(o->metric), sizeof(o->period) };
-	size_t rest;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	int rc;
 
-	if (key_obs_split(k, codes, sizes, &rest) == -1)
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc != 0) {
+		snprintf(err, errlen, "store: begin: %s", mdb_strerror(rc));
 		return -1;
-	return obs_decode(v, o);
+	}
+	rc = mdb_dbi_open(txn, "hist", 0, &dbi);
+	mdb_txn_abort(txn);
+	if (rc == 0) {
+		snprintf(err, errlen,
+		    "store: %s holds a store of format 1 (history in \"hist\"), "
+		    "which this version does not read; keep it with the "
+		    "version that wrote it, or move it aside and start anew",
+		    s->dir);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -386,7 +402,8 @@ store_open(const struct store_opts *opts, char *err, size_t errlen)
 		snprintf(err, errlen, "store: create: %s", mdb_strerror(rc));
 		goto free_store;
 	}
-	if ((rc = mdb_env_set_maxdbs(s->env, DB_COUNT)) != 0 ||
+	/* One more than ours: format_check() looks for an old one. */
+	if ((rc = mdb_env_set_maxdbs(s->env, DB_COUNT + 1)) != 0 ||
 	    (!s->readonly &&
 		(rc = mdb_env_set_mapsize(s->env, map_size)) != 0)) {
 		snprintf(
@@ -421,6 +438,8 @@ store_open(const struct store_opts *opts, char *err, size_t errlen)
 			    "store: cleared %d stale reader slot%s in %s\n",
 			    dead, dead == 1 ? "" : "s", opts->dir);
 	}
+	if (format_check(s, err, errlen) == -1)
+		goto env_close;
 	if (dbs_open(s, s->readonly ? 0 : MDB_CREATE) == -1) {
 		snprintf(err, errlen, "store: cannot open the databases in %s",
 		    opts->dir);
@@ -480,6 +499,20 @@ store_map_size(const struct store *s)
 	if (mdb_env_info(s->env, &info) != 0)
 		return 0;
 	return info.me_mapsize;
+}
+
+uint64_t
+store_room(const struct store *s)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	uint64_t used;
+
+	if (mdb_env_info(s->env, &info) != 0 ||
+	    mdb_env_stat(s->env, &st) != 0)
+		return 0;
+	used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	return used < s->map_max ? s->map_max - used : 0;
 }
 
 struct store_txn *
@@ -769,140 +802,35 @@ store_reject_get(struct store_txn *t, const char *agent_id, uint64_t epoch,
 	return 0;
 }
 
-/*
- * Fields 1 (value) and 12 (revision) of a packed StoredObservation, without
- * unpacking the rest: the ingest path reads them for every observation,
- * and protobuf_c_message_unpack() mallocs every string of every record.
- * Absent fields have their proto3 default, 0. -1 when the bytes do not
- * parse.
- */
+/* An ObsRef record into out. -1 when it does not decode. */
 static int
-obs_fields_decode(
-    const uint8_t *p, size_t len, double *value, uint32_t *revision)
+ref_decode(const MDB_val *v, struct store_ref *out)
 {
-	const uint8_t *end = p + len;
+	const uint8_t *p = v->mv_data, *end = p + v->mv_size;
 	struct pbwire_field f;
 	int rc;
 
-	*value = 0;
-	*revision = 0;
+	/* Read field by field (pbwire.h): the ingest path reads one for
+	 * every observation, and three scalars need no allocation. */
+	memset(out, 0, sizeof(*out));
 	while ((rc = pbwire_next(&p, end, &f)) == 1) {
-		if (f.number == 1 && f.type == 1)
-			*value = pbwire_double(&f);
-		else if (f.number == 12 && f.type == 0)
-			*revision = (uint32_t)f.u;
+		if (f.number == 1 && f.type == 0)
+			out->revision = (uint32_t)f.u;
+		else if (f.number == 2 && f.type == 1)
+			out->value = pbwire_double(&f);
+		else if (f.number == 3 && f.type == 0)
+			out->lsn = f.u;
 	}
-	return rc;
-}
-
-static int
-obs_value_decode(const uint8_t *p, size_t len, double *out)
-{
-	uint32_t revision;
-
-	return obs_fields_decode(p, len, out, &revision);
-}
-
-/*
- * Stores o as the latest value of key k (already built) and appends it to
- * the history with revision rev + 1: the part store_obs_put() and
- * store_obs_replace() share once they know the previous revision.
- */
-static int
-obs_write(struct store_txn *t, struct key *k, struct store_obs *o, uint32_t rev)
-{
-	unsigned char val[STORE_OBS_VAL_MAX];
-	size_t vlen;
-	int rc;
-
-	if (rev == UINT32_MAX) {
-		fprintf(stderr, "store: %s/%s/%s/%s: too many revisions\n",
-		    o->district, o->industry, o->metric, o->period);
+	if (rc == -1 || out->lsn == 0) {
+		fprintf(stderr, "store: corrupt obs record\n");
 		return -1;
 	}
-	o->revision = rev + 1;
-	if (obs_encode(o, val, sizeof(val), &vlen) == -1)
-		return -1;
-	rc = txn_put(t, DB_OBS, k->b, k->len, val, vlen);
-	if (rc != 0)
-		return rc;
-	put_be32(k->b + k->len, o->revision);
-	return txn_put(t, DB_HIST, k->b, k->len + 4, val, vlen);
+	return 0;
 }
 
 int
-store_obs_put(struct store_txn *t, struct store_obs *o, struct store_obs *prev,
-    bool *had_prev)
-{
-	struct store_obs old;
-	struct key k;
-	uint32_t rev = 0;
-	MDB_val v;
-	int rc;
-
-	if (key_obs(&k, o->district, o->industry, o->metric, o->period) == -1)
-		return -1;
-	rc = txn_get(t, DB_OBS, k.b, k.len, &v);
-	if (rc == -1)
-		return -1;
-	if (had_prev != NULL)
-		*had_prev = rc == 0;
-	if (rc == 0) {
-		old = *o;
-		if (obs_decode(&v, &old) == -1)
-			return -1;
-		rev = old.revision;
-		if (prev != NULL)
-			*prev = old;
-	}
-	return obs_write(t, &k, o, rev);
-}
-
-int
-store_obs_replace(struct store_txn *t, struct store_obs *o, double *prev_value,
-    bool *had_prev)
-{
-	struct key k;
-	uint32_t rev = 0;
-	MDB_val v;
-	int rc;
-
-	if (key_obs(&k, o->district, o->industry, o->metric, o->period) == -1)
-		return -1;
-	rc = txn_get(t, DB_OBS, k.b, k.len, &v);
-	if (rc == -1)
-		return -1;
-	*had_prev = rc == 0;
-	*prev_value = 0;
-	if (rc == 0 &&
-	    obs_fields_decode(v.mv_data, v.mv_size, prev_value, &rev) == -1) {
-		fprintf(stderr, "store: obs record does not decode\n");
-		return -1;
-	}
-	return obs_write(t, &k, o, rev);
-}
-
-int
-store_obs_get(struct store_txn *t, const char *district, const char *industry,
-    const char *metric, const char *period, struct store_obs *out)
-{
-	struct key k;
-	MDB_val kv, v;
-	int rc;
-
-	if (key_obs(&k, district, industry, metric, period) == -1)
-		return -1;
-	rc = txn_get(t, DB_OBS, k.b, k.len, &v);
-	if (rc != 0)
-		return rc;
-	kv.mv_size = k.len;
-	kv.mv_data = k.b;
-	return obs_from_record(&kv, &v, out);
-}
-
-int
-store_obs_value(struct store_txn *t, const char *district, const char *industry,
-    const char *metric, const char *period, double *value)
+store_ref_get(struct store_txn *t, const char *district, const char *industry,
+    const char *metric, const char *period, struct store_ref *out)
 {
 	struct key k;
 	MDB_val v;
@@ -912,11 +840,211 @@ store_obs_value(struct store_txn *t, const char *district, const char *industry,
 		return -1;
 	if ((rc = txn_get(t, DB_OBS, k.b, k.len, &v)) != 0)
 		return rc;
-	if (obs_value_decode(v.mv_data, v.mv_size, value) == -1) {
-		fprintf(stderr, "store: obs record does not decode\n");
+	return ref_decode(&v, out);
+}
+
+int
+store_ref_put(struct store_txn *t, const char *district, const char *industry,
+    const char *metric, const char *period, const struct store_ref *ref)
+{
+	Indicator__Store__ObsRef m = INDICATOR__STORE__OBS_REF__INIT;
+	unsigned char buf[32]; /* two varints and a double: at most 31 */
+	struct key k;
+	size_t len;
+
+	if (key_obs(&k, district, industry, metric, period) == -1)
+		return -1;
+	m.revision = ref->revision;
+	m.value = ref->value;
+	m.at = ref->lsn;
+	len = indicator__store__obs_ref__pack(&m, buf);
+	return txn_put(t, DB_OBS, k.b, k.len, buf, len);
+}
+
+int
+store_log_next(struct store_txn *t, uint64_t *lsn)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	if (t->next_lsn == 0) {
+		if (!t->have[DB_LOG]) {
+			t->next_lsn = 1;
+		} else if ((rc = mdb_cursor_open(
+				t->txn, t->s->dbi[DB_LOG], &c)) != 0) {
+			return store_fail("log", rc);
+		} else {
+			rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+			mdb_cursor_close(c);
+			if (rc == MDB_NOTFOUND)
+				t->next_lsn = 1;
+			else if (rc != 0)
+				return store_fail("log", rc);
+			else if (k.mv_size != 8)
+				return store_fail("log", MDB_CORRUPTED);
+			else
+				t->next_lsn = get_be64(k.mv_data) + 1;
+		}
+	}
+	*lsn = t->next_lsn;
+	return 0;
+}
+
+int
+store_log_append(struct store_txn *t, struct store_obs *o)
+{
+	unsigned char key[8], val[STORE_OBS_VAL_MAX];
+	MDB_val k = { sizeof(key), key }, v;
+	size_t vlen;
+	uint64_t lsn;
+	int rc;
+
+	if (!t->write) {
+		fprintf(stderr, "store: log: append in a read transaction\n");
 		return -1;
 	}
+	if (t->full)
+		return STORE_FULL;
+	if ((rc = store_log_next(t, &lsn)) != 0)
+		return rc;
+	if (obs_encode(o, val, sizeof(val), &vlen) == -1)
+		return -1;
+	put_be64(key, lsn);
+	v.mv_size = vlen;
+	v.mv_data = val;
+	/* Positions only rise: LMDB fills each page in turn and leaves it. */
+	rc = mdb_put(t->txn, t->s->dbi[DB_LOG], &k, &v, MDB_APPEND);
+	if (rc != 0)
+		return txn_fail(t, "log", rc);
+	o->lsn = lsn;
+	t->next_lsn = lsn + 1;
 	return 0;
+}
+
+int
+store_log_get(struct store_txn *t, uint64_t lsn, struct store_obs *out)
+{
+	unsigned char key[8];
+	MDB_val v;
+	int rc;
+
+	put_be64(key, lsn);
+	if ((rc = txn_get(t, DB_LOG, key, sizeof(key), &v)) != 0)
+		return rc;
+	memset(out, 0, sizeof(*out));
+	if (obs_decode(&v, out) == -1)
+		return -1;
+	out->lsn = lsn;
+	return 0;
+}
+
+int
+store_log_scan(struct store_txn *t, uint64_t from,
+    int (*fn)(const struct store_obs *o, void *arg), void *arg)
+{
+	unsigned char key[8];
+	struct store_obs o;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	put_be64(key, from);
+	rc = cursor_first(t, DB_LOG, key, sizeof(key), &c, &k, &v);
+	if (rc == STORE_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	do {
+		memset(&o, 0, sizeof(o));
+		if (k.mv_size != 8 || obs_decode(&v, &o) == -1) {
+			fprintf(stderr, "store: corrupt log record\n");
+			rc = -1;
+			break;
+		}
+		o.lsn = get_be64(k.mv_data);
+		if ((rc = fn(&o, arg)) != 0)
+			break;
+	} while ((rc = cursor_next(c, DB_LOG, &k, &v)) == 0);
+	mdb_cursor_close(c);
+	return rc == 1 ? 0 : rc;
+}
+
+int
+store_obs_put(struct store_txn *t, struct store_obs *o, struct store_obs *prev,
+    bool *had_prev)
+{
+	struct store_ref ref;
+	uint64_t applied, lsn;
+	int rc;
+
+	rc = store_ref_get(t, o->district, o->industry, o->metric, o->period,
+	    &ref);
+	if (rc == -1)
+		return -1;
+	if (had_prev != NULL)
+		*had_prev = rc == 0;
+	if (rc == STORE_NOTFOUND)
+		memset(&ref, 0, sizeof(ref));
+	else if (prev != NULL &&
+		 (rc = store_log_get(t, ref.lsn, prev)) != 0)
+		return rc == STORE_NOTFOUND ? -1 : rc;
+	if (ref.revision == UINT32_MAX) {
+		fprintf(stderr, "store: %s/%s/%s/%s: too many revisions\n",
+		    o->district, o->industry, o->metric, o->period);
+		return -1;
+	}
+	if ((rc = store_meta_get(t, STORE_META_APPLIED, &applied)) != 0 ||
+	    (rc = store_log_next(t, &lsn)) != 0)
+		return rc;
+	o->revision = ref.revision + 1;
+	o->prev = ref.lsn;
+	o->batch = lsn;
+	if ((rc = store_log_append(t, o)) != 0)
+		return rc;
+	ref.revision = o->revision;
+	ref.value = o->value;
+	ref.lsn = o->lsn;
+	if ((rc = store_ref_put(t, o->district, o->industry, o->metric,
+		 o->period, &ref)) != 0)
+		return rc;
+	/* Applied at once; nothing is left for a checkpoint to do, unless
+	 * the log already had a tail the daemon has not applied. */
+	if (applied + 1 == lsn)
+		rc = store_meta_put(t, STORE_META_APPLIED, lsn);
+	return rc;
+}
+
+int
+store_obs_get(struct store_txn *t, const char *district, const char *industry,
+    const char *metric, const char *period, struct store_obs *out)
+{
+	struct store_ref ref;
+	int rc;
+
+	rc = store_ref_get(t, district, industry, metric, period, &ref);
+	if (rc != 0)
+		return rc;
+	if ((rc = store_log_get(t, ref.lsn, out)) == STORE_NOTFOUND) {
+		fprintf(stderr, "store: obs names log record %llu, which is "
+				"missing\n",
+		    (unsigned long long)ref.lsn);
+		return -1;
+	}
+	return rc;
+}
+
+int
+store_obs_value(struct store_txn *t, const char *district, const char *industry,
+    const char *metric, const char *period, double *value)
+{
+	struct store_ref ref;
+	int rc;
+
+	rc = store_ref_get(t, district, industry, metric, period, &ref);
+	if (rc == 0)
+		*value = ref.value;
+	return rc;
 }
 
 static bool
@@ -937,6 +1065,7 @@ store_obs_scan(struct store_txn *t, const struct store_filter *f,
 {
 	const struct store_filter none = { NULL, NULL, NULL, NULL };
 	struct store_obs o;
+	struct store_ref ref;
 	struct key prefix = { .len = 0 };
 	MDB_cursor *c;
 	MDB_val k, v;
@@ -979,7 +1108,12 @@ store_obs_scan(struct store_txn *t, const struct store_filter *f,
 		    !filter_match(f->metric, o.metric) ||
 		    !filter_match(f->period, o.period))
 			continue;
-		if (obs_decode(&v, &o) == -1) {
+		if (ref_decode(&v, &ref) == -1 ||
+		    store_log_get(t, ref.lsn, &o) != 0) {
+			fprintf(stderr, "store: %s/%s/%s/%s: its log record "
+					"%llu is missing or corrupt\n",
+			    o.district, o.industry, o.metric, o.period,
+			    (unsigned long long)ref.lsn);
 			rc = -1;
 			break;
 		}
@@ -996,42 +1130,44 @@ store_hist_scan(struct store_txn *t, const char *district, const char *industry,
     const char *metric, const char *period,
     int (*fn)(const struct store_obs *o, void *arg), void *arg)
 {
-	struct store_obs o;
-	struct key prefix;
-	MDB_cursor *c;
-	MDB_val k, v;
+	struct store_obs *revs = NULL;
+	struct store_ref ref;
+	uint64_t lsn;
+	size_t n = 0, cap = 0;
 	int rc;
 
-	if (key_obs(&prefix, district, industry, metric, period) == -1)
-		return -1;
-	rc = cursor_first(t, DB_HIST, prefix.b, prefix.len, &c, &k, &v);
+	rc = store_ref_get(t, district, industry, metric, period, &ref);
 	if (rc == STORE_NOTFOUND)
 		return 0;
 	if (rc != 0)
 		return rc;
-	do {
-		if (!mdb_has_prefix(&k, prefix.b, prefix.len)) {
-			rc = 1;
-			break;
+	/* Newest to oldest along prev; each step goes back in the log, so a
+	 * record that does not is corrupt (and cannot loop). */
+	for (lsn = ref.lsn; lsn != 0;) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			revs = xrealloc(revs, cap * sizeof(*revs));
 		}
-		memset(&o, 0, sizeof(o));
-		if (k.mv_size != prefix.len + 4) {
-			fprintf(stderr, "store: corrupt history key\n");
-			rc = -1;
-			break;
+		if ((rc = store_log_get(t, lsn, &revs[n])) != 0 ||
+		    revs[n].prev >= lsn ||
+		    strcmp(revs[n].district, district) != 0 ||
+		    strcmp(revs[n].industry, industry) != 0 ||
+		    strcmp(revs[n].metric, metric) != 0 ||
+		    strcmp(revs[n].period, period) != 0) {
+			fprintf(stderr, "store: %s/%s/%s/%s: history broken at "
+					"log record %llu\n",
+			    district, industry, metric, period,
+			    (unsigned long long)lsn);
+			free(revs);
+			return -1;
 		}
-		if (obs_from_record(&k, &v, &o) == -1) {
-			rc = -1;
-			break;
-		}
-		o.revision =
-		    get_be32((const unsigned char *)k.mv_data + prefix.len);
-		rc = fn(&o, arg);
-		if (rc != 0)
-			break;
-	} while ((rc = cursor_next(c, DB_HIST, &k, &v)) == 0);
-	mdb_cursor_close(c);
-	return rc == 1 ? 0 : rc;
+		lsn = revs[n++].prev;
+	}
+	rc = 0;
+	while (n > 0 && rc == 0)
+		rc = fn(&revs[--n], arg);
+	free(revs);
+	return rc;
 }
 
 static int
@@ -1192,7 +1328,7 @@ store_stat(struct store_txn *t, struct store_stat *out)
 	out->map_size = info.me_mapsize;
 	out->used_bytes = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 	if (db_entries(t, DB_OBS, &out->nobs) == -1 ||
-	    db_entries(t, DB_HIST, &out->nhist) == -1 ||
+	    db_entries(t, DB_LOG, &out->nhist) == -1 ||
 	    db_entries(t, DB_SEQ, &out->nagents) == -1 ||
 	    db_entries(t, DB_AGG, &out->naggs) == -1)
 		return -1;

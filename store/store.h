@@ -2,18 +2,27 @@
  * The daemon's store: one LMDB environment in a directory, with named
  * databases
  *
- *   obs    (district, industry, metric, period) -> latest StoredObservation
- *   hist   (district, industry, metric, period, revision) -> StoredObservation
+ *   log    log position (8 bytes big-endian, from 1) -> StoredObservation:
+ *          every accepted observation, appended (MDB_APPEND) in the order it
+ *          was processed; the history
+ *   obs    (district, industry, metric, period) -> ObsRef: the key's latest
+ *          revision, its value and its record's log position
  *   seq    (agent_id, epoch) -> SeqState
  *   reject (agent_id, epoch, seq) -> the packed Ack that rejected it
  *   agg    topic "agg/<metric>/<industry>/<scope>/<period>" -> packed Aggregate
  *   meta   name -> value (counters such as the publish seq)
  *
- * This is the only code that includes lmdb.h; no MDB_val leaves it. Keys are
- * encoded so that every scan the tools need is a range scan: obs and hist
- * keys are the four codes, each followed by a NUL, in that order (hist then
- * adds the revision as 4 big-endian bytes); seq keys are agent_id, NUL,
- * epoch as 8 big-endian bytes; reject keys add the seq as 8 big-endian bytes.
+ * The log is the truth; obs and agg are derived from it. The daemon appends
+ * to the log on its acknowledgement path and brings obs and agg up to date
+ * at checkpoints, recording in meta "applied" the last log position they
+ * reflect; after a crash it replays the log past "applied". Each record
+ * names its key's previous revision (prev), so a key's history is a walk
+ * back from its ObsRef, with no per-revision index to keep.
+ *
+ * This is the only code that includes lmdb.h; no MDB_val leaves it. obs keys
+ * are the four codes, each followed by a NUL, in that order, so that the
+ * tools' scans are range scans; seq keys are agent_id, NUL, epoch as 8
+ * big-endian bytes; reject keys add the seq as 8 big-endian bytes.
  *
  * A store opened read-only can be read while another process writes it.
  * The map grows on MDB_MAP_FULL (store_txn_commit() and the put functions
@@ -35,6 +44,9 @@
 
 #define STORE_NOTFOUND 1
 #define STORE_FULL 2
+
+/* meta: the last log position that obs and agg reflect. */
+#define STORE_META_APPLIED "applied"
 
 enum store_sync {
 	STORE_SYNC_FULL, /* durable at commit */
@@ -68,6 +80,16 @@ struct store_obs {
 	int64_t sent_at_ms;
 	int64_t stored_at_ms;
 	uint32_t revision; /* set by store_obs_put() */
+	uint64_t lsn; /* its log position (set by the store) */
+	uint64_t prev; /* the previous revision's log position; 0: none */
+	uint64_t batch; /* see StoredObservation.batch */
+};
+
+/* What obs holds for a key: its latest revision. */
+struct store_ref {
+	uint32_t revision;
+	double value; /* canonical unit */
+	uint64_t lsn; /* the record in the log */
 };
 
 struct store_seq {
@@ -90,7 +112,7 @@ struct store_stat {
 	uint64_t map_size; /* current map size, bytes */
 	uint64_t used_bytes; /* pages in use * page size */
 	uint64_t nobs; /* entries in obs */
-	uint64_t nhist; /* entries in hist */
+	uint64_t nhist; /* records in the log: every revision stored */
 	uint64_t nagents; /* entries in seq */
 	uint64_t naggs; /* entries in agg */
 };
@@ -112,6 +134,10 @@ void store_close(struct store **s);
  * map_max (or on failure). No transaction may be open. */
 int store_grow(struct store *s);
 uint64_t store_map_size(const struct store *s);
+/* Bytes the store can still take: up to map_max, counting every page up
+ * to the highest ever used as taken (free pages below it are not known
+ * here), so never more than there is. */
+uint64_t store_room(const struct store *s);
 
 /* Begins a transaction (write = false for a read-only snapshot). A read
  * transaction sees a consistent state of the store. NULL on failure. Only
@@ -145,27 +171,46 @@ int store_reject_get(struct store_txn *t, const char *agent_id, uint64_t epoch,
     uint64_t seq, const void **buf, size_t *len);
 
 /*
- * Stores o as the latest value of its key and appends it to the history,
+ * Stores o as the latest value of its key at once: appends it to the log
  * with revision = previous revision + 1 (1 for a new key), which it writes
- * back to o->revision. When the key had a value, it is copied to *prev (if
- * prev is not NULL) and *had_prev set to true.
+ * back to o->revision (and o->lsn, o->prev), and points obs at it. When the
+ * key had a value, it is copied to *prev (if prev is not NULL) and
+ * *had_prev set to true. Aggregates are not touched: this is for tools and
+ * tests; the daemon appends with store_log_append() and checkpoints.
  */
 int store_obs_put(struct store_txn *t, struct store_obs *o,
     struct store_obs *prev, bool *had_prev);
-/* As store_obs_put(), but tells only the value it replaced (*prev_value,
- * 0 when *had_prev is false), read without decoding the whole record: the
- * daemon's ingest path. */
-int store_obs_replace(struct store_txn *t, struct store_obs *o,
-    double *prev_value, bool *had_prev);
 /* The latest value of the key: 0, STORE_NOTFOUND or -1. */
 int store_obs_get(struct store_txn *t, const char *district,
     const char *industry, const char *metric, const char *period,
     struct store_obs *out);
-/* Only the canonical value of the key's latest observation (cheap: no
- * full decode). 0, STORE_NOTFOUND or -1. */
+/* Only the canonical value of the key's latest observation (cheap: no log
+ * read). 0, STORE_NOTFOUND or -1. */
 int store_obs_value(struct store_txn *t, const char *district,
     const char *industry, const char *metric, const char *period,
     double *value);
+
+/* The key's ObsRef: 0, STORE_NOTFOUND or -1. */
+int store_ref_get(struct store_txn *t, const char *district,
+    const char *industry, const char *metric, const char *period,
+    struct store_ref *out);
+int store_ref_put(struct store_txn *t, const char *district,
+    const char *industry, const char *metric, const char *period,
+    const struct store_ref *ref);
+
+/* The log position the next append takes (1 in an empty log). */
+int store_log_next(struct store_txn *t, uint64_t *lsn);
+/* Appends o (its key, value, revision, prev and batch as set by the
+ * caller) at the next position, which it writes to o->lsn. Leaves obs as
+ * it is. */
+int store_log_append(struct store_txn *t, struct store_obs *o);
+/* The record at lsn: 0, STORE_NOTFOUND or -1. */
+int store_log_get(struct store_txn *t, uint64_t lsn, struct store_obs *out);
+/* Calls fn for each record from position from on, in log order; fn returns
+ * 0 to go on, nonzero to stop (returned). */
+int store_log_scan(struct store_txn *t, uint64_t from,
+    int (*fn)(const struct store_obs *o, void *arg), void *arg);
+
 /* Calls fn for each latest value matching f, in key order (district,
  * industry, metric, period). A district filter makes it a range scan. fn
  * returns 0 to go on, nonzero to stop (returned). */

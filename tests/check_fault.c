@@ -593,6 +593,8 @@ store_ro(void)
 	struct store *s;
 	char err[512];
 
+	if (F->dm.pid != 0)
+		harness_checkpoint(&F->dm);
 	so.dir = F->dm.data_dir;
 	so.readonly = true;
 	s = store_open(&so, err, sizeof(err));

@@ -445,6 +445,8 @@ store_recs(const char *prefix, struct recset *out)
 	char err[256];
 
 	memset(out, 0, sizeof(*out));
+	if (dm.pid != 0)
+		harness_checkpoint(&dm);
 	opts.dir = dm.data_dir;
 	opts.readonly = true;
 	st = store_open(&opts, err, sizeof(err));

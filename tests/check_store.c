@@ -332,43 +332,99 @@ collect_seq(
 	return 0;
 }
 
-/* store_obs_replace() and store_obs_value(): the ingest path's cheap
- * forms of put and get agree with the full ones. */
-START_TEST(test_obs_replace_value)
+static int
+collect_lsn(const struct store_obs *o, void *arg)
+{
+	char *buf = arg;
+
+	snprintf(buf + strlen(buf), 256 - strlen(buf), "%s%llu:%s/%u",
+	    buf[0] ? " " : "", (unsigned long long)o->lsn, o->period,
+	    o->revision);
+	return 0;
+}
+
+/* The daemon's path: records appended to the log at rising positions,
+ * obs pointed at them apart, "applied" left to the checkpoint; reads,
+ * history and scans follow obs and prev. */
+START_TEST(test_log_ref)
 {
 	struct store_obs o, got;
+	struct store_ref ref;
 	struct store_txn *t;
-	double prev = -1, v = -1;
-	bool had = true;
+	uint64_t next = 0, applied = 99;
+	char seen[256] = "";
+	double v = -1;
 
-	obs_fill(&o, "3205", "ind_ev", "output", "2025", 0.0001);
 	t = store_txn_begin(st, true);
-	ck_assert_int_eq(store_obs_replace(t, &o, &prev, &had), 0);
-	ck_assert(!had);
-	ck_assert(prev == 0);
-	ck_assert_uint_eq(o.revision, 1);
-	o.value = 12.5;
-	ck_assert_int_eq(store_obs_replace(t, &o, &prev, &had), 0);
-	ck_assert(had);
-	ck_assert(prev == 0.0001);
-	ck_assert_uint_eq(o.revision, 2);
-	/* A zero value is not on the wire at all (proto3): still read. */
-	o.value = 0;
-	ck_assert_int_eq(store_obs_replace(t, &o, &prev, &had), 0);
-	ck_assert(prev == 12.5);
+	ck_assert_int_eq(store_log_next(t, &next), 0);
+	ck_assert_uint_eq(next, 1);
+	obs_fill(&o, "3205", "ind_ev", "output", "2025", 0.0001);
+	o.revision = 1;
+	o.batch = 1;
+	ck_assert_int_eq(store_log_append(t, &o), 0);
+	ck_assert_uint_eq(o.lsn, 1);
+	obs_fill(&o, "3205", "ind_ev", "output", "2024", 3);
+	o.revision = 1;
+	o.batch = 1;
+	ck_assert_int_eq(store_log_append(t, &o), 0);
+	ck_assert_uint_eq(o.lsn, 2);
+	/* Revision 2 of 2025, worth 0: a zero is not on the wire at all
+	 * (proto3), and must still read back. */
+	obs_fill(&o, "3205", "ind_ev", "output", "2025", 0);
+	o.revision = 2;
+	o.prev = 1;
+	o.batch = 1;
+	ck_assert_int_eq(store_log_append(t, &o), 0);
+	ck_assert_uint_eq(o.lsn, 3);
+	ref.revision = 2;
+	ref.value = 0;
+	ref.lsn = 3;
+	ck_assert_int_eq(
+	    store_ref_put(t, "3205", "ind_ev", "output", "2025", &ref), 0);
 	ck_assert_int_eq(store_txn_commit(&t), 0);
 
 	t = store_txn_begin(st, false);
+	/* Not checkpointed: 2024 is in the log only. */
+	ck_assert_int_eq(store_meta_get(t, STORE_META_APPLIED, &applied), 0);
+	ck_assert_uint_eq(applied, 0);
+	ck_assert_int_eq(
+	    store_obs_value(t, "3205", "ind_ev", "output", "2024", &v),
+	    STORE_NOTFOUND);
 	ck_assert_int_eq(
 	    store_obs_value(t, "3205", "ind_ev", "output", "2025", &v), 0);
 	ck_assert(v == 0);
 	ck_assert_int_eq(
 	    store_obs_get(t, "3205", "ind_ev", "output", "2025", &got), 0);
-	ck_assert_uint_eq(got.revision, 3);
-	ck_assert_int_eq(
-	    store_obs_value(t, "3205", "ind_ev", "output", "2024", &v),
-	    STORE_NOTFOUND);
+	ck_assert_uint_eq(got.revision, 2);
+	ck_assert_uint_eq(got.lsn, 3);
+	ck_assert_uint_eq(got.prev, 1);
+	ck_assert_str_eq(got.agent_id, o.agent_id);
+	ck_assert_int_eq(store_hist_scan(t, "3205", "ind_ev", "output", "2025",
+			     collect_lsn, seen),
+	    0);
+	ck_assert_str_eq(seen, "1:2025/1 3:2025/2");
+	seen[0] = '\0';
+	ck_assert_int_eq(store_log_scan(t, 2, collect_lsn, seen), 0);
+	ck_assert_str_eq(seen, "2:2024/1 3:2025/2");
 	store_txn_abort(&t);
+
+	/* A direct put behind an unapplied tail leaves "applied" alone: the
+	 * daemon's replay still has the tail to do. */
+	t = store_txn_begin(st, true);
+	obs_fill(&o, "3206", "ind_ev", "output", "2025", 1);
+	ck_assert_int_eq(store_obs_put(t, &o, NULL, NULL), 0);
+	ck_assert_uint_eq(o.lsn, 4);
+	ck_assert_int_eq(store_meta_get(t, STORE_META_APPLIED, &applied), 0);
+	ck_assert_uint_eq(applied, 0);
+	ck_assert_int_eq(store_meta_put(t, STORE_META_APPLIED, 4), 0);
+	obs_fill(&o, "3206", "ind_ev", "output", "2025", 2);
+	ck_assert_int_eq(store_obs_put(t, &o, &got, NULL), 0);
+	ck_assert_uint_eq(o.revision, 2);
+	ck_assert_uint_eq(o.prev, 4);
+	ck_assert(got.value == 1);
+	ck_assert_int_eq(store_meta_get(t, STORE_META_APPLIED, &applied), 0);
+	ck_assert_uint_eq(applied, 5);
+	ck_assert_int_eq(store_txn_commit(&t), 0);
 }
 END_TEST
 
@@ -1152,7 +1208,7 @@ store_suite(void)
 	tcase_add_loop_test(
 	    tc, test_obs_scan, 0, sizeof(scan_cases) / sizeof(scan_cases[0]));
 	tcase_add_test(tc, test_obs_scan_stop);
-	tcase_add_test(tc, test_obs_replace_value);
+	tcase_add_test(tc, test_log_ref);
 	tcase_add_test(tc, test_seq);
 	tcase_add_test(tc, test_reject);
 	tcase_add_loop_test(

@@ -715,6 +715,33 @@ harness_daemon_log_has(const struct daemon_proc *d, const char *what)
 }
 
 void
+harness_checkpoint(const struct daemon_proc *d)
+{
+	char endpoint[700], reply[256];
+	void *zctx = zmq_ctx_new(), *sock;
+	zmq_pollitem_t item;
+	int linger = 0, n;
+
+	ck_assert_ptr_nonnull(zctx);
+	sock = zmq_socket(zctx, ZMQ_DEALER);
+	ck_assert_ptr_nonnull(sock);
+	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
+	snprintf(endpoint, sizeof(endpoint), "ipc://%s/control", d->data_dir);
+	ck_assert_int_eq(zmq_connect(sock, endpoint), 0);
+	ck_assert_int_eq(zmq_send(sock, "checkpoint", 10, 0), 10);
+	item = (zmq_pollitem_t){ sock, 0, ZMQ_POLLIN, 0 };
+	ck_assert_msg(zmq_poll(&item, 1, 60000) == 1,
+	    "no answer to checkpoint from %s", endpoint);
+	n = zmq_recv(sock, reply, sizeof(reply) - 1, 0);
+	ck_assert_int_ge(n, 0);
+	reply[n < (int)sizeof(reply) ? n : (int)sizeof(reply) - 1] = '\0';
+	ck_assert_msg(strstr(reply, "\"checkpoint\":true") != NULL,
+	    "checkpoint refused: %s", reply);
+	zmq_close(sock);
+	zmq_ctx_term(zctx);
+}
+
+void
 harness_wait_log(const char *path, const char *needle, int timeout_ms)
 {
 	int64_t deadline = harness_now_ms() + timeout_ms;

@@ -73,6 +73,10 @@ void harness_daemon_cleanup(struct daemon_proc *d);
 char *harness_daemon_log(const struct daemon_proc *d);
 /* Whether the daemon's log so far holds what. */
 bool harness_daemon_log_has(const struct daemon_proc *d, const char *what);
+/* Asks the running daemon for a checkpoint over its control socket and
+ * waits for it: the store's tables then hold every acknowledged report, as
+ * indicatorctl does before it reads. Fails the test if it is refused. */
+void harness_checkpoint(const struct daemon_proc *d);
 /*
  * Waits until the file at path holds needle, polling every 20 ms; fails the
  * test with the end of the file if it does not within timeout_ms.

@@ -2,6 +2,8 @@
  * indicatorctl status: asks the running daemon over its local control
  * socket (ipc://DATA_DIR/control unless [daemon] control says otherwise).
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,10 @@
 
 #define STATUS_WAIT_MS 5000
 #define REPLY_MAX 4096
+/* A daemon that takes no connection this fast is not running (a stale
+ * socket file after a crash). */
+#define CHECKPOINT_CONNECT_MS 300
+#define CHECKPOINT_WAIT_MS 60000
 
 /* The number after "key": in a flat JSON object, or -1. */
 static double
@@ -67,61 +73,114 @@ print_status(const char *json)
 	}
 }
 
-int
-cmd_status(struct ctl *ctl, int argc, char *argv[])
+/* The daemon's control endpoint for ctl's configuration and -d. */
+static void
+control_endpoint(const struct ctl *ctl, char *buf, size_t len)
 {
-	struct config *cfg;
-	char err[512], endpoint[CONFIG_PATH_MAX + 16], *reply = NULL;
+	if (ctl->cfg->control[0] != '\0')
+		snprintf(buf, len, "%s", ctl->cfg->control);
+	else
+		snprintf(buf, len, "ipc://%s/control",
+		    ctl->dir != NULL ? ctl->dir : ctl->cfg->data_dir);
+}
+
+int
+ctl_ask(struct ctl *ctl, const char *req, int connect_ms, int wait_ms,
+    char *reply, size_t len, bool quiet)
+{
+	char endpoint[CONFIG_PATH_MAX + 16];
 	void *zctx = NULL, *sock = NULL;
-	int linger = 0, rc = 1, n;
+	int linger = 0, immediate = 1, rc = -1, n;
 	zmq_pollitem_t item;
 
-	if (args_parse(ctl, argc, argv, NULL, NULL, 0) == -1)
-		return usage();
-	cfg = ctl->cfg = xcalloc(1, sizeof(*ctl->cfg));
-	if (config_load(cfg, ctl->conf, err, sizeof(err)) == -1) {
-		fprintf(stderr, "indicatorctl: %s\n", err);
-		return 1;
-	}
-	config_resolve_dir(cfg, getenv("STATE_DIRECTORY"));
-	if (cfg->control[0] != '\0')
-		snprintf(endpoint, sizeof(endpoint), "%s", cfg->control);
-	else
-		snprintf(endpoint, sizeof(endpoint), "ipc://%s/control",
-		    ctl->dir != NULL ? ctl->dir : cfg->data_dir);
+	control_endpoint(ctl, endpoint, sizeof(endpoint));
 	if ((zctx = zmq_ctx_new()) == NULL ||
 	    (sock = zmq_socket(zctx, ZMQ_DEALER)) == NULL)
 		goto zmq_fail;
 	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
-	if (zmq_connect(sock, endpoint) == -1 ||
-	    zmq_send(sock, "status", 6, 0) != 6)
+	/* Nothing is queued for a daemon that is not there: POLLOUT comes
+	 * only once a connection is made. */
+	zmq_setsockopt(sock, ZMQ_IMMEDIATE, &immediate, sizeof(immediate));
+	if (zmq_connect(sock, endpoint) == -1)
 		goto zmq_fail;
-	item = (zmq_pollitem_t){ sock, 0, ZMQ_POLLIN, 0 };
-	if (zmq_poll(&item, 1, STATUS_WAIT_MS) != 1) {
-		fprintf(stderr,
-		    "indicatorctl: no answer from the daemon at %s within %d "
-		    "s; is indicatord running?\n",
-		    endpoint, STATUS_WAIT_MS / 1000);
+	item = (zmq_pollitem_t){ sock, 0, ZMQ_POLLOUT, 0 };
+	if (zmq_poll(&item, 1, connect_ms) != 1) {
+		if (!quiet)
+			fprintf(stderr,
+			    "indicatorctl: no daemon answers at %s; is "
+			    "indicatord running?\n",
+			    endpoint);
 		goto sock_close;
 	}
-	reply = xmalloc(REPLY_MAX);
-	if ((n = zmq_recv(sock, reply, REPLY_MAX - 1, 0)) < 0)
+	if (zmq_send(sock, req, strlen(req), 0) != (int)strlen(req))
 		goto zmq_fail;
-	reply[n < REPLY_MAX ? n : REPLY_MAX - 1] = '\0';
-	if (ctl->json)
-		printf("%s\n", reply);
-	else
-		print_status(reply);
+	item = (zmq_pollitem_t){ sock, 0, ZMQ_POLLIN, 0 };
+	if (zmq_poll(&item, 1, wait_ms) != 1) {
+		fprintf(stderr,
+		    "indicatorctl: no answer from the daemon at %s within %d "
+		    "s\n",
+		    endpoint, wait_ms / 1000);
+		goto sock_close;
+	}
+	if ((n = zmq_recv(sock, reply, len - 1, 0)) < 0)
+		goto zmq_fail;
+	reply[(size_t)n < len ? (size_t)n : len - 1] = '\0';
 	rc = 0;
 	goto sock_close;
 zmq_fail:
 	fprintf(
 	    stderr, "indicatorctl: %s: %s\n", endpoint, zmq_strerror(errno));
 sock_close:
-	free(reply);
 	if (sock != NULL)
 		zmq_close(sock);
 	if (zctx != NULL)
 		zmq_ctx_term(zctx);
+	return rc;
+}
+
+void
+ctl_checkpoint(struct ctl *ctl)
+{
+	char endpoint[CONFIG_PATH_MAX + 16], reply[256];
+	struct stat st;
+
+	control_endpoint(ctl, endpoint, sizeof(endpoint));
+	/* No socket file, no daemon: do not wait for one. */
+	if (strncmp(endpoint, "ipc://", 6) == 0 &&
+	    stat(endpoint + 6, &st) == -1)
+		return;
+	if (ctl_ask(ctl, "checkpoint", CHECKPOINT_CONNECT_MS,
+		CHECKPOINT_WAIT_MS, reply, sizeof(reply), true) == 0 &&
+	    strstr(reply, "\"checkpoint\":true") == NULL)
+		fprintf(stderr,
+		    "indicatorctl: the daemon could not checkpoint (%s); "
+		    "the latest reports may be missing below\n",
+		    reply);
+}
+
+int
+cmd_status(struct ctl *ctl, int argc, char *argv[])
+{
+	char err[512], *reply;
+	int rc = 1;
+
+	if (args_parse(ctl, argc, argv, NULL, NULL, 0) == -1)
+		return usage();
+	ctl->cfg = xcalloc(1, sizeof(*ctl->cfg));
+	if (config_load(ctl->cfg, ctl->conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "indicatorctl: %s\n", err);
+		return 1;
+	}
+	config_resolve_dir(ctl->cfg, getenv("STATE_DIRECTORY"));
+	reply = xmalloc(REPLY_MAX);
+	if (ctl_ask(ctl, "status", STATUS_WAIT_MS, STATUS_WAIT_MS, reply,
+		REPLY_MAX, false) == 0) {
+		if (ctl->json)
+			printf("%s\n", reply);
+		else
+			print_status(reply);
+		rc = 0;
+	}
+	free(reply);
 	return rc;
 }

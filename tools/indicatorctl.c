@@ -476,6 +476,7 @@ ctl_open(struct ctl *ctl)
 {
 	struct store_opts so = { 0 };
 	char err[512], path[CONFIG_PATH_MAX + 16];
+	uint64_t applied, next;
 	struct stat st;
 	const char *dir;
 
@@ -495,6 +496,7 @@ ctl_open(struct ctl *ctl)
 		fprintf(stderr, "indicatorctl: no store at %s\n", dir);
 		return -1;
 	}
+	ctl_checkpoint(ctl);
 	so.dir = dir;
 	so.readonly = true;
 	if ((ctl->store = store_open(&so, err, sizeof(err))) == NULL) {
@@ -506,6 +508,13 @@ ctl_open(struct ctl *ctl)
 		fprintf(stderr, "indicatorctl: cannot read store at %s\n", dir);
 		return -1;
 	}
+	if (store_meta_get(ctl->txn, STORE_META_APPLIED, &applied) == 0 &&
+	    store_log_next(ctl->txn, &next) == 0 && next - 1 > applied)
+		fprintf(stderr,
+		    "indicatorctl: %llu acknowledged observations are in the "
+		    "log but not yet in the tables read here; the daemon "
+		    "applies them at its next checkpoint or start\n",
+		    (unsigned long long)(next - 1 - applied));
 	return 0;
 }
 

@@ -116,6 +116,14 @@ int cmd_verify(struct ctl *ctl, int argc, char *argv[]);
 /* ctl_status.c: asks the running daemon (its control socket) for its
  * counters; 1 when it does not answer. */
 int cmd_status(struct ctl *ctl, int argc, char *argv[]);
+/* Sends req to the daemon's control socket (ctl->cfg loaded) and puts the
+ * answer in reply. 0, or -1 when no daemon took the request within
+ * connect_ms (said on stderr unless quiet) or answered within wait_ms. */
+int ctl_ask(struct ctl *ctl, const char *req, int connect_ms, int wait_ms,
+    char *reply, size_t len, bool quiet);
+/* Asks a running daemon for a checkpoint, so that the store's tables hold
+ * every acknowledged report; nothing when no daemon runs. */
+void ctl_checkpoint(struct ctl *ctl);
 
 /* ctl_keys.c: CURVE keys and the authorised-agents file. */
 
