@@ -216,8 +216,25 @@ agg_value_equal(const struct agg_value *a, const struct agg_value *b)
 void
 agg_topic(const struct agg_key *key, char *buf, size_t len)
 {
-	snprintf(buf, len, "agg/%s/%s/%s/%s", key->metric, key->industry,
-	    key->scope, key->period);
+	const char *parts[] = { "agg", key->metric, key->industry, key->scope,
+		key->period };
+	size_t off = 0;
+
+	/* By hand: the daemon names every aggregate it publishes, and
+	 * snprintf() was a tenth of its time. Truncates as snprintf would. */
+	if (len == 0)
+		return;
+	for (size_t i = 0; i < 5; i++) {
+		size_t n = strlen(parts[i]);
+
+		if (i > 0 && off + 1 < len)
+			buf[off++] = '/';
+		if (n > len - 1 - off)
+			n = len - 1 - off;
+		memcpy(buf + off, parts[i], n);
+		off += n;
+	}
+	buf[off] = '\0';
 }
 
 bool

@@ -204,14 +204,9 @@ latest_clear(struct latest *l)
 {
 	if (l->n == 0)
 		return;
-	/* Back to a modest size: a burst must not pin its memory. */
-	if (l->cap > 4 * 1024) {
-		free(l->e);
-		l->cap = 1024;
-		l->e = xcalloc(l->cap, sizeof(*l->e));
-	} else {
-		memset(l->e, 0, l->cap * sizeof(*l->e));
-	}
+	/* The table keeps its size: checkpoint_entries bounds it, and the
+	 * next interval under the same load needs it again. */
+	memset(l->e, 0, l->cap * sizeof(*l->e));
 	l->n = 0;
 	l->used = 0;
 }

@@ -36,7 +36,6 @@ struct pending_pub {
 
 /* One aggregate changed since the checkpoint: its state as published. */
 struct entry {
-	uint32_t gen; /* in use when equal to the publisher's */
 	uint32_t hash;
 	struct agg_key key;
 	bool stored; /* it exists (in the store or since): old and revision
@@ -53,14 +52,16 @@ struct entry {
 };
 
 struct publisher {
-	/* Open-addressing table of the aggregates read or changed since the
-	 * checkpoint. */
+	/* The aggregates read or changed since the checkpoint, in the order
+	 * first met, and an open-addressing index of them (0: an empty
+	 * slot, else the entry's index + 1). */
 	struct entry *e;
 	size_t n;
+	size_t ecap;
+	uint32_t *slot;
 	size_t cap; /* a power of two */
-	uint32_t gen; /* a checkpoint makes every entry stale */
 	size_t unflushed; /* entries to write at the checkpoint */
-	/* Slots this batch changed (rebuilt when the table grows). */
+	/* Entries this batch changed. */
 	size_t *touched;
 	size_t ntouched;
 	size_t touchedcap;
@@ -78,26 +79,17 @@ publisher_new(void)
 	struct publisher *p = xcalloc(1, sizeof(*p));
 
 	p->cap = 1024;
-	p->e = xcalloc(p->cap, sizeof(*p->e));
-	p->gen = 1;
+	p->slot = xcalloc(p->cap, sizeof(*p->slot));
 	return p;
 }
 
 void
 publisher_clear(struct publisher *p)
 {
-	for (size_t i = 0; i < p->cap; i++)
-		if (p->e[i].gen == p->gen)
-			free(p->e[i].packed);
-	if (p->cap > 4 * 1024) { /* a burst must not pin its memory */
-		free(p->e);
-		p->cap = 1024;
-		p->e = xcalloc(p->cap, sizeof(*p->e));
-		p->gen = 1;
-	} else if (p->n > 0 && ++p->gen == 0) { /* wrapped */
-		memset(p->e, 0, p->cap * sizeof(*p->e));
-		p->gen = 1;
-	}
+	for (size_t i = 0; i < p->n; i++)
+		free(p->e[i].packed);
+	if (p->n > 0)
+		memset(p->slot, 0, p->cap * sizeof(*p->slot));
 	p->n = 0;
 	p->unflushed = 0;
 	p->ntouched = 0;
@@ -114,6 +106,7 @@ publisher_destroy(struct publisher **pp)
 	publisher_clear(p);
 	free(p->pubs);
 	free(p->touched);
+	free(p->slot);
 	free(p->e);
 	free(p);
 	*pp = NULL;
@@ -164,34 +157,31 @@ key_equal(const struct agg_key *a, const struct agg_key *b)
 }
 
 static size_t
-slot_find(const struct entry *e, size_t cap, uint32_t gen,
+slot_find(const struct publisher *p, const uint32_t *slot, size_t cap,
     const struct agg_key *k, uint32_t h)
 {
 	size_t i = h & (cap - 1);
 
-	while (e[i].gen == gen && !(e[i].hash == h && key_equal(&e[i].key, k)))
+	while (slot[i] != 0 &&
+	       !(p->e[slot[i] - 1].hash == h &&
+		   key_equal(&p->e[slot[i] - 1].key, k)))
 		i = (i + 1) & (cap - 1);
 	return i;
 }
 
+/* Doubles the index; the entries stay where they are. */
 static void
 table_grow(struct publisher *p)
 {
 	size_t cap = p->cap * 2;
-	struct entry *e = xcalloc(cap, sizeof(*e));
+	uint32_t *slot = xcalloc(cap, sizeof(*slot));
 
-	for (size_t i = 0; i < p->cap; i++)
-		if (p->e[i].gen == p->gen)
-			e[slot_find(e, cap, p->gen, &p->e[i].key,
-			    p->e[i].hash)] = p->e[i];
-	free(p->e);
-	p->e = e;
+	for (size_t i = 0; i < p->n; i++)
+		slot[slot_find(p, slot, cap, &p->e[i].key, p->e[i].hash)] =
+		    (uint32_t)i + 1;
+	free(p->slot);
+	p->slot = slot;
 	p->cap = cap;
-	/* The batch's changed entries moved with the others. */
-	p->ntouched = 0;
-	for (size_t i = 0; i < cap; i++)
-		if (e[i].gen == p->gen && e[i].dirty)
-			p->touched[p->ntouched++] = i;
 }
 
 /* Marks e changed by this batch. */
@@ -282,16 +272,20 @@ entry_get(struct publisher *p, struct store_txn *t, const char *metric,
 	strlcpy_ok(k.period, period, sizeof(k.period));
 	h = key_hash(&k);
 	*rc = 0;
-	i = slot_find(p->e, p->cap, p->gen, &k, h);
-	if (p->e[i].gen == p->gen)
-		return &p->e[i];
+	i = slot_find(p, p->slot, p->cap, &k, h);
+	if (p->slot[i] != 0)
+		return &p->e[p->slot[i] - 1];
 	if ((p->n + 1) * 2 > p->cap) {
 		table_grow(p);
-		i = slot_find(p->e, p->cap, p->gen, &k, h);
+		i = slot_find(p, p->slot, p->cap, &k, h);
 	}
-	e = &p->e[i];
+	if (p->n == p->ecap) {
+		p->ecap = p->ecap ? p->ecap * 2 : 1024;
+		p->e = xrealloc(p->e, p->ecap * sizeof(*p->e));
+	}
+	p->slot[i] = (uint32_t)p->n + 1;
+	e = &p->e[p->n];
 	memset(e, 0, sizeof(*e));
-	e->gen = p->gen;
 	e->hash = h;
 	e->key = k;
 	p->n++;
@@ -547,10 +541,10 @@ publisher_flush(struct daemon *d, struct store_txn *t)
 	char topic[IND_TOPIC_MAX + 1];
 	int rc;
 
-	for (size_t i = 0; i < p->cap; i++) {
+	for (size_t i = 0; i < p->n; i++) {
 		struct entry *e = &p->e[i];
 
-		if (e->gen != p->gen || !e->unflushed)
+		if (!e->unflushed)
 			continue;
 		agg_topic(&e->key, topic, sizeof(topic));
 		if ((rc = store_agg_put(t, topic, e->packed, e->packed_len)) !=
