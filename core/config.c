@@ -58,6 +58,8 @@ static const struct crow daemon_rows[] = {
 	    "1000" },
 	{ "daemon", "checkpoint_entries", CT_UINT, C(checkpoint_entries), 1,
 	    10000000, "100000" },
+	{ "daemon", "checkpoint_idle_ms", CT_UINT, C(checkpoint_idle_ms), 0,
+	    3600000, "5" },
 	{ "daemon", "pub_hwm", CT_UINT, C(pub_hwm), 1, 10000000, "100000" },
 	{ "daemon", "sync", CT_SYNC, C(sync), 0, 0, "full" },
 	{ "daemon", "log_level", CT_LOG, C(log_level), 0, 0, "info" },

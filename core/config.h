@@ -53,6 +53,7 @@ struct config {
 	 * keys wait. */
 	unsigned checkpoint_ms;
 	unsigned checkpoint_entries;
+	unsigned checkpoint_idle_ms; /* 0: no checkpoint for being idle */
 	unsigned pub_hwm; /* PUB high-water mark, messages */
 	enum config_sync sync;
 	enum config_log log_level;

@@ -15,9 +15,6 @@
 #include <zmq.h>
 
 #include "indicatord.h"
-
-/* No message for this long with a checkpoint due: take it. */
-#define CHECKPOINT_IDLE_MS 5
 #include "xmalloc.h"
 
 volatile sig_atomic_t daemon_quit;
@@ -184,6 +181,7 @@ run(struct daemon *d, const char *path)
 	}
 	char drain[64];
 	int wait_ms = notify_wait_ms(1000), n;
+	bool idle;
 
 	while (!daemon_quit) {
 		notify_watchdog();
@@ -199,14 +197,17 @@ run(struct daemon *d, const char *path)
 		}
 		/* While a checkpoint is due, wake soon: once the agents go
 		 * quiet the tables catch up with the log. */
+		idle = d->cfg.checkpoint_idle_ms > 0 && ingest_dirty(d);
 		n = zmq_poll(items, nbase,
-		    ingest_dirty(d) ? CHECKPOINT_IDLE_MS : wait_ms);
+		    idle && (int)d->cfg.checkpoint_idle_ms < wait_ms
+			? (int)d->cfg.checkpoint_idle_ms
+			: wait_ms);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("indicatord: poll: %s", zmq_strerror(errno));
 		}
-		if (n == 0 && ingest_dirty(d))
+		if (n == 0 && idle)
 			ingest_checkpoint(d);
 		if (items[2].revents & ZMQ_POLLIN)
 			while (read(signal_pipe[0], drain, sizeof(drain)) > 0)
