@@ -34,6 +34,15 @@ struct pending_pub {
 	size_t len;
 };
 
+struct slot {
+	uint32_t idx; /* 0: empty, else the entry's index + 1 */
+	uint32_t hash;
+};
+
+/* A packed Aggregate never needs more: five strings of at most
+ * IND_CODE_MAX bytes, six numbers and the tags. */
+#define AGG_PACKED_MAX 512
+
 /* One aggregate changed since the checkpoint: its state as published. */
 struct entry {
 	uint32_t hash;
@@ -49,16 +58,18 @@ struct entry {
 	uint64_t revision;
 	uint8_t *packed; /* the last Aggregate published */
 	size_t packed_len;
+	size_t packed_cap;
 };
 
 struct publisher {
 	/* The aggregates read or changed since the checkpoint, in the order
 	 * first met, and an open-addressing index of them (0: an empty
-	 * slot, else the entry's index + 1). */
+	 * slot, else the entry's index + 1; with its hash, so that a probe
+	 * reads an entry only when the hash matches). */
 	struct entry *e;
 	size_t n;
 	size_t ecap;
-	uint32_t *slot;
+	struct slot *slot;
 	size_t cap; /* a power of two */
 	size_t unflushed; /* entries to write at the checkpoint */
 	/* Entries this batch changed. */
@@ -157,14 +168,13 @@ key_equal(const struct agg_key *a, const struct agg_key *b)
 }
 
 static size_t
-slot_find(const struct publisher *p, const uint32_t *slot, size_t cap,
+slot_find(const struct publisher *p, const struct slot *slot, size_t cap,
     const struct agg_key *k, uint32_t h)
 {
 	size_t i = h & (cap - 1);
 
-	while (slot[i] != 0 &&
-	       !(p->e[slot[i] - 1].hash == h &&
-		   key_equal(&p->e[slot[i] - 1].key, k)))
+	while (slot[i].idx != 0 &&
+	       !(slot[i].hash == h && key_equal(&p->e[slot[i].idx - 1].key, k)))
 		i = (i + 1) & (cap - 1);
 	return i;
 }
@@ -174,11 +184,15 @@ static void
 table_grow(struct publisher *p)
 {
 	size_t cap = p->cap * 2;
-	uint32_t *slot = xcalloc(cap, sizeof(*slot));
+	struct slot *slot = xcalloc(cap, sizeof(*slot));
 
-	for (size_t i = 0; i < p->n; i++)
-		slot[slot_find(p, slot, cap, &p->e[i].key, p->e[i].hash)] =
-		    (uint32_t)i + 1;
+	for (size_t i = 0; i < p->n; i++) {
+		size_t at =
+		    slot_find(p, slot, cap, &p->e[i].key, p->e[i].hash);
+
+		slot[at].idx = (uint32_t)i + 1;
+		slot[at].hash = p->e[i].hash;
+	}
 	free(p->slot);
 	p->slot = slot;
 	p->cap = cap;
@@ -273,8 +287,8 @@ entry_get(struct publisher *p, struct store_txn *t, const char *metric,
 	h = key_hash(&k);
 	*rc = 0;
 	i = slot_find(p, p->slot, p->cap, &k, h);
-	if (p->slot[i] != 0)
-		return &p->e[p->slot[i] - 1];
+	if (p->slot[i].idx != 0)
+		return &p->e[p->slot[i].idx - 1];
 	if ((p->n + 1) * 2 > p->cap) {
 		table_grow(p);
 		i = slot_find(p, p->slot, p->cap, &k, h);
@@ -283,7 +297,8 @@ entry_get(struct publisher *p, struct store_txn *t, const char *metric,
 		p->ecap = p->ecap ? p->ecap * 2 : 1024;
 		p->e = xrealloc(p->e, p->ecap * sizeof(*p->e));
 	}
-	p->slot[i] = (uint32_t)p->n + 1;
+	p->slot[i].idx = (uint32_t)p->n + 1;
+	p->slot[i].hash = h;
 	e = &p->e[p->n];
 	memset(e, 0, sizeof(*e));
 	e->hash = h;
@@ -413,6 +428,8 @@ update_one(struct daemon *d, size_t slot, int64_t now)
 	struct entry *e = &p->e[slot];
 	struct agg_value v;
 	struct pending_pub *pp;
+	uint8_t buf[AGG_PACKED_MAX];
+	size_t len;
 
 	e->dirty = false;
 	if (agg_finish(&d->cfg.reg, &e->key, e->units, e->reporting, &v) ==
@@ -438,9 +455,15 @@ update_one(struct daemon *d, size_t slot, int64_t now)
 	a.revision = e->stored ? e->revision + 1 : 1;
 	a.seq = ++p->seq;
 	a.updated_at_ms = now;
-	e->packed_len = indicator__aggregate__get_packed_size(&a);
-	e->packed = xrealloc(e->packed, e->packed_len);
-	indicator__aggregate__pack(&a, e->packed);
+	/* Every Aggregate fits AGG_PACKED_MAX: packed without sizing it
+	 * first, then kept in a buffer that only grows. */
+	len = indicator__aggregate__pack(&a, buf);
+	if (len > e->packed_cap) {
+		e->packed = xrealloc(e->packed, len);
+		e->packed_cap = len;
+	}
+	memcpy(e->packed, buf, len);
+	e->packed_len = len;
 	e->old = v;
 	e->stored = true;
 	e->revision = a.revision;

@@ -219,13 +219,14 @@ obs_encode(
 	m.period = c.period;
 	m.prev = c.prev;
 	m.batch = c.batch;
-	*len = indicator__store__stored_observation__get_packed_size(&m);
-	if (*len > size) {
-		fprintf(stderr, "store: observation record too large (%zu)\n",
-		    *len);
+	/* Every string is bounded by its array, so the record is too (about
+	 * 600 bytes at most): packed without sizing it first. */
+	if (size < STORE_OBS_VAL_MAX) {
+		fprintf(stderr, "store: observation buffer of %zu bytes\n",
+		    size);
 		return -1;
 	}
-	indicator__store__stored_observation__pack(&m, buf);
+	*len = indicator__store__stored_observation__pack(&m, buf);
 	return 0;
 }
 
