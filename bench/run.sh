@@ -34,6 +34,8 @@
 #                and write its reports there (children.txt: inclusive
 #                cost by function; flat.txt: self cost by library)
 #   BENCH_KEEP   1: keep the temporary directory (logs, raw lines)
+#   BENCH_DAEMON_CONF  lines added to every daemon's [daemon] section, with
+#                \n between them (e.g. "checkpoint_ms = 200")
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,6 +46,7 @@ scale=${BENCH_SCALE:-10000 100000 1000000 10000000}
 skip=${BENCH_SKIP:-}
 perf_dir=${BENCH_PERF:-}
 keep=${BENCH_KEEP:-0}
+daemon_conf=${BENCH_DAEMON_CONF:-}
 
 # name | transport | stored observations before the run | loadgen
 # arguments (OUTBOX is replaced by a fresh directory). 20,000 reports of 8
@@ -134,6 +137,9 @@ start_daemon() {
 			printf 'publish = tcp://127.0.0.1:%s\n' "$(free_port)"
 			printf 'snapshot = tcp://127.0.0.1:%s\n' "$(free_port)"
 			printf 'data_dir = %s/data\n' "$dir"
+			if [ -n "$daemon_conf" ]; then
+				printf '%b\n' "$daemon_conf"
+			fi
 			if [ "$transport" = curve ]; then
 				printf 'curve = true\nsecret_key_file = %s\n' \
 					"$tmp/keys/server.key"

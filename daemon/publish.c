@@ -144,27 +144,54 @@ publisher_entries(const struct publisher *p)
 	return p->n;
 }
 
+/*
+ * Keys in the table are zero-filled past each code (key_set()), so a key
+ * is its bytes: hashed a word at a time and compared with one memcmp()
+ * rather than four strcmp() calls, which were a tenth of the daemon's
+ * time.
+ */
 static uint32_t
 key_hash(const struct agg_key *k)
 {
-	const char *parts[] = { k->metric, k->industry, k->scope, k->period };
-	uint32_t h = 2166136261u; /* FNV-1a */
+	const unsigned char *b = (const unsigned char *)k;
+	uint64_t h = 0x9e3779b97f4a7c15u, w;
+	size_t i;
 
-	for (size_t i = 0; i < 4; i++) {
-		for (const char *s = parts[i]; *s; s++)
-			h = (h ^ (unsigned char)*s) * 16777619u;
-		h = (h ^ '/') * 16777619u;
+	for (i = 0; i + 8 <= sizeof(*k); i += 8) {
+		memcpy(&w, b + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdu;
+		h ^= h >> 32;
 	}
-	return h;
+	for (; i < sizeof(*k); i++)
+		h = (h ^ b[i]) * 0x100000001b3u;
+	h ^= h >> 29;
+	return (uint32_t)h;
 }
 
 static bool
 key_equal(const struct agg_key *a, const struct agg_key *b)
 {
-	return strcmp(a->period, b->period) == 0 &&
-	       strcmp(a->scope, b->scope) == 0 &&
-	       strcmp(a->industry, b->industry) == 0 &&
-	       strcmp(a->metric, b->metric) == 0;
+	return memcmp(a, b, sizeof(*a)) == 0;
+}
+
+/* Copies s into a zero-filled field of n bytes (n - 1 at most). */
+static void
+field_set(char *field, size_t n, const char *s)
+{
+	size_t len = strnlen(s, n - 1);
+
+	memcpy(field, s, len);
+}
+
+static void
+key_set(struct agg_key *k, const char *metric, const char *industry,
+    const char *scope, const char *period)
+{
+	memset(k, 0, sizeof(*k));
+	field_set(k->metric, sizeof(k->metric), metric);
+	field_set(k->industry, sizeof(k->industry), industry);
+	field_set(k->scope, sizeof(k->scope), scope);
+	field_set(k->period, sizeof(k->period), period);
 }
 
 static size_t
@@ -280,10 +307,7 @@ entry_get(struct publisher *p, struct store_txn *t, const char *metric,
 	size_t len, i;
 	uint32_t h;
 
-	strlcpy_ok(k.metric, metric, sizeof(k.metric));
-	strlcpy_ok(k.industry, industry, sizeof(k.industry));
-	strlcpy_ok(k.scope, scope, sizeof(k.scope));
-	strlcpy_ok(k.period, period, sizeof(k.period));
+	key_set(&k, metric, industry, scope, period);
 	h = key_hash(&k);
 	*rc = 0;
 	i = slot_find(p, p->slot, p->cap, &k, h);
