@@ -374,8 +374,8 @@ static int
 latest_prev(struct daemon *d, struct store_txn *t, const struct store_obs *o,
     struct store_ref *prev, bool *had_prev)
 {
-	int rc = latest_get(d->latest, t, o->district, o->industry, o->metric,
-	    o->period, prev);
+	int rc = latest_get(
+	    d->latest, t, o->district, o->industry, o->metric, o->period, prev);
 
 	*had_prev = rc == 0;
 	if (rc == STORE_NOTFOUND) {
@@ -901,8 +901,8 @@ ingest_batch(struct daemon *d)
 	release(ing);
 	if (ingest_dirty(d) &&
 	    (mono_ms() - d->checkpoint_ms >= (int64_t)d->cfg.checkpoint_ms ||
-	    latest_count(d->latest) + publisher_entries(d->pub) >=
-		d->cfg.checkpoint_entries))
+		latest_count(d->latest) + publisher_entries(d->pub) >=
+		    d->cfg.checkpoint_entries))
 		ingest_checkpoint(d);
 	return rc;
 }
