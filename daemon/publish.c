@@ -214,8 +214,7 @@ table_grow(struct publisher *p)
 	struct slot *slot = xcalloc(cap, sizeof(*slot));
 
 	for (size_t i = 0; i < p->n; i++) {
-		size_t at =
-		    slot_find(p, slot, cap, &p->e[i].key, p->e[i].hash);
+		size_t at = slot_find(p, slot, cap, &p->e[i].key, p->e[i].hash);
 
 		slot[at].idx = (uint32_t)i + 1;
 		slot[at].hash = p->e[i].hash;
@@ -533,8 +532,8 @@ publisher_update(struct daemon *d, struct store_txn *t, int64_t now)
 		int64_t count = 0;
 		uint32_t reporting = 0;
 
-		if ((rc = clusters_count(d, t, clusters[i].period, &count,
-			 &reporting)) != 0)
+		if ((rc = clusters_count(
+			 d, t, clusters[i].period, &count, &reporting)) != 0)
 			break;
 		if ((e = entry_get(p, t, clusters[i].metric,
 			 clusters[i].industry, clusters[i].scope,

@@ -222,8 +222,8 @@ obs_encode(
 	/* Every string is bounded by its array, so the record is too (about
 	 * 600 bytes at most): packed without sizing it first. */
 	if (size < STORE_OBS_VAL_MAX) {
-		fprintf(stderr, "store: observation buffer of %zu bytes\n",
-		    size);
+		fprintf(
+		    stderr, "store: observation buffer of %zu bytes\n", size);
 		return -1;
 	}
 	*len = indicator__store__stored_observation__pack(&m, buf);
@@ -292,7 +292,8 @@ format_check(struct store *s, char *err, size_t errlen)
 	mdb_txn_abort(txn);
 	if (rc == 0) {
 		snprintf(err, errlen,
-		    "store: %s holds a store of format 1 (history in \"hist\"), "
+		    "store: %s holds a store of format 1 (history in "
+		    "\"hist\"), "
 		    "which this version does not read; keep it with the "
 		    "version that wrote it, or move it aside and start anew",
 		    s->dir);
@@ -509,8 +510,7 @@ store_room(const struct store *s)
 	MDB_stat st;
 	uint64_t used;
 
-	if (mdb_env_info(s->env, &info) != 0 ||
-	    mdb_env_stat(s->env, &st) != 0)
+	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
 		return 0;
 	used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 	return used < s->map_max ? s->map_max - used : 0;
@@ -979,16 +979,15 @@ store_obs_put(struct store_txn *t, struct store_obs *o, struct store_obs *prev,
 	uint64_t applied, lsn;
 	int rc;
 
-	rc = store_ref_get(t, o->district, o->industry, o->metric, o->period,
-	    &ref);
+	rc = store_ref_get(
+	    t, o->district, o->industry, o->metric, o->period, &ref);
 	if (rc == -1)
 		return -1;
 	if (had_prev != NULL)
 		*had_prev = rc == 0;
 	if (rc == STORE_NOTFOUND)
 		memset(&ref, 0, sizeof(ref));
-	else if (prev != NULL &&
-		 (rc = store_log_get(t, ref.lsn, prev)) != 0)
+	else if (prev != NULL && (rc = store_log_get(t, ref.lsn, prev)) != 0)
 		return rc == STORE_NOTFOUND ? -1 : rc;
 	if (ref.revision == UINT32_MAX) {
 		fprintf(stderr, "store: %s/%s/%s/%s: too many revisions\n",
@@ -1006,8 +1005,8 @@ store_obs_put(struct store_txn *t, struct store_obs *o, struct store_obs *prev,
 	ref.revision = o->revision;
 	ref.value = o->value;
 	ref.lsn = o->lsn;
-	if ((rc = store_ref_put(t, o->district, o->industry, o->metric,
-		 o->period, &ref)) != 0)
+	if ((rc = store_ref_put(
+		 t, o->district, o->industry, o->metric, o->period, &ref)) != 0)
 		return rc;
 	/* Applied at once; nothing is left for a checkpoint to do, unless
 	 * the log already had a tail the daemon has not applied. */
@@ -1027,8 +1026,9 @@ store_obs_get(struct store_txn *t, const char *district, const char *industry,
 	if (rc != 0)
 		return rc;
 	if ((rc = store_log_get(t, ref.lsn, out)) == STORE_NOTFOUND) {
-		fprintf(stderr, "store: obs names log record %llu, which is "
-				"missing\n",
+		fprintf(stderr,
+		    "store: obs names log record %llu, which is "
+		    "missing\n",
 		    (unsigned long long)ref.lsn);
 		return -1;
 	}
@@ -1111,8 +1111,9 @@ store_obs_scan(struct store_txn *t, const struct store_filter *f,
 			continue;
 		if (ref_decode(&v, &ref) == -1 ||
 		    store_log_get(t, ref.lsn, &o) != 0) {
-			fprintf(stderr, "store: %s/%s/%s/%s: its log record "
-					"%llu is missing or corrupt\n",
+			fprintf(stderr,
+			    "store: %s/%s/%s/%s: its log record "
+			    "%llu is missing or corrupt\n",
 			    o.district, o.industry, o.metric, o.period,
 			    (unsigned long long)ref.lsn);
 			rc = -1;
@@ -1155,8 +1156,9 @@ store_hist_scan(struct store_txn *t, const char *district, const char *industry,
 		    strcmp(revs[n].industry, industry) != 0 ||
 		    strcmp(revs[n].metric, metric) != 0 ||
 		    strcmp(revs[n].period, period) != 0) {
-			fprintf(stderr, "store: %s/%s/%s/%s: history broken at "
-					"log record %llu\n",
+			fprintf(stderr,
+			    "store: %s/%s/%s/%s: history broken at "
+			    "log record %llu\n",
 			    district, industry, metric, period,
 			    (unsigned long long)lsn);
 			free(revs);
