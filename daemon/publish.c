@@ -59,6 +59,10 @@ struct entry {
 	uint8_t *packed; /* the last Aggregate published */
 	size_t packed_len;
 	size_t packed_cap;
+	/* For a district's value of an industry: the entries its changes
+	 * also go to (its district total, the city's value of its industry,
+	 * the city total), as index + 1 once looked up; 0 before. */
+	uint32_t up[3];
 };
 
 struct publisher {
@@ -357,6 +361,33 @@ entry_exists(const struct entry *e)
 	return e->stored || e->dirty;
 }
 
+/*
+ * The entry k of the aggregates leaf's changes also go to (enum up), found
+ * once and remembered in the leaf: each observation touches four
+ * aggregates, and three of them are shared by many keys. leaf is an index:
+ * entry_get() may move the entries.
+ */
+enum up { UP_DISTRICT_TOTAL, UP_CITY_INDUSTRY, UP_CITY_TOTAL };
+
+static struct entry *
+entry_up(
+    struct publisher *p, struct store_txn *t, size_t leaf, enum up k, int *rc)
+{
+	struct agg_key key;
+	struct entry *e;
+
+	*rc = 0;
+	if (p->e[leaf].up[k] != 0)
+		return &p->e[p->e[leaf].up[k] - 1];
+	key = p->e[leaf].key;
+	e = entry_get(p, t, key.metric,
+	    k == UP_CITY_INDUSTRY ? key.industry : "*",
+	    k == UP_DISTRICT_TOTAL ? key.scope : "city", key.period, rc);
+	if (e != NULL)
+		p->e[leaf].up[k] = (uint32_t)(e - p->e) + 1;
+	return e;
+}
+
 int
 publisher_touch(struct daemon *d, struct store_txn *t,
     const struct store_obs *o, double prev, bool had_prev)
@@ -365,6 +396,7 @@ publisher_touch(struct daemon *d, struct store_txn *t,
 	int64_t delta = agg_units(o->value) - (had_prev ? agg_units(prev) : 0);
 	struct entry *e;
 	bool district_new;
+	size_t leaf;
 	int rc;
 
 	/* A value re-sent unchanged changes history, not the aggregates. */
@@ -377,9 +409,9 @@ publisher_touch(struct daemon *d, struct store_txn *t,
 	e->units += delta;
 	e->reporting = 1;
 	entry_touch(p, e);
+	leaf = (size_t)(e - p->e);
 	/* The district's total over industries. */
-	if ((e = entry_get(
-		 p, t, o->metric, "*", o->district, o->period, &rc)) == NULL)
+	if ((e = entry_up(p, t, leaf, UP_DISTRICT_TOTAL, &rc)) == NULL)
 		return rc;
 	district_new = !entry_exists(e);
 	e->units += delta;
@@ -387,16 +419,14 @@ publisher_touch(struct daemon *d, struct store_txn *t,
 	entry_touch(p, e);
 	/* The city's value of the industry: one more district when the key
 	 * is new. */
-	if ((e = entry_get(
-		 p, t, o->metric, o->industry, "city", o->period, &rc)) == NULL)
+	if ((e = entry_up(p, t, leaf, UP_CITY_INDUSTRY, &rc)) == NULL)
 		return rc;
 	e->units += delta;
 	e->reporting += had_prev ? 0 : 1;
 	entry_touch(p, e);
 	/* The city's total: one more district when this is the district's
 	 * first figure of the metric and period. */
-	if ((e = entry_get(p, t, o->metric, "*", "city", o->period, &rc)) ==
-	    NULL)
+	if ((e = entry_up(p, t, leaf, UP_CITY_TOTAL, &rc)) == NULL)
 		return rc;
 	e->units += delta;
 	e->reporting += district_new ? 1 : 0;
