@@ -49,16 +49,16 @@ keep=${BENCH_KEEP:-0}
 daemon_conf=${BENCH_DAEMON_CONF:-}
 
 # name | transport | stored observations before the run | loadgen
-# arguments (OUTBOX is replaced by a fresh directory). 20,000 reports of 8
-# observations each, so that a run takes seconds at the daemon's present
-# ~6k reports/s.
-common="--reports 2000 --window 100 --obs 8 --no-outbox"
+# arguments (OUTBOX is replaced by a fresh directory). 60,000 reports of 8
+# observations each, so that a run takes a few seconds at the daemon's
+# present ~20k reports/s and spans several checkpoints.
+common="--reports 6000 --window 100 --obs 8 --no-outbox"
 scenarios=(
 	"10 x 100, plain|plain|0|--agents 10 $common"
 	"10 x 100, CURVE|curve|0|--agents 10 $common"
-	"100 x 100, plain|plain|0|--agents 100 --reports 200 --window 100 --obs 8 --no-outbox"
-	"100 x 100, CURVE|curve|0|--agents 100 --reports 200 --window 100 --obs 8 --no-outbox"
-	"10 x 100, plain, agent outboxes|plain|0|--agents 10 --reports 2000 --window 100 --obs 8 --outbox-dir OUTBOX"
+	"100 x 100, plain|plain|0|--agents 100 --reports 600 --window 100 --obs 8 --no-outbox"
+	"100 x 100, CURVE|curve|0|--agents 100 --reports 600 --window 100 --obs 8 --no-outbox"
+	"10 x 100, plain, agent outboxes|plain|0|--agents 10 --reports 6000 --window 100 --obs 8 --outbox-dir OUTBOX"
 	"steady 10k/s, 10 x 100, plain|plain|0|--agents 10 $common --rate 10000"
 	"steady 2k/s, 10 x 100, plain|plain|0|--agents 10 --reports 500 --window 100 --obs 8 --no-outbox --rate 2000"
 )
