@@ -18,6 +18,7 @@
 #include "aggregate.h"
 #include "indicator.pb-c.h"
 #include "indicatord.h"
+#include "pbpack.h"
 #include "pbwire.h"
 #include "xmalloc.h"
 
@@ -38,10 +39,6 @@ struct slot {
 	uint32_t idx; /* 0: empty, else the entry's index + 1 */
 	uint32_t hash;
 };
-
-/* A packed Aggregate never needs more: five strings of at most
- * IND_CODE_MAX bytes, six numbers and the tags. */
-#define AGG_PACKED_MAX 512
 
 /* One aggregate changed since the checkpoint: its state as published. */
 struct entry {
@@ -481,7 +478,7 @@ update_one(struct daemon *d, size_t slot, int64_t now)
 	struct entry *e = &p->e[slot];
 	struct agg_value v;
 	struct pending_pub *pp;
-	uint8_t buf[AGG_PACKED_MAX];
+	uint8_t buf[PBPACK_AGGREGATE_MAX];
 	size_t len;
 
 	e->dirty = false;
@@ -508,9 +505,9 @@ update_one(struct daemon *d, size_t slot, int64_t now)
 	a.revision = e->stored ? e->revision + 1 : 1;
 	a.seq = ++p->seq;
 	a.updated_at_ms = now;
-	/* Every Aggregate fits AGG_PACKED_MAX: packed without sizing it
-	 * first, then kept in a buffer that only grows. */
-	len = indicator__aggregate__pack(&a, buf);
+	/* Packed by hand (pbpack.h), then kept in a buffer that only
+	 * grows. */
+	len = pbpack_aggregate(&a, buf);
 	if (len > e->packed_cap) {
 		e->packed = xrealloc(e->packed, len);
 		e->packed_cap = len;

@@ -8,6 +8,7 @@
 
 #include <lmdb.h>
 
+#include "pbpack.h"
 #include "pbwire.h"
 #include "store.h"
 #include "store.pb-c.h"
@@ -20,7 +21,7 @@
 #define STORE_OBS_KEY_MAX (3 * (IND_CODE_MAX + 1) + IND_PERIOD_MAX + 1)
 #define STORE_SEQ_KEY_MAX (IND_AGENT_ID_MAX + 1 + 8 + 8)
 /* A StoredObservation packs to well under this. */
-#define STORE_OBS_VAL_MAX 1024
+#define STORE_OBS_VAL_MAX PBPACK_OBSERVATION_MAX
 #define STORE_BEGIN_TRIES 4
 
 enum store_db { DB_OBS, DB_LOG, DB_SEQ, DB_REJECT, DB_AGG, DB_META, DB_COUNT };
@@ -219,14 +220,14 @@ obs_encode(
 	m.period = c.period;
 	m.prev = c.prev;
 	m.batch = c.batch;
-	/* Every string is bounded by its array, so the record is too (about
-	 * 600 bytes at most): packed without sizing it first. */
-	if (size < STORE_OBS_VAL_MAX) {
+	/* Every string is bounded by its array, so the record is too: packed
+	 * by hand (pbpack.h) without sizing it first. */
+	if (size < PBPACK_OBSERVATION_MAX) {
 		fprintf(
 		    stderr, "store: observation buffer of %zu bytes\n", size);
 		return -1;
 	}
-	*len = indicator__store__stored_observation__pack(&m, buf);
+	*len = pbpack_stored_observation(&m, buf);
 	return 0;
 }
 

@@ -10,7 +10,10 @@
 #include <string.h>
 
 #include "indicator.pb-c.h"
+#include "pbpack.h"
 #include "pbwire.h"
+#include "store.pb-c.h"
+#include "strlimits.h"
 
 static size_t
 pack_aggregate(uint8_t *buf, double value, uint64_t revision)
@@ -112,6 +115,150 @@ START_TEST(garbage)
 }
 END_TEST
 
+/* Deterministic pseudo-random numbers (xorshift64*): the same cases in
+ * every run. */
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+
+static uint64_t
+rng(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717u;
+}
+
+/* A number that is often 0, -0, small, negative or huge: the varint and
+ * zero-omission edges. */
+static uint64_t
+rng_u64(void)
+{
+	switch (rng() % 6) {
+	case 0:
+		return 0;
+	case 1:
+		return rng() % 128;
+	case 2:
+		return (uint64_t) - (int64_t)(rng() % 1000 + 1);
+	case 3:
+		return UINT64_MAX;
+	default:
+		return rng() >> (rng() % 64);
+	}
+}
+
+static double
+rng_double(void)
+{
+	static const double edges[] = { 0.0, -0.0, 1e-300, -2245.36, 5000,
+		1.0 / 3.0, INFINITY, -INFINITY };
+	uint64_t bits;
+	double d;
+
+	if (rng() % 2)
+		return edges[rng() % (sizeof(edges) / sizeof(edges[0]))];
+	bits = rng();
+	memcpy(&d, &bits, sizeof(d));
+	return isnan(d) ? 7.5 : d;
+}
+
+/* A string of 0 to max bytes (UTF-8 among them), in buf. */
+static char *
+rng_string(char *buf, size_t max)
+{
+	static const char *const pieces[] = { "a", "Z", "_", "9",
+		"\xe8\x8b\x8f", "\xe5\xb7\x9e", "-", "*" };
+	size_t n = 0, want = rng() % 3 == 0 ? max : rng() % (max + 1);
+
+	while (n < want) {
+		const char *p = pieces[rng() % 8];
+		size_t len = strlen(p);
+
+		if (n + len > want)
+			break;
+		memcpy(buf + n, p, len);
+		n += len;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* pbpack_aggregate() packs what protobuf-c packs, byte for byte, over
+ * thousands of messages with every field at its edges. */
+START_TEST(pack_aggregate_as_protobuf_c)
+{
+	char metric[IND_CODE_MAX + 1], industry[IND_CODE_MAX + 1];
+	char scope[IND_CODE_MAX + 1], period[IND_PERIOD_MAX + 1];
+	char unit[IND_UNIT_MAX + 1];
+	uint8_t want[1024], got[PBPACK_AGGREGATE_MAX];
+
+	for (int i = 0; i < 20000; i++) {
+		Indicator__Aggregate a = INDICATOR__AGGREGATE__INIT;
+		size_t wlen, glen;
+
+		a.metric = rng_string(metric, IND_CODE_MAX);
+		a.industry = rng_string(industry, IND_CODE_MAX);
+		a.scope = rng_string(scope, IND_CODE_MAX);
+		a.period = rng_string(period, IND_PERIOD_MAX);
+		a.value = rng_double();
+		a.unit = rng_string(unit, IND_UNIT_MAX);
+		a.districts_reporting = (uint32_t)rng_u64();
+		a.districts_expected = (uint32_t)rng_u64();
+		a.target = rng_double();
+		a.target_year = (uint32_t)rng_u64();
+		a.progress = rng_double();
+		a.revision = rng_u64();
+		a.seq = rng_u64();
+		a.updated_at_ms = (int64_t)rng_u64();
+		wlen = indicator__aggregate__pack(&a, want);
+		glen = pbpack_aggregate(&a, got);
+		ck_assert_msg(glen == wlen && memcmp(got, want, wlen) == 0,
+		    "case %d: %zu bytes packed, protobuf-c packs %zu", i, glen,
+		    wlen);
+	}
+}
+END_TEST
+
+START_TEST(pack_observation_as_protobuf_c)
+{
+	char unit[IND_UNIT_MAX + 1], sent_unit[IND_UNIT_MAX + 1];
+	char note[IND_NOTE_MAX + 1], agent[IND_AGENT_ID_MAX + 1];
+	char district[IND_CODE_MAX + 1], industry[IND_CODE_MAX + 1];
+	char metric[IND_CODE_MAX + 1], period[IND_PERIOD_MAX + 1];
+	uint8_t want[2048], got[PBPACK_OBSERVATION_MAX];
+
+	for (int i = 0; i < 20000; i++) {
+		Indicator__Store__StoredObservation m =
+		    INDICATOR__STORE__STORED_OBSERVATION__INIT;
+		size_t wlen, glen;
+
+		m.value = rng_double();
+		m.unit = rng_string(unit, IND_UNIT_MAX);
+		m.sent_value = rng_double();
+		m.sent_unit = rng_string(sent_unit, IND_UNIT_MAX);
+		m.status = (uint32_t)rng_u64();
+		m.note = rng_string(note, IND_NOTE_MAX);
+		m.agent_id = rng_string(agent, IND_AGENT_ID_MAX);
+		m.epoch = rng_u64();
+		m.seq = rng_u64();
+		m.sent_at_ms = (int64_t)rng_u64();
+		m.stored_at_ms = (int64_t)rng_u64();
+		m.revision = (uint32_t)rng_u64();
+		m.district = rng_string(district, IND_CODE_MAX);
+		m.industry = rng_string(industry, IND_CODE_MAX);
+		m.metric = rng_string(metric, IND_CODE_MAX);
+		m.period = rng_string(period, IND_PERIOD_MAX);
+		m.prev = rng_u64();
+		m.batch = rng_u64();
+		wlen = indicator__store__stored_observation__pack(&m, want);
+		glen = pbpack_stored_observation(&m, got);
+		ck_assert_msg(glen == wlen && memcmp(got, want, wlen) == 0,
+		    "case %d: %zu bytes packed, protobuf-c packs %zu", i, glen,
+		    wlen);
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -123,6 +270,8 @@ main(void)
 	tcase_add_test(tc, aggregate_fields);
 	tcase_add_test(tc, truncated_is_an_error);
 	tcase_add_test(tc, garbage);
+	tcase_add_test(tc, pack_aggregate_as_protobuf_c);
+	tcase_add_test(tc, pack_observation_as_protobuf_c);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
