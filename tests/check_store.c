@@ -428,6 +428,77 @@ START_TEST(test_log_ref)
 }
 END_TEST
 
+/* Keys of the chain cases: the one scanned, and one apart by period. */
+static const char *const chain_periods[] = { "2025", "2024" };
+
+/*
+ * Logs as store_log_append() writes them, with the prev links (and the
+ * ObsRef of key 0) set by hand; store_hist_scan() of key 0 must walk a
+ * sound chain oldest first and refuse (-1) a broken one rather than loop,
+ * skip or mix in another key's records.
+ */
+static const struct {
+	const char *what;
+	struct {
+		int key; /* index in chain_periods */
+		uint64_t prev;
+	} recs[4];
+	size_t nrecs;
+	uint64_t ref; /* key 0's ObsRef.lsn */
+	int rc;
+	const char *seen; /* collect_lsn() of a sound chain */
+} chain_cases[] = {
+	{ "sound", { { 0, 0 }, { 1, 0 }, { 0, 1 } }, 3, 3, 0,
+	    "1:2025/1 3:2025/2" },
+	{ "prev forward", { { 0, 0 }, { 0, 3 }, { 0, 2 } }, 3, 2, -1, NULL },
+	{ "prev to itself", { { 0, 0 }, { 0, 2 } }, 2, 2, -1, NULL },
+	{ "prev to another key", { { 1, 0 }, { 0, 1 } }, 2, 2, -1, NULL },
+	{ "prev to another key, further back", { { 0, 0 }, { 1, 0 }, { 0, 2 } },
+	    3, 3, -1, NULL },
+	{ "ref to another key", { { 0, 0 }, { 1, 0 } }, 2, 2, -1, NULL },
+	{ "ref past the log", { { 0, 0 } }, 1, 5, -1, NULL },
+};
+
+START_TEST(test_hist_chain)
+{
+	struct store_obs o;
+	struct store_ref ref = { 0 };
+	struct store_txn *t;
+	uint32_t revs[2] = { 0, 0 };
+	char seen[256] = "";
+	int rc;
+
+	t = store_txn_begin(st, true);
+	ck_assert_ptr_nonnull(t);
+	for (size_t i = 0; i < chain_cases[_i].nrecs; i++) {
+		int key = chain_cases[_i].recs[i].key;
+
+		obs_fill(&o, "3205", "ind_ev", "output", chain_periods[key],
+		    (double)i);
+		o.revision = ++revs[key];
+		o.prev = chain_cases[_i].recs[i].prev;
+		o.batch = 1;
+		ck_assert_int_eq(store_log_append(t, &o), 0);
+		ck_assert_uint_eq(o.lsn, i + 1);
+	}
+	ref.revision = revs[0] > 0 ? revs[0] : 1;
+	ref.lsn = chain_cases[_i].ref;
+	ck_assert_int_eq(
+	    store_ref_put(t, "3205", "ind_ev", "output", "2025", &ref), 0);
+	ck_assert_int_eq(store_txn_commit(&t), 0);
+
+	t = store_txn_begin(st, false);
+	ck_assert_ptr_nonnull(t);
+	rc = store_hist_scan(
+	    t, "3205", "ind_ev", "output", "2025", collect_lsn, seen);
+	store_txn_abort(&t);
+	ck_assert_msg(rc == chain_cases[_i].rc, "%s: store_hist_scan gave %d",
+	    chain_cases[_i].what, rc);
+	if (chain_cases[_i].seen != NULL)
+		ck_assert_str_eq(seen, chain_cases[_i].seen);
+}
+END_TEST
+
 START_TEST(test_seq)
 {
 	static const struct {
@@ -1209,6 +1280,8 @@ store_suite(void)
 	    tc, test_obs_scan, 0, sizeof(scan_cases) / sizeof(scan_cases[0]));
 	tcase_add_test(tc, test_obs_scan_stop);
 	tcase_add_test(tc, test_log_ref);
+	tcase_add_loop_test(tc, test_hist_chain, 0,
+	    sizeof(chain_cases) / sizeof(chain_cases[0]));
 	tcase_add_test(tc, test_seq);
 	tcase_add_test(tc, test_reject);
 	tcase_add_loop_test(
