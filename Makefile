@@ -32,7 +32,7 @@ test-asan: setup
 
 # The integration suites again with the daemon under valgrind memcheck: any
 # error makes it exit 99 and the suite fail.
-VALGRIND_SUITES ?= check_ingest|check_feed|check_control|check_auth
+VALGRIND_SUITES ?= check_ingest|check_feed|check_control|check_auth|check_replay
 test-valgrind: build
 	cd $(BUILD) && INDICATOR_VALGRIND=1 ctest --output-on-failure \
 		-j $(JOBS) -R '$(VALGRIND_SUITES)'
