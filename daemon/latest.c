@@ -113,6 +113,21 @@ table_grow(struct latest *l)
 	l->cap = cap;
 }
 
+/* The slot of the key: its entry, or the empty slot where it goes. The
+ * key is built into k (LATEST_KEY_MAX bytes); *len 0 when a code is too
+ * long. */
+static size_t
+key_slot(const struct latest *l, char *k, size_t *len, uint32_t *h,
+    const char *district, const char *industry, const char *metric,
+    const char *period)
+{
+	*len = key_build(k, LATEST_KEY_MAX, district, industry, metric, period);
+	if (*len == 0)
+		return 0;
+	*h = key_hash(k, *len);
+	return slot_find(l, l->e, l->cap, k, *len, *h);
+}
+
 int
 latest_get(struct latest *l, struct store_txn *t, const char *district,
     const char *industry, const char *metric, const char *period,
@@ -122,11 +137,9 @@ latest_get(struct latest *l, struct store_txn *t, const char *district,
 	size_t len, i;
 	uint32_t h;
 
-	len = key_build(k, sizeof(k), district, industry, metric, period);
+	i = key_slot(l, k, &len, &h, district, industry, metric, period);
 	if (len == 0)
 		return -1;
-	h = key_hash(k, len);
-	i = slot_find(l, l->e, l->cap, k, len, h);
 	if (l->e[i].keylen != 0) {
 		*out = l->e[i].ref;
 		return 0;
@@ -142,11 +155,9 @@ latest_set(struct latest *l, const char *district, const char *industry,
 	size_t len, i;
 	uint32_t h;
 
-	len = key_build(k, sizeof(k), district, industry, metric, period);
+	i = key_slot(l, k, &len, &h, district, industry, metric, period);
 	if (len == 0)
 		return -1;
-	h = key_hash(k, len);
-	i = slot_find(l, l->e, l->cap, k, len, h);
 	if (l->e[i].keylen == 0) {
 		if ((l->n + 1) * 2 > l->cap) {
 			table_grow(l);
