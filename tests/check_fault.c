@@ -321,6 +321,16 @@ feeder_csv(const struct feeder *fe)
 	ck_assert_msg(fclose(f) == 0, "write %s: %s", fe->csv, strerror(errno));
 }
 
+/* True when every district has nrows keys that no feeder has had. */
+static bool
+keys_left(size_t nrows)
+{
+	for (int d = 0; d < NDIST; d++)
+		if (F->next_key[d] + nrows > NKEYS)
+			return false;
+	return true;
+}
+
 /*
  * A new feeder of nrows rows of district d: the next keys of the district
  * that no feeder has had. raw_size 0 makes an agent (REPORT_SIZE rows a
@@ -1043,7 +1053,12 @@ START_TEST(test_daemon_killed)
 				agent_expect(fe, code, 0);
 			running |= fe->pid > 0;
 		}
-		if (!running) {
+		/* A new round while the districts have unused keys; once
+		 * they are used up (a fast daemon finishes rounds quickly),
+		 * the remaining kills meet an idle daemon, its restart and
+		 * its replay. */
+		if (!running &&
+		    keys_left(rounds == 0 ? ROWS_FIRST : ROWS_MORE)) {
 			first = F->nfe;
 			for (int d = 0; d < NDIST; d++)
 				agent_spawn(
