@@ -201,7 +201,9 @@ status_json(const struct control_stats *s, char *buf, size_t len)
 	    "\"unauthorised\":%llu,\"rate_limited\":%llu,"
 	    "\"heartbeats\":%llu,\"observations_received\":%llu,"
 	    "\"batches\":%llu,\"batch_reports_avg\":%.1f,"
-	    "\"commit_ms_avg\":%.3f,\"agents_connected\":%lld,"
+	    "\"commit_ms_avg\":%.3f,\"checkpoints\":%llu,"
+	    "\"checkpoint_ms_avg\":%.3f,\"checkpoint_ms_max\":%.3f,"
+	    "\"agents_connected\":%lld,"
 	    "\"subscribers\":%lld,\"publications_dropped\":%llu,"
 	    "\"store\":{\"map_bytes\":%llu,\"used_bytes\":%llu,"
 	    "\"observations\":%llu,\"revisions\":%llu,\"agents\":%llu,"
@@ -215,7 +217,12 @@ status_json(const struct control_stats *s, char *buf, size_t len)
 	    (unsigned long long)c->observations, (unsigned long long)c->batches,
 	    c->commits ? (double)c->batch_reports / (double)c->commits : 0.0,
 	    c->commits ? c->commit_sum_s * 1000.0 / (double)c->commits : 0.0,
-	    (long long)s->agents_connected, (long long)s->subscribers,
+	    (unsigned long long)c->checkpoints,
+	    c->checkpoints
+		? c->checkpoint_sum_s * 1000.0 / (double)c->checkpoints
+		: 0.0,
+	    c->checkpoint_max_s * 1000.0, (long long)s->agents_connected,
+	    (long long)s->subscribers,
 	    (unsigned long long)s->publications_dropped,
 	    (unsigned long long)s->map_bytes, (unsigned long long)s->used_bytes,
 	    (unsigned long long)s->observations,

@@ -33,6 +33,11 @@ struct counters {
 	double commit_sum_s;
 	uint64_t commits;
 	uint64_t batch_reports;
+	/* Checkpoints that wrote something: how many, their total and
+	 * longest time (the ingest loop waits for each). */
+	uint64_t checkpoints;
+	double checkpoint_sum_s;
+	double checkpoint_max_s;
 };
 
 /* control.c's state. */

@@ -509,6 +509,15 @@ checkpoint_write(struct daemon *d, struct store_txn *t, uint64_t last)
 	return store_meta_put(t, STORE_META_APPLIED, last);
 }
 
+static double
+mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int64_t
 mono_ms(void)
 {
@@ -682,11 +691,13 @@ ingest_checkpoint(struct daemon *d)
 {
 	struct store_txn *t;
 	uint64_t next;
+	double t0, took;
 	int rc;
 
 	d->checkpoint_ms = mono_ms();
 	if (!ingest_dirty(d))
 		return 0;
+	t0 = mono_s();
 	for (;;) {
 		if ((t = store_txn_begin(d->store, true)) == NULL)
 			return -1;
@@ -710,6 +721,11 @@ ingest_checkpoint(struct daemon *d)
 	d->ing->tight = false;
 	latest_clear(d->latest);
 	publisher_clear(d->pub);
+	took = mono_s() - t0;
+	d->count.checkpoints++;
+	d->count.checkpoint_sum_s += took;
+	if (took > d->count.checkpoint_max_s)
+		d->count.checkpoint_max_s = took;
 	return 0;
 }
 
@@ -823,15 +839,6 @@ release(struct ingest *ing)
 			ing->msgs[i].am = NULL;
 		}
 	ing->n = 0;
-}
-
-static double
-mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int

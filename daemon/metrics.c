@@ -85,6 +85,12 @@ render(const struct control_stats *s, char *buf)
 	    "Observations stored.", "", c->observations, true);
 	off = counter(buf, off, "indicatord_batches_total",
 	    "Write transactions (group commits).", "", c->batches, true);
+	off = counter(buf, off, "indicatord_checkpoints_total",
+	    "Checkpoints: latest values and aggregates written from memory.",
+	    "", c->checkpoints, true);
+	off = gauge(buf, off, "indicatord_checkpoint_seconds_max",
+	    "The longest checkpoint so far (ingest waits for it).",
+	    c->checkpoint_max_s);
 	off = counter(buf, off, "indicatord_publications_dropped_total",
 	    "Aggregate updates dropped at the PUB high-water mark.", "",
 	    s->publications_dropped, true);

@@ -122,7 +122,13 @@ START_TEST(status_while_agents_stream)
 	printf("status: %d answers while the agent streamed\n",
 	    polls_while_running);
 	ck_assert_int_gt(polls_while_running, 0);
+	/* The store's figures are its tables': up to date after a
+	 * checkpoint, which is counted and timed. */
+	harness_checkpoint(&dm);
 	json = status_json();
+	ck_assert_msg(json_number(json, "checkpoints") >= 1, "%s", json);
+	ck_assert(json_number(json, "checkpoint_ms_max") > 0);
+	ck_assert(json_number(json, "checkpoint_ms_avg") > 0);
 	ck_assert_msg(json_number(json, "accepted") == 1000, "%s", json);
 	ck_assert(json_number(json, "observations") == 1000);
 	ck_assert(json_number(json, "agents") == 1);
