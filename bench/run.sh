@@ -247,9 +247,11 @@ run_one() {
 		failed=1
 	fi
 	say "$name run $run: $line"
-	printf 'kind=daemon scenario=%s transport=%s run=%s %s daemon_hwm_kib=%s daemon_anon_kib=%s daemon_ticks=%s commit_ms=%s batch_avg=%s stored=%s\n' \
+	printf 'kind=daemon scenario=%s transport=%s run=%s %s daemon_hwm_kib=%s daemon_anon_kib=%s daemon_ticks=%s commit_ms=%s ckpt_avg=%s ckpt_max=%s batch_avg=%s stored=%s\n' \
 		"${name// /_}" "$transport" "$run" "$line" "$hwm" "$anon" \
 		"$ticks" "$(json_num commit_ms_avg "$status")" \
+		"$(json_num checkpoint_ms_avg "$status")" \
+		"$(json_num checkpoint_ms_max "$status")" \
 		"$(json_num batch_reports_avg "$status")" \
 		"$(json_num observations "$status")" >>"$tmp/results"
 	[ "$keep" = 1 ] || rm -rf "$dir/data" "$dir/outbox"
@@ -353,7 +355,7 @@ kv("kind") == "limit" {
 }
 kv("kind") == "redis" {
 	redis = kv("reports/s") + 0
-	redis_row = sprintf("| redis-server XADD, appendfsync always, 10 clients x pipeline 100 | %.0f | - | %s / %s | - | %.1f | %.1f | - | - |",
+	redis_row = sprintf("| redis-server XADD, appendfsync always, 10 clients x pipeline 100 | %.0f | - | %s / %s | - | - | %.1f | %.1f | - | - |",
 	    redis, kv("p50"), kv("p99"),
 	    kv("daemon_ticks") / tck * 1e6 / 200000, kv("daemon_hwm_kib") / 1024)
 	next
@@ -364,22 +366,24 @@ kv("kind") == "redis" {
 	k = ++count[s]
 	tr[s] = kv("transport")
 	rps[s, k] = kv("reports/s") + 0
-	row[s, k] = sprintf("| %s | %s | %s | %s / %s | %s | %.0f | %.1f | %.1f | %.1f |",
+	row[s, k] = sprintf("| %s | %s | %s | %s / %s | %s | %s / %s | %.0f | %.1f | %.1f | %.1f |",
 	    s, kv("reports/s"), kv("obs/s"), kv("p50"), kv("p99"),
 	    kv("commit_ms") == "" ? "-" : kv("commit_ms"),
+	    kv("ckpt_avg") == "" ? "-" : sprintf("%.1f", kv("ckpt_avg")),
+	    kv("ckpt_max") == "" ? "-" : sprintf("%.1f", kv("ckpt_max")),
 	    kv("reports") > 0 ? kv("daemon_ticks") / tck * 1e6 / kv("reports") : 0,
 	    kv("daemon_hwm_kib") / 1024, kv("daemon_anon_kib") / 1024,
 	    kv("agent_rss_mib"))
 	if (kv("failed") == 1) row[s, k] = "| " s " | FAILED |"
 }
 END {
-	print "| scenario | reports/s | obs/s | ack ms p50 / p99 | txn ms avg | daemon CPU us/report | daemon peak RSS MiB | daemon anon MiB | agent RSS MiB | / limit | / redis |"
-	print "|---|---|---|---|---|---|---|---|---|---|---|"
+	print "| scenario | reports/s | obs/s | ack ms p50 / p99 | txn ms avg | checkpoint ms avg / max | daemon CPU us/report | daemon peak RSS MiB | daemon anon MiB | agent RSS MiB | / limit | / redis |"
+	print "|---|---|---|---|---|---|---|---|---|---|---|---|"
 	if ("plain" in limit)
-		printf "| limit, plain (min of transport, unpack, LMDB) | %.0f | %.0f | | | | | | | 1 | %s |\n",
+		printf "| limit, plain (min of transport, unpack, LMDB) | %.0f | %.0f | | | | | | | | 1 | %s |\n",
 		    limit["plain"], limit["plain"] * 8, ratio(limit["plain"], redis)
 	if ("curve" in limit)
-		printf "| limit, CURVE | %.0f | %.0f | | | | | | | 1 | %s |\n",
+		printf "| limit, CURVE | %.0f | %.0f | | | | | | | | 1 | %s |\n",
 		    limit["curve"], limit["curve"] * 8, ratio(limit["curve"], redis)
 	if (redis_row != "")
 		print redis_row " " ratio(redis, limit["plain"]) " | 1 |"
