@@ -873,6 +873,14 @@ ingest_batch(struct daemon *d)
 	}
 	if (ing->n == 0)
 		return 0;
+	/* A batch that fills the map is redone after the map grows, and its
+	 * in-memory changes rebuilt from the log since the checkpoint: grow
+	 * it before that happens. */
+	if (store_make_room(d->store) == 1) {
+		log_info("ingest: store map grown to %llu MiB ahead of need",
+		    (unsigned long long)(store_map_size(d->store) >> 20));
+		ing->full_logged = false;
+	}
 	t0 = mono_s();
 	while ((rc = apply_batch(d, ing)) == STORE_FULL) {
 		if (store_grow(d->store) == -1)

@@ -504,6 +504,21 @@ store_map_size(const struct store *s)
 	return info.me_mapsize;
 }
 
+int
+store_make_room(struct store *s)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	uint64_t used;
+
+	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+		return -1;
+	used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	if (info.me_mapsize >= s->map_max || used <= info.me_mapsize / 4 * 3)
+		return 0;
+	return store_grow(s) == 0 ? 1 : -1;
+}
+
 uint64_t
 store_room(const struct store *s)
 {

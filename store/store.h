@@ -134,6 +134,10 @@ void store_close(struct store **s);
  * map_max (or on failure). No transaction may be open. */
 int store_grow(struct store *s);
 uint64_t store_map_size(const struct store *s);
+/* Grows the map ahead of need: when more than three quarters of it is in
+ * use and it is below map_max. No transaction may be open. 1 when it grew,
+ * 0 when it had no need to, -1 when growing failed. */
+int store_make_room(struct store *s);
 /* Bytes the store can still take: up to map_max, counting every page up
  * to the highest ever used as taken (free pages below it are not known
  * here), so never more than there is. */

@@ -1240,6 +1240,66 @@ START_TEST(test_format1_refused)
 }
 END_TEST
 
+/*
+ * A map that must grow under load grows ahead of need: no batch fills it,
+ * so none is redone and nothing acknowledged since the checkpoint is
+ * replayed (with checkpoints put off, a replay would be all of it). 150
+ * reports of 96 observations need about 2 MiB: the 1 MiB map must grow.
+ */
+#define GROW_REPORTS 150
+#define GROW_MONTHS 12
+
+START_TEST(test_map_grows_without_replay)
+{
+	static const char *const inds[] = { "materials", "photonics",
+		"metaverse", "hydrogen", "digifin", "cellgene", "aerospace",
+		"quantum" };
+	enum { NOBS = 8 * GROW_MONTHS };
+	Indicator__Observation obs[NOBS], *ptrs[NOBS];
+	char periods[NOBS][16];
+	char *log;
+
+	daemon_up("[daemon]\nmap_size_mb = 1\nmap_max_mb = 64\n"
+		  "checkpoint_idle_ms = 0\ncheckpoint_ms = 3600000\n");
+	for (uint64_t seq = 1; seq <= GROW_REPORTS; seq++) {
+		Indicator__Report r = INDICATOR__REPORT__INIT;
+
+		for (size_t i = 0; i < NOBS; i++) {
+			indicator__observation__init(&obs[i]);
+			/* A year of months per report, five years over and
+			 * over: revisions as well as new keys. */
+			snprintf(periods[i], sizeof(periods[i]), "%d-%02zu",
+			    2020 + (int)(seq % 5), i % GROW_MONTHS + 1);
+			obs[i].industry = (char *)inds[i / GROW_MONTHS];
+			obs[i].metric = "output_value";
+			obs[i].period = periods[i];
+			obs[i].value = (double)(seq * 1000 + i) / 100.0;
+			obs[i].unit = "CNY_100M";
+			obs[i].status = INDICATOR__OBS_STATUS__PROVISIONAL;
+			ptrs[i] = &obs[i];
+		}
+		r.agent_id = "grow-01";
+		r.district = "320505";
+		r.epoch = 1;
+		r.seq = seq;
+		r.sent_at_ms = harness_now_ms();
+		r.n_observations = NOBS;
+		r.observations = ptrs;
+		harness_expect_ack(harness_send_report(sock, &r, 10000),
+		    INDICATOR__ACK_STATUS__ACCEPTED, NULL);
+	}
+	log = harness_daemon_log(&dm);
+	ck_assert_msg(
+	    strstr(log, "grown to") != NULL, "the map never grew:\n%s", log);
+	ck_assert_msg(strstr(log, "replayed") == NULL,
+	    "a batch was redone and the log replayed:\n%s", log);
+	free(log);
+	/* And what was acknowledged is all there. */
+	harness_checkpoint(&dm);
+	ctl_verify();
+}
+END_TEST
+
 static Suite *
 replay_suite(void)
 {
@@ -1252,6 +1312,7 @@ replay_suite(void)
 	tcase_add_test(tc, test_kill_before_checkpoint);
 	tcase_add_test(tc, test_kill_twice);
 	tcase_add_test(tc, test_ctl_warns_tail);
+	tcase_add_test(tc, test_map_grows_without_replay);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("format");
