@@ -206,12 +206,18 @@ int latest_get(struct latest *l, struct store_txn *t, const char *district,
 /* Records the key's new latest revision. 0, or -1 for a code too long. */
 int latest_set(struct latest *l, const char *district, const char *industry,
     const char *metric, const char *period, const struct store_ref *ref);
-/* Keys recorded since the last latest_clear(), and the memory they take. */
+/* Keys changed since the checkpoint; keys held (changed or cached); the
+ * memory they take. */
 size_t latest_count(const struct latest *l);
+size_t latest_size(const struct latest *l);
 size_t latest_bytes(const struct latest *l);
-/* Writes every recorded key to obs in t. 0, STORE_FULL or -1. */
+/* Writes every key changed since the checkpoint to obs in t. 0,
+ * STORE_FULL or -1. */
 int latest_flush(const struct latest *l, struct store_txn *t);
-/* Forgets every key: after the checkpoint committed, or to rebuild. */
+/* After the checkpoint committed: the keys held are the store's; keep them
+ * as a cache, or forget them (keep false). */
+void latest_checkpointed(struct latest *l, bool keep);
+/* Forgets every key: to rebuild. */
 void latest_clear(struct latest *l);
 
 /* publish.c */
@@ -223,10 +229,13 @@ void publisher_destroy(struct publisher **p);
 /* Forgets which keys this batch changed and the queued publications: at
  * the start of a batch. */
 void publisher_reset(struct publisher *p);
-/* Forgets every aggregate held since the checkpoint: after the checkpoint
- * committed (and publisher_send()), or to rebuild. */
+/* Forgets every aggregate held: to rebuild. */
 void publisher_clear(struct publisher *p);
-/* Aggregates to write at the checkpoint; aggregates held in memory. */
+/* After a checkpoint committed (and publisher_send()): the aggregates held
+ * are the store's; keep them as a cache, or forget them (keep false). */
+void publisher_checkpointed(struct publisher *p, bool keep);
+/* Aggregates to write at the checkpoint; aggregates held in memory (to
+ * write, or cached). */
 size_t publisher_pending(const struct publisher *p);
 size_t publisher_entries(const struct publisher *p);
 /* The publish seq the store's aggregates are consistent with (meta

@@ -497,6 +497,26 @@ apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now,
 	return store_seq_put(t, r->agent_id, r->epoch, &st);
 }
 
+/* Keys held in memory: changed since the checkpoint, or cached. */
+static size_t
+held(const struct daemon *d)
+{
+	return latest_size(d->latest) + publisher_entries(d->pub);
+}
+
+/* After a checkpoint committed: what is held in memory is the store's.
+ * It stays as a cache while it is under checkpoint_entries (the next
+ * interval under the same load reads the same keys), else it goes, so that
+ * the limit bounds memory. */
+static void
+checkpointed(struct daemon *d)
+{
+	bool keep = held(d) < d->cfg.checkpoint_entries;
+
+	latest_checkpointed(d->latest, keep);
+	publisher_checkpointed(d->pub, keep);
+}
+
 /* Writes what is held in memory, and "applied" = last, in t. */
 static int
 checkpoint_write(struct daemon *d, struct store_txn *t, uint64_t last)
@@ -567,7 +587,7 @@ apply_batch(struct daemon *d, struct ingest *ing)
 		       (ing->tight || store_room(d->store) <
 					  2 * CHECKPOINT_ENTRY_BYTES *
 					      (latest_count(d->latest) +
-						  publisher_entries(d->pub)));
+						  publisher_pending(d->pub)));
 	if (ing->applied) {
 		uint64_t next;
 
@@ -719,8 +739,7 @@ ingest_checkpoint(struct daemon *d)
 		return -1;
 	}
 	d->ing->tight = false;
-	latest_clear(d->latest);
-	publisher_clear(d->pub);
+	checkpointed(d);
 	took = mono_s() - t0;
 	d->count.checkpoints++;
 	d->count.checkpoint_sum_s += took;
@@ -908,16 +927,14 @@ ingest_batch(struct daemon *d)
 	else
 		publisher_reset(d->pub);
 	if (rc == 0 && ing->applied) {
-		latest_clear(d->latest);
-		publisher_clear(d->pub);
+		checkpointed(d);
 		d->checkpoint_ms = mono_ms();
 	}
 	rc = (int)ing->n;
 	release(ing);
 	if (ingest_dirty(d) &&
 	    (mono_ms() - d->checkpoint_ms >= (int64_t)d->cfg.checkpoint_ms ||
-		latest_count(d->latest) + publisher_entries(d->pub) >=
-		    d->cfg.checkpoint_entries))
+		held(d) >= d->cfg.checkpoint_entries))
 		ingest_checkpoint(d);
 	return rc;
 }

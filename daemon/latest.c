@@ -1,8 +1,9 @@
 /*
  * The latest value of each key the daemon has changed since its last
- * checkpoint. The acknowledgement path appends observations to the store's
- * log and records here where each key's latest revision now is; obs is
- * brought up to date from this table at the checkpoint, in one write for
+ * checkpoint (dirty), and of keys it has read or checkpointed since (a
+ * cache, kept while it is small). The acknowledgement path appends observations
+ * to the store's log and records here where each key's latest revision now is;
+ * obs is brought up to date from this table at the checkpoint, in one write for
  * however many revisions a key took in between. Lookups fall through to
  * the store for keys not changed since.
  *
@@ -19,6 +20,7 @@
 struct latest_entry {
 	uint32_t hash;
 	uint32_t keylen; /* 0: empty slot */
+	bool dirty; /* changed since the checkpoint */
 	size_t keyoff; /* in the arena */
 	struct store_ref ref;
 };
@@ -26,6 +28,7 @@ struct latest_entry {
 struct latest {
 	struct latest_entry *e;
 	size_t n;
+	size_t ndirty;
 	size_t cap; /* a power of two */
 	char *arena;
 	size_t used;
@@ -174,12 +177,22 @@ latest_set(struct latest *l, const char *district, const char *industry,
 		l->used += len;
 		l->n++;
 	}
+	if (!l->e[i].dirty) {
+		l->e[i].dirty = true;
+		l->ndirty++;
+	}
 	l->e[i].ref = *ref;
 	return 0;
 }
 
 size_t
 latest_count(const struct latest *l)
+{
+	return l->ndirty;
+}
+
+size_t
+latest_size(const struct latest *l)
 {
 	return l->n;
 }
@@ -198,7 +211,7 @@ latest_flush(const struct latest *l, struct store_txn *t)
 	for (size_t i = 0; i < l->cap; i++) {
 		const char *d, *in, *m, *p;
 
-		if (l->e[i].keylen == 0)
+		if (l->e[i].keylen == 0 || !l->e[i].dirty)
 			continue;
 		d = l->arena + l->e[i].keyoff;
 		in = d + strlen(d) + 1;
@@ -211,8 +224,23 @@ latest_flush(const struct latest *l, struct store_txn *t)
 }
 
 void
+latest_checkpointed(struct latest *l, bool keep)
+{
+	if (!keep) {
+		latest_clear(l);
+		return;
+	}
+	for (size_t i = 0; i < l->cap && l->ndirty > 0; i++)
+		if (l->e[i].dirty) {
+			l->e[i].dirty = false;
+			l->ndirty--;
+		}
+}
+
+void
 latest_clear(struct latest *l)
 {
+	l->ndirty = 0;
 	if (l->n == 0)
 		return;
 	/* The table keeps its size: checkpoint_entries bounds it, and the

@@ -96,6 +96,20 @@ publisher_new(void)
 }
 
 void
+publisher_checkpointed(struct publisher *p, bool keep)
+{
+	if (!keep) {
+		publisher_clear(p);
+		return;
+	}
+	for (size_t i = 0; i < p->n && p->unflushed > 0; i++)
+		if (p->e[i].unflushed) {
+			p->e[i].unflushed = false;
+			p->unflushed--;
+		}
+}
+
+void
 publisher_clear(struct publisher *p)
 {
 	for (size_t i = 0; i < p->n; i++)
