@@ -206,11 +206,9 @@ int latest_get(struct latest *l, struct store_txn *t, const char *district,
 /* Records the key's new latest revision. 0, or -1 for a code too long. */
 int latest_set(struct latest *l, const char *district, const char *industry,
     const char *metric, const char *period, const struct store_ref *ref);
-/* Keys changed since the checkpoint; keys held (changed or cached); the
- * memory they take. */
+/* Keys changed since the checkpoint; keys held (changed or cached). */
 size_t latest_count(const struct latest *l);
 size_t latest_size(const struct latest *l);
-size_t latest_bytes(const struct latest *l);
 /* Writes every key changed since the checkpoint to obs in t. 0,
  * STORE_FULL or -1. */
 int latest_flush(const struct latest *l, struct store_txn *t);

@@ -197,12 +197,6 @@ latest_size(const struct latest *l)
 	return l->n;
 }
 
-size_t
-latest_bytes(const struct latest *l)
-{
-	return l->cap * sizeof(*l->e) + l->size;
-}
-
 int
 latest_flush(const struct latest *l, struct store_txn *t)
 {
