@@ -4,6 +4,7 @@
  * "Semantics").
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,79 @@ struct msg {
 	int status;
 };
 
+/*
+ * The memory of a batch's decoded messages: protobuf-c's unpack allocates
+ * every sub-message, string and array separately, and freeing them one by
+ * one was a tenth of the daemon's time. Through this allocator they come
+ * from large chunks, and the batch gives them all back at once. The first
+ * chunk is kept from batch to batch.
+ */
+#define ARENA_CHUNK (1024 * 1024)
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used;
+	size_t size;
+	max_align_t data[];
+};
+
+struct arena {
+	struct arena_chunk *head; /* the chunk in use; older ones follow */
+};
+
+static void *
+arena_alloc(void *data, size_t size)
+{
+	struct arena *a = data;
+	struct arena_chunk *c = a->head;
+	size_t need =
+	    (size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+	void *p;
+
+	if (c == NULL || c->size - c->used < need) {
+		size_t csize = need > ARENA_CHUNK ? need : ARENA_CHUNK;
+
+		c = xmalloc(sizeof(*c) + csize);
+		c->size = csize;
+		c->used = 0;
+		c->next = a->head;
+		a->head = c;
+	}
+	p = (char *)c->data + c->used;
+	c->used += need;
+	return p;
+}
+
+static void
+arena_free(void *data, void *ptr)
+{
+	(void)data;
+	(void)ptr; /* all at once, in arena_reset() */
+}
+
+/* Gives back everything allocated; keeps one chunk for the next batch. */
+static void
+arena_reset(struct arena *a)
+{
+	struct arena_chunk *c = a->head, *keep = NULL;
+
+	while (c != NULL) {
+		struct arena_chunk *next = c->next;
+
+		if (keep == NULL && c->size == ARENA_CHUNK) {
+			keep = c;
+		} else {
+			free(c);
+		}
+		c = next;
+	}
+	if (keep != NULL) {
+		keep->used = 0;
+		keep->next = NULL;
+	}
+	a->head = keep;
+}
+
 /* Per-agent token bucket for the rate limit. */
 struct bucket {
 	char agent_id[IND_AGENT_ID_MAX + 1];
@@ -52,6 +126,8 @@ struct bucket {
 #define BUCKETS 1024 /* a power of two; more agents share slots */
 
 struct ingest {
+	struct arena arena; /* the batch's decoded messages */
+	ProtobufCAllocator alloc; /* from the arena */
 	bool applied; /* the last batch carried its checkpoint */
 	bool tight; /* a checkpoint failed for room: every batch carries it */
 	struct bucket buckets[BUCKETS];
@@ -65,7 +141,12 @@ struct ingest {
 struct ingest *
 ingest_new(void)
 {
-	return xcalloc(1, sizeof(struct ingest));
+	struct ingest *ing = xcalloc(1, sizeof(struct ingest));
+
+	ing->alloc.alloc = arena_alloc;
+	ing->alloc.free = arena_free;
+	ing->alloc.allocator_data = &ing->arena;
+	return ing;
 }
 
 void
@@ -80,6 +161,8 @@ ingest_destroy(struct ingest **ingp)
 		free(ing->msgs[i].ack);
 	}
 	free(ing->msgs);
+	arena_reset(&ing->arena);
+	free(ing->arena.head);
 	free(ing);
 	*ingp = NULL;
 }
@@ -178,10 +261,10 @@ msg_reject(struct msg *m, uint64_t seq, uint64_t expected)
 	free(errs);
 }
 
-/* Receives one ROUTER message into m. 1 when one was taken, 0 when none is
- * waiting, -1 on a socket failure. */
+/* Receives one ROUTER message into m, decoded with alloc. 1 when one was
+ * taken, 0 when none is waiting, -1 on a socket failure. */
 static int
-msg_recv(void *sock, struct msg *m)
+msg_recv(void *sock, struct msg *m, ProtobufCAllocator *alloc)
 {
 	zmq_msg_t part;
 	size_t frames = 0;
@@ -214,7 +297,7 @@ msg_recv(void *sock, struct msg *m)
 			const char *user = zmq_msg_gets(&part, "User-Id");
 
 			m->am = indicator__agent_message__unpack(
-			    NULL, zmq_msg_size(&part), zmq_msg_data(&part));
+			    alloc, zmq_msg_size(&part), zmq_msg_data(&part));
 			strlcpy_ok(m->user, user ? user : "", sizeof(m->user));
 		}
 	}
@@ -852,11 +935,8 @@ static void
 release(struct ingest *ing)
 {
 	for (size_t i = 0; i < ing->n; i++)
-		if (ing->msgs[i].am != NULL) {
-			indicator__agent_message__free_unpacked(
-			    ing->msgs[i].am, NULL);
-			ing->msgs[i].am = NULL;
-		}
+		ing->msgs[i].am = NULL;
+	arena_reset(&ing->arena);
 	ing->n = 0;
 }
 
@@ -879,7 +959,7 @@ ingest_batch(struct daemon *d)
 			memset(ing->msgs + old, 0,
 			    (ing->cap - old) * sizeof(*ing->msgs));
 		}
-		rc = msg_recv(d->ingest, &ing->msgs[ing->n]);
+		rc = msg_recv(d->ingest, &ing->msgs[ing->n], &ing->alloc);
 		if (rc == -1) {
 			log_error("ingest: receive: %s", zmq_strerror(errno));
 			release(ing);
