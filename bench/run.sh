@@ -9,7 +9,9 @@
 #     XADD of the same 460-byte payloads from redis-benchmark, 10 clients
 #     pipelined 100 deep (installed with apt-get when missing and run as
 #     root; otherwise the row is skipped and the reason said);
-#  3. indicatord end to end under indicator-loadgen: 10 and 100 agents with
+#  3. the real indicator-agent flushing a backlog of 100,000 reports that
+#     built up while the daemon was away: reports/s, its peak RSS and heap;
+#  4. indicatord end to end under indicator-loadgen: 10 and 100 agents with
 #     windows of 100, 8 observations a report, plain and CURVE; a steady
 #     10k reports/s (and 2k/s); and the store grown to 10k, 100k, 1M and 10M
 #     observations (BENCH_SCALE) before a 10 x 100 run.
@@ -29,7 +31,7 @@
 #   BENCH_SCALE  store sizes in observations (default "10000 100000 1000000
 #                10000000"; the 10M store takes 2-3 minutes to write and
 #                3.5 GB of disk: leave it out for a quicker run)
-#   BENCH_SKIP   words among "baseline redis": parts to leave out
+#   BENCH_SKIP   words among "baseline redis agent": parts to leave out
 #   BENCH_PERF   a directory: `perf record` the daemon during the first run
 #                and write its reports there (children.txt: inclusive
 #                cost by function; flat.txt: self cost by library)
@@ -72,7 +74,7 @@ skipped() { case " $skip " in *" $1 "*) return 0 ;; esac; return 1; }
 
 mkdir -p "$build"
 if ! { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
-	cmake --build "$build" --target indicatord indicatorctl \
+	cmake --build "$build" --target indicatord indicatorctl indicator-agent \
 		indicator-loadgen indicator-baseline -j "$(nproc)"; } \
 	>"$build/bench-build.log" 2>&1; then
 	say "build failed; see $build/bench-build.log"
@@ -82,6 +84,7 @@ fi
 daemon_bin=$build/indicatord
 ctl_bin=$build/indicatorctl
 loadgen_bin=$build/bench/indicator-loadgen
+agent_bin=$build/indicator-agent
 baseline_bin=$build/bench/indicator-baseline
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/indicatord-bench-XXXXXX")
@@ -318,10 +321,68 @@ run_redis() {
 	}' <<<"$csv" >>"$tmp/results"
 }
 
+# The real agent (not the load generator) flushing a backlog of 100,000
+# reports of 8 observations that built up while the daemon was away: how
+# fast it drains, its peak RSS (VmHWM, as the agent's -v reports it) and
+# its own heap (the largest RssAnon sampled every 50 ms).
+run_agent_backlog() {
+	local dir away line hwm anon a apid t0 t1
+	dir=$(mktemp -d "$tmp/agent-XXXXXX")
+	away="tcp://127.0.0.1:$(free_port)"
+	say "agent backlog: enqueueing 100,000 reports with the daemon away"
+	awk 'BEGIN {
+		split("materials photonics metaverse hydrogen digifin cellgene aerospace quantum", ind, " ")
+		print "industry,metric,period,value,unit"
+		for (r = 0; r < 800000; r++) {
+			k = r % 480
+			printf "%s,output_value,%d-%02d,%.1f,CNY_100M\n",
+			    ind[k % 8 + 1], 2020 + int(k / 96), int(k / 8) % 12 + 1,
+			    (r % 997) / 10 + 1
+		}
+	}' >"$dir/backlog.csv"
+	printf '[agent]\nid = backlog-01\ndistrict = 320583\noutbox = %s/outbox\nreport_size = 8\nwindow = 100\n' \
+		"$dir" >"$dir/agent.conf"
+	"$agent_bin" -c "$dir/agent.conf" --endpoint "$away" --timeout 1 \
+		send "$dir/backlog.csv" >"$dir/enqueue.log" 2>&1 || true
+	start_daemon "$dir" plain
+	say "agent backlog: flushing to $ingest"
+	t0=$(date +%s.%N)
+	"$agent_bin" -v -c "$dir/agent.conf" --endpoint "$ingest" send \
+		>"$dir/flush.log" 2>&1 &
+	apid=$!
+	anon=0
+	while alive "$apid"; do
+		a=$(proc_kib "$apid" RssAnon 2>/dev/null) || a=
+		[ -n "$a" ] && [ "$a" -gt "$anon" ] && anon=$a
+		sleep 0.05
+	done
+	wait "$apid" || true
+	t1=$(date +%s.%N)
+	stop_daemon
+	line=$(grep 'reports (' "$dir/flush.log" | tail -1)
+	hwm=$(sed -n 's/.*peak memory: \([0-9]*\) kB.*/\1/p' "$dir/flush.log")
+	say "agent backlog: $line; VmHWM ${hwm:-?} KiB, RssAnon at most $anon KiB"
+	case "$line" in
+	*"100000 accepted"*)
+		awk -v t0="$t0" -v t1="$t1" -v hwm="$hwm" -v anon="$anon" 'BEGIN {
+			printf "kind=agent reports/s=%.0f obs/s=%.0f agent_hwm_kib=%s agent_anon_kib=%s\n",
+			    100000 / (t1 - t0), 800000 / (t1 - t0), hwm, anon
+		}' >>"$tmp/results"
+		;;
+	*)
+		say "agent backlog: FAILED; its log:"
+		tail -5 "$dir/flush.log" >&2
+		failed=1
+		;;
+	esac
+	[ "$keep" = 1 ] || rm -rf "$dir"
+}
+
 failed=0
 : >"$tmp/results"
 skipped baseline || run_baseline
 skipped redis || run_redis
+skipped agent || run_agent_backlog
 "$loadgen_bin" --write-keys "$tmp/keys" --agents "$nkeys"
 for s in "${scenarios[@]}"; do
 	IFS='|' read -r name transport fill args <<<"$s"
@@ -351,6 +412,11 @@ function ratio(a, b) { return b > 0 ? sprintf("%.3f", a / b) : "-" }
 kv("kind") == "limit" {
 	if (kv("plain") != "") limit["plain"] = kv("plain") + 0
 	if (kv("curve") != "") limit["curve"] = kv("curve") + 0
+	next
+}
+kv("kind") == "agent" {
+	agent_row = sprintf("| the real agent flushing a 100,000-report backlog | %s | %s | - | - | - | - | - | - | VmHWM %.1f, own heap (RssAnon) %.1f | - | - |",
+	    kv("reports/s"), kv("obs/s"), kv("agent_hwm_kib") / 1024, kv("agent_anon_kib") / 1024)
 	next
 }
 kv("kind") == "redis" {
@@ -401,5 +467,7 @@ END {
 			    rps[s, idx[1]], rps[s, idx[n]]), line)
 		print line " " ratio(rps[s, med], limit[tr[s]]) " | " ratio(rps[s, med], redis) " |"
 	}
+	if (agent_row != "")
+		print agent_row
 }' "$tmp/results"
 exit "$failed"
