@@ -504,17 +504,31 @@ store_map_size(const struct store *s)
 	return info.me_mapsize;
 }
 
-int
-store_make_room(struct store *s)
+/* The map's size and the bytes up to its highest page ever used. 0 or an
+ * LMDB error. */
+static int
+map_usage(const struct store *s, uint64_t *size, uint64_t *used)
 {
 	MDB_envinfo info;
 	MDB_stat st;
-	uint64_t used;
+	int rc;
 
-	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+	if ((rc = mdb_env_info(s->env, &info)) != 0 ||
+	    (rc = mdb_env_stat(s->env, &st)) != 0)
+		return rc;
+	*size = info.me_mapsize;
+	*used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	return 0;
+}
+
+int
+store_make_room(struct store *s)
+{
+	uint64_t size, used;
+
+	if (map_usage(s, &size, &used) != 0)
 		return -1;
-	used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
-	if (info.me_mapsize >= s->map_max || used <= info.me_mapsize / 4 * 3)
+	if (size >= s->map_max || used <= size / 4 * 3)
 		return 0;
 	return store_grow(s) == 0 ? 1 : -1;
 }
@@ -522,13 +536,10 @@ store_make_room(struct store *s)
 uint64_t
 store_room(const struct store *s)
 {
-	MDB_envinfo info;
-	MDB_stat st;
-	uint64_t used;
+	uint64_t size, used;
 
-	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+	if (map_usage(s, &size, &used) != 0)
 		return 0;
-	used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 	return used < s->map_max ? s->map_max - used : 0;
 }
 
@@ -1336,16 +1347,11 @@ db_entries(struct store_txn *t, enum store_db db, uint64_t *out)
 int
 store_stat(struct store_txn *t, struct store_stat *out)
 {
-	MDB_envinfo info;
-	MDB_stat st;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = mdb_env_info(t->s->env, &info)) != 0 ||
-	    (rc = mdb_env_stat(t->s->env, &st)) != 0)
+	if ((rc = map_usage(t->s, &out->map_size, &out->used_bytes)) != 0)
 		return store_fail("stat", rc);
-	out->map_size = info.me_mapsize;
-	out->used_bytes = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 	if (db_entries(t, DB_OBS, &out->nobs) == -1 ||
 	    db_entries(t, DB_LOG, &out->nhist) == -1 ||
 	    db_entries(t, DB_SEQ, &out->nagents) == -1 ||
