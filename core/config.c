@@ -26,6 +26,7 @@ enum ctype {
 	CT_MB, /* megabytes into a uint64_t of bytes */
 	CT_SYNC, /* enum config_sync */
 	CT_LOG, /* enum config_log */
+	CT_LOGFMT, /* enum config_log_format */
 	CT_BOOL, /* bool: true or false */
 };
 
@@ -63,6 +64,7 @@ static const struct crow daemon_rows[] = {
 	{ "daemon", "pub_hwm", CT_UINT, C(pub_hwm), 1, 10000000, "100000" },
 	{ "daemon", "sync", CT_SYNC, C(sync), 0, 0, "full" },
 	{ "daemon", "log_level", CT_LOG, C(log_level), 0, 0, "info" },
+	{ "daemon", "log_format", CT_LOGFMT, C(log_format), 0, 0, "plain" },
 	{ "daemon", "timezone", CT_STR, C(timezone), 0, 0, "Asia/Shanghai" },
 	{ "daemon", "curve", CT_BOOL, C(curve), 0, 0, "false" },
 	{ "daemon", "secret_key_file", CT_STR, C(secret_key_file), 0, 0, "" },
@@ -100,6 +102,7 @@ static const struct crow agent_rows[] = {
 	{ "agent", "report_size", CT_UINT, A(report_size), 1, 100000, "50" },
 	{ "agent", "heartbeat_ms", CT_UINT, A(heartbeat_ms), 0, 3600000, "0" },
 	{ "agent", "drop_dir", CT_STR, A(drop_dir), 0, 0, "./drop" },
+	{ "agent", "log_format", CT_LOGFMT, A(log_format), 0, 0, "plain" },
 	{ "agent", "server_key", CT_STR, A(server_key), 0, 0, "" },
 	{ "agent", "public_key_file", CT_STR, A(public_key_file), 0, 0, "" },
 	{ "agent", "secret_key_file", CT_STR, A(secret_key_file), 0, 0, "" },
@@ -192,6 +195,15 @@ row_set(struct parse *p, void *base, const struct crow *r, const char *val)
 			return fail(p,
 			    "[%s] %s: '%s' is not error, warning, info or "
 			    "debug",
+			    r->section, r->key, val);
+		return 1;
+	case CT_LOGFMT:
+		if (strcmp(val, "plain") == 0)
+			*(enum config_log_format *)dst = CONFIG_LOG_PLAIN;
+		else if (strcmp(val, "json") == 0)
+			*(enum config_log_format *)dst = CONFIG_LOG_JSON;
+		else
+			return fail(p, "[%s] %s: '%s' is not plain or json",
 			    r->section, r->key, val);
 		return 1;
 	case CT_BOOL:

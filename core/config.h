@@ -32,6 +32,12 @@ enum config_log {
 	CONFIG_LOG_DEBUG,
 };
 
+/* How log lines are written (log/log.h): words, or one JSON object each. */
+enum config_log_format {
+	CONFIG_LOG_PLAIN,
+	CONFIG_LOG_JSON,
+};
+
 /* Limits on what one report may carry. */
 struct config_limits {
 	unsigned max_observations;
@@ -57,6 +63,7 @@ struct config {
 	unsigned pub_hwm; /* PUB high-water mark, messages */
 	enum config_sync sync;
 	enum config_log log_level;
+	enum config_log_format log_format;
 	char timezone[64];
 	/* CURVE (README, "Security"). */
 	bool curve; /* ingest socket */
@@ -82,6 +89,7 @@ struct agent_config {
 	unsigned report_size; /* observations per report */
 	unsigned heartbeat_ms; /* 0: none */
 	char drop_dir[CONFIG_PATH_MAX]; /* run: where CSV files are dropped */
+	enum config_log_format log_format;
 	/* CURVE: the daemon's public key (Z85, or a file holding it) and
 	 * this agent's key files; all empty for plaintext. */
 	char server_key[CONFIG_PATH_MAX];

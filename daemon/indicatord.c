@@ -148,7 +148,9 @@ reload(struct daemon *d, const char *path)
 	d->cfg.limits = next->limits;
 	d->cfg.batch_max = next->batch_max;
 	d->cfg.log_level = next->log_level;
+	d->cfg.log_format = next->log_format;
 	log_set_level(next->log_level);
+	log_set_format(next->log_format);
 	free(next);
 	log_info("indicatord: configuration reloaded: %zu districts, %zu "
 		 "industries, %zu metrics, %zu targets",
@@ -246,7 +248,7 @@ main(int argc, char *argv[])
 	char err[512];
 	int ch;
 
-	log_init(CONFIG_LOG_INFO);
+	log_init("indicatord", LOG_STYLE_SERVICE);
 	while ((ch = getopt(argc, argv, "c:d:nh")) != -1) {
 		switch (ch) {
 		case 'c':
@@ -279,6 +281,7 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	log_set_level(d->cfg.log_level);
+	log_set_format(d->cfg.log_format);
 	notify_init();
 	signals_init();
 	timezone_init(d->cfg.timezone);

@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "config.h"
+#include "log.h"
 #include "store.h"
 
 #define CONTROL_BUCKETS 12
@@ -141,28 +142,6 @@ int metrics_init(struct daemon *d);
 /* Hands the current figures to the HTTP thread. */
 void metrics_update(struct daemon *d);
 void metrics_destroy(void);
-
-/* log.c */
-void log_init(enum config_log level);
-void log_set_level(enum config_log level);
-/* Each line starts with the module's name: log_info("ingest: ..."). */
-void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Logs and exits 1: only where the daemon cannot go on. */
-void fatal(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-/* A limiter for lines caused by outside input: true when this line may be
- * logged (at most `burst` a second); the suppressed lines are counted and
- * reported on the next line that passes. */
-struct log_limit {
-	int64_t window_ms;
-	unsigned in_window;
-	unsigned long suppressed;
-};
-bool log_limit_pass(
-    struct log_limit *l, unsigned burst, unsigned long *suppressed);
 
 /* ingest.c */
 

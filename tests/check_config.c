@@ -197,6 +197,7 @@ assert_daemon_defaults(const struct config *c)
 	ck_assert_uint_eq(c->pub_hwm, 100000);
 	ck_assert_int_eq(c->sync, CONFIG_SYNC_FULL);
 	ck_assert_int_eq(c->log_level, CONFIG_LOG_INFO);
+	ck_assert_int_eq(c->log_format, CONFIG_LOG_PLAIN);
 	ck_assert_str_eq(c->timezone, "Asia/Shanghai");
 	ck_assert_uint_eq(c->limits.max_observations, 1000);
 	ck_assert_uint_eq(c->limits.max_agent_id, 64);
@@ -240,6 +241,7 @@ assert_same_config(const struct config *a, const struct config *b)
 	ck_assert_uint_eq(a->pub_hwm, b->pub_hwm);
 	ck_assert_int_eq(a->sync, b->sync);
 	ck_assert_int_eq(a->log_level, b->log_level);
+	ck_assert_int_eq(a->log_format, b->log_format);
 	ck_assert(memcmp(&a->limits, &b->limits, sizeof(a->limits)) == 0);
 	ck_assert_int_eq(ra->first_year, rb->first_year);
 	ck_assert_uint_eq(ra->ndistricts, rb->ndistricts);
@@ -363,6 +365,8 @@ static const struct bad_case {
 	    "sync: 'FULL' is not full, nometasync or none" },
 	{ "bad log_level", "[daemon]\nlog_level = verbose\n", 2,
 	    "log_level: 'verbose' is not error, warning, info or debug" },
+	{ "bad log_format", "[daemon]\nlog_format = xml\n", 2,
+	    "[daemon] log_format: 'xml' is not plain or json" },
 	{ "line without '='", "[daemon]\nbatch_max\n", 2, "syntax error" },
 	{ "first error wins",
 	    "[daemon]\nbatch_max = 5\nsync = often\nbatch_max = x\n", 3,
@@ -551,13 +555,17 @@ START_TEST(sync_and_log_values)
 		const char *text;
 		int sync;
 		int log;
+		int format;
 	} cases[] = {
 		{ MINI "[daemon]\nsync = full\nlog_level = error\n",
-		    CONFIG_SYNC_FULL, CONFIG_LOG_ERROR },
-		{ MINI "[daemon]\nsync = nometasync\nlog_level = warning\n",
-		    CONFIG_SYNC_NOMETASYNC, CONFIG_LOG_WARNING },
-		{ MINI "[daemon]\nsync = none\nlog_level = debug\n",
-		    CONFIG_SYNC_NONE, CONFIG_LOG_DEBUG },
+		    CONFIG_SYNC_FULL, CONFIG_LOG_ERROR, CONFIG_LOG_PLAIN },
+		{ MINI "[daemon]\nsync = nometasync\nlog_level = warning\n"
+		       "log_format = json\n",
+		    CONFIG_SYNC_NOMETASYNC, CONFIG_LOG_WARNING,
+		    CONFIG_LOG_JSON },
+		{ MINI "[daemon]\nsync = none\nlog_level = debug\n"
+		       "log_format = plain\n",
+		    CONFIG_SYNC_NONE, CONFIG_LOG_DEBUG, CONFIG_LOG_PLAIN },
 	};
 
 	for (size_t i = 0; i < NELEM(cases); i++) {
@@ -566,6 +574,7 @@ START_TEST(sync_and_log_values)
 		    "%s", err);
 		ck_assert_int_eq(cfg.sync, cases[i].sync);
 		ck_assert_int_eq(cfg.log_level, cases[i].log);
+		ck_assert_int_eq(cfg.log_format, cases[i].format);
 	}
 }
 END_TEST
@@ -643,6 +652,7 @@ assert_agent_defaults(const struct agent_config *a)
 	ck_assert_uint_eq(a->ack_timeout_ms, 5000);
 	ck_assert_uint_eq(a->report_size, 50);
 	ck_assert_uint_eq(a->heartbeat_ms, 0);
+	ck_assert_int_eq(a->log_format, CONFIG_LOG_PLAIN);
 }
 
 START_TEST(agent_defaults)
@@ -671,7 +681,8 @@ START_TEST(agent_full)
 			   "window = 10\n"
 			   "ack_timeout_ms = 2000\n"
 			   "report_size = 200\n"
-			   "heartbeat_ms = 30000\n";
+			   "heartbeat_ms = 30000\n"
+			   "log_format = json\n";
 
 	ck_assert_msg(agent_config_parse(&a, text, "a", err, sizeof(err)) == 0,
 	    "%s", err);
@@ -683,6 +694,7 @@ START_TEST(agent_full)
 	ck_assert_uint_eq(a.ack_timeout_ms, 2000);
 	ck_assert_uint_eq(a.report_size, 200);
 	ck_assert_uint_eq(a.heartbeat_ms, 30000);
+	ck_assert_int_eq(a.log_format, CONFIG_LOG_JSON);
 }
 END_TEST
 
@@ -714,6 +726,8 @@ static const struct bad_case bad_agent[] = {
 	    "heartbeat_ms: -1 is outside 0..3600000" },
 	{ "id too long", "[agent]\nid = " S64 "x\n", 2,
 	    "[agent] id: longer than 64 bytes" },
+	{ "bad log_format", "[agent]\nlog_format = JSON\n", 2,
+	    "[agent] log_format: 'JSON' is not plain or json" },
 };
 
 START_TEST(agent_bad)
