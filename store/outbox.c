@@ -14,6 +14,7 @@
 
 #include <lmdb.h>
 
+#include "log.h"
 #include "outbox.h"
 #include "xmalloc.h"
 
@@ -44,7 +45,7 @@ static int staged_txn(struct outbox *o, MDB_txn *txn, void *arg);
 static int
 outbox_fail(const char *what, int rc)
 {
-	fprintf(stderr, "outbox: %s: %s\n", what, mdb_strerror(rc));
+	log_error("outbox: %s: %s", what, mdb_strerror(rc));
 	return -1;
 }
 
@@ -87,7 +88,7 @@ meta_get(
 	if (rc != 0)
 		return outbox_fail(name, rc);
 	if (v.mv_size != 8) {
-		fprintf(stderr, "outbox: corrupt meta value for %s\n", name);
+		log_error("outbox: corrupt meta value for %s", name);
 		return -1;
 	}
 	*found = true;
@@ -123,9 +124,8 @@ outbox_grow(struct outbox *o)
 	if ((rc = mdb_env_info(o->env, &info)) != 0)
 		return outbox_fail("grow", rc);
 	if (info.me_mapsize >= OUTBOX_MAP_MAX) {
-		fprintf(stderr,
-		    "outbox: %s is full at its maximum size "
-		    "(%llu bytes)\n",
+		log_error("outbox: %s is full at its maximum size "
+			  "(%llu bytes)",
 		    o->dir, (unsigned long long)info.me_mapsize);
 		return -1;
 	}
@@ -177,8 +177,7 @@ epoch_draw(uint64_t *epoch)
 	do {
 		n = getrandom(epoch, sizeof(*epoch), 0);
 		if (n == -1 && errno != EINTR) {
-			fprintf(
-			    stderr, "outbox: getrandom: %s\n", strerror(errno));
+			log_error("outbox: getrandom: %s", strerror(errno));
 			return -1;
 		}
 	} while (n != (ssize_t)sizeof(*epoch) || *epoch == 0);
@@ -355,12 +354,12 @@ enqueue_txn(struct outbox *o, MDB_txn *txn, void *arg)
 	if (meta_get(txn, o->meta, "next_seq", &next, &found) == -1)
 		return -1;
 	if (!found || next == 0 || next > UINT64_MAX - e->n) {
-		fprintf(stderr, "outbox: bad next_seq %llu in %s\n",
+		log_error("outbox: bad next_seq %llu in %s",
 		    (unsigned long long)next, o->dir);
 		return -1;
 	}
 	if (e->first != 0 && e->first != next) {
-		fprintf(stderr, "outbox: next_seq moved during enqueue\n");
+		log_error("outbox: next_seq moved during enqueue");
 		return -1;
 	}
 	e->first = next;
@@ -368,9 +367,8 @@ enqueue_txn(struct outbox *o, MDB_txn *txn, void *arg)
 		if (e->bufs[i] == NULL &&
 		    e->build(o->epoch, next + i, i, &e->bufs[i], &e->lens[i],
 			e->arg) == -1) {
-			fprintf(stderr,
-			    "outbox: building report %zu of %zu failed; "
-			    "none enqueued\n",
+			log_error("outbox: building report %zu of %zu failed; "
+				  "none enqueued",
 			    i + 1, e->n);
 			return -1;
 		}
@@ -480,7 +478,7 @@ outbox_scan(struct outbox *o, uint64_t from, size_t max, outbox_pending_fn fn,
 		if (max != 0 && count == max)
 			break;
 		if (k.mv_size != 8) {
-			fprintf(stderr, "outbox: corrupt pending key\n");
+			log_error("outbox: corrupt pending key");
 			rc = -1;
 			goto cursor_close;
 		}
@@ -560,14 +558,14 @@ kill_txn(struct outbox *o, MDB_txn *txn, void *arg)
 	put_be64(kb, kl->seq);
 	rc = mdb_get(txn, o->pending, &k, &v);
 	if (rc == MDB_NOTFOUND) {
-		fprintf(stderr, "outbox: kill: seq %llu is not pending\n",
+		log_error("outbox: kill: seq %llu is not pending",
 		    (unsigned long long)kl->seq);
 		return -1;
 	}
 	if (rc != 0)
 		return outbox_fail("kill", rc);
 	if (v.mv_size > UINT32_MAX) {
-		fprintf(stderr, "outbox: kill: report too large\n");
+		log_error("outbox: kill: report too large");
 		return -1;
 	}
 	/* Dead value: report length (4 bytes, big-endian), report, ack. */
@@ -638,7 +636,7 @@ cursor_close:
 	mdb_txn_abort(txn);
 	return rc;
 corrupt:
-	fprintf(stderr, "outbox: corrupt dead record\n");
+	log_error("outbox: corrupt dead record");
 	rc = -1;
 	goto cursor_close;
 txn_abort:
@@ -855,7 +853,7 @@ outbox_batch_begin(struct outbox *o)
 	if (meta_get(b->txn, o->meta, "next_seq", &b->first, &found) == -1)
 		goto txn_abort;
 	if (!found || b->first == 0) {
-		fprintf(stderr, "outbox: bad next_seq %llu in %s\n",
+		log_error("outbox: bad next_seq %llu in %s",
 		    (unsigned long long)b->first, o->dir);
 		goto txn_abort;
 	}
@@ -876,16 +874,15 @@ outbox_batch_add(struct outbox_batch *b, outbox_build_fn build, void *arg)
 	int rc;
 
 	if (b->failed) {
-		fprintf(stderr, "outbox: add to a failed batch\n");
+		log_error("outbox: add to a failed batch");
 		return -1;
 	}
 	if (seq == UINT64_MAX) {
-		fprintf(stderr, "outbox: seqs exhausted in %s\n", b->o->dir);
+		log_error("outbox: seqs exhausted in %s", b->o->dir);
 		goto fail;
 	}
 	if (build(b->o->epoch, seq, b->n, &buf, &len, arg) == -1) {
-		fprintf(stderr,
-		    "outbox: building report %zu failed; none enqueued\n",
+		log_error("outbox: building report %zu failed; none enqueued",
 		    b->n + 1);
 		goto fail;
 	}
@@ -914,7 +911,7 @@ int
 outbox_batch_mark(struct outbox_batch *b, const void *key, size_t len)
 {
 	if (len == 0 || len > OUTBOX_MARK_MAX) {
-		fprintf(stderr, "outbox: mark of %zu bytes\n", len);
+		log_error("outbox: mark of %zu bytes", len);
 		b->failed = true;
 		return -1;
 	}
@@ -952,7 +949,7 @@ outbox_batch_commit(struct outbox_batch **bp)
 
 	*bp = NULL;
 	if (b->failed)
-		fprintf(stderr, "outbox: commit of a failed batch\n");
+		log_error("outbox: commit of a failed batch");
 	else
 		rc = batch_flush(b, true);
 	if (rc == -1) {

@@ -17,8 +17,8 @@
  * file in the directory and fails with a clear message when another
  * process holds it.
  *
- * Functions return 0 on success and -1 on failure (logged to stderr with
- * the "outbox:" prefix) unless said otherwise.
+ * Functions return 0 on success and -1 on failure (logged through log.h
+ * with the "outbox:" prefix) unless said otherwise.
  */
 #ifndef INDICATOR_OUTBOX_H
 #define INDICATOR_OUTBOX_H

@@ -8,6 +8,7 @@
 
 #include <lmdb.h>
 
+#include "log.h"
 #include "pbpack.h"
 #include "pbwire.h"
 #include "store.h"
@@ -65,7 +66,7 @@ struct key {
 static int
 store_fail(const char *what, int rc)
 {
-	fprintf(stderr, "store: %s: %s\n", what, mdb_strerror(rc));
+	log_error("store: %s: %s", what, mdb_strerror(rc));
 	return -1;
 }
 
@@ -108,9 +109,8 @@ key_add_str(struct key *k, const char *what, const char *s, size_t max)
 	size_t n = strlen(s);
 
 	if (n == 0 || n > max) {
-		fprintf(stderr, "store: %s \"%.*s%s\": %s (1..%zu bytes)\n",
-		    what, 40, s, n > 40 ? "..." : "",
-		    n == 0 ? "empty" : "too long", max);
+		log_error("store: %s \"%.*s%s\": %s (1..%zu bytes)", what, 40,
+		    s, n > 40 ? "..." : "", n == 0 ? "empty" : "too long", max);
 		return -1;
 	}
 	if (k->len + n + 1 > sizeof(k->b))
@@ -175,7 +175,7 @@ key_obs_split(
 	*rest = left;
 	return 0;
 corrupt:
-	fprintf(stderr, "store: corrupt observation key\n");
+	log_error("store: corrupt observation key");
 	return -1;
 }
 
@@ -223,8 +223,7 @@ obs_encode(
 	/* Every string is bounded by its array, so the record is too: packed
 	 * by hand (pbpack.h) without sizing it first. */
 	if (size < PBPACK_OBSERVATION_MAX) {
-		fprintf(
-		    stderr, "store: observation buffer of %zu bytes\n", size);
+		log_error("store: observation buffer of %zu bytes", size);
 		return -1;
 	}
 	*len = pbpack_stored_observation(&m, buf);
@@ -241,7 +240,7 @@ obs_decode(const MDB_val *v, struct store_obs *o)
 	m = indicator__store__stored_observation__unpack(
 	    NULL, v->mv_size, v->mv_data);
 	if (m == NULL) {
-		fprintf(stderr, "store: corrupt observation record\n");
+		log_error("store: corrupt observation record");
 		return -1;
 	}
 	if (!strlcpy_ok(o->unit, m->unit, sizeof(o->unit)) ||
@@ -252,8 +251,8 @@ obs_decode(const MDB_val *v, struct store_obs *o)
 	    !strlcpy_ok(o->industry, m->industry, sizeof(o->industry)) ||
 	    !strlcpy_ok(o->metric, m->metric, sizeof(o->metric)) ||
 	    !strlcpy_ok(o->period, m->period, sizeof(o->period))) {
-		fprintf(stderr, "store: observation record with an "
-				"over-long string\n");
+		log_error("store: observation record with an "
+			  "over-long string");
 		goto free_msg;
 	}
 	o->value = m->value;
@@ -437,8 +436,7 @@ store_open(const struct store_opts *opts, char *err, size_t errlen)
 			goto env_close;
 		}
 		if (dead > 0)
-			fprintf(stderr,
-			    "store: cleared %d stale reader slot%s in %s\n",
+			log_warn("store: cleared %d stale reader slot%s in %s",
 			    dead, dead == 1 ? "" : "s", opts->dir);
 	}
 	if (format_check(s, err, errlen) == -1)
@@ -475,13 +473,13 @@ store_grow(struct store *s)
 	int rc;
 
 	if (s->ntxn > 0) {
-		fprintf(stderr, "store: grow: a transaction is open\n");
+		log_error("store: grow: a transaction is open");
 		return -1;
 	}
 	cur = store_map_size(s);
 	if (cur >= s->map_max) {
-		fprintf(stderr,
-		    "store: map is at its maximum size (%llu bytes) in %s\n",
+		log_error(
+		    "store: map is at its maximum size (%llu bytes) in %s",
 		    (unsigned long long)cur, s->dir);
 		return -1;
 	}
@@ -489,7 +487,7 @@ store_grow(struct store *s)
 	rc = mdb_env_set_mapsize(s->env, next);
 	if (rc != 0)
 		return store_fail("grow", rc);
-	fprintf(stderr, "store: map grown to %llu bytes in %s\n",
+	log_info("store: map grown to %llu bytes in %s",
 	    (unsigned long long)store_map_size(s), s->dir);
 	return 0;
 }
@@ -551,8 +549,8 @@ store_txn_begin(struct store *s, bool write)
 	int i, rc;
 
 	if (write && s->readonly) {
-		fprintf(stderr, "store: write transaction on a read-only "
-				"store\n");
+		log_error("store: write transaction on a read-only "
+			  "store");
 		return NULL;
 	}
 	for (i = 0; i < DB_COUNT; i++) {
@@ -649,8 +647,7 @@ txn_put(struct store_txn *t, enum store_db db, const void *key, size_t klen,
 	int rc;
 
 	if (!t->write) {
-		fprintf(stderr, "store: %s: put in a read transaction\n",
-		    db_names[db]);
+		log_error("store: %s: put in a read transaction", db_names[db]);
 		return -1;
 	}
 	if (t->full)
@@ -710,7 +707,7 @@ seq_decode(const MDB_val *v, struct store_seq *out)
 
 	m = indicator__store__seq_state__unpack(NULL, v->mv_size, v->mv_data);
 	if (m == NULL) {
-		fprintf(stderr, "store: corrupt sequence record\n");
+		log_error("store: corrupt sequence record");
 		return -1;
 	}
 	out->last_seq = m->last_seq;
@@ -781,7 +778,7 @@ store_seq_scan(struct store_txn *t,
 		size_t n = strnlen(p, k.mv_size);
 
 		if (n == 0 || n > IND_AGENT_ID_MAX || k.mv_size != n + 1 + 8) {
-			fprintf(stderr, "store: corrupt sequence key\n");
+			log_error("store: corrupt sequence key");
 			rc = -1;
 			break;
 		}
@@ -850,7 +847,7 @@ ref_decode(const MDB_val *v, struct store_ref *out)
 			out->lsn = f.u;
 	}
 	if (rc == -1 || out->lsn == 0) {
-		fprintf(stderr, "store: corrupt obs record\n");
+		log_error("store: corrupt obs record");
 		return -1;
 	}
 	return 0;
@@ -929,7 +926,7 @@ store_log_append(struct store_txn *t, struct store_obs *o)
 	int rc;
 
 	if (!t->write) {
-		fprintf(stderr, "store: log: append in a read transaction\n");
+		log_error("store: log: append in a read transaction");
 		return -1;
 	}
 	if (t->full)
@@ -986,7 +983,7 @@ store_log_scan(struct store_txn *t, uint64_t from,
 	do {
 		memset(&o, 0, sizeof(o));
 		if (k.mv_size != 8 || obs_decode(&v, &o) == -1) {
-			fprintf(stderr, "store: corrupt log record\n");
+			log_error("store: corrupt log record");
 			rc = -1;
 			break;
 		}
@@ -1017,8 +1014,8 @@ store_obs_put(struct store_txn *t, struct store_obs *o, struct store_obs *prev,
 	else if (prev != NULL && (rc = store_log_get(t, ref.lsn, prev)) != 0)
 		return rc == STORE_NOTFOUND ? -1 : rc;
 	if (ref.revision == UINT32_MAX) {
-		fprintf(stderr, "store: %s/%s/%s/%s: too many revisions\n",
-		    o->district, o->industry, o->metric, o->period);
+		log_error("store: %s/%s/%s/%s: too many revisions", o->district,
+		    o->industry, o->metric, o->period);
 		return -1;
 	}
 	if ((rc = store_meta_get(t, STORE_META_APPLIED, &applied)) != 0 ||
@@ -1053,9 +1050,8 @@ store_obs_get(struct store_txn *t, const char *district, const char *industry,
 	if (rc != 0)
 		return rc;
 	if ((rc = store_log_get(t, ref.lsn, out)) == STORE_NOTFOUND) {
-		fprintf(stderr,
-		    "store: obs names log record %llu, which is "
-		    "missing\n",
+		log_error("store: obs names log record %llu, which is "
+			  "missing",
 		    (unsigned long long)ref.lsn);
 		return -1;
 	}
@@ -1138,9 +1134,8 @@ store_obs_scan(struct store_txn *t, const struct store_filter *f,
 			continue;
 		if (ref_decode(&v, &ref) == -1 ||
 		    store_log_get(t, ref.lsn, &o) != 0) {
-			fprintf(stderr,
-			    "store: %s/%s/%s/%s: its log record "
-			    "%llu is missing or corrupt\n",
+			log_error("store: %s/%s/%s/%s: its log record "
+				  "%llu is missing or corrupt",
 			    o.district, o.industry, o.metric, o.period,
 			    (unsigned long long)ref.lsn);
 			rc = -1;
@@ -1183,9 +1178,8 @@ store_hist_scan(struct store_txn *t, const char *district, const char *industry,
 		    strcmp(revs[n].industry, industry) != 0 ||
 		    strcmp(revs[n].metric, metric) != 0 ||
 		    strcmp(revs[n].period, period) != 0) {
-			fprintf(stderr,
-			    "store: %s/%s/%s/%s: history broken at "
-			    "log record %llu\n",
+			log_error("store: %s/%s/%s/%s: history broken at "
+				  "log record %llu",
 			    district, industry, metric, period,
 			    (unsigned long long)lsn);
 			free(revs);
@@ -1206,9 +1200,9 @@ topic_check(const char *topic, bool empty_ok)
 	size_t n = strlen(topic);
 
 	if ((n == 0 && !empty_ok) || n > IND_TOPIC_MAX) {
-		fprintf(stderr, "store: topic \"%.*s%s\": %s (1..%d bytes)\n",
-		    40, topic, n > 40 ? "..." : "",
-		    n == 0 ? "empty" : "too long", IND_TOPIC_MAX);
+		log_error("store: topic \"%.*s%s\": %s (1..%d bytes)", 40,
+		    topic, n > 40 ? "..." : "", n == 0 ? "empty" : "too long",
+		    IND_TOPIC_MAX);
 		return -1;
 	}
 	return 0;
@@ -1267,7 +1261,7 @@ store_agg_scan(struct store_txn *t, const char *prefix,
 			break;
 		}
 		if (k.mv_size > IND_TOPIC_MAX) {
-			fprintf(stderr, "store: corrupt aggregate key\n");
+			log_error("store: corrupt aggregate key");
 			rc = -1;
 			break;
 		}
@@ -1287,7 +1281,7 @@ meta_name_check(const char *name)
 	size_t n = strlen(name);
 
 	if (n == 0 || n > STORE_META_NAME_MAX) {
-		fprintf(stderr, "store: meta name of %zu bytes (1..%d)\n", n,
+		log_error("store: meta name of %zu bytes (1..%d)", n,
 		    STORE_META_NAME_MAX);
 		return -1;
 	}
@@ -1310,7 +1304,7 @@ store_meta_get(struct store_txn *t, const char *name, uint64_t *out)
 	if (rc != 0)
 		return rc;
 	if (v.mv_size != 8) {
-		fprintf(stderr, "store: corrupt meta value for %s\n", name);
+		log_error("store: corrupt meta value for %s", name);
 		return -1;
 	}
 	*out = get_be64(v.mv_data);
@@ -1367,8 +1361,7 @@ store_backup(struct store *s, const char *dir)
 
 	rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
 	if (rc != 0) {
-		fprintf(
-		    stderr, "store: backup to %s: %s\n", dir, mdb_strerror(rc));
+		log_error("store: backup to %s: %s", dir, mdb_strerror(rc));
 		return -1;
 	}
 	return 0;

@@ -30,8 +30,8 @@
  * transaction).
  *
  * Return codes: 0 success, STORE_NOTFOUND for a get that finds nothing,
- * STORE_FULL when the map is full, -1 for any other failure (logged to
- * stderr with the "store:" prefix and the LMDB message).
+ * STORE_FULL when the map is full, -1 for any other failure (logged through
+ * log.h with the "store:" prefix and the LMDB message).
  */
 #ifndef INDICATOR_STORE_H
 #define INDICATOR_STORE_H

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "indicator.pb-c.h"
 #include "indicatorctl.h"
+#include "log.h"
 #include "period.h"
 #include "store.h"
 #include "utf8.h"
@@ -1421,6 +1422,7 @@ main(int argc, char *argv[])
 	struct ctl ctl = { 0 };
 	int ch, rc;
 
+	log_init("indicatorctl", LOG_STYLE_TOOL);
 	while ((ch = getopt(argc, argv, "+c:d:h")) != -1) {
 		switch (ch) {
 		case 'c':
