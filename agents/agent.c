@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "agent.h"
+#include "log.h"
 #include "xmalloc.h"
 
 volatile sig_atomic_t agent_stop;
@@ -80,20 +81,6 @@ agent_wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void
-agent_debug(const struct agent *a, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!a->verbose)
-		return;
-	fputs("indicator-agent: debug: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 static void
 agent_usage(FILE *fp)
 {
@@ -131,8 +118,7 @@ agent_signals(bool service)
 	if (sigaction(SIGINT, &sa, NULL) == -1 ||
 	    sigaction(SIGTERM, &sa, NULL) == -1 ||
 	    (service && sigaction(SIGHUP, &ign, NULL) == -1)) {
-		fprintf(stderr, "indicator-agent: sigaction: %s\n",
-		    strerror(errno));
+		log_error("agent: sigaction: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -150,9 +136,8 @@ agent_parse_uint(const char *opt, const char *s, unsigned long min,
 	v = strtoul(s, &end, 10);
 	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 || v < min ||
 	    v > max) {
-		fprintf(stderr,
-		    "indicator-agent: %s: '%s' is not a number from %lu to "
-		    "%lu\n",
+		log_error("agent: %s: '%s' is not a number from %lu to "
+			  "%lu",
 		    opt, s, min, max);
 		return -1;
 	}
@@ -164,8 +149,7 @@ static int
 agent_set_str(const char *opt, char *dst, size_t size, const char *val)
 {
 	if (!strlcpy_ok(dst, val, size)) {
-		fprintf(stderr, "indicator-agent: %s: longer than %zu bytes\n",
-		    opt, size - 1);
+		log_error("agent: %s: longer than %zu bytes", opt, size - 1);
 		return -1;
 	}
 	return 0;
@@ -184,7 +168,7 @@ agent_configure(struct agent *a, const struct agent_opts *o, bool identity)
 	agent_config_defaults(c);
 	if (o->conf != NULL &&
 	    agent_config_load(c, o->conf, err, sizeof(err))) {
-		fprintf(stderr, "indicator-agent: %s\n", err);
+		log_error("agent: %s", err);
 		return -1;
 	}
 	if ((o->id != NULL &&
@@ -212,24 +196,22 @@ agent_configure(struct agent *a, const struct agent_opts *o, bool identity)
 	a->verbose = o->verbose;
 
 	if (identity && c->id[0] == '\0') {
-		fprintf(stderr, "indicator-agent: no agent id: give --id ID or "
-				"set id in the [agent] section of -c FILE\n");
+		log_error("agent: no agent id: give --id ID or "
+			  "set id in the [agent] section of -c FILE");
 		return -1;
 	}
 	if (identity && c->district[0] == '\0') {
-		fprintf(stderr,
-		    "indicator-agent: no district: give --district CODE or set "
-		    "district in the [agent] section of -c FILE\n");
+		log_error("agent: no district: give --district CODE or set "
+			  "district in the [agent] section of -c FILE");
 		return -1;
 	}
 	if (c->endpoint[0] == '\0' || c->outbox[0] == '\0') {
-		fprintf(stderr, "indicator-agent: endpoint and outbox must not "
-				"be empty\n");
+		log_error("agent: endpoint and outbox must not "
+			  "be empty");
 		return -1;
 	}
 	if (c->drop_dir[0] == '\0') {
-		fprintf(
-		    stderr, "indicator-agent: drop_dir must not be empty\n");
+		log_error("agent: drop_dir must not be empty");
 		return -1;
 	}
 	return 0;
@@ -241,8 +223,7 @@ agent_open_outbox(struct agent *a)
 	char err[512];
 
 	if ((a->ob = outbox_open(a->cfg.outbox, err, sizeof(err))) == NULL) {
-		fprintf(
-		    stderr, "indicator-agent: %s: %s\n", a->cfg.outbox, err);
+		log_error("agent: %s", err);
 		return -1;
 	}
 	return 0;
@@ -289,9 +270,8 @@ agent_send(struct agent *a, char *const files[], int nfiles)
 		rc = AGENT_EXIT_PENDING;
 	else
 		rc = agent_flush(a);
-	fprintf(stderr,
-	    "indicator-agent: %lu reports (%lu observations) sent: "
-	    "%lu accepted, %lu duplicate, %lu rejected\n",
+	log_info("agent: %lu reports (%lu observations) sent: "
+		 "%lu accepted, %lu duplicate, %lu rejected",
 	    a->sent, a->observations, a->accepted, a->duplicate, a->rejected);
 	if (rc != AGENT_EXIT_OK)
 		return rc;
@@ -317,8 +297,7 @@ agent_run(struct agent *a)
 		return AGENT_EXIT_FAIL;
 	if ((f = agent_flush_new(a)) == NULL)
 		goto drop_close;
-	fprintf(stderr,
-	    "indicator-agent: running: drop %s, outbox %s, daemon %s\n",
+	log_info("agent: running: drop %s, outbox %s, daemon %s",
 	    a->cfg.drop_dir, a->cfg.outbox, a->cfg.endpoint);
 	if (agent_drop_scan(d) == -1)
 		goto flush_destroy;
@@ -337,9 +316,8 @@ agent_run(struct agent *a)
 flush_destroy:
 	agent_flush_destroy(&f);
 	if (outbox_counts(a->ob, &pending, &dead, &next_seq) == 0)
-		fprintf(stderr,
-		    "indicator-agent: stopped: %" PRIu64
-		    " reports left pending in the outbox\n",
+		log_info("agent: stopped: %" PRIu64
+			 " reports left pending in the outbox",
 		    pending);
 drop_close:
 	agent_drop_close(&d);
@@ -357,7 +335,7 @@ agent_debug_peak(const struct agent *a)
 		return;
 	while (fgets(line, sizeof(line), fp) != NULL)
 		if (strncmp(line, "VmHWM:", 6) == 0)
-			agent_debug(a, "peak memory: %lu kB",
+			log_debug("agent: peak memory: %lu kB",
 			    strtoul(line + 6, NULL, 10));
 	fclose(fp);
 }
@@ -422,6 +400,7 @@ main(int argc, char *argv[])
 	const char *cmd;
 	int rc;
 
+	log_init("indicator-agent", LOG_STYLE_SERVICE);
 	memset(&a, 0, sizeof(a));
 	a.start_ms = agent_now_ms();
 	if (agent_getopt(argc, argv, &o) == -1 || optind >= argc) {
@@ -437,6 +416,8 @@ main(int argc, char *argv[])
 	}
 	if (agent_configure(&a, &o, strcmp(cmd, "status") != 0) == -1)
 		return AGENT_EXIT_USAGE;
+	log_set_format(a.cfg.log_format);
+	log_set_level(a.verbose ? CONFIG_LOG_DEBUG : CONFIG_LOG_INFO);
 	if (agent_signals(strcmp(cmd, "run") == 0) == -1 ||
 	    agent_open_outbox(&a) == -1)
 		return AGENT_EXIT_FAIL;

@@ -46,9 +46,6 @@ extern volatile sig_atomic_t agent_stop;
 uint64_t agent_now_ms(void);
 /* Wall-clock time in milliseconds since the epoch. */
 int64_t agent_wall_ms(void);
-/* Debug notes, printed with -v only. */
-void agent_debug(const struct agent *a, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 /* agent_enqueue.c */
 
@@ -126,7 +123,8 @@ int agent_flush(struct agent *a);
 /*
  * Prints why a report was rejected to fp: "head: code: message", then one
  * line per bad observation, named (industry/metric/period) from the packed
- * AgentMessage in report when it decodes.
+ * AgentMessage in report when it decodes, indented. With fp NULL the lines
+ * are logged as errors instead, each starting with head.
  */
 void agent_print_rejection(FILE *fp, const char *head, const void *report,
     size_t report_len, const void *ack, size_t ack_len);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "log.h"
 #include "csv.h"
 #include "indicator.pb-c.h"
 #include "xmalloc.h"
@@ -245,28 +246,26 @@ agent_enqueue_file(struct agent *a, const char *path)
 	memset(&f, 0, sizeof(f));
 	f.name = path;
 	if ((fp = fopen(path, "rb")) == NULL) {
-		fprintf(
-		    stderr, "indicator-agent: %s: %s\n", path, strerror(errno));
+		log_error("agent: %s: %s", path, strerror(errno));
 		return -1;
 	}
 	rc = agent_enqueue_fp(a, fp, &f);
 	fclose(fp);
 	if (rc == AGENT_FILE_BAD) {
-		fprintf(stderr, "indicator-agent: %s\n", f.why);
+		log_error("agent: %s", f.why);
 		return -1;
 	}
 	if (rc == -1) {
-		fprintf(stderr,
-		    "indicator-agent: %s: could not store its reports in the "
-		    "outbox; nothing from it is sent\n",
+		log_error("agent: %s: could not store its reports in the "
+			  "outbox; nothing from it is sent",
 		    path);
 		return -1;
 	}
 	if (f.reports == 0)
-		agent_debug(a, "%s: no rows", path);
+		log_debug("agent: %s: no rows", path);
 	else
-		agent_debug(a,
-		    "%s: %lu observations in %zu reports, seq %" PRIu64
+		log_debug(
+		    "agent: %s: %lu observations in %zu reports, seq %" PRIu64
 		    "-%" PRIu64,
 		    path, f.observations, f.reports, f.first_seq, f.last_seq);
 	return 0;
@@ -291,14 +290,14 @@ agent_drop_subdir(struct agent_drop *d, const char *sub)
 	int fd;
 
 	if (mkdirat(d->dirfd, sub, 0777) == -1 && errno != EEXIST) {
-		fprintf(stderr, "indicator-agent: mkdir %s/%s: %s\n",
-		    d->a->cfg.drop_dir, sub, strerror(errno));
+		log_error("agent: mkdir %s/%s: %s", d->a->cfg.drop_dir, sub,
+		    strerror(errno));
 		return -1;
 	}
 	fd = openat(d->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1)
-		fprintf(stderr, "indicator-agent: %s/%s: %s\n",
-		    d->a->cfg.drop_dir, sub, strerror(errno));
+		log_error("agent: %s/%s: %s", d->a->cfg.drop_dir, sub,
+		    strerror(errno));
 	return fd;
 }
 
@@ -311,13 +310,11 @@ agent_drop_open(struct agent *a)
 	d->a = a;
 	d->dirfd = d->donefd = d->rejfd = d->ino = -1;
 	if (mkdir(dir, 0777) == -1 && errno != EEXIST) {
-		fprintf(stderr, "indicator-agent: mkdir %s: %s\n", dir,
-		    strerror(errno));
+		log_error("agent: mkdir %s: %s", dir, strerror(errno));
 		goto drop_close;
 	}
 	if ((d->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		fprintf(
-		    stderr, "indicator-agent: %s: %s\n", dir, strerror(errno));
+		log_error("agent: %s: %s", dir, strerror(errno));
 		goto drop_close;
 	}
 	if ((d->donefd = agent_drop_subdir(d, "done")) == -1 ||
@@ -326,8 +323,7 @@ agent_drop_open(struct agent *a)
 	if ((d->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
 	    inotify_add_watch(
 		d->ino, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR) == -1) {
-		fprintf(stderr, "indicator-agent: inotify %s: %s\n", dir,
-		    strerror(errno));
+		log_error("agent: inotify %s: %s", dir, strerror(errno));
 		goto drop_close;
 	}
 	return d;
@@ -391,8 +387,8 @@ agent_drop_move(struct agent_drop *d, const char *name, int todir,
 			return 0;
 		break;
 	}
-	fprintf(stderr, "indicator-agent: %s: cannot move it to %s/%s: %s\n",
-	    name, d->a->cfg.drop_dir, sub,
+	log_error("agent: %s: cannot move it to %s/%s: %s", name,
+	    d->a->cfg.drop_dir, sub,
 	    errno == EEXIST ? "too many files of that name" : strerror(errno));
 	return -1;
 }
@@ -405,7 +401,7 @@ agent_drop_reject(struct agent_drop *d, const char *name, const char *why)
 	FILE *fp;
 	int fd;
 
-	fprintf(stderr, "indicator-agent: %s\n", why);
+	log_warn("agent: %s", why);
 	if (agent_drop_move(
 		d, name, d->rejfd, "rejected", final, sizeof(final)) == -1)
 		return;
@@ -413,18 +409,17 @@ agent_drop_reject(struct agent_drop *d, const char *name, const char *why)
 	fd = openat(
 	    d->rejfd, err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL) {
-		fprintf(stderr, "indicator-agent: %s/rejected/%s: %s\n",
-		    d->a->cfg.drop_dir, err, strerror(errno));
+		log_error("agent: %s/rejected/%s: %s", d->a->cfg.drop_dir, err,
+		    strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return;
 	}
 	fprintf(fp, "%s\n", why);
 	if (fclose(fp) == EOF)
-		fprintf(stderr, "indicator-agent: %s/rejected/%s: %s\n",
-		    d->a->cfg.drop_dir, err, strerror(errno));
-	fprintf(
-	    stderr, "indicator-agent: %s: moved to rejected/%s\n", name, final);
+		log_error("agent: %s/rejected/%s: %s", d->a->cfg.drop_dir, err,
+		    strerror(errno));
+	log_warn("agent: %s: moved to rejected/%s", name, final);
 }
 
 /* Moves an enqueued file to done/, then forgets its mark. */
@@ -438,18 +433,14 @@ agent_drop_done(struct agent_drop *d, const char *name, const char *key,
 	    -1)
 		return 0;
 	if (f == NULL)
-		fprintf(stderr,
-		    "indicator-agent: %s: enqueued before a restart; moved to "
-		    "done/%s\n",
+		log_info("agent: %s: enqueued before a restart; moved to "
+			 "done/%s",
 		    name, final);
 	else if (f->reports == 0)
-		fprintf(stderr,
-		    "indicator-agent: %s: no rows; moved to done/%s\n", name,
-		    final);
+		log_info("agent: %s: no rows; moved to done/%s", name, final);
 	else
-		fprintf(stderr,
-		    "indicator-agent: %s: %lu observations in %zu reports, "
-		    "seq %" PRIu64 "-%" PRIu64 "; moved to done/%s\n",
+		log_info("agent: %s: %lu observations in %zu reports, "
+			 "seq %" PRIu64 "-%" PRIu64 "; moved to done/%s",
 		    name, f->observations, f->reports, f->first_seq,
 		    f->last_seq, final);
 	if (key != NULL)
@@ -478,17 +469,16 @@ agent_drop_take(struct agent_drop *d, const char *name)
 	fd = openat(d->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1) {
 		/* Taken already, or not a regular file. */
-		agent_debug(d->a, "%s: skipped: %s", name, strerror(errno));
+		log_debug("agent: %s: skipped: %s", name, strerror(errno));
 		return 0;
 	}
 	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		agent_debug(d->a, "%s: skipped: not a regular file", name);
+		log_debug("agent: %s: skipped: not a regular file", name);
 		close(fd);
 		return 0;
 	}
 	if ((fp = fdopen(fd, "rb")) == NULL) {
-		fprintf(
-		    stderr, "indicator-agent: %s: %s\n", name, strerror(errno));
+		log_error("agent: %s: %s", name, strerror(errno));
 		close(fd);
 		return 0;
 	}
@@ -516,9 +506,8 @@ agent_drop_take(struct agent_drop *d, const char *name)
 		return 0;
 	}
 	if (rc == -1) {
-		fprintf(stderr,
-		    "indicator-agent: %s: could not store its reports in the "
-		    "outbox; left in %s\n",
+		log_error("agent: %s: could not store its reports in the "
+			  "outbox; left in %s",
 		    name, d->a->cfg.drop_dir);
 		return -1;
 	}
@@ -546,8 +535,7 @@ agent_drop_scan(struct agent_drop *d)
 	int fd, rc, taken = 0;
 
 	if ((fd = dup(d->dirfd)) == -1 || (dir = fdopendir(fd)) == NULL) {
-		fprintf(stderr, "indicator-agent: %s: %s\n", d->a->cfg.drop_dir,
-		    strerror(errno));
+		log_error("agent: %s: %s", d->a->cfg.drop_dir, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return -1;
@@ -598,9 +586,8 @@ agent_drop_events(struct agent_drop *d)
 			if (ev->mask & IN_Q_OVERFLOW)
 				rescan = true;
 			if (ev->mask & IN_IGNORED)
-				fprintf(stderr,
-				    "indicator-agent: %s: no longer watched "
-				    "(removed?)\n",
+				log_warn("agent: %s: no longer watched "
+					 "(removed?)",
 				    d->a->cfg.drop_dir);
 			if (ev->len == 0 || (ev->mask & IN_ISDIR) || agent_stop)
 				continue;
@@ -610,12 +597,11 @@ agent_drop_events(struct agent_drop *d)
 		}
 	}
 	if (len == -1 && errno != EAGAIN && errno != EINTR) {
-		fprintf(
-		    stderr, "indicator-agent: inotify: %s\n", strerror(errno));
+		log_error("agent: inotify: %s", strerror(errno));
 		return -1;
 	}
 	if (rescan && !agent_stop) {
-		agent_debug(d->a, "inotify queue overflowed: rescanning");
+		log_debug("agent: inotify queue overflowed: rescanning");
 		if ((rc = agent_drop_scan(d)) == -1)
 			return -1;
 		taken += rc;

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <zmq.h>
 
 #include "agent.h"
+#include "log.h"
 #include "keys.h"
 #include "indicator.pb-c.h"
 #include "xmalloc.h"
@@ -103,7 +105,7 @@ agent_flight_send(struct agent_flush *f, struct agent_flight *fl, uint64_t now)
 {
 	if (zmq_send(f->sock, fl->buf, fl->len, ZMQ_DONTWAIT) == -1)
 		/* Queue full or interrupted: the ack timeout resends it. */
-		agent_debug(f->a, "send of seq %" PRIu64 " failed: %s", fl->seq,
+		log_debug("agent: send of seq %" PRIu64 " failed: %s", fl->seq,
 		    zmq_strerror(errno));
 	fl->send_no = ++f->sends;
 	fl->due_ms = now + agent_flush_timeout(f);
@@ -150,8 +152,8 @@ agent_flight_add(uint64_t seq, const void *buf, size_t len, void *arg)
 	    msg->body_case == INDICATOR__AGENT_MESSAGE__BODY_REPORT)
 		f->a->observations += msg->report->n_observations;
 	else
-		agent_debug(
-		    f->a, "pending seq %" PRIu64 " does not decode", seq);
+		log_debug(
+		    "agent: pending seq %" PRIu64 " does not decode", seq);
 	indicator__agent_message__free_unpacked(msg, NULL);
 
 	agent_flight_send(f, fl, agent_now_ms());
@@ -196,6 +198,25 @@ agent_flush_commit(struct agent_flush *f)
 	return rc;
 }
 
+/* One line of a rejection: to fp, or logged as an error when fp is NULL. */
+static void rejection_line(FILE *fp, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+rejection_line(FILE *fp, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (fp != NULL) {
+		vfprintf(fp, fmt, ap);
+		fputc('\n', fp);
+	} else {
+		log_vlog(CONFIG_LOG_ERROR, fmt, ap);
+	}
+	va_end(ap);
+}
+
 void
 agent_print_rejection(FILE *fp, const char *head, const void *report,
     size_t report_len, const void *ackbuf, size_t ack_len)
@@ -203,18 +224,23 @@ agent_print_rejection(FILE *fp, const char *head, const void *report,
 	Indicator__Ack *ack;
 	Indicator__AgentMessage *msg;
 	const Indicator__Report *r = NULL;
+	/* In the log each line names its report; on fp they are indented
+	 * under the first. */
+	const char *sub = fp != NULL ? "" : head,
+		   *sep = fp != NULL ? " " : ": ";
 
 	if ((ack = indicator__ack__unpack(NULL, ack_len, ackbuf)) == NULL) {
-		fprintf(fp, "%s: (the ack does not decode)\n", head);
+		rejection_line(fp, "%s: (the ack does not decode)", head);
 		return;
 	}
 	if (ack->code[0] != '\0' && ack->message[0] != '\0')
-		fprintf(fp, "%s: %s: %s\n", head, ack->code, ack->message);
+		rejection_line(fp, "%s: %s: %s", head, ack->code, ack->message);
 	else if (ack->code[0] != '\0' || ack->message[0] != '\0')
-		fprintf(fp, "%s: %s\n", head,
+		rejection_line(fp, "%s: %s", head,
 		    ack->code[0] != '\0' ? ack->code : ack->message);
 	else
-		fprintf(fp, "%s: %zu bad observations\n", head, ack->n_errors);
+		rejection_line(
+		    fp, "%s: %zu bad observations", head, ack->n_errors);
 
 	msg = indicator__agent_message__unpack(NULL, report_len, report);
 	if (msg != NULL &&
@@ -227,12 +253,13 @@ agent_print_rejection(FILE *fp, const char *head, const void *report,
 			const Indicator__Observation *o =
 			    r->observations[e->index];
 
-			fprintf(fp,
-			    "  observation %" PRIu32 " (%s/%s/%s): %s: %s\n",
-			    e->index, o->industry, o->metric, o->period,
-			    e->code, e->message);
+			rejection_line(fp,
+			    "%s%sobservation %" PRIu32 " (%s/%s/%s): %s: %s",
+			    sub, sep, e->index, o->industry, o->metric,
+			    o->period, e->code, e->message);
 		} else {
-			fprintf(fp, "  observation %" PRIu32 ": %s: %s\n",
+			rejection_line(fp,
+			    "%s%sobservation %" PRIu32 ": %s: %s", sub, sep,
 			    e->index, e->code, e->message);
 		}
 	}
@@ -248,9 +275,9 @@ agent_flush_rejected(struct agent_flush *f, struct agent_flight *fl,
 
 	if (outbox_kill(f->a->ob, fl->seq, ack, ack_len) == -1)
 		f->error = true;
-	snprintf(head, sizeof(head),
-	    "indicator-agent: report seq %" PRIu64 " REJECTED", fl->seq);
-	agent_print_rejection(stderr, head, fl->buf, fl->len, ack, ack_len);
+	snprintf(head, sizeof(head), "agent: report seq %" PRIu64 " REJECTED",
+	    fl->seq);
+	agent_print_rejection(NULL, head, fl->buf, fl->len, ack, ack_len);
 	f->a->rejected++;
 	f->a->failed = true;
 }
@@ -266,8 +293,8 @@ agent_flush_retry(struct agent_flush *f, struct agent_flight *fl,
 	if (fl->backoff_ms > AGENT_BACKOFF_MAX_MS)
 		fl->backoff_ms = AGENT_BACKOFF_MAX_MS;
 	fl->due_ms = now + fl->backoff_ms;
-	agent_debug(f->a,
-	    "seq %" PRIu64 ": retry later (expected %" PRIu64 "), in %u ms",
+	log_debug("agent: seq %" PRIu64 ": retry later (expected %" PRIu64
+		  "), in %u ms",
 	    fl->seq, ack->expected_seq, fl->backoff_ms);
 
 	/*
@@ -279,7 +306,7 @@ agent_flush_retry(struct agent_flush *f, struct agent_flight *fl,
 	if (ack->expected_seq != 0 && ack->expected_seq < fl->seq &&
 	    (lost = agent_flight_find(f, ack->expected_seq)) != NULL &&
 	    lost->send_no < fl->send_no) {
-		agent_debug(f->a, "resending seq %" PRIu64 ", lost", lost->seq);
+		log_debug("agent: resending seq %" PRIu64 ", lost", lost->seq);
 		agent_flight_send(f, lost, now);
 	}
 }
@@ -292,29 +319,28 @@ agent_flush_ack(struct agent_flush *f, const void *data, size_t len)
 	uint64_t now = agent_now_ms();
 
 	if ((ack = indicator__ack__unpack(NULL, len, data)) == NULL) {
-		agent_debug(
-		    f->a, "ignored a frame of %zu bytes: not an Ack", len);
+		log_debug(
+		    "agent: ignored a frame of %zu bytes: not an Ack", len);
 		return;
 	}
 	f->last_ack_ms = now;
 	if (f->a->service) {
 		f->resend_ms = f->a->cfg.ack_timeout_ms;
 		if (f->waiting_said)
-			fprintf(stderr, "indicator-agent: daemon back\n");
+			log_info("agent: daemon back");
 		f->waiting_said = false;
 	}
 	if (ack->seq == 0) {
 		/* A heartbeat's answer: where the daemon stands. */
 		f->hb_out = false;
-		agent_debug(f->a,
-		    "heartbeat: status %d, the daemon expects seq %" PRIu64,
+		log_debug("agent: heartbeat: status %d, the daemon expects seq "
+			  "%" PRIu64,
 		    (int)ack->status, ack->expected_seq);
 		goto ack_free;
 	}
 	if ((fl = agent_flight_find(f, ack->seq)) == NULL) {
-		agent_debug(f->a,
-		    "ignored an ack for seq %" PRIu64
-		    " (status %d): not in flight",
+		log_debug("agent: ignored an ack for seq %" PRIu64
+			  " (status %d): not in flight",
 		    ack->seq, (int)ack->status);
 		goto ack_free;
 	}
@@ -334,8 +360,8 @@ agent_flush_ack(struct agent_flush *f, const void *data, size_t len)
 		agent_flush_retry(f, fl, ack, now);
 		goto ack_free;
 	default:
-		agent_debug(f->a,
-		    "ignored an ack for seq %" PRIu64 " with status %d",
+		log_debug("agent: ignored an ack for seq %" PRIu64
+			  " with status %d",
 		    ack->seq, (int)ack->status);
 		goto ack_free;
 	}
@@ -364,7 +390,7 @@ agent_flush_recv(struct agent_flush *f)
 			agent_flush_ack(
 			    f, zmq_msg_data(&msg), zmq_msg_size(&msg));
 		} else {
-			agent_debug(f->a, "ignored a multi-frame message");
+			log_debug("agent: ignored a multi-frame message");
 			while (more) {
 				zmq_msg_close(&msg);
 				zmq_msg_init(&msg);
@@ -386,7 +412,7 @@ agent_flush_backoff(struct agent_flush *f)
 	f->resend_ms = f->resend_ms * 2 < AGENT_RESEND_MAX_MS
 			   ? f->resend_ms * 2
 			   : AGENT_RESEND_MAX_MS;
-	agent_debug(f->a, "no answer: resend timeout now %u ms", f->resend_ms);
+	log_debug("agent: no answer: resend timeout now %u ms", f->resend_ms);
 }
 
 static void
@@ -404,10 +430,10 @@ agent_flush_heartbeat(struct agent_flush *f, uint64_t now)
 	msg.heartbeat = &hb;
 	len = indicator__agent_message__pack(&msg, buf);
 	if (zmq_send(f->sock, buf, len, ZMQ_DONTWAIT) == -1)
-		agent_debug(
-		    f->a, "heartbeat send failed: %s", zmq_strerror(errno));
+		log_debug(
+		    "agent: heartbeat send failed: %s", zmq_strerror(errno));
 	else
-		agent_debug(f->a, "heartbeat sent");
+		log_debug("agent: heartbeat sent");
 	f->hb_due_ms = now + f->a->cfg.heartbeat_ms;
 	if (f->hb_out) {
 		/* The last one is unanswered: back off as for reports, so
@@ -436,13 +462,10 @@ agent_flush_outage(struct agent_flush *f, uint64_t now, uint64_t wait)
 			   ? f->a->cfg.ack_timeout_ms - quiet
 			   : wait;
 	if (!f->a->service) {
-		fprintf(stderr, "indicator-agent: waiting for daemon at %s\n",
-		    f->a->cfg.endpoint);
+		log_warn("agent: waiting for daemon at %s", f->a->cfg.endpoint);
 	} else {
 		outbox_counts(f->a->ob, &pending, &dead, &next_seq);
-		fprintf(stderr,
-		    "indicator-agent: daemon unreachable at %s, %" PRIu64
-		    " pending\n",
+		log_warn("agent: daemon unreachable at %s, %" PRIu64 " pending",
 		    f->a->cfg.endpoint, pending);
 	}
 	f->waiting_said = true;
@@ -463,7 +486,7 @@ agent_flush_timers(struct agent_flush *f, uint64_t now)
 		if (fl->done)
 			continue;
 		if (fl->due_ms <= now) {
-			agent_debug(f->a, "resending seq %" PRIu64, fl->seq);
+			log_debug("agent: resending seq %" PRIu64, fl->seq);
 			agent_flight_send(f, fl, now);
 			expired = true;
 		}
@@ -497,8 +520,7 @@ agent_flush_monitor(struct agent_flush *f)
 		ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == -1 ||
 	    (f->mon = zmq_socket(f->zctx, ZMQ_PAIR)) == NULL ||
 	    zmq_connect(f->mon, ep) == -1) {
-		fprintf(stderr, "indicator-agent: zmq monitor: %s\n",
-		    zmq_strerror(errno));
+		log_error("agent: zmq monitor: %s", zmq_strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -515,7 +537,7 @@ agent_flush_curve(struct agent_flush *f)
 
 	if (keys_client_load(c->server_key, c->public_key_file,
 		c->secret_key_file, &k, err, sizeof(err)) == -1) {
-		fprintf(stderr, "indicator-agent: %s\n", err);
+		log_error("agent: %s", err);
 		return -1;
 	}
 	zmq_setsockopt(f->sock, ZMQ_CURVE_SERVERKEY, k.server, KEY_Z85_LEN);
@@ -545,8 +567,7 @@ agent_flush_connect(struct agent_flush *f)
 		f->sock = zmq_socket(f->zctx, ZMQ_DEALER);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (f->sock == NULL) {
-		fprintf(
-		    stderr, "indicator-agent: zmq: %s\n", zmq_strerror(errno));
+		log_error("agent: zmq: %s", zmq_strerror(errno));
 		return -1;
 	}
 	zmq_setsockopt(f->sock, ZMQ_LINGER, &linger, sizeof(linger));
@@ -565,8 +586,7 @@ agent_flush_connect(struct agent_flush *f)
 	if (c->server_key[0] != '\0' && agent_flush_curve(f) == -1)
 		return -1;
 	if (zmq_connect(f->sock, c->endpoint) == -1) {
-		fprintf(stderr, "indicator-agent: %s: %s\n", c->endpoint,
-		    zmq_strerror(errno));
+		log_error("agent: %s: %s", c->endpoint, zmq_strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -597,13 +617,13 @@ agent_flush_events(struct agent_flush *f, uint64_t now)
 			;
 		zmq_msg_close(&msg);
 		if (event == ZMQ_EVENT_DISCONNECTED) {
-			agent_debug(
-			    f->a, "disconnected from %s", f->a->cfg.endpoint);
+			log_debug(
+			    "agent: disconnected from %s", f->a->cfg.endpoint);
 			continue;
 		}
 		if (event != ZMQ_EVENT_CONNECTED)
 			continue;
-		agent_debug(f->a, "connected to %s", f->a->cfg.endpoint);
+		log_debug("agent: connected to %s", f->a->cfg.endpoint);
 		f->resend_ms = f->a->cfg.ack_timeout_ms;
 		for (size_t i = 0; i < f->nfl; i++)
 			if (!f->fl[i].done &&
@@ -620,9 +640,8 @@ agent_flush_pending_note(struct agent_flush *f, const char *why)
 	uint64_t pending = 0, dead, next_seq;
 
 	if (outbox_counts(f->a->ob, &pending, &dead, &next_seq) == 0)
-		fprintf(stderr,
-		    "indicator-agent: %s: %" PRIu64
-		    " reports left pending in the outbox\n",
+		log_warn("agent: %s: %" PRIu64
+			 " reports left pending in the outbox",
 		    why, pending);
 }
 
@@ -711,8 +730,7 @@ agent_flush_step(
 	if (zmq_poll(items, nitems, (long)wait) == -1) {
 		if (errno == EINTR)
 			return 0;
-		fprintf(stderr, "indicator-agent: zmq_poll: %s\n",
-		    zmq_strerror(errno));
+		log_error("agent: zmq_poll: %s", zmq_strerror(errno));
 		return -1;
 	}
 	if (mon_item != -1 && (items[mon_item].revents & ZMQ_POLLIN))

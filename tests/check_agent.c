@@ -300,7 +300,7 @@ agent_wait(pid_t pid)
 static bool
 summary_parse(const char *text, struct summary *s)
 {
-	static const char head[] = "indicator-agent: ";
+	static const char head[] = "agent: ";
 	bool found = false;
 
 	for (const char *p = strstr(text, head); p != NULL;
@@ -308,7 +308,7 @@ summary_parse(const char *text, struct summary *s)
 		struct summary t;
 
 		if (sscanf(p,
-			"indicator-agent: %lu reports (%lu observations) "
+			"agent: %lu reports (%lu observations) "
 			"sent: %lu accepted, %lu duplicate, %lu rejected",
 			&t.reports, &t.observations, &t.accepted, &t.duplicate,
 			&t.rejected) == 5) {

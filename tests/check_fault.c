@@ -470,9 +470,9 @@ agent_tally(
 	const char *p = log;
 	unsigned long sent, obs, acc, dup, rej;
 
-	while (p != NULL && (p = strstr(p, "indicator-agent: ")) != NULL) {
+	while (p != NULL && (p = strstr(p, "agent: ")) != NULL) {
 		if (sscanf(p,
-			"indicator-agent: %lu reports (%lu observations) "
+			"agent: %lu reports (%lu observations) "
 			"sent: %lu accepted, %lu duplicate, %lu rejected",
 			&sent, &obs, &acc, &dup, &rej) == 5) {
 			*accepted += acc;

@@ -59,7 +59,7 @@ fi
 for code in $(printf '%s\n' "${!agent[@]}" | sort); do
 	printf '  %s %-16s %s\n' "$code" "${agent[$code]}-01" \
 		"$(grep -h "sent" "$run/agent-$code.log" |
-			sed 's/^indicator-agent: //')"
+			sed 's/^.* agent: //')"
 done
 echo
 
