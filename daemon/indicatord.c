@@ -3,6 +3,8 @@
  * socket, validates them against the registry, stores each exactly once in
  * LMDB and only then acknowledges it.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -15,6 +17,7 @@
 #include <zmq.h>
 
 #include "indicatord.h"
+#include "lockfile.h"
 #include "xmalloc.h"
 
 volatile sig_atomic_t daemon_quit;
@@ -22,6 +25,8 @@ static volatile sig_atomic_t daemon_reload;
 /* Self-pipe: a signal that lands between zmq_poll()'s checks would not
  * interrupt it, so the handler also makes the pipe readable. */
 static int signal_pipe[2] = { -1, -1 };
+/* The data directory's lock, held for the process's life. */
+static int datadir_lock_fd = -1;
 
 static void
 on_signal(int sig)
@@ -85,6 +90,27 @@ timezone_init(const char *tz)
 		    tz, path);
 	setenv("TZ", tz, 1);
 	tzset();
+}
+
+/*
+ * One daemon per data directory: a second one (even on other ports) would
+ * take over the control socket and write the store behind the first one's
+ * in-memory tables. The lock is taken before any socket or the store is
+ * touched, so a daemon refused changes nothing.
+ */
+static void
+datadir_lock(const char *dir)
+{
+	char who[CONFIG_PATH_MAX + 32], err[CONFIG_PATH_MAX + 128];
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+		fatal("indicatord: not started: mkdir %s: %s", dir,
+		    strerror(errno));
+	snprintf(who, sizeof(who), "data directory %s", dir);
+	datadir_lock_fd =
+	    lockfile_take(dir, "indicatord.lock", who, err, sizeof(err));
+	if (datadir_lock_fd == -1)
+		fatal("indicatord: not started: %s", err);
 }
 
 static void *
@@ -282,6 +308,7 @@ main(int argc, char *argv[])
 	}
 	log_set_level(d->cfg.log_level);
 	log_set_format(d->cfg.log_format);
+	datadir_lock(d->cfg.data_dir);
 	notify_init();
 	signals_init();
 	timezone_init(d->cfg.timezone);
@@ -347,6 +374,7 @@ main(int argc, char *argv[])
 	auth_destroy(d);
 	zmq_ctx_term(d->zctx);
 	store_close(&d->store);
+	lockfile_release(&datadir_lock_fd);
 	free(d);
 	return 0;
 }

@@ -14,6 +14,7 @@
 
 #include <lmdb.h>
 
+#include "lockfile.h"
 #include "log.h"
 #include "outbox.h"
 #include "xmalloc.h"
@@ -215,54 +216,12 @@ init_txn(struct outbox *o, MDB_txn *txn, void *arg)
 	return rc;
 }
 
-/* Takes the lock file; on contention names the holder in err. */
-static int
-lock_take(const char *dir, char *err, size_t errlen)
-{
-	char path[4096], buf[32];
-	ssize_t n;
-	int fd, len;
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/lock", dir) >=
-	    sizeof(path)) {
-		snprintf(err, errlen, "outbox: %s: path too long", dir);
-		return -1;
-	}
-	fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-	if (fd == -1) {
-		snprintf(err, errlen, "outbox: %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		if (errno == EWOULDBLOCK) {
-			n = pread(fd, buf, sizeof(buf) - 1, 0);
-			buf[n > 0 ? n : 0] = '\0';
-			buf[strcspn(buf, "\n")] = '\0';
-			snprintf(err, errlen,
-			    "outbox: %s is in use by another process (pid %s)",
-			    dir, buf[0] != '\0' ? buf : "unknown");
-		} else {
-			snprintf(err, errlen, "outbox: lock %s: %s", path,
-			    strerror(errno));
-		}
-		close(fd);
-		return -1;
-	}
-	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, len, 0) != len) {
-		snprintf(
-		    err, errlen, "outbox: write %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 struct outbox *
 outbox_open(const char *dir, char *err, size_t errlen)
 {
 	struct outbox *o;
 	MDB_envinfo info;
+	char who[1100];
 	int rc;
 
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
@@ -272,7 +231,8 @@ outbox_open(const char *dir, char *err, size_t errlen)
 	}
 	o = xcalloc(1, sizeof(*o));
 	o->dir = xstrdup(dir);
-	o->lockfd = lock_take(dir, err, errlen);
+	snprintf(who, sizeof(who), "outbox: %s", dir);
+	o->lockfd = lockfile_take(dir, "lock", who, err, errlen);
 	if (o->lockfd == -1)
 		goto free_outbox;
 	if ((rc = mdb_env_create(&o->env)) != 0) {
@@ -317,7 +277,7 @@ outbox_close(struct outbox **o)
 	if (o == NULL || *o == NULL)
 		return;
 	mdb_env_close((*o)->env);
-	close((*o)->lockfd);
+	lockfile_release(&(*o)->lockfd);
 	free((*o)->dir);
 	free(*o);
 	*o = NULL;

@@ -13,9 +13,9 @@
  * outbox is created and never changes; next_seq only rises, so a seq is
  * never reused. Every write is a durable transaction.
  *
- * One process at a time: outbox_open() takes an exclusive flock on a lock
- * file in the directory and fails with a clear message when another
- * process holds it.
+ * One process at a time: outbox_open() takes an exclusive flock on the
+ * file "lock" in the directory (lockfile.h), held until outbox_close(),
+ * and fails naming the holder's PID when another process holds it.
  *
  * Functions return 0 on success and -1 on failure (logged through log.h
  * with the "outbox:" prefix) unless said otherwise.
