@@ -217,12 +217,18 @@ agent_configure(struct agent *a, const struct agent_opts *o, bool identity)
 	return 0;
 }
 
+/* send and run write the outbox and hold its lock: one at a time. A
+ * read-only command reads it beside them, taking no lock. */
 static int
-agent_open_outbox(struct agent *a)
+agent_open_outbox(struct agent *a, bool readonly)
 {
 	char err[512];
 
-	if ((a->ob = outbox_open(a->cfg.outbox, err, sizeof(err))) == NULL) {
+	if (readonly)
+		a->ob = outbox_open_readonly(a->cfg.outbox, err, sizeof(err));
+	else
+		a->ob = outbox_open(a->cfg.outbox, err, sizeof(err));
+	if (a->ob == NULL) {
 		log_error("agent: %s", err);
 		return -1;
 	}
@@ -419,7 +425,7 @@ main(int argc, char *argv[])
 	log_set_format(a.cfg.log_format);
 	log_set_level(a.verbose ? CONFIG_LOG_DEBUG : CONFIG_LOG_INFO);
 	if (agent_signals(strcmp(cmd, "run") == 0) == -1 ||
-	    agent_open_outbox(&a) == -1)
+	    agent_open_outbox(&a, strcmp(cmd, "status") == 0) == -1)
 		return AGENT_EXIT_FAIL;
 
 	if (strcmp(cmd, "status") == 0)

@@ -30,7 +30,7 @@ struct outbox {
 	MDB_dbi marks;
 	void *map_start; /* data.mdb's mapping, for outbox_unmap() */
 	size_t map_len; /* 0: not known */
-	int lockfd;
+	int lockfd; /* -1 when read-only */
 	uint64_t epoch;
 	char *dir;
 };
@@ -170,6 +170,20 @@ outbox_write(struct outbox *o, outbox_txn_fn fn, void *arg)
 	}
 }
 
+/*
+ * Begins a read transaction. A read-only outbox's map may have been grown by
+ * the process that writes it: adopt the new size and begin again.
+ */
+static int
+outbox_read_begin(struct outbox *o, MDB_txn **txn)
+{
+	int rc = mdb_txn_begin(o->env, NULL, MDB_RDONLY, txn);
+
+	if (rc == MDB_MAP_RESIZED && (rc = mdb_env_set_mapsize(o->env, 0)) == 0)
+		rc = mdb_txn_begin(o->env, NULL, MDB_RDONLY, txn);
+	return rc;
+}
+
 static int
 epoch_draw(uint64_t *epoch)
 {
@@ -265,6 +279,75 @@ env_close:
 	mdb_env_close(o->env);
 lock_release:
 	close(o->lockfd);
+free_outbox:
+	free(o->dir);
+	free(o);
+	return NULL;
+}
+
+struct outbox *
+outbox_open_readonly(const char *dir, char *err, size_t errlen)
+{
+	struct outbox *o;
+	struct stat sb;
+	char path[4096];
+	MDB_txn *txn;
+	bool found;
+	int rc;
+
+	/* Say that there is none rather than make one. */
+	if ((size_t)snprintf(path, sizeof(path), "%s/data.mdb", dir) >=
+	    sizeof(path)) {
+		snprintf(err, errlen, "outbox: %s: path too long", dir);
+		return NULL;
+	}
+	if (stat(path, &sb) == -1) {
+		snprintf(err, errlen, "outbox: no outbox in %s: %s", dir,
+		    strerror(errno));
+		return NULL;
+	}
+	o = xcalloc(1, sizeof(*o));
+	o->dir = xstrdup(dir);
+	o->lockfd = -1;
+	if ((rc = mdb_env_create(&o->env)) != 0) {
+		snprintf(err, errlen, "outbox: create: %s", mdb_strerror(rc));
+		goto free_outbox;
+	}
+	if ((rc = mdb_env_set_maxdbs(o->env, 4)) != 0 ||
+	    (rc = mdb_env_open(o->env, dir, MDB_RDONLY, 0600)) != 0) {
+		snprintf(
+		    err, errlen, "outbox: open %s: %s", dir, mdb_strerror(rc));
+		goto env_close;
+	}
+	if ((rc = outbox_read_begin(o, &txn)) != 0) {
+		snprintf(
+		    err, errlen, "outbox: read %s: %s", dir, mdb_strerror(rc));
+		goto env_close;
+	}
+	/* Handles opened in a read transaction outlive it once committed. */
+	if ((rc = mdb_dbi_open(txn, "meta", 0, &o->meta)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "pending", 0, &o->pending)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "dead", 0, &o->dead)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "marks", 0, &o->marks)) != 0) {
+		snprintf(err, errlen, "outbox: %s is not an outbox: %s", dir,
+		    mdb_strerror(rc));
+		goto txn_abort;
+	}
+	if (meta_get(txn, o->meta, "epoch", &o->epoch, &found) == -1 ||
+	    !found || o->epoch == 0) {
+		snprintf(err, errlen, "outbox: %s has no epoch", dir);
+		goto txn_abort;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		snprintf(
+		    err, errlen, "outbox: read %s: %s", dir, mdb_strerror(rc));
+		goto env_close;
+	}
+	return o;
+txn_abort:
+	mdb_txn_abort(txn);
+env_close:
+	mdb_env_close(o->env);
 free_outbox:
 	free(o->dir);
 	free(o);
@@ -422,7 +505,7 @@ outbox_scan(struct outbox *o, uint64_t from, size_t max, outbox_pending_fn fn,
 	int rc;
 
 	put_be64(kb, from);
-	if ((rc = mdb_txn_begin(o->env, NULL, MDB_RDONLY, &txn)) != 0)
+	if ((rc = outbox_read_begin(o, &txn)) != 0)
 		return outbox_fail("begin", rc);
 	/* Beyond next_seq lie only a batch's reports not yet committed. */
 	if (meta_get(txn, o->meta, "next_seq", &next, &found) == -1)
@@ -565,7 +648,7 @@ outbox_dead_scan(struct outbox *o, outbox_dead_fn fn, void *arg)
 	MDB_txn *txn;
 	int rc;
 
-	if ((rc = mdb_txn_begin(o->env, NULL, MDB_RDONLY, &txn)) != 0)
+	if ((rc = outbox_read_begin(o, &txn)) != 0)
 		return outbox_fail("begin", rc);
 	if ((rc = mdb_cursor_open(txn, o->dead, &c)) != 0) {
 		outbox_fail("dead", rc);
@@ -604,16 +687,42 @@ txn_abort:
 	return -1;
 }
 
+/* Counts the pending keys from seq `from` on: a batch's reports not yet
+ * committed (another process may be writing them), or left by a crash. */
+static int
+staged_count(struct outbox *o, MDB_txn *txn, uint64_t from, uint64_t *n)
+{
+	unsigned char kb[8];
+	MDB_val k = { sizeof(kb), kb }, v;
+	MDB_cursor *c;
+	int rc;
+
+	*n = 0;
+	if (from == 0)
+		return 0;
+	put_be64(kb, from);
+	if ((rc = mdb_cursor_open(txn, o->pending, &c)) != 0)
+		return outbox_fail("pending", rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+		(*n)++;
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND)
+		return outbox_fail("pending", rc);
+	return 0;
+}
+
 int
 outbox_counts(
     struct outbox *o, uint64_t *pending, uint64_t *dead, uint64_t *next_seq)
 {
 	MDB_stat st;
 	MDB_txn *txn;
+	uint64_t staged;
 	bool found;
 	int rc;
 
-	if ((rc = mdb_txn_begin(o->env, NULL, MDB_RDONLY, &txn)) != 0)
+	if ((rc = outbox_read_begin(o, &txn)) != 0)
 		return outbox_fail("begin", rc);
 	if ((rc = mdb_stat(txn, o->pending, &st)) != 0) {
 		outbox_fail("pending", rc);
@@ -625,8 +734,10 @@ outbox_counts(
 		goto txn_abort;
 	}
 	*dead = st.ms_entries;
-	if (meta_get(txn, o->meta, "next_seq", next_seq, &found) == -1)
+	if (meta_get(txn, o->meta, "next_seq", next_seq, &found) == -1 ||
+	    staged_count(o, txn, *next_seq, &staged) == -1)
 		goto txn_abort;
+	*pending -= staged;
 	mdb_txn_abort(txn);
 	return 0;
 txn_abort:
@@ -950,7 +1061,7 @@ outbox_marked(struct outbox *o, const void *key, size_t len, bool *found)
 	*found = false;
 	if (len == 0 || len > OUTBOX_MARK_MAX)
 		return 0;
-	if ((rc = mdb_txn_begin(o->env, NULL, MDB_RDONLY, &txn)) != 0)
+	if ((rc = outbox_read_begin(o, &txn)) != 0)
 		return outbox_fail("begin", rc);
 	rc = mdb_get(txn, o->marks, &k, &v);
 	mdb_txn_abort(txn);

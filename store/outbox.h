@@ -13,9 +13,11 @@
  * outbox is created and never changes; next_seq only rises, so a seq is
  * never reused. Every write is a durable transaction.
  *
- * One process at a time: outbox_open() takes an exclusive flock on the
- * file "lock" in the directory (lockfile.h), held until outbox_close(),
- * and fails naming the holder's PID when another process holds it.
+ * One writer at a time: outbox_open() takes an exclusive flock on the file
+ * "lock" in the directory (lockfile.h), held until outbox_close(), and
+ * fails naming the holder's PID when another process holds it. Readers
+ * need no lock: outbox_open_readonly() reads an outbox beside the process
+ * that writes it (LMDB's readers do not block its writer).
  *
  * Functions return 0 on success and -1 on failure (logged through log.h
  * with the "outbox:" prefix) unless said otherwise.
@@ -50,9 +52,18 @@ typedef int (*outbox_dead_fn)(uint64_t seq, const void *report,
 
 /* outbox.c */
 
-/* Opens or creates (mode 0700) the outbox in dir. NULL with a reason in
- * err on failure, including "another process is using the outbox". */
+/* Opens or creates (mode 0700) the outbox in dir and takes its lock. NULL
+ * with a reason in err on failure, including "outbox: DIR is in use by
+ * another process (pid N)". */
 struct outbox *outbox_open(const char *dir, char *err, size_t errlen);
+/*
+ * Opens an existing outbox for reading only, without its lock, so that
+ * status can be read while an agent runs on it. It creates nothing: NULL
+ * with a reason in err when dir holds no outbox. Only outbox_epoch(),
+ * outbox_counts(), outbox_scan(), outbox_dead_scan() and outbox_marked()
+ * may be used on it; the others fail.
+ */
+struct outbox *outbox_open_readonly(const char *dir, char *err, size_t errlen);
 /* Accepts NULL and *o == NULL; sets *o to NULL; releases the lock. */
 void outbox_close(struct outbox **o);
 
@@ -77,7 +88,8 @@ int outbox_kill(
 
 int outbox_dead_scan(struct outbox *o, outbox_dead_fn fn, void *arg);
 
-/* Counts and the next seq to be assigned. */
+/* Counts and the next seq to be assigned. pending counts only committed
+ * reports (those below next_seq), not a batch being written. */
 int outbox_counts(
     struct outbox *o, uint64_t *pending, uint64_t *dead, uint64_t *next_seq);
 

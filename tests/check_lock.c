@@ -1,8 +1,9 @@
 /*
- * One process per data directory, on the real binaries: a second daemon
- * on a data directory in use (even with other ports) exits 1 at once
- * naming the PID that holds it, binds nothing, and the first goes on
- * unharmed; a lock left by a killed process blocks nothing.
+ * One process per data directory and per outbox, on the real binaries: a
+ * second daemon on a data directory in use (even with other ports) exits 1
+ * at once naming the PID that holds it, binds nothing, and the first goes
+ * on unharmed; the same for a second agent on an outbox; status reads a
+ * running agent's outbox; a lock left by a killed process blocks nothing.
  * Every wait is for an outcome, with a generous limit.
  */
 #include <sys/socket.h>
@@ -173,6 +174,167 @@ START_TEST(test_daemon_stale_lock)
 }
 END_TEST
 
+/* An agent's world: its directory, outbox, drop directory and log. */
+struct agent_world {
+	char *dir;
+	char outbox[600];
+	char drop[600];
+	char log[600];
+	char endpoint[64];
+	pid_t pid;
+};
+
+static void
+world_init(struct agent_world *w)
+{
+	w->dir = harness_tmpdir();
+	snprintf(w->outbox, sizeof(w->outbox), "%s/outbox", w->dir);
+	snprintf(w->drop, sizeof(w->drop), "%s/drop", w->dir);
+	snprintf(w->log, sizeof(w->log), "%s/run.log", w->dir);
+	/* No daemon there: what is enqueued stays pending. */
+	snprintf(w->endpoint, sizeof(w->endpoint), "tcp://127.0.0.1:%d",
+	    harness_free_port());
+	w->pid = 0;
+}
+
+static void
+world_cleanup(struct agent_world *w)
+{
+	if (w->pid > 0) {
+		kill(w->pid, SIGKILL);
+		harness_wait(w->pid, RUN_TIMEOUT);
+	}
+	harness_rmtree(w->dir);
+	free(w->dir);
+}
+
+static void
+run_start(struct agent_world *w)
+{
+	const char *argv[] = { AGENT_BIN, "--id", "lock-01", "--district",
+		DISTRICT, "--endpoint", w->endpoint, "--outbox", w->outbox,
+		"--drop", w->drop, "--ack-timeout", "200", "run", NULL };
+
+	w->pid = harness_spawn(argv, w->log);
+}
+
+/* Runs the agent with args after the common options: exit code, output. */
+static int
+agent(const struct agent_world *w, const char *cmd, const char *file,
+    char **out, char **err)
+{
+	const char *argv[] = { AGENT_BIN, "--id", "lock-01", "--district",
+		DISTRICT, "--endpoint", w->endpoint, "--outbox", w->outbox,
+		"--timeout", "1", cmd, file, NULL };
+
+	return harness_run(argv, out, err, RUN_TIMEOUT);
+}
+
+static void
+csv_write(const char *path)
+{
+	harness_write_file(path, "industry,metric,period,value,unit\n"
+				 "materials,output_value,2024,1.5,CNY_100M\n"
+				 "photonics,output_value,2024,2.5,CNY_100M\n");
+}
+
+/*
+ * While `run` holds the outbox: a `send` on it is refused with status 1
+ * naming run's PID and adds nothing; `status` reads it (read-only) and
+ * sees what run enqueued. After kill -9 of run, its lock blocks nothing.
+ */
+START_TEST(test_agent_lock)
+{
+	struct agent_world w;
+	char csv[700], tmp[700], want[128], *out, *err;
+	long killed;
+	int rc;
+
+	world_init(&w);
+	run_start(&w);
+	harness_wait_log(w.log, "running", WAIT_MS);
+	snprintf(tmp, sizeof(tmp), "%s/.a.csv.tmp", w.drop);
+	snprintf(csv, sizeof(csv), "%s/a.csv", w.drop);
+	csv_write(tmp);
+	ck_assert_int_eq(rename(tmp, csv), 0);
+	harness_wait_log(w.log, "moved to done/a.csv", WAIT_MS);
+	ck_assert_int_eq(lock_pid(w.outbox, "lock"), w.pid);
+
+	snprintf(csv, sizeof(csv), "%s/b.csv", w.dir);
+	csv_write(csv);
+	rc = agent(&w, "send", csv, &out, &err);
+	ck_assert_msg(rc == 1, "second agent exited %d: %s", rc, err);
+	snprintf(want, sizeof(want), "is in use by another process (pid %ld)",
+	    (long)w.pid);
+	ck_assert_msg(strstr(err, want) != NULL, "want '%s' in: %s", want, err);
+	free(out);
+	free(err);
+
+	/* status reads beside run, twice, and changes nothing. */
+	for (int i = 0; i < 2; i++) {
+		rc = agent(&w, "status", NULL, &out, &err);
+		ck_assert_msg(rc == 0, "status exited %d: %s", rc, err);
+		ck_assert_msg(strstr(out, "next seq: 2\n") != NULL &&
+				  strstr(out, "pending: 1\n") != NULL &&
+				  strstr(out, "dead: 0\n") != NULL,
+		    "%s", out);
+		free(out);
+		free(err);
+	}
+	ck_assert_int_eq(lock_pid(w.outbox, "lock"), w.pid);
+
+	/* kill -9: the lock goes with the process; a new run starts. */
+	killed = w.pid;
+	ck_assert_int_eq(kill(w.pid, SIGKILL), 0);
+	ck_assert_int_eq(harness_wait(w.pid, RUN_TIMEOUT), 128 + SIGKILL);
+	w.pid = 0;
+	ck_assert_int_eq(lock_pid(w.outbox, "lock"), killed);
+	harness_write_file(w.log, "");
+	run_start(&w);
+	harness_wait_log(w.log, "running", WAIT_MS);
+	ck_assert_int_eq(lock_pid(w.outbox, "lock"), w.pid);
+	rc = agent(&w, "status", NULL, &out, &err);
+	ck_assert_msg(
+	    rc == 0 && strstr(out, "pending: 1\n") != NULL, "%s%s", out, err);
+	free(out);
+	free(err);
+	ck_assert_int_eq(kill(w.pid, SIGTERM), 0);
+	ck_assert_int_eq(harness_wait(w.pid, RUN_TIMEOUT), 0);
+	w.pid = 0;
+
+	/* Nobody holds it now: send takes it. */
+	rc = agent(&w, "send", csv, &out, &err);
+	ck_assert_msg(rc == 3, "send exited %d: %s", rc, err);
+	free(out);
+	free(err);
+	rc = agent(&w, "status", NULL, &out, &err);
+	ck_assert_msg(
+	    rc == 0 && strstr(out, "pending: 2\n") != NULL, "%s%s", out, err);
+	free(out);
+	free(err);
+	world_cleanup(&w);
+}
+END_TEST
+
+/* status on a directory with no outbox says so and creates nothing. */
+START_TEST(test_status_no_outbox)
+{
+	struct agent_world w;
+	struct stat sb;
+	char *out, *err;
+	int rc;
+
+	world_init(&w);
+	rc = agent(&w, "status", NULL, &out, &err);
+	ck_assert_msg(rc == 1, "status exited %d: %s", rc, err);
+	ck_assert_msg(strstr(err, "no outbox in") != NULL, "%s", err);
+	ck_assert_int_eq(stat(w.outbox, &sb), -1);
+	free(out);
+	free(err);
+	world_cleanup(&w);
+}
+END_TEST
+
 static Suite *
 lock_suite(void)
 {
@@ -185,6 +347,11 @@ lock_suite(void)
 	tcase_add_test(tc, test_daemon_stale_lock);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("agent");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_agent_lock);
+	tcase_add_test(tc, test_status_no_outbox);
+	suite_add_tcase(s, tc);
 	return s;
 }
 

@@ -429,6 +429,92 @@ batch_add_n(struct outbox_batch *bt, struct build *b, size_t n)
 }
 
 /*
+ * In a child: reads the outbox read-only beside this process, which holds
+ * its lock; expects the epoch and the committed reports only (pending 1
+ * and 2, dead 3, next seq 4), and writes to fail. 0 when all is as
+ * expected.
+ */
+static int
+child_readonly(uint64_t epoch)
+{
+	struct build b = { 0, SIZE_MAX, 0, 0, 0, false };
+	struct seen s = { .n = 0 };
+	char err[512] = "";
+	struct outbox *o;
+	uint64_t p, d, n;
+	int rc = 0;
+
+	if ((o = outbox_open_readonly(odir, err, sizeof(err))) == NULL)
+		return 10;
+	s.epoch = epoch;
+	if (outbox_epoch(o) != epoch)
+		rc = 11;
+	else if (outbox_counts(o, &p, &d, &n) == -1)
+		rc = 12;
+	else if (p != 2 || d != 1 || n != 4)
+		rc = 13;
+	else if (outbox_scan(o, 0, 0, collect, &s) != 0 || s.total != 2 ||
+		 s.bad_body)
+		rc = 14;
+	else if (outbox_enqueue(o, 1, build_report, &b) != -1)
+		rc = 15;
+	outbox_close(&o);
+	return rc;
+}
+
+static void
+assert_child_readonly(void)
+{
+	uint64_t epoch = outbox_epoch(ob);
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0)
+		_exit(child_readonly(epoch));
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_msg(
+	    WEXITSTATUS(status) == 0, "reader: %d", WEXITSTATUS(status));
+}
+
+/*
+ * A reader beside the writer (status while run runs): it needs no lock,
+ * sees what is committed, not the transactions of a batch still being
+ * written beyond next_seq, and cannot write. On a directory without an
+ * outbox it fails and creates nothing.
+ */
+START_TEST(test_readonly)
+{
+	static const unsigned char ack[] = { 0x08, 0x03 };
+	struct build b = { 0, SIZE_MAX, 1000, 0, 0, false };
+	struct outbox_batch *bt;
+	char err[512] = "", none[600];
+	struct stat sb;
+
+	enqueue(ob, 3);
+	ck_assert_int_eq(outbox_kill(ob, 3, ack, sizeof(ack)), 0);
+	assert_counts(ob, 2, 1, 4);
+	assert_child_readonly();
+
+	/* 3000 reports of 1000 bytes: some of the batch's transactions are
+	 * committed, beyond next_seq. */
+	bt = outbox_batch_begin(ob);
+	ck_assert_ptr_nonnull(bt);
+	ck_assert_int_eq(batch_add_n(bt, &b, 3000), 0);
+	assert_child_readonly();
+	outbox_batch_abort(&bt);
+	assert_child_readonly();
+
+	snprintf(none, sizeof(none), "%s/none", dir);
+	ck_assert_ptr_null(outbox_open_readonly(none, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "no outbox in") != NULL, "%s", err);
+	ck_assert_int_eq(stat(none, &sb), -1);
+}
+END_TEST
+
+/*
  * A batch spanning many of its transactions (3 MiB of reports, written
  * OUTBOX_BATCH_BYTES at a time) and growing the map (40 MiB): all or
  * nothing, each report built once, in seq order.
@@ -636,6 +722,7 @@ outbox_suite(void)
 	tcase_add_test(tc, test_lock);
 	tcase_add_test(tc, test_batch_build_fails);
 	tcase_add_test(tc, test_batch_crash);
+	tcase_add_test(tc, test_readonly);
 	tcase_add_test(tc, test_marks);
 	suite_add_tcase(s, tc);
 
