@@ -257,6 +257,9 @@ log_write_all(const char *buf, size_t len)
 	}
 }
 
+static void log_emit(int prio, const char *word, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 log_emit(int prio, const char *word, const char *fmt, va_list ap)
 {

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-30}
 build=${FUZZ_BUILD:-build-fuzz}
 jobs=${JOBS:-$(nproc)}
-targets="fuzz_ingest fuzz_csv fuzz_config"
+targets="fuzz_ingest fuzz_csv fuzz_config fuzz_log"
 
 case $secs in
 '' | *[!0-9]*)
