@@ -70,34 +70,33 @@ check_private(const char *path, const char *what, mode_t forbidden)
 	return 0;
 }
 
+/* Loads one key file into t; -1 with the reason in err. */
 static int
-load_table(const char *path, bool with_district, struct key_table *t)
+load_table(const char *path, bool with_district, struct key_table *t, char *err,
+    size_t len)
 {
-	char err[512], *text;
+	char *text;
 	int rc;
 
-	if ((text = config_read_text(path, err, sizeof(err))) == NULL) {
-		log_error("auth: %s", err);
+	if ((text = config_read_text(path, err, len)) == NULL)
 		return -1;
-	}
-	rc = keys_parse_table(text, path, with_district, t, err, sizeof(err));
+	rc = keys_parse_table(text, path, with_district, t, err, len);
 	free(text);
-	if (rc == -1)
-		log_error("auth: %s", err);
 	return rc;
 }
 
 /* Loads the key tables the configuration names into a; -1 leaves a as it
- * was. */
+ * was, with the reason in err. */
 static int
-load_tables(const struct config *cfg, struct auth *a)
+load_tables(const struct config *cfg, struct auth *a, char *err, size_t len)
 {
 	struct key_table agents = { 0 }, subs = { 0 };
 
-	if (cfg->curve && load_table(cfg->authorised_agents, true, &agents))
+	if (cfg->curve &&
+	    load_table(cfg->authorised_agents, true, &agents, err, len) == -1)
 		return -1;
 	if (cfg->feed_curve &&
-	    load_table(cfg->subscriber_keys, false, &subs) == -1) {
+	    load_table(cfg->subscriber_keys, false, &subs, err, len) == -1) {
 		keys_table_free(&agents);
 		return -1;
 	}
@@ -184,6 +183,7 @@ auth_init(struct daemon *d)
 {
 	struct auth *a = xcalloc(1, sizeof(*a));
 	const struct config *cfg = &d->cfg;
+	char err[512];
 
 	d->auth = a;
 	if (check_endpoints(cfg) == -1 ||
@@ -191,8 +191,12 @@ auth_init(struct daemon *d)
 		return -1;
 	if (!cfg->curve && !cfg->feed_curve)
 		return 0;
-	if (load_secret(cfg, a) == -1 || load_tables(cfg, a) == -1)
+	if (load_secret(cfg, a) == -1)
 		return -1;
+	if (load_tables(cfg, a, err, sizeof(err)) == -1) {
+		log_error("auth: %s", err);
+		return -1;
+	}
 	/* The handler must exist before any CURVE socket binds. */
 	if ((a->zap = zmq_socket(d->zctx, ZMQ_REP)) == NULL ||
 	    zmq_bind(a->zap, ZAP_ENDPOINT) == -1) {
@@ -226,14 +230,14 @@ auth_destroy(struct daemon *d)
 }
 
 int
-auth_reload(struct daemon *d, const struct config *next)
+auth_reload(struct daemon *d, const struct config *next, char *why, size_t len)
 {
 	if (!d->cfg.curve && !d->cfg.feed_curve)
 		return 0;
 	if (next->curve != d->cfg.curve ||
 	    next->feed_curve != d->cfg.feed_curve)
 		log_warn("auth: turning CURVE on or off needs a restart");
-	if (load_tables(next, d->auth) == -1)
+	if (load_tables(next, d->auth, why, len) == -1)
 		return -1;
 	log_info("auth: keys reloaded: %zu agent keys, %zu subscriber keys",
 	    d->auth->agents.n, d->auth->subscribers.n);

@@ -4,7 +4,10 @@
  * and the commit-latency histogram, and the connection counts taken from
  * socket monitors on the ingest and publish sockets. "checkpoint" brings the
  * store's tables up to date with every acknowledged report before it
- * answers, so that a reader (indicatorctl) sees them all.
+ * answers, so that a reader (indicatorctl) sees them all. "reload" reloads
+ * the configuration as SIGHUP does and answers with the outcome, so that
+ * `indicatorctl reload` (the unit's ExecReload=) can fail when the new file
+ * is refused.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -189,6 +192,49 @@ control_stats(struct daemon *d, struct control_stats *out)
 	}
 }
 
+/* s as a JSON string, quotes included, into buf (truncated to len). */
+static void
+json_quote(const char *s, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	if (len < 3)
+		return;
+	buf[o++] = '"';
+	for (; *s != '\0' && o + 7 < len; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else if (c < 0x20) {
+			o += (size_t)snprintf(buf + o, len - o, "\\u%04x", c);
+		} else {
+			buf[o++] = (char)c;
+		}
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+}
+
+/* Reloads the configuration; the outcome as one JSON object. */
+static int
+reload_json(struct daemon *d, char *buf, size_t len)
+{
+	char why[512], quoted[1200];
+
+	if (indicatord_reload(d, why, sizeof(why)) == -1) {
+		json_quote(why, quoted, sizeof(quoted));
+		return snprintf(
+		    buf, len, "{\"reload\":false,\"error\":%s}", quoted);
+	}
+	return snprintf(buf, len,
+	    "{\"reload\":true,\"districts\":%zu,\"industries\":%zu,"
+	    "\"metrics\":%zu,\"targets\":%zu}",
+	    d->cfg.reg.ndistricts, d->cfg.reg.nindustries, d->cfg.reg.nmetrics,
+	    d->cfg.reg.ntargets);
+}
+
 /* The status as one JSON object. */
 static int
 status_json(const struct control_stats *s, char *buf, size_t len)
@@ -256,10 +302,17 @@ control_serve(struct daemon *d)
 		 memcmp(req, "checkpoint", (size_t)n) == 0)
 		n = snprintf(reply, sizeof(reply), "{\"checkpoint\":%s}",
 		    ingest_checkpoint(d) == 0 ? "true" : "false");
+	else if (n == (int)strlen("reload") &&
+		 memcmp(req, "reload", (size_t)n) == 0)
+		n = reload_json(d, reply, sizeof(reply));
 	else
 		n = snprintf(reply, sizeof(reply),
-		    "{\"error\":\"unknown request; they are \\\"status\\\" "
-		    "and \\\"checkpoint\\\"\"}");
+		    "{\"error\":\"unknown request; they are \\\"status\\\", "
+		    "\\\"checkpoint\\\" and \\\"reload\\\"\"}");
+	if (n < 0)
+		n = 0;
+	else if ((size_t)n >= sizeof(reply))
+		n = (int)sizeof(reply) - 1;
 	zmq_send(d->ctl.sock, id, (size_t)idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT);
 	zmq_send(d->ctl.sock, reply, (size_t)n, ZMQ_DONTWAIT);
 	return 1;

@@ -139,30 +139,31 @@ socket_bind(struct daemon *d, int type, const char *endpoint, const char *what)
 	return s;
 }
 
-/*
- * SIGHUP: the registry, limits and log level are re-read; a file that does
- * not parse or validate is refused and the old configuration stays. The
- * endpoints and the store need a restart.
- */
-static void
-reload(struct daemon *d, const char *path)
+int
+indicatord_reload(struct daemon *d, char *why, size_t len)
 {
 	struct config *next = xmalloc(sizeof(*next));
 	char err[512];
+	int rc = -1;
 
-	if (config_load(next, path, err, sizeof(err)) == -1) {
+	notify_reloading();
+	/* The aggregates held in memory were made with the old registry:
+	 * store them before it changes. */
+	ingest_checkpoint(d);
+	if (config_load(next, d->conf_path, err, sizeof(err)) == -1) {
+		snprintf(why, len, "%s", err);
 		log_error("indicatord: reload refused, old configuration "
 			  "kept: %s",
-		    err);
-		free(next);
-		return;
+		    why);
+		goto next_free;
 	}
 	config_resolve_dir(next, getenv("STATE_DIRECTORY"));
-	if (auth_reload(d, next) == -1) {
+	if (auth_reload(d, next, err, sizeof(err)) == -1) {
+		snprintf(why, len, "%s", err);
 		log_error("indicatord: reload refused, old configuration and "
-			  "keys kept");
-		free(next);
-		return;
+			  "keys kept: %s",
+		    why);
+		goto next_free;
 	}
 	if (strcmp(next->ingest, d->cfg.ingest) != 0 ||
 	    strcmp(next->publish, d->cfg.publish) != 0 ||
@@ -177,15 +178,21 @@ reload(struct daemon *d, const char *path)
 	d->cfg.log_format = next->log_format;
 	log_set_level(next->log_level);
 	log_set_format(next->log_format);
-	free(next);
 	log_info("indicatord: configuration reloaded: %zu districts, %zu "
 		 "industries, %zu metrics, %zu targets",
 	    d->cfg.reg.ndistricts, d->cfg.reg.nindustries, d->cfg.reg.nmetrics,
 	    d->cfg.reg.ntargets);
+	rc = 0;
+next_free:
+	free(next);
+	/* Ready again whatever the outcome: refused, the old configuration
+	 * serves on. */
+	notify_ready();
+	return rc;
 }
 
 static void
-run(struct daemon *d, const char *path)
+run(struct daemon *d)
 {
 	zmq_pollitem_t items[] = {
 		{ d->ingest, 0, ZMQ_POLLIN, 0 },
@@ -215,13 +222,10 @@ run(struct daemon *d, const char *path)
 		notify_watchdog();
 		notify_status(d);
 		if (daemon_reload) {
+			char why[512];
+
 			daemon_reload = 0;
-			notify_reloading();
-			/* The aggregates held in memory were made with the
-			 * old registry: store them before it changes. */
-			ingest_checkpoint(d);
-			reload(d, path);
-			notify_ready();
+			indicatord_reload(d, why, sizeof(why));
 		}
 		/* While a checkpoint is due, wake soon: once the agents go
 		 * quiet the tables catch up with the log. */
@@ -294,6 +298,7 @@ main(int argc, char *argv[])
 		usage();
 	if (config_load(&d->cfg, path, err, sizeof(err)) == -1)
 		fatal("indicatord: %s", err);
+	d->conf_path = path;
 	if (dir != NULL &&
 	    !strlcpy_ok(d->cfg.data_dir, dir, sizeof(d->cfg.data_dir)))
 		fatal("indicatord: -d: path too long");
@@ -345,7 +350,7 @@ main(int argc, char *argv[])
 	    d->cfg.ingest, d->cfg.publish, d->cfg.snapshot, d->cfg.data_dir);
 	notify_ready();
 
-	run(d, path);
+	run(d);
 	notify_stopping();
 	ingest_checkpoint(d);
 

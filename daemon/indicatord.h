@@ -69,6 +69,7 @@ struct control_stats {
 
 struct daemon {
 	struct config cfg;
+	const char *conf_path; /* -c, or NULL: the built-in configuration */
 	struct store *store;
 	void *zctx;
 	void *ingest; /* ROUTER: AgentMessage in, Ack out */
@@ -85,6 +86,16 @@ struct daemon {
 
 /* indicatord.c */
 extern volatile sig_atomic_t daemon_quit;
+/*
+ * Reloads the configuration file the daemon started with, for SIGHUP and
+ * the control socket's "reload": RELOADING=1 to systemd, a checkpoint (the
+ * aggregates in memory were made with the old registry), then the new
+ * registry, limits, batch size, log level and key tables take effect, and
+ * READY=1 whatever the outcome. 0, or -1 when the file or its key tables
+ * are refused: the old configuration stays, and the reason (logged) is in
+ * why (len bytes). Endpoints and data_dir change only on restart.
+ */
+int indicatord_reload(struct daemon *d, char *why, size_t len);
 
 /* auth.c */
 
@@ -98,8 +109,10 @@ bool auth_endpoint_local(const char *endpoint);
  */
 int auth_init(struct daemon *d);
 void auth_destroy(struct daemon *d);
-/* SIGHUP: re-reads the key tables next names; -1 keeps the old ones. */
-int auth_reload(struct daemon *d, const struct config *next);
+/* A reload: re-reads the key tables next names; -1 keeps the old ones, with
+ * the reason in why (len bytes), not logged. */
+int auth_reload(
+    struct daemon *d, const struct config *next, char *why, size_t len);
 /* Makes sock a CURVE server in the ingest or feed domain, when configured. */
 void auth_server_socket(struct daemon *d, void *sock, bool feed);
 /* The ZAP handler's socket, or NULL without CURVE. */
