@@ -1,8 +1,9 @@
 /*
  * Operating the running daemon: indicatorctl status over the control
- * socket while agents stream, the Prometheus metrics endpoint, and reload
- * on SIGHUP (a changed registry takes effect on the open connection; a
- * broken file is refused and the daemon keeps serving).
+ * socket while agents stream, the Prometheus metrics endpoint, and reload,
+ * on SIGHUP and with indicatorctl reload (a changed registry takes effect on
+ * the open connection; a broken file is refused, the daemon keeps serving,
+ * and indicatorctl reload says why and exits 1).
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -330,6 +331,96 @@ START_TEST(reload_registry_keeps_connection)
 }
 END_TEST
 
+/* indicatorctl [-d DIR] reload: its exit code, stdout and stderr. */
+static int
+ctl_reload(const char *data_dir, bool json, char **out, char **err)
+{
+	const char *args[] = { "reload", json ? "--json" : NULL, NULL };
+
+	return harness_ctl_run(dm.conf, data_dir, args, out, err, 90);
+}
+
+START_TEST(reload_command_reports_outcome)
+{
+	char *conf, *out, *err;
+	void *s;
+
+	harness_daemon_init(&dm, NULL);
+	harness_daemon_start(&dm);
+	zctx = zmq_ctx_new();
+	s = harness_client_new(zctx, dm.ingest);
+	harness_expect_ack(
+	    send_one(s, "robotics", 1), INDICATOR__ACK_STATUS__REJECTED, NULL);
+
+	/* Taken: exit 0, the new registry's size, in effect at once. */
+	conf_append("[industry robotics]\nname = 机器人\n");
+	ck_assert_int_eq(ctl_reload(NULL, false, &out, &err), 0);
+	ck_assert_msg(strstr(out, "configuration reloaded: 10 districts, 9 "
+				  "industries") != NULL,
+	    "%s", out);
+	free(out);
+	free(err);
+	harness_expect_ack(
+	    send_one(s, "robotics", 2), INDICATOR__ACK_STATUS__ACCEPTED, NULL);
+	ck_assert(harness_daemon_log_has(&dm, "configuration reloaded"));
+
+	/* Refused: exit 1 with the daemon's reason; the old file serves. */
+	conf = harness_read_file(dm.conf);
+	conf_append("[industry quantum]\nno_such_key = 1\n");
+	ck_assert_int_eq(ctl_reload(NULL, false, &out, &err), 1);
+	ck_assert_msg(strstr(err, "no_such_key") != NULL &&
+			  strstr(err, "the daemon would refuse it") != NULL,
+	    "%s", err);
+	free(out);
+	free(err);
+	/* Asked all the same, at its data directory (the unit's
+	 * ExecReload= has $STATE_DIRECTORY): the daemon's answer. */
+	ck_assert_int_eq(ctl_reload(dm.data_dir, false, &out, &err), 1);
+	ck_assert_msg(strstr(err, "reload refused") != NULL &&
+			  strstr(err, "no_such_key") != NULL,
+	    "%s", err);
+	ck_assert_str_eq(out, "");
+	free(out);
+	free(err);
+	harness_wait_log(dm.log, "reload refused", LOG_WAIT_MS);
+	harness_expect_ack(
+	    send_one(s, "robotics", 3), INDICATOR__ACK_STATUS__ACCEPTED, NULL);
+
+	/* Not even INI: the same. */
+	harness_write_file(dm.conf, "[daemon\nthis is not ini\n");
+	ck_assert_int_eq(ctl_reload(dm.data_dir, true, &out, &err), 1);
+	ck_assert_msg(strstr(out, "\"reload\":false") != NULL, "%s", out);
+	ck_assert_msg(strstr(err, "reload refused, the daemon keeps its "
+				  "configuration") != NULL,
+	    "%s", err);
+	free(out);
+	free(err);
+	harness_expect_ack(
+	    send_one(s, "robotics", 4), INDICATOR__ACK_STATUS__ACCEPTED, NULL);
+
+	/* Mended: taken again, and SIGHUP still works as before. */
+	harness_write_file(dm.conf, conf);
+	free(conf);
+	ck_assert_int_eq(ctl_reload(NULL, true, &out, &err), 0);
+	ck_assert_msg(strstr(out, "\"reload\":true") != NULL, "%s", out);
+	free(out);
+	free(err);
+	zmq_close(s);
+}
+END_TEST
+
+START_TEST(reload_command_without_daemon)
+{
+	char *out, *err;
+
+	harness_daemon_init(&dm, NULL);
+	ck_assert_int_eq(ctl_reload(NULL, false, &out, &err), 1);
+	ck_assert_msg(strstr(err, "is indicatord running?") != NULL, "%s", err);
+	free(out);
+	free(err);
+}
+END_TEST
+
 static Suite *
 control_suite(void)
 {
@@ -343,6 +434,8 @@ control_suite(void)
 	tcase_add_test(tc, metrics_exposition);
 	tcase_add_test(tc, metrics_off_loopback_refused);
 	tcase_add_test(tc, reload_registry_keeps_connection);
+	tcase_add_test(tc, reload_command_reports_outcome);
+	tcase_add_test(tc, reload_command_without_daemon);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -4,8 +4,8 @@
  * the test listens on (and $WATCHDOG_USEC for the watchdog). Checks what
  * systemd relies on: READY=1 only once the store is open and every socket
  * bound, STATUS= with the counters, RELOADING=1 then READY=1 around SIGHUP
- * (also when the new file is refused), WATCHDOG=1 often enough, STOPPING=1
- * on SIGTERM.
+ * and around indicatorctl reload, the unit's ExecReload= (also when the new
+ * file is refused), WATCHDOG=1 often enough, STOPPING=1 on SIGTERM.
  */
 #include <check.h>
 #include <errno.h>
@@ -284,6 +284,38 @@ START_TEST(test_reload)
 }
 END_TEST
 
+/* indicatorctl reload, the unit's ExecReload=: the same notifications as
+ * SIGHUP, and an exit status that says whether the file was taken. */
+START_TEST(test_reload_command)
+{
+	const char *args[] = { "reload", NULL };
+	char msg[MSG_MAX], *out, *err;
+	void *zctx, *sock;
+
+	notify_expect("READY=1", msg, sizeof(msg), START_TIMEOUT_MS);
+	ck_assert_int_eq(
+	    harness_ctl_run(dm.conf, NULL, args, &out, &err, 90), 0);
+	free(out);
+	free(err);
+	notify_expect("RELOADING=1", msg, sizeof(msg), 5000);
+	notify_expect("READY=1", msg, sizeof(msg), 5000);
+
+	harness_write_file(dm.conf, "[daemon]\nno_such_key = 1\n");
+	ck_assert_int_eq(
+	    harness_ctl_run(dm.conf, dm.data_dir, args, &out, &err, 90), 1);
+	ck_assert_msg(strstr(err, "no_such_key") != NULL, "%s", err);
+	free(out);
+	free(err);
+	notify_expect("RELOADING=1", msg, sizeof(msg), 5000);
+	notify_expect("READY=1", msg, sizeof(msg), 5000);
+	zctx = zmq_ctx_new();
+	sock = harness_client_new(zctx, dm.ingest);
+	send_expect(sock, "320583", 1, ACCEPTED);
+	zmq_close(sock);
+	zmq_ctx_term(zctx);
+}
+END_TEST
+
 /* WatchdogSec=2: a ping about every second (half the interval), and never
  * a gap as long as the interval itself, which systemd would punish. */
 START_TEST(test_watchdog)
@@ -336,6 +368,7 @@ service_suite(void)
 	tcase_add_test(tc, test_ready_after_bind);
 	tcase_add_test(tc, test_status_counts);
 	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_reload_command);
 	tcase_add_test(tc, test_no_watchdog);
 	suite_add_tcase(s, tc);
 

@@ -1,6 +1,7 @@
 /*
- * indicatorctl status: asks the running daemon over its local control
- * socket (ipc://DATA_DIR/control unless [daemon] control says otherwise).
+ * indicatorctl status and reload: ask the running daemon over its local
+ * control socket (ipc://DATA_DIR/control unless [daemon] control says
+ * otherwise).
  */
 #include <sys/stat.h>
 
@@ -19,6 +20,8 @@
  * socket file after a crash). */
 #define CHECKPOINT_CONNECT_MS 300
 #define CHECKPOINT_WAIT_MS 60000
+/* A reload checkpoints first: as long as a checkpoint may take. */
+#define RELOAD_WAIT_MS 60000
 
 /* The number after "key": in a flat JSON object, or -1. */
 static double
@@ -184,6 +187,96 @@ cmd_status(struct ctl *ctl, int argc, char *argv[])
 			print_status(reply);
 		rc = 0;
 	}
+	free(reply);
+	return rc;
+}
+
+/* The string after "key": in a flat JSON object, unescaped into buf;
+ * false when there is none. */
+static bool
+json_string_get(const char *json, const char *key, char *buf, size_t len)
+{
+	char pat[64];
+	const char *p;
+	size_t o = 0;
+
+	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	if (len == 0 || (p = strstr(json, pat)) == NULL)
+		return false;
+	for (p += strlen(pat); *p != '\0' && *p != '"' && o + 1 < len; p++) {
+		if (*p == '\\' && p[1] == 'u' && strlen(p) >= 6) {
+			char hex[5] = { p[2], p[3], p[4], p[5], '\0' };
+			unsigned long c = strtoul(hex, NULL, 16);
+
+			/* The daemon escapes only control characters. */
+			buf[o++] = c < 0x80 ? (char)c : '?';
+			p += 5;
+		} else if (*p == '\\' && p[1] != '\0') {
+			p++;
+			buf[o++] = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p;
+		} else {
+			buf[o++] = *p;
+		}
+	}
+	buf[o] = '\0';
+	return true;
+}
+
+int
+cmd_reload(struct ctl *ctl, int argc, char *argv[])
+{
+	char err[512], why[1024], *reply;
+	bool unreadable = false;
+	int rc = 1;
+
+	if (args_parse(ctl, argc, argv, NULL, NULL, 0) == -1)
+		return usage();
+	ctl->cfg = xcalloc(1, sizeof(*ctl->cfg));
+	/* A file that does not load is the daemon's to refuse: ask it all
+	 * the same, at -d or $STATE_DIRECTORY (as under the unit), so that
+	 * it logs why and the answer is its own. */
+	if (config_load(ctl->cfg, ctl->conf, err, sizeof(err)) == -1) {
+		const char *sd = getenv("STATE_DIRECTORY");
+
+		unreadable = true;
+		if ((ctl->dir == NULL && (sd == NULL || sd[0] == '\0')) ||
+		    config_load(ctl->cfg, NULL, why, sizeof(why)) == -1) {
+			fprintf(stderr,
+			    "indicatorctl: %s\nindicatorctl: the daemon would "
+			    "refuse it (-d DATADIR asks it anyway)\n",
+			    err);
+			return 1;
+		}
+	}
+	config_resolve_dir(ctl->cfg, getenv("STATE_DIRECTORY"));
+	reply = xmalloc(REPLY_MAX);
+	if (ctl_ask(ctl, "reload", STATUS_WAIT_MS, RELOAD_WAIT_MS, reply,
+		REPLY_MAX, false) == -1) {
+		if (unreadable)
+			fprintf(stderr, "indicatorctl: %s\n", err);
+		goto reply_free;
+	}
+	if (ctl->json)
+		printf("%s\n", reply);
+	if (strstr(reply, "\"reload\":true") != NULL) {
+		if (!ctl->json)
+			printf("indicatorctl: configuration reloaded: %.0f "
+			       "districts, %.0f industries, %.0f metrics, %.0f "
+			       "targets\n",
+			    json_number(reply, "districts"),
+			    json_number(reply, "industries"),
+			    json_number(reply, "metrics"),
+			    json_number(reply, "targets"));
+		rc = 0;
+	} else if (json_string_get(reply, "error", why, sizeof(why))) {
+		fprintf(stderr,
+		    "indicatorctl: reload refused, the daemon keeps its "
+		    "configuration: %s\n",
+		    why);
+	} else {
+		fprintf(stderr, "indicatorctl: unexpected answer: %s\n", reply);
+	}
+reply_free:
 	free(reply);
 	return rc;
 }

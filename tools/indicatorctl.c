@@ -61,6 +61,8 @@ static const char usage_text[] =
     "  backup DIR\n"
     "  verify [--json]\n"
     "  status [--json]            ask the running daemon\n"
+    "  reload [--json]            have the running daemon reload its\n"
+    "                             configuration; 1 when it refuses it\n"
     "  keygen NAME                write NAME.key (0600) and NAME.pub\n"
     "  authorise KEY|PUBFILE AGENT_ID DISTRICT [--file F]\n"
     "  revoke AGENT_ID|KEY [--file F]\n";
@@ -1411,6 +1413,7 @@ static const struct cmd cmds[] = {
 	{ "backup", cmd_backup },
 	{ "verify", cmd_verify },
 	{ "status", cmd_status },
+	{ "reload", cmd_reload },
 	{ "keygen", cmd_keygen },
 	{ "authorise", cmd_authorise },
 	{ "revoke", cmd_revoke },

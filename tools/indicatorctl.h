@@ -116,6 +116,10 @@ int cmd_verify(struct ctl *ctl, int argc, char *argv[]);
 /* ctl_status.c: asks the running daemon (its control socket) for its
  * counters; 1 when it does not answer. */
 int cmd_status(struct ctl *ctl, int argc, char *argv[]);
+/* Has the running daemon reload its configuration file and prints the
+ * outcome: 0 when it took the file, 1 when it refused it (its reason on
+ * stderr; it keeps the old configuration) or did not answer. */
+int cmd_reload(struct ctl *ctl, int argc, char *argv[]);
 /* Sends req to the daemon's control socket (ctl->cfg loaded) and puts the
  * answer in reply. 0, or -1 when no daemon took the request within
  * connect_ms (said on stderr unless quiet) or answered within wait_ms. */
