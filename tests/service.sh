@@ -10,10 +10,17 @@
 #   service.sh man     SRC BUILD BINDIR  the man pages render without a
 #                                         warning and document every option,
 #                                         command and configuration key
-#   service.sh package SRC BUILD BINDIR  `cmake --install` and `cpack -G DEB`
-#                                         from a build configured for /usr:
-#                                         the files, conffiles, maintainer
-#                                         scripts and dependencies
+#   service.sh debs    SRC BUILD BINDIR  builds both .deb files (cpack -G
+#                                         DEB) in BUILD/deb, a build with the
+#                                         default prefix
+#   service.sh package SRC BUILD BINDIR  `cmake --install` of that build with
+#                                         three prefixes, and its packages:
+#                                         under /usr and /etc whatever the
+#                                         prefix; the files, conffiles,
+#                                         maintainer scripts, dependencies
+#
+# No part reads or changes this machine's installed state (/etc, /var/lib, a
+# running daemon): whatever is installed goes into scratch roots.
 #
 # BINDIR is the configured CMAKE_INSTALL_FULL_BINDIR, which the generated
 # units name; the units check swaps it for BUILD so the binaries exist.
@@ -187,57 +194,108 @@ has() {
 	grep -q " \./${2#/}\$" "$1" || fail "$(basename "$1" .list) lacks $2"
 }
 
-package() {
+# The packages' build: a build tree of its own under BUILD, configured with
+# the default prefix (/usr/local), which the packages must not follow. Run
+# once, before the package and systemd tests (a ctest fixture); rebuilt
+# incrementally on the next run.
+debs() {
 	need cmake cpack dpkg-deb dpkg-shlibdeps
-	b="$tmp/build"
-	# The layout a Debian package wants; only the packaged targets.
-	cmake -S "$src" -B "$b" -DCMAKE_INSTALL_PREFIX=/usr \
-		-DCMAKE_BUILD_TYPE=RelWithDebInfo \
-		-DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON >"$tmp/log" 2>&1 ||
-		fail "cmake: $(tail -20 "$tmp/log")"
-	cmake --build "$b" -j "$(nproc)" --target indicatord indicatorctl \
+	b="$build/deb"
+	cmake -S "$src" -B "$b" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DSANITIZE=OFF -DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON \
+		>"$tmp/log" 2>&1 || fail "cmake: $(tail -20 "$tmp/log")"
+	cmake --build "$b" -j 2 --target indicatord indicatorctl \
 		indicator-sub indicator-agent >"$tmp/log" 2>&1 ||
 		fail "build: $(tail -20 "$tmp/log")"
+	rm -f "$b"/*.deb
+	(cd "$b" && cpack -G DEB) >"$tmp/log" 2>&1 ||
+		fail "cpack: $(tail -30 "$tmp/log")"
+	for pkg in indicatord indicator-agent; do
+		ls "$b/${pkg}_"*.deb >/dev/null 2>&1 ||
+			fail "no ${pkg}_*.deb: $(ls "$b")"
+	done
+	echo "service.sh: $(cd "$b" && ls ./*.deb | tr '\n' ' ')built"
+}
 
-	# cmake --install into a scratch root.
-	DESTDIR="$tmp/dest" cmake --install "$b" >"$tmp/log" 2>&1 ||
-		fail "cmake --install: $(tail -20 "$tmp/log")"
-	unitdir=$(sed -n 's/^SYSTEMD_UNITDIR:PATH=//p' "$b/CMakeCache.txt")
-	for f in /usr/bin/indicatord /usr/bin/indicatorctl \
-		/usr/bin/indicator-sub /usr/bin/indicator-agent \
-		/etc/indicatord/indicatord.conf \
-		/etc/indicator-agent/indicator-agent.conf \
+# Every Exec line of unit $1 runs a binary in $2 with a configuration file
+# in $3.
+unit_paths() {
+	grep -q '^Exec' "$1" || fail "$(basename "$1") has no Exec line"
+	grep '^Exec' "$1" | while read -r line; do
+		case $line in
+		"Exec"*"=$2/indicator"*" -c $3/indicator"*) ;;
+		*) fail "$(basename "$1") does not name $2 and $3: $line" ;;
+		esac
+	done
+}
+
+# cmake --install into a scratch root with prefix $1 (empty: the build's,
+# /usr/local): every file in its place, the units naming the binaries and
+# the configuration of that prefix, which is in $2.
+install_prefix() {
+	prefix=$1
+	etc=$2
+	p=${prefix:-/usr/local}
+	d="$tmp/dest$p"
+	if [ -n "$prefix" ]; then
+		DESTDIR="$d" cmake --install "$b" --prefix "$prefix" \
+			>"$tmp/log" 2>&1
+	else
+		DESTDIR="$d" cmake --install "$b" >"$tmp/log" 2>&1
+	fi || fail "cmake --install $prefix: $(tail -20 "$tmp/log")"
+	for f in "$p/bin/indicatord" "$p/bin/indicatorctl" \
+		"$p/bin/indicator-sub" "$p/bin/indicator-agent" \
+		"$etc/indicatord/indicatord.conf" \
+		"$etc/indicator-agent/indicator-agent.conf" \
 		"$unitdir/indicatord.service" \
 		"$unitdir/indicator-agent.service" \
 		/usr/lib/sysusers.d/indicatord.conf \
 		/usr/lib/sysusers.d/indicator-agent.conf \
 		/usr/lib/tmpfiles.d/indicator-agent.conf \
-		/usr/share/man/man8/indicatord.8 \
-		/usr/share/man/man8/indicatorctl.8 \
-		/usr/share/man/man8/indicator-agent.8 \
-		/usr/share/man/man5/indicatord.conf.5; do
-		[ -f "$tmp/dest$f" ] || fail "cmake --install did not install $f"
+		"$p/share/man/man8/indicatord.8" \
+		"$p/share/man/man8/indicatorctl.8" \
+		"$p/share/man/man8/indicator-agent.8" \
+		"$p/share/man/man5/indicatord.conf.5"; do
+		[ -f "$d$f" ] || fail "cmake --install $prefix did not install $f"
 	done
-	grep -q '^ExecStart=/usr/bin/indicatord -c /etc/indicatord/indicatord.conf$' \
-		"$tmp/dest$unitdir/indicatord.service" ||
-		fail "installed indicatord.service does not run /usr/bin/indicatord"
-	# The installed configuration: the default one, valid, naming the
-	# unit's store so that indicatorctl -c finds it.
-	conf="$tmp/dest/etc/indicatord/indicatord.conf"
+	unit_paths "$d$unitdir/indicatord.service" "$p/bin" "$etc"
+	unit_paths "$d$unitdir/indicator-agent.service" "$p/bin" "$etc"
+}
+
+package() {
+	need cmake dpkg-deb
+	b="$build/deb"
+	[ -f "$b/CMakeCache.txt" ] || fail "no $b: run service.sh debs first"
+	unitdir=$(sed -n 's/^SYSTEMD_UNITDIR:PATH=//p' "$b/CMakeCache.txt")
+	[ -n "$unitdir" ] || fail "no SYSTEMD_UNITDIR in $b/CMakeCache.txt"
+
+	# cmake --install: the build's prefix, /usr and one in /opt.
+	install_prefix "" /usr/local/etc
+	install_prefix /usr /etc
+	install_prefix /opt/indicatord /etc/opt/indicatord
+
+	# The installed configuration: the default one, naming the unit's
+	# store so that indicatorctl -c finds it.
+	conf="$tmp/dest/usr/etc/indicatord/indicatord.conf"
 	head -c "$(wc -c <"$src/conf/indicatord.conf")" "$conf" |
 		cmp -s - "$src/conf/indicatord.conf" ||
 		fail "installed indicatord.conf does not start with the default"
 	[ "$(tail -1 "$conf")" = "data_dir = /var/lib/indicatord" ] ||
 		fail "installed indicatord.conf does not name /var/lib/indicatord"
-	"$tmp/dest/usr/bin/indicatord" -n -c "$conf" >"$tmp/log" 2>&1 ||
+	# Checked and read with the store moved into the scratch directory:
+	# no test looks at this machine's /var/lib/indicatord.
+	mkdir -m 0700 "$tmp/store"
+	sed "s|^data_dir = /var/lib/indicatord\$|data_dir = $tmp/store/indicatord|" \
+		"$conf" >"$tmp/moved.conf"
+	"$tmp/dest/usr/usr/bin/indicatord" -n -c "$tmp/moved.conf" \
+		>"$tmp/log" 2>&1 ||
 		fail "indicatord -n refuses the installed file: $(cat "$tmp/log")"
-	"$tmp/dest/usr/bin/indicatorctl" -c "$conf" agents >"$tmp/log" 2>&1 &&
+	"$tmp/dest/usr/usr/bin/indicatorctl" -c "$tmp/moved.conf" agents \
+		>"$tmp/log" 2>&1 &&
 		fail "indicatorctl found a store that should not exist"
-	grep -q 'no store at /var/lib/indicatord$' "$tmp/log" ||
-		fail "indicatorctl -c does not look in /var/lib/indicatord: $(cat "$tmp/log")"
+	grep -q "no store at $tmp/store/indicatord\$" "$tmp/log" ||
+		fail "indicatorctl -c does not read data_dir: $(cat "$tmp/log")"
 
-	(cd "$b" && cpack -G DEB) >"$tmp/log" 2>&1 ||
-		fail "cpack: $(tail -30 "$tmp/log")"
 	for pkg in indicatord indicator-agent; do
 		deb=$(ls "$b/${pkg}_"*.deb 2>/dev/null | head -1)
 		[ -n "$deb" ] || fail "no ${pkg}_*.deb: $(ls "$b")"
@@ -252,11 +310,16 @@ package() {
 			fail "$pkg: no libzmq5 in Depends: $(grep Depends "$tmp/$pkg.info")"
 		grep -q '^ Depends:.*liblmdb0' "$tmp/$pkg.info" ||
 			fail "$pkg: no liblmdb0 in Depends"
+		# Under /usr and /etc, although the build's prefix is /usr/local.
+		if grep -q ' \./usr/local' "$tmp/$pkg.list"; then
+			fail "$pkg installs under /usr/local"
+		fi
 		has "$tmp/$pkg.list" "$unitdir/$pkg.service"
 		has "$tmp/$pkg.list" "/usr/lib/sysusers.d/$pkg.conf"
 		has "$tmp/$pkg.list" "/usr/share/man/man8/$pkg.8"
 		has "$tmp/$pkg.list" "/etc/$pkg/$pkg.conf"
 		has "$tmp/$pkg.list" "/usr/bin/$pkg"
+		unit_paths "$tmp/$pkg.root$unitdir/$pkg.service" /usr/bin /etc
 		[ "$(cat "$tmp/$pkg.ctl/conffiles")" = "/etc/$pkg/$pkg.conf" ] ||
 			fail "$pkg conffiles: $(cat "$tmp/$pkg.ctl/conffiles")"
 		for s in postinst prerm postrm; do
@@ -272,14 +335,18 @@ package() {
 			"$tmp/$pkg.ctl/postinst"; then
 			fail "$pkg postinst starts or enables the service"
 		fi
+		# Purge takes the configuration, keys included, never the data
+		# (service_systemd purges for real).
+		grep -q "rm -rf /etc/$pkg\$" "$tmp/$pkg.ctl/postrm" ||
+			fail "$pkg postrm does not remove /etc/$pkg on purge"
+		if grep -v '^#' "$tmp/$pkg.ctl/postrm" | grep -q /var/lib; then
+			fail "$pkg postrm touches /var/lib"
+		fi
 		# The unit's binaries are where the package puts them.
 		for x in $(sed -n 's/^Exec[A-Za-z]*=\([^ ]*\).*/\1/p' \
 			"$tmp/$pkg.root$unitdir/$pkg.service"); do
-			case $x in
-			/usr/bin/indicator*)
-				[ -x "$tmp/$pkg.root$x" ] ||
-					fail "$pkg.service runs $x, not in the package" ;;
-			esac
+			[ -x "$tmp/$pkg.root$x" ] ||
+				fail "$pkg.service runs $x, not in the package"
 		done
 	done
 	has "$tmp/indicatord.list" /usr/bin/indicatorctl
@@ -296,12 +363,13 @@ package() {
 	if grep -Eq 'indicatord|indicatorctl' "$tmp/indicator-agent.list"; then
 		fail "indicator-agent package holds daemon files"
 	fi
-	echo "service.sh: $(cd "$b" && ls ./*.deb | tr '\n' ' ')built and checked"
+	echo "service.sh: $(cd "$b" && ls ./*.deb | tr '\n' ' ')checked"
 }
 
 case $what in
 units) units ;;
 man) man_pages ;;
+debs) debs ;;
 package) package ;;
 *) fail "unknown part '$what'" ;;
 esac
