@@ -34,12 +34,6 @@ sdbox="$src/tests/sdbox.sh"
 debdir="$build/deb"
 started=$(date +%s)
 
-# TODO(issue 11, logging): journald priorities land with the logging part
-# (sd-daemon "<N>" prefixes when $JOURNAL_STREAM matches stderr). Until then
-# the daemon's warnings reach the journal at priority 6 and that one check
-# is expected to fail; set this to 0 when it lands (an unexpected pass fails
-# the test, so that it is not forgotten).
-JOURNAL_PRIORITY_XFAIL=1
 
 fail() {
 	echo "service_systemd: FAIL: $*" >&2
@@ -371,15 +365,9 @@ in_box grep -q '^output_value/\*/city/2030 = 6000$' "$CONF" ||
 say "journald priorities"
 jwarn=$(in_box journalctl _SYSTEMD_UNIT=indicatord.service \
 	SYSLOG_IDENTIFIER=indicatord -p warning --no-pager -o cat || true)
-if printf '%s\n' "$jwarn" | grep -q 'reload refused'; then
-	[ "$JOURNAL_PRIORITY_XFAIL" = 0 ] ||
-		fail "journalctl -p warning shows the daemon's errors now: set JOURNAL_PRIORITY_XFAIL=0"
-	say "journalctl -u indicatord -p warning shows the refused reload"
-elif [ "$JOURNAL_PRIORITY_XFAIL" = 1 ]; then
-	say "XFAIL (TODO: logging part of issue 11): journalctl -p warning does not show the daemon's errors yet"
-else
+printf '%s\n' "$jwarn" | grep -q 'reload refused' ||
 	fail "journalctl -u indicatord -p warning does not show 'reload refused'"
-fi
+say "journalctl -u indicatord -p warning shows the refused reload"
 
 say "keys and drop-ins, then purge"
 in_box indicatorctl keygen /etc/indicatord/server >/dev/null ||
