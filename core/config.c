@@ -3,10 +3,20 @@
  * (section, key, type, bounds, default); the registry sections
  * ([district CODE], [industry CODE], [metric CODE], [target]) are handled by
  * their own functions. A later line overrides an earlier one for the same
- * key, so a file may end with overrides of the defaults above it.
+ * key, so a file may end with overrides of the defaults above it, and a
+ * drop-in overrides the file.
+ *
+ * The registry is all or nothing: the built-in one unless the files define
+ * any district, industry, metric or target, then exactly what they define.
+ * Per kind (districts from the files, targets built in) a one-line drop-in
+ * could shrink ten districts to one and still pass every check; as a whole,
+ * a partial registry fails registry_check() and says why.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <math.h>
 #include <stdarg.h>
@@ -15,12 +25,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "xmalloc.h"
 
 enum ctype {
 	CT_STR, /* char array of size `size` */
+	CT_ENDPOINT, /* CT_STR holding an endpoint; min 1: must be set */
+	CT_LISTEN, /* CT_STR holding a loopback HOST:PORT, or empty */
+	CT_ZONE, /* CT_STR holding a time zone name */
 	CT_UINT, /* unsigned */
 	CT_INT, /* int */
 	CT_MB, /* megabytes into a uint64_t of bytes */
@@ -46,10 +61,11 @@ struct crow {
 	offsetof(struct agent_config, f), sizeof(((struct agent_config *)0)->f)
 
 static const struct crow daemon_rows[] = {
-	{ "daemon", "ingest", CT_STR, C(ingest), 0, 0, "tcp://127.0.0.1:7401" },
-	{ "daemon", "publish", CT_STR, C(publish), 0, 0,
+	{ "daemon", "ingest", CT_ENDPOINT, C(ingest), 1, 0,
+	    "tcp://127.0.0.1:7401" },
+	{ "daemon", "publish", CT_ENDPOINT, C(publish), 1, 0,
 	    "tcp://127.0.0.1:7402" },
-	{ "daemon", "snapshot", CT_STR, C(snapshot), 0, 0,
+	{ "daemon", "snapshot", CT_ENDPOINT, C(snapshot), 1, 0,
 	    "tcp://127.0.0.1:7403" },
 	{ "daemon", "data_dir", CT_STR, C(data_dir), 0, 0, "" },
 	{ "daemon", "map_size_mb", CT_MB, C(map_size), 1, 1 << 20, "64" },
@@ -65,7 +81,7 @@ static const struct crow daemon_rows[] = {
 	{ "daemon", "sync", CT_SYNC, C(sync), 0, 0, "full" },
 	{ "daemon", "log_level", CT_LOG, C(log_level), 0, 0, "info" },
 	{ "daemon", "log_format", CT_LOGFMT, C(log_format), 0, 0, "plain" },
-	{ "daemon", "timezone", CT_STR, C(timezone), 0, 0, "Asia/Shanghai" },
+	{ "daemon", "timezone", CT_ZONE, C(timezone), 0, 0, "Asia/Shanghai" },
 	{ "daemon", "curve", CT_BOOL, C(curve), 0, 0, "false" },
 	{ "daemon", "secret_key_file", CT_STR, C(secret_key_file), 0, 0, "" },
 	{ "daemon", "authorised_agents", CT_STR, C(authorised_agents), 0, 0,
@@ -75,8 +91,8 @@ static const struct crow daemon_rows[] = {
 	{ "daemon", "allow_insecure_remote", CT_BOOL, C(allow_insecure_remote),
 	    0, 0, "false" },
 	{ "daemon", "rate_limit", CT_UINT, C(rate_limit), 0, 10000000, "0" },
-	{ "daemon", "control", CT_STR, C(control), 0, 0, "" },
-	{ "daemon", "metrics", CT_STR, C(metrics), 0, 0, "" },
+	{ "daemon", "control", CT_ENDPOINT, C(control), 0, 0, "" },
+	{ "daemon", "metrics", CT_LISTEN, C(metrics), 0, 0, "" },
 	{ "limits", "max_observations", CT_UINT, C(limits.max_observations), 1,
 	    100000, "1000" },
 	{ "limits", "max_agent_id", CT_UINT, C(limits.max_agent_id), 1,
@@ -92,7 +108,7 @@ static const struct crow daemon_rows[] = {
 static const struct crow agent_rows[] = {
 	{ "agent", "id", CT_STR, A(id), 0, 0, "" },
 	{ "agent", "district", CT_STR, A(district), 0, 0, "" },
-	{ "agent", "endpoint", CT_STR, A(endpoint), 0, 0,
+	{ "agent", "endpoint", CT_ENDPOINT, A(endpoint), 1, 0,
 	    "tcp://127.0.0.1:7401" },
 	{ "agent", "outbox", CT_STR, A(outbox), 0, 0,
 	    "./indicator-agent-outbox" },
@@ -108,16 +124,17 @@ static const struct crow agent_rows[] = {
 	{ "agent", "secret_key_file", CT_STR, A(secret_key_file), 0, 0, "" },
 };
 
-/* libinih's INI_MAX_LINE (200) less the line end and its NUL. */
-#define CONFIG_LINE_MAX 197
-
 #define NROWS(t) (sizeof(t) / sizeof((t)[0]))
 
+/* The state of one parse, over the file and its drop-ins. */
 struct parse {
 	struct config *cfg; /* daemon file, or NULL */
 	struct agent_config *acfg; /* agent file, or NULL */
-	struct reg_metric *metric; /* metric section being read */
-	char err[256]; /* first error */
+	const char *name; /* the file being read */
+	/* The first file that defined part of the registry; "" while none
+	 * has. */
+	char reg_file[CONFIG_PATH_MAX];
+	char err[512]; /* first error of the file being read */
 };
 
 static int fail(struct parse *, const char *, ...)
@@ -156,19 +173,184 @@ parse_double(const char *s, double *out)
 	return errno == 0 && end != s && *end == '\0' && isfinite(*out);
 }
 
-/* Sets one table row from its text; 1 on success, 0 (inih's error) with a
- * message in p->err. */
+/* tcp://HOST:PORT: HOST not empty (a name, an address, [IPv6] or * for
+ * every interface), PORT a decimal from 1 to 65535. */
+static bool
+tcp_ok(const char *rest)
+{
+	const char *colon = strrchr(rest, ':');
+	long long port;
+
+	if (colon == NULL || colon == rest || strchr(rest, '/') != NULL)
+		return false;
+	if (rest[0] == '[' && colon[-1] != ']')
+		return false;
+	if (!isdigit((unsigned char)colon[1]) || !parse_ll(colon + 1, &port))
+		return false;
+	return port >= 1 && port <= 65535;
+}
+
+const char *
+config_check_endpoint(const char *ep, char *why, size_t len)
+{
+	static const char form[] =
+	    "expected tcp://HOST:PORT (e.g. tcp://127.0.0.1:7401) or "
+	    "ipc://PATH";
+
+	if (strncmp(ep, "tcp://", 6) == 0) {
+		if (tcp_ok(ep + 6))
+			return NULL;
+		snprintf(why, len,
+		    "'%s' is not tcp://HOST:PORT (a port from 1 "
+		    "to 65535)",
+		    ep);
+		return why;
+	}
+	if (strncmp(ep, "ipc://", 6) == 0) {
+		if (ep[6] != '\0')
+			return NULL;
+		snprintf(
+		    why, len, "'%s' names no path: expected ipc://PATH", ep);
+		return why;
+	}
+	if (strstr(ep, "://") == NULL)
+		snprintf(why, len, "'%s' has no scheme: %s", ep, form);
+	else
+		snprintf(why, len, "'%s': unknown scheme: %s", ep, form);
+	return why;
+}
+
+const char *
+config_check_listen(
+    const char *s, uint32_t *addr, uint16_t *port, char *why, size_t len)
+{
+	const char *colon = strrchr(s, ':');
+	struct in_addr in;
+	char host[64];
+	long long n;
+
+	if (colon == NULL) {
+		snprintf(why, len,
+		    "'%s' has no port: expected a loopback HOST:PORT, e.g. "
+		    "127.0.0.1:9464",
+		    s);
+		return why;
+	}
+	if (!isdigit((unsigned char)colon[1]) || !parse_ll(colon + 1, &n) ||
+	    n < 1 || n > 65535) {
+		snprintf(why, len,
+		    "'%s': the port must be a number from 1 to 65535", s);
+		return why;
+	}
+	if ((size_t)(colon - s) >= sizeof(host))
+		colon = s; /* too long to be an address: refused below */
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	if (strcmp(host, "localhost") == 0)
+		strcpy(host, "127.0.0.1");
+	if (inet_pton(AF_INET, host, &in) != 1) {
+		snprintf(why, len,
+		    "'%s': the host must be an IPv4 loopback address (e.g. "
+		    "127.0.0.1) or localhost",
+		    s);
+		return why;
+	}
+	if ((ntohl(in.s_addr) >> 24) != 127) {
+		snprintf(why, len,
+		    "'%s' is not on loopback: the metrics are for a local "
+		    "scraper; use 127.0.0.1:PORT",
+		    s);
+		return why;
+	}
+	if (addr != NULL)
+		*addr = ntohl(in.s_addr);
+	if (port != NULL)
+		*port = (uint16_t)n;
+	return NULL;
+}
+
+/* A tz database name: letters, digits, '_', '-', '+' and '/' between
+ * names, never absolute or climbing out with "..". */
+static bool
+zone_name_ok(const char *tz)
+{
+	if (tz[0] == '\0' || tz[0] == '/' || strstr(tz, "..") != NULL)
+		return false;
+	for (const char *c = tz; *c != '\0'; c++)
+		if (!isalnum((unsigned char)*c) && strchr("_-+/", *c) == NULL)
+			return false;
+	return true;
+}
+
+const char *
+config_check_zone(const char *tz, const char *tzdir, char *why, size_t len)
+{
+	char path[CONFIG_PATH_MAX + 64], magic[4];
+	struct stat st;
+	ssize_t n = -1;
+	int fd;
+
+	if (!zone_name_ok(tz)) {
+		snprintf(why, len,
+		    "time zone '%s' is not a tz database name such as "
+		    "Asia/Shanghai",
+		    tz);
+		return why;
+	}
+	if (tzdir == NULL || tzdir[0] == '\0')
+		tzdir = "/usr/share/zoneinfo";
+	snprintf(path, sizeof(path), "%s/%s", tzdir, tz);
+	/* glibc silently takes an unknown zone for UTC: insist on the file,
+	 * and on a TZif one (a directory such as "Asia" would open). */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+			n = read(fd, magic, sizeof(magic));
+		close(fd);
+	}
+	if (n != (ssize_t)sizeof(magic) || memcmp(magic, "TZif", 4) != 0) {
+		snprintf(why, len,
+		    "time zone '%s' is unknown: %s is not a zone file (the "
+		    "tz database is Debian's tzdata package)",
+		    tz, path);
+		return why;
+	}
+	return NULL;
+}
+
+/* Sets one table row from its text; 1 on success, 0 (inih's error) with
+ * "label: reason" in p->err. label names the key: "[section] key" for a
+ * line of a file, the option for the command line. */
 static int
-row_set(struct parse *p, void *base, const struct crow *r, const char *val)
+row_set(struct parse *p, void *base, const struct crow *r, const char *val,
+    const char *label)
 {
 	char *dst = (char *)base + r->off;
+	char why[384];
 	long long n;
 
 	switch (r->type) {
 	case CT_STR:
+	case CT_ENDPOINT:
+	case CT_LISTEN:
+	case CT_ZONE:
+		if (r->type == CT_ENDPOINT && val[0] == '\0' && r->min > 0)
+			return fail(p, "%s: must be set: %s", label,
+			    "expected tcp://HOST:PORT or ipc://PATH");
+		if (r->type == CT_ENDPOINT && val[0] != '\0' &&
+		    config_check_endpoint(val, why, sizeof(why)) != NULL)
+			return fail(p, "%s: %s", label, why);
+		if (r->type == CT_LISTEN && val[0] != '\0' &&
+		    config_check_listen(val, NULL, NULL, why, sizeof(why)) !=
+			NULL)
+			return fail(p, "%s: %s", label, why);
+		if (r->type == CT_ZONE && !zone_name_ok(val))
+			return fail(p,
+			    "%s: '%s' is not a tz database name such as "
+			    "Asia/Shanghai",
+			    label, val);
 		if (!strlcpy_ok(dst, val, r->size))
-			return fail(p, "[%s] %s: longer than %zu bytes",
-			    r->section, r->key, r->size - 1);
+			return fail(
+			    p, "%s: longer than %zu bytes", label, r->size - 1);
 		return 1;
 	case CT_SYNC:
 		if (strcmp(val, "full") == 0)
@@ -179,8 +361,8 @@ row_set(struct parse *p, void *base, const struct crow *r, const char *val)
 			*(enum config_sync *)dst = CONFIG_SYNC_NONE;
 		else
 			return fail(p,
-			    "[%s] %s: '%s' is not full, nometasync or none",
-			    r->section, r->key, val);
+			    "%s: '%s' is not full, nometasync or none", label,
+			    val);
 		return 1;
 	case CT_LOG:
 		if (strcmp(val, "error") == 0)
@@ -193,9 +375,8 @@ row_set(struct parse *p, void *base, const struct crow *r, const char *val)
 			*(enum config_log *)dst = CONFIG_LOG_DEBUG;
 		else
 			return fail(p,
-			    "[%s] %s: '%s' is not error, warning, info or "
-			    "debug",
-			    r->section, r->key, val);
+			    "%s: '%s' is not error, warning, info or debug",
+			    label, val);
 		return 1;
 	case CT_LOGFMT:
 		if (strcmp(val, "plain") == 0)
@@ -203,8 +384,8 @@ row_set(struct parse *p, void *base, const struct crow *r, const char *val)
 		else if (strcmp(val, "json") == 0)
 			*(enum config_log_format *)dst = CONFIG_LOG_JSON;
 		else
-			return fail(p, "[%s] %s: '%s' is not plain or json",
-			    r->section, r->key, val);
+			return fail(
+			    p, "%s: '%s' is not plain or json", label, val);
 		return 1;
 	case CT_BOOL:
 		if (strcmp(val, "true") == 0)
@@ -212,18 +393,18 @@ row_set(struct parse *p, void *base, const struct crow *r, const char *val)
 		else if (strcmp(val, "false") == 0)
 			*(bool *)dst = false;
 		else
-			return fail(p, "[%s] %s: '%s' is not true or false",
-			    r->section, r->key, val);
+			return fail(
+			    p, "%s: '%s' is not true or false", label, val);
 		return 1;
 	case CT_UINT:
 	case CT_INT:
 	case CT_MB:
 		if (!parse_ll(val, &n))
-			return fail(p, "[%s] %s: '%s' is not an integer",
-			    r->section, r->key, val);
+			return fail(
+			    p, "%s: '%s' is not an integer", label, val);
 		if (n < r->min || n > r->max)
-			return fail(p, "[%s] %s: %lld is outside %lld..%lld",
-			    r->section, r->key, n, r->min, r->max);
+			return fail(p, "%s: %lld is outside %lld..%lld", label,
+			    n, r->min, r->max);
 		if (r->type == CT_UINT)
 			*(unsigned *)dst = (unsigned)n;
 		else if (r->type == CT_INT)
@@ -232,7 +413,7 @@ row_set(struct parse *p, void *base, const struct crow *r, const char *val)
 			*(uint64_t *)dst = (uint64_t)n << 20;
 		return 1;
 	}
-	return fail(p, "[%s] %s: internal: bad row type", r->section, r->key);
+	return fail(p, "%s: internal: bad row type", label);
 }
 
 static void
@@ -241,25 +422,62 @@ rows_defaults(void *base, const struct crow *rows, size_t n)
 	struct parse p = { 0 };
 
 	for (size_t i = 0; i < n; i++)
-		(void)row_set(&p, base, &rows[i], rows[i].def);
+		(void)row_set(&p, base, &rows[i], rows[i].def, rows[i].key);
+}
+
+static const struct crow *
+rows_find(const struct crow *rows, size_t n, const char *section,
+    const char *key, bool *known_section)
+{
+	*known_section = false;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(rows[i].section, section) != 0)
+			continue;
+		*known_section = true;
+		if (strcmp(rows[i].key, key) == 0)
+			return &rows[i];
+	}
+	return NULL;
 }
 
 static int
 rows_handle(struct parse *p, void *base, const struct crow *rows, size_t n,
     const char *section, const char *key, const char *val)
 {
-	bool known_section = false;
+	const struct crow *r;
+	bool known_section;
+	char label[128];
 
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(rows[i].section, section) != 0)
-			continue;
-		known_section = true;
-		if (strcmp(rows[i].key, key) == 0)
-			return row_set(p, base, &rows[i], val);
+	if ((r = rows_find(rows, n, section, key, &known_section)) != NULL) {
+		snprintf(label, sizeof(label), "[%s] %s", section, key);
+		return row_set(p, base, r, val, label);
 	}
 	if (known_section)
 		return fail(p, "[%s]: unknown key '%s'", section, key);
 	return fail(p, "unknown section [%s]", section);
+}
+
+/* config_set() and agent_config_set(): one row from the command line. */
+static int
+rows_set(void *base, const struct crow *rows, size_t n, const char *section,
+    const char *key, const char *val, const char *what, char *err,
+    size_t errlen)
+{
+	struct parse p = { 0 };
+	const struct crow *r;
+	bool known_section;
+	char label[128];
+
+	if ((r = rows_find(rows, n, section, key, &known_section)) == NULL) {
+		snprintf(err, errlen, "%s: no key [%s] %s", what, section, key);
+		return -1;
+	}
+	snprintf(label, sizeof(label), "%s (%s)", what, key);
+	if (row_set(&p, base, r, val, label) == 0) {
+		snprintf(err, errlen, "%s", p.err);
+		return -1;
+	}
+	return 0;
 }
 
 /* A registry code: letters, digits, '_' and '-', at most IND_CODE_MAX. */
@@ -480,6 +698,15 @@ handle_target(struct parse *p, const char *key, const char *val)
 	return 1;
 }
 
+/* The first file to define part of the registry: from then on the
+ * registry is the files' own, not the built-in one. */
+static void
+reg_defined(struct parse *p)
+{
+	if (p->reg_file[0] == '\0')
+		snprintf(p->reg_file, sizeof(p->reg_file), "%s", p->name);
+}
+
 /* inih handler: returns nonzero on success, 0 on error. */
 static int
 daemon_handler(
@@ -488,14 +715,22 @@ daemon_handler(
 	struct parse *p = user;
 	const char *code;
 
-	if (split_section(section, "district", &code))
+	if (split_section(section, "district", &code)) {
+		reg_defined(p);
 		return handle_named(p, "district", code, key, val);
-	if (split_section(section, "industry", &code))
+	}
+	if (split_section(section, "industry", &code)) {
+		reg_defined(p);
 		return handle_named(p, "industry", code, key, val);
-	if (split_section(section, "metric", &code))
+	}
+	if (split_section(section, "metric", &code)) {
+		reg_defined(p);
 		return handle_metric(p, code, key, val);
-	if (strcmp(section, "target") == 0)
+	}
+	if (strcmp(section, "target") == 0) {
+		reg_defined(p);
 		return handle_target(p, key, val);
+	}
 	return rows_handle(
 	    p, p->cfg, daemon_rows, NROWS(daemon_rows), section, key, val);
 }
@@ -509,6 +744,25 @@ agent_handler(void *user, const char *section, const char *key, const char *val)
 	    p, p->acfg, agent_rows, NROWS(agent_rows), section, key, val);
 }
 
+/*
+ * libinih reads a line into a buffer of INI_MAX_LINE bytes, 200 in Debian's
+ * build, and takes what does not fit for a new line: 65 Chinese characters
+ * reach that. Debian's libinih (55-1) has its build options as run-time
+ * variables too, among them a heap buffer that realloc() grows up to
+ * ini_max_line; CMakeLists.txt checks that they exist. Our own
+ * ini_parse_stream() reader could not help: the line buffer is libinih's,
+ * and the reader only fills it. Lines longer than CONFIG_LINE_MAX are
+ * refused by run_ini() with their number before libinih could cut them.
+ * The settings are the process's: every parse sets them again.
+ */
+static void
+ini_options(void)
+{
+	ini_use_stack = false;
+	ini_allow_realloc = true;
+	ini_max_line = CONFIG_LINE_MAX + 3; /* "\r\n" and the NUL */
+}
+
 /* Runs inih over text; 0, or -1 with "name:line: reason" in err. */
 static int
 run_ini(const char *text, const char *name, ini_handler h, struct parse *p,
@@ -516,13 +770,12 @@ run_ini(const char *text, const char *name, ini_handler h, struct parse *p,
 {
 	int line = 1;
 
-	/* libinih reads at most INI_MAX_LINE bytes a line and takes the rest
-	 * as a new line: refuse long lines here, with their number. */
 	for (const char *s = text; *s != '\0'; line++) {
 		const char *nl = strchr(s, '\n');
 		size_t len = nl ? (size_t)(nl - s) : strlen(s);
 
-		if (len > CONFIG_LINE_MAX) {
+		if (len > CONFIG_LINE_MAX &&
+		    !(len == CONFIG_LINE_MAX + 1 && s[len - 1] == '\r')) {
 			snprintf(err, errlen,
 			    "%s:%d: line longer than %d bytes", name, line,
 			    CONFIG_LINE_MAX);
@@ -530,12 +783,15 @@ run_ini(const char *text, const char *name, ini_handler h, struct parse *p,
 		}
 		s += len + (nl != NULL);
 	}
+	p->name = name;
+	p->err[0] = '\0';
+	ini_options();
 	line = ini_parse_string(text, h, p);
 
 	if (line == 0)
 		return 0;
 	if (line < 0)
-		snprintf(err, errlen, "%s: cannot parse", name);
+		snprintf(err, errlen, "%s: cannot parse (out of memory)", name);
 	else if (p->err[0] != '\0')
 		snprintf(err, errlen, "%s:%d: %s", name, line, p->err);
 	else
@@ -578,18 +834,162 @@ config_read_text(const char *path, char *err, size_t errlen)
 	return buf;
 }
 
-int
-config_parse(struct config *cfg, const char *text, const char *name, char *err,
-    size_t errlen)
+static int
+name_cmp(const void *a, const void *b)
 {
-	struct parse p = { 0 };
-	char why[256];
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
+/* A drop-in's name: NAME.conf, NAME not empty, not starting with '.'. */
+static bool
+dropin_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".conf") == 0;
+}
+
+int
+config_dropins(
+    const char *path, char ***paths, size_t *n, char *err, size_t errlen)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[CONFIG_PATH_MAX + 16], *file;
+	struct dirent *e;
+	struct stat st;
+	size_t cap = 0;
+	DIR *d;
+
+	*paths = NULL;
+	*n = 0;
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), "conf.d");
+	else if ((size_t)(slash - path) >= CONFIG_PATH_MAX) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -1;
+	} else
+		snprintf(dir, sizeof(dir), "%.*s/conf.d",
+		    slash == path ? 0 : (int)(slash - path), path);
+	if ((d = opendir(dir)) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (!dropin_name_ok(e->d_name))
+			continue;
+		file = xmalloc(strlen(dir) + strlen(e->d_name) + 2);
+		sprintf(file, "%s/%s", dir, e->d_name);
+		/* A link to a regular file counts; a dangling one is an
+		 * error, as a file the operator meant to be read. */
+		if (stat(file, &st) == -1) {
+			snprintf(err, errlen, "%s: %s", file, strerror(errno));
+			free(file);
+			goto dropins_free;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			free(file);
+			continue;
+		}
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*paths = xrealloc(*paths, cap * sizeof(**paths));
+		}
+		(*paths)[(*n)++] = file;
+	}
+	closedir(d);
+	if (*n > 0)
+		qsort(*paths, *n, sizeof(**paths), name_cmp);
+	return 0;
+dropins_free:
+	closedir(d);
+	config_dropins_free(*paths, *n);
+	*paths = NULL;
+	*n = 0;
+	return -1;
+}
+
+void
+config_dropins_free(char **paths, size_t n)
+{
+	for (size_t i = 0; paths != NULL && i < n; i++)
+		free(paths[i]);
+	free(paths);
+}
+
+/* Parses one file (its text read here) into p. */
+static int
+parse_file(
+    const char *path, ini_handler h, struct parse *p, char *err, size_t errlen)
+{
+	char *text;
+	int rc;
+
+	if ((text = config_read_text(path, err, errlen)) == NULL)
+		return -1;
+	rc = run_ini(text, path, h, p, err, errlen);
+	free(text);
+	return rc;
+}
+
+/* The file at path, then its drop-ins, into p. */
+static int
+parse_layers(
+    const char *path, ini_handler h, struct parse *p, char *err, size_t errlen)
+{
+	char **dropins;
+	size_t n;
+	int rc = 0;
+
+	if (parse_file(path, h, p, err, errlen) == -1 ||
+	    config_dropins(path, &dropins, &n, err, errlen) == -1)
+		return -1;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = parse_file(dropins[i], h, p, err, errlen);
+	config_dropins_free(dropins, n);
+	return rc;
+}
+
+static void
+daemon_begin(struct config *cfg, struct parse *p)
+{
 	memset(cfg, 0, sizeof(*cfg));
 	rows_defaults(cfg, daemon_rows, NROWS(daemon_rows));
-	p.cfg = cfg;
-	if (run_ini(text, name, daemon_handler, &p, err, errlen) == -1)
-		return -1;
+	memset(p, 0, sizeof(*p));
+	p->cfg = cfg;
+}
+
+/* The registry of the built-in default into reg, but for first_year,
+ * which is a key like the others. */
+static void
+builtin_registry(struct registry *reg)
+{
+	struct config *def = xmalloc(sizeof(*def));
+	struct parse p;
+	char err[512];
+	int first_year = reg->first_year;
+
+	daemon_begin(def, &p);
+	if (run_ini(config_default_text, "(built-in default)", daemon_handler,
+		&p, err, sizeof(err)) == -1)
+		abort(); /* check_config proves it parses */
+	*reg = def->reg;
+	reg->first_year = first_year;
+	free(def);
+}
+
+/* After the last file: the registry, and what no single line decides.
+ * name is the main file, named in the messages. */
+static int
+daemon_end(struct config *cfg, struct parse *p, const char *name, char *err,
+    size_t errlen)
+{
+	char why[256];
+
+	cfg->registry_builtin = p->reg_file[0] == '\0';
+	if (cfg->registry_builtin)
+		builtin_registry(&cfg->reg);
 	if (cfg->curve && (cfg->secret_key_file[0] == '\0' ||
 			      cfg->authorised_agents[0] == '\0')) {
 		snprintf(err, errlen,
@@ -611,27 +1011,55 @@ config_parse(struct config *cfg, const char *text, const char *name, char *err,
 		    err, errlen, "%s: map_max_mb is below map_size_mb", name);
 		return -1;
 	}
-	if (registry_check(&cfg->reg, why, sizeof(why)) != NULL) {
+	if (registry_check(&cfg->reg, why, sizeof(why)) == NULL)
+		return 0;
+	/* A whole kind missing: most likely a file meant to amend the
+	 * built-in registry. */
+	if (!cfg->registry_builtin &&
+	    (cfg->reg.ndistricts == 0 || cfg->reg.nindustries == 0 ||
+		cfg->reg.nmetrics == 0))
+		snprintf(err, errlen,
+		    "%s: %s (%s defines part of the registry, so the "
+		    "built-in one is not used: the files must define all of "
+		    "it)",
+		    name, why, p->reg_file);
+	else
 		snprintf(err, errlen, "%s: %s", name, why);
+	return -1;
+}
+
+int
+config_parse(struct config *cfg, const char *text, const char *name, char *err,
+    size_t errlen)
+{
+	struct parse p;
+
+	daemon_begin(cfg, &p);
+	if (run_ini(text, name, daemon_handler, &p, err, errlen) == -1)
 		return -1;
-	}
-	return 0;
+	return daemon_end(cfg, &p, name, err, errlen);
 }
 
 int
 config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
-	char *text;
-	int rc;
+	struct parse p;
 
 	if (path == NULL)
 		return config_parse(cfg, config_default_text,
 		    "(built-in default)", err, errlen);
-	if ((text = config_read_text(path, err, errlen)) == NULL)
+	daemon_begin(cfg, &p);
+	if (parse_layers(path, daemon_handler, &p, err, errlen) == -1)
 		return -1;
-	rc = config_parse(cfg, text, path, err, errlen);
-	free(text);
-	return rc;
+	return daemon_end(cfg, &p, path, err, errlen);
+}
+
+int
+config_set(struct config *cfg, const char *section, const char *key,
+    const char *val, const char *what, char *err, size_t errlen)
+{
+	return rows_set(cfg, daemon_rows, NROWS(daemon_rows), section, key, val,
+	    what, err, errlen);
 }
 
 void
@@ -667,12 +1095,34 @@ int
 agent_config_load(
     struct agent_config *acfg, const char *path, char *err, size_t errlen)
 {
-	char *text;
-	int rc;
+	struct parse p = { 0 };
 
-	if ((text = config_read_text(path, err, errlen)) == NULL)
+	agent_config_defaults(acfg);
+	p.acfg = acfg;
+	return parse_layers(path, agent_handler, &p, err, errlen);
+}
+
+int
+agent_config_set(struct agent_config *acfg, const char *key, const char *val,
+    const char *what, char *err, size_t errlen)
+{
+	return rows_set(acfg, agent_rows, NROWS(agent_rows), "agent", key, val,
+	    what, err, errlen);
+}
+
+int
+agent_config_bounds(
+    const char *key, long long *min, long long *max, const char **def)
+{
+	const struct crow *r;
+	bool known_section;
+
+	r = rows_find(
+	    agent_rows, NROWS(agent_rows), "agent", key, &known_section);
+	if (r == NULL || r->type != CT_UINT)
 		return -1;
-	rc = agent_config_parse(acfg, text, path, err, errlen);
-	free(text);
-	return rc;
+	*min = r->min;
+	*max = r->max;
+	*def = r->def;
+	return 0;
 }

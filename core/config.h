@@ -1,11 +1,20 @@
 /*
  * Configuration: one INI file (parsed by libinih) for the daemon and the
- * tools, and one for each agent. Every key is a row of a table in config.c
- * (section, key, bounds, default); unknown sections and keys are errors.
+ * tools, and one for each agent, each followed by its drop-ins
+ * (the files NAME.conf in conf.d next to it). Every key is a row of a table in
+ * config.c (section, key, bounds, default); unknown sections and keys are
+ * errors.
  *
- * config_load() reads a file; config_parse() parses text already in memory.
- * Both fill a struct that was not initialised by the caller and return 0, or
- * -1 with a message naming the file, the line and the problem in err.
+ * config_load() reads a file and its drop-ins; config_parse() parses text
+ * already in memory. Both fill a struct that was not initialised by the
+ * caller and return 0, or -1 with a message naming the file, the line and
+ * the problem in err.
+ *
+ * The registry (districts, industries, metrics, targets) is the built-in
+ * one (conf/indicatord.conf, compiled in) unless the files define any part
+ * of it: then it is exactly what the files define, merged in reading order.
+ * Scalar keys ([daemon], [limits], [registry] first_year) start from the
+ * table's defaults, and a later line overrides an earlier one.
  */
 #ifndef INDICATOR_CONFIG_H
 #define INDICATOR_CONFIG_H
@@ -18,6 +27,10 @@
 
 #define CONFIG_ENDPOINT_MAX 256
 #define CONFIG_PATH_MAX 1024
+/* The longest line of a configuration file, in bytes without its line
+ * end: far past any value a key takes (a registry name is at most
+ * IND_NAME_MAX), so that no name in any script reaches it. */
+#define CONFIG_LINE_MAX 65536
 
 enum config_sync {
 	CONFIG_SYNC_FULL, /* fsync on every commit (default) */
@@ -77,6 +90,9 @@ struct config {
 	char metrics[64]; /* HOST:PORT on loopback; "": off */
 	struct config_limits limits;
 	struct registry reg;
+	/* Set by config_load() and config_parse(): true when no file defined
+	 * any part of the registry, so reg holds the built-in one. */
+	bool registry_builtin;
 };
 
 struct agent_config {
@@ -103,13 +119,42 @@ struct agent_config {
  * (conf/indicatord.conf). */
 extern const char config_default_text[];
 
-/* Parse the daemon configuration from a file, or from the embedded default
- * when path is NULL. Checks the registry (registry_check()). */
+/*
+ * Parses the daemon configuration: the file at path, then its drop-ins
+ * (config_dropins()), each line overriding what came before; or the
+ * embedded default alone when path is NULL. Checks the registry
+ * (registry_check()), the endpoints' syntax and the metrics address.
+ * 0, or -1 with "file:line: reason" (or "file: reason" for what no one
+ * line decides) in err.
+ */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 
-/* Parse the daemon configuration from text; name is used in messages. */
+/* The same for text in memory, with no drop-ins; name is used in
+ * messages. */
 int config_parse(struct config *cfg, const char *text, const char *name,
     char *err, size_t errlen);
+
+/*
+ * The drop-ins of the configuration file at path: the regular files (or
+ * links to them) named *.conf, not starting with '.', in the directory
+ * conf.d next to it, in the byte order of their names (the C locale's).
+ * Sets *paths to a new array of *n new strings, "DIR/conf.d/NAME" (free
+ * with config_dropins_free()); none when conf.d does not exist. 0, or -1
+ * with "path: reason" in err.
+ */
+int config_dropins(
+    const char *path, char ***paths, size_t *n, char *err, size_t errlen);
+/* Frees what config_dropins() returned; accepts NULL. */
+void config_dropins_free(char **paths, size_t n);
+
+/*
+ * Sets one key of the daemon configuration from text exactly as a line of
+ * the file would (the table's type, bounds and syntax), for command-line
+ * options that mirror a key, so that the bounds have one source. what names
+ * the option in the message. 0, or -1 with "what (key): reason" in err.
+ */
+int config_set(struct config *cfg, const char *section, const char *key,
+    const char *val, const char *what, char *err, size_t errlen);
 
 /*
  * Decide the data directory when the file left it empty: $STATE_DIRECTORY
@@ -123,7 +168,27 @@ void config_resolve_dir(struct config *cfg, const char *state_dir);
  * frees; NULL with "path: reason" in err. */
 char *config_read_text(const char *path, char *err, size_t errlen);
 
-/* Parse an agent configuration file. */
+/*
+ * Validators: NULL when the value is good, else why (filled with a reason
+ * that quotes the value and says what form is expected).
+ *
+ * config_check_endpoint(): a ZeroMQ endpoint the daemon binds or an agent
+ * connects to: tcp://HOST:PORT (PORT 1..65535) or ipc://PATH.
+ * config_check_listen(): the metrics address, HOST:PORT on loopback
+ * (127.0.0.0/8 or localhost); when good, *addr (host byte order) and *port
+ * are set (either may be NULL).
+ * config_check_zone(): a time zone of the tz database: a name such as
+ * Asia/Shanghai whose file under tzdir (NULL: /usr/share/zoneinfo) is a
+ * TZif file. Reads that file; the others do no I/O.
+ */
+const char *config_check_endpoint(const char *ep, char *why, size_t len);
+const char *config_check_listen(
+    const char *s, uint32_t *addr, uint16_t *port, char *why, size_t len);
+const char *config_check_zone(
+    const char *tz, const char *tzdir, char *why, size_t len);
+
+/* Parses an agent configuration file and its drop-ins, as config_load()
+ * does for the daemon. */
 int agent_config_load(
     struct agent_config *acfg, const char *path, char *err, size_t errlen);
 int agent_config_parse(struct agent_config *acfg, const char *text,
@@ -131,5 +196,14 @@ int agent_config_parse(struct agent_config *acfg, const char *text,
 
 /* Defaults for an agent with no file. */
 void agent_config_defaults(struct agent_config *acfg);
+
+/* config_set() for an [agent] key. */
+int agent_config_set(struct agent_config *acfg, const char *key,
+    const char *val, const char *what, char *err, size_t errlen);
+
+/* The bounds and default of an [agent] integer key, for help text. 0, or
+ * -1 when there is no such integer key. */
+int agent_config_bounds(
+    const char *key, long long *min, long long *max, const char **def);
 
 #endif

@@ -11,7 +11,7 @@
 #define IND_PERIOD_MAX 7 /* "2025-Q3", "2025-09" */
 #define IND_UNIT_MAX 16
 #define IND_NOTE_MAX 256
-#define IND_NAME_MAX 128 /* registry display names */
+#define IND_NAME_MAX 1024 /* registry display names: 341 CJK characters */
 #define IND_SCOPE_MAX IND_CODE_MAX
 /* agg/<metric>/<industry>/<scope>/<period> */
 #define IND_TOPIC_MAX (4 + 4 * IND_CODE_MAX + 4 + IND_PERIOD_MAX)

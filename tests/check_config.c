@@ -5,10 +5,12 @@
  * registry answers the questions the validator and the aggregator ask.
  */
 #include <check.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -446,7 +448,67 @@ static const struct bad_case {
 	{ "no metrics",
 	    "[district 320583]\nname = K\n[industry photonics]\nname = P\n", 0,
 	    "registry: no [metric CODE] section" },
-	{ "empty file", "", 0, "registry: no [district CODE] section" },
+	{ "a registry without districts",
+	    "[daemon]\nbatch_max = 5\n[target]\noutput_value/*/city/2030 = 1\n",
+	    0,
+	    "registry: no [district CODE] section (bad.conf defines part of "
+	    "the registry, so the built-in one is not used" },
+	{ "endpoint without a scheme", "[daemon]\ningest = 127.0.0.1:7401\n", 2,
+	    "[daemon] ingest: '127.0.0.1:7401' has no scheme: expected "
+	    "tcp://HOST:PORT (e.g. tcp://127.0.0.1:7401) or ipc://PATH" },
+	{ "endpoint without a port", "[daemon]\npublish = tcp://127.0.0.1\n", 2,
+	    "'tcp://127.0.0.1' is not tcp://HOST:PORT" },
+	{ "endpoint on port 0", "[daemon]\nsnapshot = tcp://127.0.0.1:0\n", 2,
+	    "is not tcp://HOST:PORT (a port from 1 to 65535)" },
+	{ "endpoint on a port too high",
+	    "[daemon]\nsnapshot = tcp://127.0.0.1:65536\n", 2,
+	    "is not tcp://HOST:PORT" },
+	{ "endpoint with a named port", "[daemon]\ningest = tcp://*:ingest\n",
+	    2, "is not tcp://HOST:PORT" },
+	{ "endpoint without a host", "[daemon]\ningest = tcp://:7401\n", 2,
+	    "is not tcp://HOST:PORT" },
+	{ "endpoint with a path", "[daemon]\ningest = tcp://h:1/x\n", 2,
+	    "is not tcp://HOST:PORT" },
+	{ "endpoint of an unknown scheme",
+	    "[daemon]\ningest = http://127.0.0.1:7401\n", 2,
+	    "'http://127.0.0.1:7401': unknown scheme: expected "
+	    "tcp://HOST:PORT" },
+	{ "inproc endpoint", "[daemon]\ningest = inproc://x\n", 2,
+	    "unknown scheme" },
+	{ "ipc endpoint without a path", "[daemon]\npublish = ipc://\n", 2,
+	    "'ipc://' names no path" },
+	{ "empty endpoint", "[daemon]\ningest =\n", 2,
+	    "[daemon] ingest: must be set" },
+	{ "control without a scheme", "[daemon]\ncontrol = /run/x\n", 2,
+	    "[daemon] control: '/run/x' has no scheme" },
+	{ "metrics on every address", "[daemon]\nmetrics = 0.0.0.0:9464\n", 2,
+	    "[daemon] metrics: '0.0.0.0:9464' is not on loopback: the metrics "
+	    "are for a local scraper; use 127.0.0.1:PORT" },
+	{ "metrics without a port", "[daemon]\nmetrics = 127.0.0.1\n", 2,
+	    "[daemon] metrics: '127.0.0.1' has no port: expected a loopback "
+	    "HOST:PORT, e.g. 127.0.0.1:9464" },
+	{ "metrics on a port too high", "[daemon]\nmetrics = 127.0.0.1:65536\n",
+	    2, "the port must be a number from 1 to 65535" },
+	{ "metrics on port 0", "[daemon]\nmetrics = 127.0.0.1:0\n", 2,
+	    "the port must be a number from 1 to 65535" },
+	{ "metrics on a name", "[daemon]\nmetrics = example.com:9464\n", 2,
+	    "the host must be an IPv4 loopback address" },
+	{ "metrics on a routable address",
+	    "[daemon]\nmetrics = 10.0.0.1:9464\n", 2, "is not on loopback" },
+	{ "metrics as a URL", "[daemon]\nmetrics = http://127.0.0.1:9464\n", 2,
+	    "the host must be an IPv4 loopback address" },
+	{ "time zone climbing out", "[daemon]\ntimezone = ../../etc/passwd\n",
+	    2,
+	    "[daemon] timezone: '../../etc/passwd' is not a tz database name "
+	    "such as Asia/Shanghai" },
+	{ "time zone as a path", "[daemon]\ntimezone = /etc/localtime\n", 2,
+	    "is not a tz database name" },
+	{ "empty time zone", "[daemon]\ntimezone =\n", 2,
+	    "'' is not a tz database name" },
+	{ "data_dir too long",
+	    "[daemon]\ndata_dir = /" S64 S64 S64 S64 S64 S64 S64 S64 S64 S64 S64
+		S64 S64 S64 S64 S64 "\n",
+	    2, "[daemon] data_dir: longer than 1023 bytes" },
 	{ "map_max below map_size",
 	    MINI "[daemon]\nmap_size_mb = 100\nmap_max_mb = 50\n", 0,
 	    "map_max_mb is below map_size_mb" },
@@ -592,27 +654,627 @@ START_TEST(parse_starts_afresh)
 }
 END_TEST
 
-/*
- * libinih reads at most INI_MAX_LINE (200) bytes a line and would take the
- * rest of a longer one as a new line; the parser refuses such a line with
- * its own number instead of a "syntax error" past the end of the file.
- */
-START_TEST(long_data_dir)
-{
-	char dir[251], *text, *tail;
-	int rc;
+/* Endpoints and metrics addresses that must pass. */
+static const char *const good_lines[] = {
+	"[daemon]\ningest = tcp://*:7401\n",
+	"[daemon]\ningest = tcp://0.0.0.0:7401\nallow_insecure_remote = true\n",
+	"[daemon]\npublish = tcp://[::1]:7402\n",
+	"[daemon]\nsnapshot = tcp://localhost:65535\n",
+	"[daemon]\ningest = ipc:///run/indicatord/ingest\n",
+	"[daemon]\ncontrol = ipc:///tmp/indicatord-control\n",
+	"[daemon]\ncontrol =\n",
+	"[daemon]\nmetrics = 127.0.0.1:9464\n",
+	"[daemon]\nmetrics = 127.1.2.3:1\n",
+	"[daemon]\nmetrics = localhost:9464\n",
+	"[daemon]\nmetrics =\n",
+	"[daemon]\ntimezone = America/Port-au-Prince\n",
+	"[daemon]\ntimezone = Etc/GMT+8\n",
+	"",
+	"# nothing but a comment\n",
+};
 
-	memset(dir, 'd', sizeof(dir) - 1);
-	dir[0] = '/';
-	dir[sizeof(dir) - 1] = '\0';
-	tail = concat("[daemon]\ndata_dir = ", dir);
-	text = concat(MINI, tail);
-	free(tail);
-	rc = config_parse(&cfg, text, "t", err, sizeof(err));
-	free(text);
-	ck_assert_int_eq(rc, -1);
+START_TEST(good_config)
+{
+	err[0] = '\0';
+	ck_assert_msg(config_parse(&cfg, good_lines[_i], "good.conf", err,
+			  sizeof(err)) == 0,
+	    "'%s': %s", good_lines[_i], err);
+}
+END_TEST
+
+/* --- long lines ------------------------------------------------------- */
+
+/* n copies of s, in memory the caller frees. */
+static char *
+repeat(const char *s, size_t n)
+{
+	size_t len = strlen(s);
+	char *r = malloc(len * n + 1);
+
+	ck_assert_ptr_nonnull(r);
+	for (size_t i = 0; i < n; i++)
+		memcpy(r + i * len, s, len);
+	r[len * n] = '\0';
+	return r;
+}
+
+/* printf into memory the caller frees. */
+static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *
+format(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	ck_assert_int_ge(n, 0);
+	s = malloc((size_t)n + 1);
+	ck_assert_ptr_nonnull(s);
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+/*
+ * A 300-character Chinese name (900 bytes of UTF-8) is taken whole: the
+ * line is far past libinih's default 200 bytes, which cut such a line in
+ * two.
+ */
+START_TEST(long_chinese_name)
+{
+	char *name = repeat("昆", 300);
+	char *text = format("%s[district 320583]\nname = %s\n[daemon]\n"
+			    "batch_max = 7\n",
+	    config_default_text, name);
+
+	ck_assert_uint_eq(strlen(name), 900);
 	ck_assert_msg(
-	    strstr(err, "t:11: line longer than 197 bytes") != NULL, "%s", err);
+	    config_parse(&cfg, text, "t", err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(registry_district(&cfg.reg, "320583")->name, name);
+	ck_assert_uint_eq(cfg.batch_max, 7);
+	free(text);
+	free(name);
+}
+END_TEST
+
+/* Lines of 4 KiB: a comment, and a value with an inline comment. */
+START_TEST(line_of_4k)
+{
+	char *pad = repeat("x", 4096);
+	char *text = format("%s# %s\n[metric output_value]\n"
+			    "name = 总产值 ; %s\n[daemon]\nbatch_max = 9\n",
+	    config_default_text, pad, pad);
+
+	ck_assert_msg(config_parse(&cfg, text, "t", err, sizeof(err)) == 0,
+	    "%.200s", err);
+	ck_assert_str_eq(
+	    registry_metric(&cfg.reg, "output_value")->name, "总产值");
+	ck_assert_uint_eq(cfg.batch_max, 9);
+	free(text);
+	free(pad);
+}
+END_TEST
+
+/*
+ * CONFIG_LINE_MAX bytes pass, with LF or CRLF; one more is refused with the
+ * line's number, not cut into a "syntax error" further down.
+ */
+static const struct {
+	size_t len; /* of the comment line, without its end */
+	const char *end;
+	bool ok;
+} line_limits[] = {
+	{ CONFIG_LINE_MAX, "\n", true },
+	{ CONFIG_LINE_MAX, "\r\n", true },
+	{ CONFIG_LINE_MAX + 1, "\n", false },
+	{ CONFIG_LINE_MAX + 1, "\r\n", false },
+};
+
+START_TEST(line_limit)
+{
+	char *pad = repeat("y", line_limits[_i].len - 2);
+	char *text = format("[daemon]%s# %s%sbatch_max = 3%s",
+	    line_limits[_i].end, pad, line_limits[_i].end, line_limits[_i].end);
+	int rc = config_parse(&cfg, text, "t", err, sizeof(err));
+
+	if (line_limits[_i].ok) {
+		ck_assert_msg(rc == 0, "%.200s", err);
+		ck_assert_uint_eq(cfg.batch_max, 3);
+	} else {
+		ck_assert_int_eq(rc, -1);
+		ck_assert_msg(
+		    strstr(err, "t:2: line longer than 65536 bytes") != NULL,
+		    "%s", err);
+	}
+	free(text);
+	free(pad);
+}
+END_TEST
+
+/* A name past IND_NAME_MAX bytes is refused, saying the limit. */
+START_TEST(name_too_long)
+{
+	char *name = repeat("苏", IND_NAME_MAX / 3 + 1);
+	char *text = format("[industry quantum]\nname = %s\n", name);
+
+	ck_assert_int_eq(config_parse(&cfg, text, "t", err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "t:2: [industry quantum] name: longer than "
+				  "1024 bytes") != NULL,
+	    "%s", err);
+	free(text);
+	free(name);
+}
+END_TEST
+
+/* --- drop-ins and the registry's layers ------------------------------- */
+
+static char tmpdir[64];
+
+static void
+tmp_make(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_config.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void
+tmp_remove(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Writes text to tmpdir/name; its path into path (1024 bytes). */
+static void
+tmp_file(const char *name, const char *text, char *path)
+{
+	char buf[1024];
+	FILE *f;
+
+	if (path == NULL)
+		path = buf;
+	snprintf(path, 1024, "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	ck_assert_msg(f != NULL, "%s", path);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static void
+tmp_mkdir(const char *name)
+{
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+}
+
+/*
+ * Drop-ins are read after the file, in byte order of their names (upper
+ * case before lower, whatever the locale), and only regular files named
+ * *.conf that do not start with '.'.
+ */
+START_TEST(dropins_in_order)
+{
+	char path[1024], link[1024], **names;
+	size_t n;
+
+	tmp_make();
+	tmp_file(
+	    "indicatord.conf", "[daemon]\nbatch_max = 1\npub_hwm = 5\n", path);
+	tmp_mkdir("conf.d");
+	tmp_file("conf.d/b.conf", "[daemon]\nbatch_max = 3\n", NULL);
+	tmp_file(
+	    "conf.d/B.conf", "[daemon]\nbatch_max = 2\nrate_limit = 7\n", NULL);
+	tmp_file("conf.d/10-limits.conf", "[limits]\nmax_note = 9\n", NULL);
+	/* Not read: each would fail or change something. */
+	tmp_file("conf.d/.hidden.conf", "[daemon]\nbatch_max = 99\n", NULL);
+	tmp_file("conf.d/c.conf.orig", "bogus\n", NULL);
+	tmp_file("conf.d/c.conf~", "bogus\n", NULL);
+	tmp_file("conf.d/README", "bogus\n", NULL);
+	tmp_file("conf.d/.conf", "bogus\n", NULL);
+	tmp_mkdir("conf.d/d.conf");
+	/* A link to a regular file is read. */
+	tmp_file("linked", "[daemon]\npub_hwm = 6\n", NULL);
+	snprintf(link, sizeof(link), "%s/conf.d/z.conf", tmpdir);
+	ck_assert_int_eq(symlink("../linked", link), 0);
+
+	ck_assert_msg(
+	    config_load(&cfg, path, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(cfg.batch_max, 3);
+	ck_assert_uint_eq(cfg.rate_limit, 7);
+	ck_assert_uint_eq(cfg.limits.max_note, 9);
+	ck_assert_uint_eq(cfg.pub_hwm, 6);
+	ck_assert(cfg.registry_builtin);
+
+	ck_assert_int_eq(config_dropins(path, &names, &n, err, sizeof(err)), 0);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_str_eq(strrchr(names[0], '/'), "/10-limits.conf");
+	ck_assert_str_eq(strrchr(names[1], '/'), "/B.conf");
+	ck_assert_str_eq(strrchr(names[2], '/'), "/b.conf");
+	ck_assert_str_eq(strrchr(names[3], '/'), "/z.conf");
+	ck_assert(strncmp(names[0], tmpdir, strlen(tmpdir)) == 0);
+	config_dropins_free(names, n);
+	tmp_remove();
+}
+END_TEST
+
+/* No conf.d: the file alone. A path without a directory looks in ./conf.d. */
+START_TEST(dropins_none)
+{
+	char **names;
+	size_t n;
+
+	tmp_make();
+	ck_assert_int_eq(config_dropins("/nonexistent-indicatord/x.conf",
+			     &names, &n, err, sizeof(err)),
+	    0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(
+	    config_dropins("x.conf", &names, &n, err, sizeof(err)), 0);
+	config_dropins_free(names, n);
+	tmp_remove();
+}
+END_TEST
+
+/* An error in a drop-in names the drop-in and its line. */
+static const struct {
+	const char *file; /* under conf.d, or "conf.d" itself */
+	const char *text; /* NULL: a dangling link */
+	const char *want; /* after the path */
+} dropin_errors[] = {
+	{ "50-site.conf", "[daemon]\n\nbatch_max = 0\n",
+	    ":3: [daemon] batch_max: 0 is outside 1..100000" },
+	{ "50-site.conf", "[daemon]\ningest = 127.0.0.1:7401\n",
+	    ":2: [daemon] ingest: '127.0.0.1:7401' has no scheme" },
+	{ "50-site.conf", "[deamon]\nbatch_max = 5\n",
+	    ":2: unknown section [deamon]" },
+	{ "50-site.conf", NULL, ": No such file or directory" },
+	{ "conf.d", "not a directory\n", ": Not a directory" },
+};
+
+START_TEST(dropin_error)
+{
+	char path[1024], want[2048];
+
+	tmp_make();
+	tmp_file("indicatord.conf", "[daemon]\nbatch_max = 1\n", path);
+	if (strcmp(dropin_errors[_i].file, "conf.d") == 0) {
+		tmp_file("conf.d", dropin_errors[_i].text, NULL);
+		snprintf(want, sizeof(want), "%s/conf.d%s", tmpdir,
+		    dropin_errors[_i].want);
+	} else {
+		tmp_mkdir("conf.d");
+		snprintf(want, sizeof(want), "%s/conf.d/%s%s", tmpdir,
+		    dropin_errors[_i].file, dropin_errors[_i].want);
+		if (dropin_errors[_i].text != NULL) {
+			char name[256];
+
+			snprintf(name, sizeof(name), "conf.d/%s",
+			    dropin_errors[_i].file);
+			tmp_file(name, dropin_errors[_i].text, NULL);
+		} else {
+			char link[1024];
+
+			snprintf(link, sizeof(link), "%s/conf.d/%s", tmpdir,
+			    dropin_errors[_i].file);
+			ck_assert_int_eq(symlink("nowhere", link), 0);
+		}
+	}
+	ck_assert_int_eq(config_load(&cfg, path, err, sizeof(err)), -1);
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0,
+	    "'%s' does not start with '%s'", err, want);
+	tmp_remove();
+}
+END_TEST
+
+/* The agent's file has drop-ins too. */
+START_TEST(agent_dropins)
+{
+	struct agent_config a;
+	char path[1024];
+
+	tmp_make();
+	tmp_file("agent.conf", "[agent]\nid = kunshan-01\nwindow = 5\n", path);
+	tmp_mkdir("conf.d");
+	tmp_file("conf.d/district.conf", "[agent]\ndistrict = 320583\n", NULL);
+	tmp_file("conf.d/window.conf", "[agent]\nwindow = 7\n", NULL);
+	ck_assert_msg(
+	    agent_config_load(&a, path, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(a.id, "kunshan-01");
+	ck_assert_str_eq(a.district, "320583");
+	ck_assert_uint_eq(a.window, 7);
+	tmp_file("conf.d/window.conf", "[agent]\nwindow = 0\n", NULL);
+	ck_assert_int_eq(agent_config_load(&a, path, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "conf.d/window.conf:2: [agent] window: 0 is "
+				  "outside 1..10000") != NULL,
+	    "%s", err);
+	tmp_remove();
+}
+END_TEST
+
+/*
+ * The registry is the built-in one unless the files define any of it; then
+ * exactly what they define, merged in reading order. Each case is a main
+ * file and one drop-in (NULL: none); the result is counted.
+ */
+#define DEFAULT "@default@" /* stands for config_default_text */
+
+static const struct {
+	const char *name;
+	const char *main;
+	const char *dropin;
+	bool builtin;
+	size_t ndistricts, nindustries, nmetrics, ntargets;
+	double target_2030; /* output_value/'*'/city/2030; 0: none */
+	const char *kunshan; /* the name of 320583; NULL: not registered */
+	const char *err; /* NULL: loads */
+} layers[] = {
+	{ "[daemon] only", "[daemon]\nbatch_max = 5\n", NULL, true, 10, 8, 6, 8,
+	    5000, "昆山市", NULL },
+	{ "[daemon] only, with a [daemon] drop-in", "[daemon]\nbatch_max = 5\n",
+	    "[daemon]\nbatch_max = 6\n", true, 10, 8, 6, 8, 5000, "昆山市",
+	    NULL },
+	{ "first_year is a key, not the registry",
+	    "[registry]\nfirst_year = 2020\n", NULL, true, 10, 8, 6, 8, 5000,
+	    "昆山市", NULL },
+	{ "the shipped file, a drop-in changing one target", DEFAULT,
+	    "[target]\noutput_value/*/city/2030 = 6000\n", false, 10, 8, 6, 8,
+	    6000, "昆山市", NULL },
+	{ "the shipped file, a drop-in adding a target", DEFAULT,
+	    "[target]\noutput_value/*/320583/2030 = 700\n", false, 10, 8, 6, 9,
+	    5000, "昆山市", NULL },
+	{ "the shipped file, a drop-in renaming a district", DEFAULT,
+	    "[district 320583]\nname = Kunshan\n", false, 10, 8, 6, 8, 5000,
+	    "Kunshan", NULL },
+	{ "the shipped file, a drop-in adding a district", DEFAULT,
+	    "[district 320599]\nname = 新区\n", false, 11, 8, 6, 8, 5000,
+	    "昆山市", NULL },
+	{ "a registry of its own", MINI, NULL, false, 1, 1, 1, 0, 0, "Kunshan",
+	    NULL },
+	{ "a registry of its own, a target in a drop-in", MINI,
+	    "[target]\noutput_value/*/city/2030 = 50\n", false, 1, 1, 1, 1, 50,
+	    "Kunshan", NULL },
+	{ "[daemon] only, a drop-in with one target",
+	    "[daemon]\nbatch_max = 5\n",
+	    "[target]\noutput_value/*/city/2030 = 6000\n", false, 0, 0, 0, 0, 0,
+	    NULL,
+	    "registry: no [district CODE] section (@dropin@ defines part of "
+	    "the registry, so the built-in one is not used: the files must "
+	    "define all of it)" },
+	{ "[daemon] only, a drop-in renaming a district",
+	    "[daemon]\nbatch_max = 5\n", "[district 320583]\nname = Kunshan\n",
+	    false, 0, 0, 0, 0, 0, NULL,
+	    "registry: no [industry CODE] section (@dropin@ defines part" },
+	{ "a registry without its targets' metrics", MINI_NO_DISTRICT,
+	    "[district 320583]\nname = K\n[target]\nchain_leaders/*/city/2030 "
+	    "= "
+	    "20\n",
+	    false, 0, 0, 0, 0, 0, NULL,
+	    "target chain_leaders/*/city/2030: unknown metric" },
+};
+
+START_TEST(registry_layers)
+{
+	char path[1024], dropin[1024], want[4096];
+	const char *at;
+
+	tmp_make();
+	tmp_file("indicatord.conf",
+	    strcmp(layers[_i].main, DEFAULT) == 0 ? config_default_text
+						  : layers[_i].main,
+	    path);
+	if (layers[_i].dropin != NULL) {
+		tmp_mkdir("conf.d");
+		tmp_file("conf.d/50-site.conf", layers[_i].dropin, dropin);
+	}
+	err[0] = '\0';
+	if (layers[_i].err != NULL) {
+		ck_assert_msg(config_load(&cfg, path, err, sizeof(err)) == -1,
+		    "%s: loaded", layers[_i].name);
+		/* "main: reason", the drop-in's path in place of @dropin@. */
+		at = strstr(layers[_i].err, "@dropin@");
+		if (at == NULL)
+			snprintf(
+			    want, sizeof(want), "%s: %s", path, layers[_i].err);
+		else
+			snprintf(want, sizeof(want), "%s: %.*s%s%s", path,
+			    (int)(at - layers[_i].err), layers[_i].err, dropin,
+			    at + strlen("@dropin@"));
+		ck_assert_msg(strncmp(err, want, strlen(want)) == 0,
+		    "%s: '%s' does not start with '%s'", layers[_i].name, err,
+		    want);
+		tmp_remove();
+		return;
+	}
+	ck_assert_msg(config_load(&cfg, path, err, sizeof(err)) == 0, "%s: %s",
+	    layers[_i].name, err);
+	ck_assert_msg(
+	    cfg.registry_builtin == layers[_i].builtin, "%s", layers[_i].name);
+	ck_assert_uint_eq(cfg.reg.ndistricts, layers[_i].ndistricts);
+	ck_assert_uint_eq(cfg.reg.nindustries, layers[_i].nindustries);
+	ck_assert_uint_eq(cfg.reg.nmetrics, layers[_i].nmetrics);
+	ck_assert_uint_eq(cfg.reg.ntargets, layers[_i].ntargets);
+	if (layers[_i].target_2030 > 0) {
+		const struct reg_target *t = registry_target(
+		    &cfg.reg, "output_value", "*", "city", 2030);
+
+		ck_assert_ptr_nonnull(t);
+		ck_assert_int_eq(t->year, 2030);
+		ck_assert_double_eq(t->value, layers[_i].target_2030);
+	}
+	ck_assert_str_eq(
+	    registry_district(&cfg.reg, "320583")->name, layers[_i].kunshan);
+	tmp_remove();
+}
+END_TEST
+
+/* The built-in registry keeps the files' first_year. */
+START_TEST(registry_builtin_first_year)
+{
+	ck_assert_msg(config_parse(&cfg, "[registry]\nfirst_year = 2020\n", "t",
+			  err, sizeof(err)) == 0,
+	    "%s", err);
+	ck_assert(cfg.registry_builtin);
+	ck_assert_int_eq(cfg.reg.first_year, 2020);
+	load_default(&cfg2);
+	cfg2.reg.first_year = 2020;
+	assert_same_config(&cfg, &cfg2);
+}
+END_TEST
+
+/* --- validators and the command line's keys --------------------------- */
+
+static const struct {
+	const char *tz;
+	const char *tzdir; /* NULL: the system's; "@tmp@": a test zone dir */
+	const char *want; /* in the reason; NULL: valid */
+} zones[] = {
+	{ "Asia/Shanghai", NULL, NULL },
+	{ "UTC", NULL, NULL },
+	{ "Mars/Olympus", NULL,
+	    "time zone 'Mars/Olympus' is unknown: "
+	    "/usr/share/zoneinfo/Mars/Olympus is not a zone file" },
+	{ "Asia", NULL, "time zone 'Asia' is unknown" },
+	{ "Asia/", NULL, "is unknown" },
+	{ "", NULL, "time zone '' is not a tz database name" },
+	{ "/etc/localtime", NULL, "is not a tz database name" },
+	{ "Asia/../../../etc/passwd", NULL, "is not a tz database name" },
+	{ "Asia/Shang hai", NULL, "is not a tz database name" },
+	{ "Test/Zone", "@tmp@", NULL },
+	{ "Test/NotTZif", "@tmp@", "is unknown" },
+	{ "Asia/Shanghai", "@tmp@", "is unknown" },
+};
+
+START_TEST(zone_check)
+{
+	char why[512], dir[1024];
+	const char *tzdir = zones[_i].tzdir, *got;
+
+	tmp_make();
+	if (tzdir != NULL) {
+		tmp_mkdir("Test");
+		tmp_file(
+		    "Test/Zone", "TZif2 and the rest of a zone file", NULL);
+		tmp_file("Test/NotTZif", "# not a zone\n", NULL);
+		snprintf(dir, sizeof(dir), "%s", tmpdir);
+		tzdir = dir;
+	}
+	got = config_check_zone(zones[_i].tz, tzdir, why, sizeof(why));
+	if (zones[_i].want == NULL)
+		ck_assert_msg(got == NULL, "%s: %s", zones[_i].tz, why);
+	else
+		ck_assert_msg(got == why && strstr(why, zones[_i].want) != NULL,
+		    "%s: '%s' does not say '%s'", zones[_i].tz,
+		    got ? why : "(valid)", zones[_i].want);
+	tmp_remove();
+}
+END_TEST
+
+START_TEST(listen_parts)
+{
+	uint32_t addr = 0;
+	uint16_t port = 0;
+	char why[256];
+
+	ck_assert_ptr_null(
+	    config_check_listen("127.0.0.2:9464", &addr, &port, why, 256));
+	ck_assert_uint_eq(addr, 0x7f000002);
+	ck_assert_uint_eq(port, 9464);
+	ck_assert_ptr_null(
+	    config_check_listen("localhost:1", &addr, &port, why, 256));
+	ck_assert_uint_eq(addr, 0x7f000001);
+	ck_assert_uint_eq(port, 1);
+}
+END_TEST
+
+/*
+ * A command-line option that mirrors a key takes the key's bounds and
+ * syntax from the one table, and its message names both.
+ */
+static const struct {
+	const char *key;
+	const char *val;
+	const char *what;
+	const char *want; /* NULL: taken */
+} agent_sets[] = {
+	{ "ack_timeout_ms", "99", "--ack-timeout",
+	    "--ack-timeout (ack_timeout_ms): 99 is outside 100..600000" },
+	{ "ack_timeout_ms", "600001", "--ack-timeout",
+	    "--ack-timeout (ack_timeout_ms): 600001 is outside 100..600000" },
+	{ "ack_timeout_ms", "100", "--ack-timeout", NULL },
+	{ "window", "0", "--window",
+	    "--window (window): 0 is outside 1..10000" },
+	{ "window", "ten", "--window",
+	    "--window (window): 'ten' is not an integer" },
+	{ "heartbeat_ms", "3600001", "--heartbeat", "outside 0..3600000" },
+	{ "endpoint", "127.0.0.1:7401", "--endpoint",
+	    "--endpoint (endpoint): '127.0.0.1:7401' has no scheme" },
+	{ "endpoint", "tcp://10.0.0.1:7401", "--endpoint", NULL },
+	{ "id", S64 "x", "--id", "--id (id): longer than 64 bytes" },
+	{ "colour", "red", "--colour", "--colour: no key [agent] colour" },
+};
+
+START_TEST(agent_set)
+{
+	struct agent_config a;
+
+	agent_config_defaults(&a);
+	err[0] = '\0';
+	if (agent_sets[_i].want == NULL) {
+		ck_assert_msg(
+		    agent_config_set(&a, agent_sets[_i].key, agent_sets[_i].val,
+			agent_sets[_i].what, err, sizeof(err)) == 0,
+		    "%s", err);
+		return;
+	}
+	ck_assert_int_eq(
+	    agent_config_set(&a, agent_sets[_i].key, agent_sets[_i].val,
+		agent_sets[_i].what, err, sizeof(err)),
+	    -1);
+	ck_assert_msg(strcmp(err, agent_sets[_i].want) == 0 ||
+			  strstr(err, agent_sets[_i].want) != NULL,
+	    "'%s' does not say '%s'", err, agent_sets[_i].want);
+}
+END_TEST
+
+START_TEST(agent_bounds)
+{
+	long long min, max;
+	const char *def;
+
+	ck_assert_int_eq(
+	    agent_config_bounds("ack_timeout_ms", &min, &max, &def), 0);
+	ck_assert_int_eq(min, 100);
+	ck_assert_int_eq(max, 600000);
+	ck_assert_str_eq(def, "5000");
+	ck_assert_int_eq(agent_config_bounds("window", &min, &max, &def), 0);
+	ck_assert_int_eq(max, 10000);
+	ck_assert_int_eq(agent_config_bounds("endpoint", &min, &max, &def), -1);
+	ck_assert_int_eq(agent_config_bounds("colour", &min, &max, &def), -1);
+}
+END_TEST
+
+START_TEST(daemon_set)
+{
+	load_default(&cfg);
+	ck_assert_int_eq(config_set(&cfg, "daemon", "data_dir", "/srv/x", "-d",
+			     err, sizeof(err)),
+	    0);
+	ck_assert_str_eq(cfg.data_dir, "/srv/x");
+	ck_assert_int_eq(config_set(&cfg, "daemon", "publish", "127.0.0.1:7402",
+			     "--publish", err, sizeof(err)),
+	    -1);
+	ck_assert_msg(strstr(err, "--publish (publish): '127.0.0.1:7402' has "
+				  "no scheme") != NULL,
+	    "%s", err);
 }
 END_TEST
 
@@ -1072,6 +1734,7 @@ config_suite(void)
 	tc = tcase_create("bad");
 	tcase_add_test(tc, mini_is_good);
 	tcase_add_loop_test(tc, bad_config, 0, NELEM(bad));
+	tcase_add_loop_test(tc, good_config, 0, NELEM(good_lines));
 	tcase_add_loop_test(tc, unreadable_file, 0, NELEM(unreadable));
 	tcase_add_test(tc, missing_file_says_why);
 	suite_add_tcase(s, tc);
@@ -1080,8 +1743,31 @@ config_suite(void)
 	tcase_add_test(tc, later_lines_override);
 	tcase_add_test(tc, sync_and_log_values);
 	tcase_add_test(tc, parse_starts_afresh);
-	tcase_add_test(tc, long_data_dir);
 	tcase_add_loop_test(tc, resolve_dir, 0, NELEM(dirs));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("long lines");
+	tcase_add_test(tc, long_chinese_name);
+	tcase_add_test(tc, line_of_4k);
+	tcase_add_loop_test(tc, line_limit, 0, NELEM(line_limits));
+	tcase_add_test(tc, name_too_long);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("layers");
+	tcase_add_test(tc, dropins_in_order);
+	tcase_add_test(tc, dropins_none);
+	tcase_add_loop_test(tc, dropin_error, 0, NELEM(dropin_errors));
+	tcase_add_test(tc, agent_dropins);
+	tcase_add_loop_test(tc, registry_layers, 0, NELEM(layers));
+	tcase_add_test(tc, registry_builtin_first_year);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("checks");
+	tcase_add_loop_test(tc, zone_check, 0, NELEM(zones));
+	tcase_add_test(tc, listen_parts);
+	tcase_add_loop_test(tc, agent_set, 0, NELEM(agent_sets));
+	tcase_add_test(tc, agent_bounds);
+	tcase_add_test(tc, daemon_set);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("agent");
