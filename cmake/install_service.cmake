@@ -1,6 +1,7 @@
 # Runs at install time (cmake --install, and cpack through it), once per
 # package: writes the systemd unit with the paths of the prefix being
-# installed to and installs it, with the configuration file.
+# installed to and installs it, with the configuration file and an empty
+# conf.d for its drop-ins.
 #
 # Paths are decided here, not when the build was configured, because the
 # prefix is only known now: `cmake --install --prefix P` installs under P,
@@ -36,3 +37,6 @@ endif()
 configure_file("${UNIT_IN}" "${OUT}/${PKG}.service" @ONLY)
 file(INSTALL "${OUT}/${PKG}.service" DESTINATION "${UNITDIR}")
 file(INSTALL "${CONF}" DESTINATION "${CMAKE_INSTALL_FULL_SYSCONFDIR}/${PKG}")
+# conf.d, empty, for the site's drop-ins (README, "Configuration").
+file(MAKE_DIRECTORY "${OUT}/conf.d")
+file(INSTALL "${OUT}/conf.d" DESTINATION "${CMAKE_INSTALL_FULL_SYSCONFDIR}/${PKG}")
