@@ -70,34 +70,49 @@ check_private(const char *path, const char *what, mode_t forbidden)
 	return 0;
 }
 
-/* Loads one key file into t; -1 with the reason in err. */
+/* Loads one key file into t; -1 with "what: path: reason" in err, what
+ * being the key that names the file. */
 static int
-load_table(const char *path, bool with_district, struct key_table *t, char *err,
-    size_t len)
+load_table(const char *what, const char *path, bool with_district,
+    struct key_table *t, char *err, size_t len)
 {
-	char *text;
+	char why[512], *text;
 	int rc;
 
-	if ((text = config_read_text(path, err, len)) == NULL)
+	if ((text = config_read_text(path, why, sizeof(why))) == NULL) {
+		snprintf(err, len, "%s: %s", what, why);
 		return -1;
-	rc = keys_parse_table(text, path, with_district, t, err, len);
+	}
+	rc = keys_parse_table(text, path, with_district, t, why, sizeof(why));
 	free(text);
+	if (rc == -1)
+		snprintf(err, len, "%s: %s", what, why);
 	return rc;
 }
 
 /* Loads the key tables the configuration names into a; -1 leaves a as it
- * was, with the reason in err. */
+ * was, with the reason in err. Both are read either way, so that err
+ * names every problem. */
 static int
 load_tables(const struct config *cfg, struct auth *a, char *err, size_t len)
 {
 	struct key_table agents = { 0 }, subs = { 0 };
+	char why[2][640] = { "", "" };
+	int rc = 0;
 
 	if (cfg->curve &&
-	    load_table(cfg->authorised_agents, true, &agents, err, len) == -1)
-		return -1;
+	    load_table("authorised_agents", cfg->authorised_agents, true,
+		&agents, why[0], sizeof(why[0])) == -1)
+		rc = -1;
 	if (cfg->feed_curve &&
-	    load_table(cfg->subscriber_keys, false, &subs, err, len) == -1) {
+	    load_table("subscriber_keys", cfg->subscriber_keys, false, &subs,
+		why[1], sizeof(why[1])) == -1)
+		rc = -1;
+	if (rc == -1) {
+		snprintf(err, len, "%s%s%s", why[0],
+		    why[0][0] != '\0' && why[1][0] != '\0' ? "; " : "", why[1]);
 		keys_table_free(&agents);
+		keys_table_free(&subs);
 		return -1;
 	}
 	keys_table_free(&a->agents);
@@ -141,7 +156,8 @@ load_secret(const struct config *cfg, struct auth *a)
 	return 0;
 }
 
-/* Plaintext off loopback is refused unless the operator says so. */
+/* Plaintext off loopback is refused unless the operator says so; every
+ * socket is checked, so that -n names them all. */
 static int
 check_endpoints(const struct config *cfg)
 {
@@ -154,6 +170,8 @@ check_endpoints(const struct config *cfg)
 		{ cfg->publish, "publish", cfg->feed_curve },
 		{ cfg->snapshot, "snapshot", cfg->feed_curve },
 	};
+
+	int rc = 0;
 
 	for (size_t i = 0; i < sizeof(eps) / sizeof(eps[0]); i++) {
 		if (eps[i].curve || auth_endpoint_local(eps[i].ep))
@@ -168,35 +186,51 @@ check_endpoints(const struct config *cfg)
 			    i == 0 ? "send reports as any district"
 				   : "read the figures",
 			    i == 0 ? "curve" : "feed_curve");
-			return -1;
+			rc = -1;
+			continue;
 		}
 		log_warn("indicatord: %s socket on %s without CURVE "
 			 "(allow_insecure_remote = true): not authenticated, "
 			 "not encrypted",
 		    eps[i].what, eps[i].ep);
 	}
-	return 0;
+	return rc;
 }
 
 int
-auth_init(struct daemon *d)
+auth_check(struct daemon *d)
 {
-	struct auth *a = xcalloc(1, sizeof(*a));
 	const struct config *cfg = &d->cfg;
-	char err[512];
+	struct auth *a;
+	char err[1400];
+	int rc = 0;
 
-	d->auth = a;
-	if (check_endpoints(cfg) == -1 ||
-	    check_private(cfg->data_dir, "data directory", 007) == -1)
-		return -1;
+	if (d->auth == NULL)
+		d->auth = xcalloc(1, sizeof(*d->auth));
+	a = d->auth;
+	if (check_endpoints(cfg) == -1)
+		rc = -1;
+	if (check_private(cfg->data_dir, "data directory", 007) == -1)
+		rc = -1;
 	if (!cfg->curve && !cfg->feed_curve)
-		return 0;
+		return rc;
 	if (load_secret(cfg, a) == -1)
-		return -1;
+		rc = -1;
 	if (load_tables(cfg, a, err, sizeof(err)) == -1) {
 		log_error("auth: %s", err);
-		return -1;
+		rc = -1;
 	}
+	return rc;
+}
+
+int
+auth_start(struct daemon *d)
+{
+	const struct config *cfg = &d->cfg;
+	struct auth *a = d->auth;
+
+	if (!cfg->curve && !cfg->feed_curve)
+		return 0;
 	/* The handler must exist before any CURVE socket binds. */
 	if ((a->zap = zmq_socket(d->zctx, ZMQ_REP)) == NULL ||
 	    zmq_bind(a->zap, ZAP_ENDPOINT) == -1) {

@@ -18,6 +18,7 @@
 
 #include "indicatord.h"
 #include "lockfile.h"
+#include "version.h"
 #include "xmalloc.h"
 
 volatile sig_atomic_t daemon_quit;
@@ -65,29 +66,30 @@ signals_init(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+static const char usage_text[] =
+    "usage: indicatord [-n] [-c FILE] [-d DATADIR]\n"
+    "       indicatord --help | --version\n"
+    "  -c, --config FILE    configuration file (default: the built-in "
+    "one);\n"
+    "                       its drop-ins, conf.d/*.conf next to it, are "
+    "read too\n"
+    "  -d, --data-dir DIR   store directory (overrides data_dir)\n"
+    "  -n, --check          check everything a start checks, then exit\n"
+    "  -h, --help           print this and exit\n"
+    "      --version        print the version and exit\n";
+
 static void
-usage(void)
+usage(FILE *fp, int status)
 {
-	fprintf(stderr,
-	    "usage: indicatord [-n] [-c FILE] [-d DATADIR]\n"
-	    "  -c FILE     configuration file (default: the built-in one)\n"
-	    "  -d DATADIR  store directory (overrides data_dir)\n"
-	    "  -n          check the configuration and exit\n");
-	exit(2);
+	fputs(usage_text, fp);
+	exit(status);
 }
 
-/* The time zone decides which periods have started. glibc falls back to UTC
- * silently on an unknown zone, so check the zone file exists. */
+/* The time zone decides which periods have started. glibc takes an unknown
+ * zone for UTC without a word: daemon_check() insists on a zone file. */
 static void
 timezone_init(const char *tz)
 {
-	char path[160];
-
-	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
-	if (access(path, R_OK) != 0)
-		log_warn("indicatord: time zone %s not found (%s); periods are "
-			 "judged in UTC",
-		    tz, path);
 	setenv("TZ", tz, 1);
 	tzset();
 }
@@ -111,6 +113,65 @@ datadir_lock(const char *dir)
 	    lockfile_take(dir, "indicatord.lock", who, err, sizeof(err));
 	if (datadir_lock_fd == -1)
 		fatal("indicatord: not started: %s", err);
+}
+
+/*
+ * Everything a start checks before it opens the store or binds a socket:
+ * one function for -n and for the start, so that they cannot drift. The
+ * syntax of the file and its drop-ins, the endpoints and the metrics
+ * address were checked by config_load(); here the time zone, the secure
+ * defaults, the secret key and the key tables (auth_check()), and the
+ * warnings a start gives. Logs every problem; -1 if there was any.
+ */
+static int
+daemon_check(struct daemon *d)
+{
+	char why[512];
+	int rc = 0;
+
+	if (config_check_zone(
+		d->cfg.timezone, getenv("TZDIR"), why, sizeof(why)) != NULL) {
+		log_error("indicatord: timezone: %s", why);
+		rc = -1;
+	}
+	if (auth_check(d) == -1)
+		rc = -1;
+	if (d->cfg.sync != CONFIG_SYNC_FULL)
+		log_warn("indicatord: sync is not full: an ACCEPTED report "
+			 "can be lost if the machine crashes");
+	return rc;
+}
+
+/* -n: what was read, and whether it passed daemon_check(). */
+static int
+check_only(struct daemon *d, const char *path)
+{
+	char **dropins = NULL, err[512];
+	size_t n = 0;
+	int rc;
+
+	rc = daemon_check(d);
+	auth_destroy(d);
+	if (rc == -1) {
+		fprintf(stderr, "indicatord: configuration refused: a start "
+				"would fail (see above)\n");
+		return 1;
+	}
+	if (path != NULL &&
+	    config_dropins(path, &dropins, &n, err, sizeof(err)) == -1) {
+		fprintf(stderr, "indicatord: %s\n", err);
+		return 1;
+	}
+	printf("indicatord: configuration OK: %s", path ? path : "built-in");
+	for (size_t i = 0; i < n; i++)
+		printf("%s%s", i == 0 ? ", then " : ", ", dropins[i]);
+	printf("; registry %s: %zu districts, %zu industries, %zu metrics, "
+	       "%zu targets\n",
+	    d->cfg.registry_builtin ? "built-in" : "from the files",
+	    d->cfg.reg.ndistricts, d->cfg.reg.nindustries, d->cfg.reg.nmetrics,
+	    d->cfg.reg.ntargets);
+	config_dropins_free(dropins, n);
+	return 0;
 }
 
 static void *
@@ -271,15 +332,24 @@ run(struct daemon *d)
 int
 main(int argc, char *argv[])
 {
-	struct daemon *d = xcalloc(1, sizeof(*d));
+	enum { OPT_VERSION = 256 };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "check", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon *d;
 	struct store_opts so = { 0 };
 	const char *path = NULL, *dir = NULL;
-	bool check_only = false;
+	bool check = false;
 	char err[512];
-	int ch;
+	int ch, rc;
 
 	log_init("indicatord", LOG_STYLE_SERVICE);
-	while ((ch = getopt(argc, argv, "c:d:nh")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:d:nh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -288,31 +358,37 @@ main(int argc, char *argv[])
 			dir = optarg;
 			break;
 		case 'n':
-			check_only = true;
+			check = true;
 			break;
+		case 'h':
+			usage(stdout, 0);
+			break;
+		case OPT_VERSION:
+			printf("indicatord %s\n", INDICATOR_VERSION);
+			return 0;
 		default:
-			usage();
+			usage(stderr, 2);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(stderr, 2);
+	d = xcalloc(1, sizeof(*d));
 	if (config_load(&d->cfg, path, err, sizeof(err)) == -1)
 		fatal("indicatord: %s", err);
 	d->conf_path = path;
-	if (dir != NULL &&
-	    !strlcpy_ok(d->cfg.data_dir, dir, sizeof(d->cfg.data_dir)))
-		fatal("indicatord: -d: path too long");
+	if (dir != NULL && config_set(&d->cfg, "daemon", "data_dir", dir, "-d",
+			       err, sizeof(err)) == -1)
+		fatal("indicatord: %s", err);
 	config_resolve_dir(&d->cfg, getenv("STATE_DIRECTORY"));
-	if (check_only) {
-		printf("indicatord: configuration OK: %zu districts, %zu "
-		       "industries, %zu metrics, %zu targets\n",
-		    d->cfg.reg.ndistricts, d->cfg.reg.nindustries,
-		    d->cfg.reg.nmetrics, d->cfg.reg.ntargets);
+	if (check) {
+		rc = check_only(d, path);
 		free(d);
-		return 0;
+		return rc;
 	}
 	log_set_level(d->cfg.log_level);
 	log_set_format(d->cfg.log_format);
+	if (daemon_check(d) == -1)
+		fatal("indicatord: not started (see above)");
 	datadir_lock(d->cfg.data_dir);
 	notify_init();
 	signals_init();
@@ -320,7 +396,7 @@ main(int argc, char *argv[])
 
 	if ((d->zctx = zmq_ctx_new()) == NULL)
 		fatal("indicatord: zmq context: %s", zmq_strerror(errno));
-	if (auth_init(d) == -1)
+	if (auth_start(d) == -1)
 		fatal("indicatord: not started (see above)");
 
 	so.dir = d->cfg.data_dir;
@@ -329,9 +405,6 @@ main(int argc, char *argv[])
 	so.sync = (enum store_sync)d->cfg.sync;
 	if ((d->store = store_open(&so, err, sizeof(err))) == NULL)
 		fatal("indicatord: %s", err);
-	if (d->cfg.sync != CONFIG_SYNC_FULL)
-		log_warn("indicatord: sync is not full: an ACCEPTED report "
-			 "can be lost if the machine crashes");
 
 	d->ingest = socket_bind(d, ZMQ_ROUTER, d->cfg.ingest, "ingest");
 	d->publish = socket_bind(d, ZMQ_PUB, d->cfg.publish, "publish");

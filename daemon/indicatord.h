@@ -104,10 +104,15 @@ bool auth_endpoint_local(const char *endpoint);
 /*
  * Checks the secure defaults (no plaintext socket off loopback unless
  * allow_insecure_remote; a data directory and secret key readable by their
- * owner only), loads the key and the key tables, and starts the ZAP handler
- * before any socket binds. -1 after logging why: the daemon must not start.
+ * owner only) and loads the secret key and the key tables into d->auth
+ * (allocated here; auth_destroy() frees it). Part of daemon_check(), for
+ * -n as for a start. Logs every problem; -1 if there was any: the daemon
+ * must not start.
  */
-int auth_init(struct daemon *d);
+int auth_check(struct daemon *d);
+/* After auth_check(): starts the ZAP handler, before any socket binds.
+ * Needs d->zctx. -1 after logging why. */
+int auth_start(struct daemon *d);
 void auth_destroy(struct daemon *d);
 /* A reload: re-reads the key tables next names; -1 keeps the old ones, with
  * the reason in why (len bytes), not logged. */
