@@ -15,13 +15,17 @@
 #include <time.h>
 
 #include "agent.h"
+#include "keys.h"
 #include "log.h"
+#include "version.h"
 #include "xmalloc.h"
 
 volatile sig_atomic_t agent_stop;
 
 /* Options given on the command line, applied over the configuration. */
 struct agent_opts {
+	bool check; /* -n */
+	bool help; /* -h: the usage, or the command's help */
 	const char *conf;
 	const char *id;
 	const char *district;
@@ -45,6 +49,7 @@ enum {
 	OPT_TIMEOUT,
 	OPT_DROP,
 	OPT_HEARTBEAT,
+	OPT_VERSION,
 };
 
 static const struct option agent_longopts[] = {
@@ -59,8 +64,62 @@ static const struct option agent_longopts[] = {
 	{ "drop", required_argument, NULL, OPT_DROP },
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
 	{ "verbose", no_argument, NULL, 'v' },
+	{ "check", no_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
+};
+
+/* The commands: what `indicator-agent help CMD` and `CMD --help` print. */
+static const struct agent_cmd {
+	const char *name;
+	const char *args;
+	const char *help;
+} agent_cmds[] = {
+	{ "send", "[FILE...]",
+	    "Enqueues each CSV file into the outbox, all or nothing per file,\n"
+	    "then sends until the outbox is empty (or --timeout passes). With\n"
+	    "no file, sends what the outbox holds. Exit 0 when every report\n"
+	    "was accepted or duplicate, 1 when a file was bad or a report\n"
+	    "rejected, 2 for usage or configuration, 3 when --timeout passed\n"
+	    "or a signal came with reports pending (they stay in the outbox).\n"
+	    "Needs id and district." },
+	{ "status", "",
+	    "Prints the outbox, its epoch, the next sequence number, the\n"
+	    "pending and dead reports, and why each dead one was rejected." },
+	{ "run", "",
+	    "The service: takes each *.csv file closed in or renamed into the\n"
+	    "drop directory (--drop, drop_dir), enqueues it as send does and\n"
+	    "moves it to done/ (a bad one to rejected/ with NAME.err), and\n"
+	    "sends continuously until SIGTERM or SIGINT (exit 0; what is\n"
+	    "pending stays in the outbox). Needs id and district; -n checks\n"
+	    "what it needs without starting." },
+	{ "help", "[COMMAND]", "Prints the usage, or the help of COMMAND." },
+};
+
+/* An option that mirrors a key of the [agent] section: its help line. */
+static const struct agent_opthelp {
+	const char *opt;
+	const char *key;
+	const char *text;
+} agent_opthelp[] = {
+	{ "-c, --config FILE", NULL,
+	    "the [agent] file, then its conf.d/*.conf" },
+	{ "    --id ID", "id", "this agent's id, 1 to 64 bytes" },
+	{ "    --district CODE", "district", "the district reported for" },
+	{ "    --endpoint EP", "endpoint", "tcp://HOST:PORT or ipc://PATH" },
+	{ "    --outbox DIR", "outbox", "the durable outbox" },
+	{ "    --window N", "window", "reports in flight" },
+	{ "    --ack-timeout MS", "ack_timeout_ms",
+	    "resend a report not acknowledged by then" },
+	{ "    --timeout S", NULL, "send: give up after S seconds (0: never)" },
+	{ "    --drop DIR", "drop_dir", "run: the drop directory" },
+	{ "    --heartbeat MS", "heartbeat_ms", "run: a heartbeat when idle" },
+	{ "-v, --verbose", NULL, "debug lines, and the peak memory at exit" },
+	{ "-n, --check", NULL,
+	    "check the configuration as run needs it, then exit" },
+	{ "-h, --help", NULL, "this, or with a command its help" },
+	{ "    --version", NULL, "print the version and exit" },
 };
 
 uint64_t
@@ -81,18 +140,68 @@ agent_wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* One option's help line; the bounds and default of the key it mirrors
+ * come from the configuration's table (agent_config_bounds()). */
+static void
+agent_opthelp_print(FILE *fp, const struct agent_opthelp *h)
+{
+	long long min, max;
+	const char *def;
+
+	if (h->key != NULL &&
+	    agent_config_bounds(h->key, &min, &max, &def) == 0)
+		fprintf(fp,
+		    "  %-22s %s\n  %-22s (%s: %lld to %lld, default "
+		    "%s)\n",
+		    h->opt, h->text, "", h->key, min, max, def);
+	else if (h->key != NULL)
+		fprintf(fp, "  %-22s %s (%s)\n", h->opt, h->text, h->key);
+	else
+		fprintf(fp, "  %-22s %s\n", h->opt, h->text);
+}
+
 static void
 agent_usage(FILE *fp)
 {
-	fprintf(fp,
-	    "usage: indicator-agent [-v] [-c FILE] [--id ID] [--district CODE]"
-	    " [--endpoint EP]\n"
-	    "           [--outbox DIR] [--window N] [--ack-timeout MS]"
-	    " [--timeout S]\n"
-	    "           send [FILE...]\n"
-	    "       indicator-agent [options] status\n"
-	    "       indicator-agent [options] [--drop DIR] [--heartbeat MS]"
-	    " run\n");
+	fprintf(fp, "usage: indicator-agent [OPTIONS] COMMAND [ARGS]\n"
+		    "       indicator-agent [OPTIONS] -n\n"
+		    "       indicator-agent --help | --version\n"
+		    "commands:\n");
+	for (size_t i = 0; i < sizeof(agent_cmds) / sizeof(agent_cmds[0]); i++)
+		fprintf(fp, "  %s%s%s\n", agent_cmds[i].name,
+		    agent_cmds[i].args[0] != '\0' ? " " : "",
+		    agent_cmds[i].args);
+	fprintf(fp, "options (they override the configuration file):\n");
+	for (size_t i = 0; i < sizeof(agent_opthelp) / sizeof(agent_opthelp[0]);
+	     i++)
+		agent_opthelp_print(fp, &agent_opthelp[i]);
+	fprintf(fp, "'indicator-agent help COMMAND' prints a command's "
+		    "help.\n");
+}
+
+/* `help CMD` and `CMD --help`: 0, or 2 for an unknown command. */
+static int
+agent_help(const char *cmd)
+{
+	const struct agent_cmd *c = NULL;
+
+	for (size_t i = 0; i < sizeof(agent_cmds) / sizeof(agent_cmds[0]); i++)
+		if (strcmp(agent_cmds[i].name, cmd) == 0)
+			c = &agent_cmds[i];
+	if (c == NULL) {
+		fprintf(stderr, "indicator-agent: unknown command '%s'\n", cmd);
+		agent_usage(stderr);
+		return AGENT_EXIT_USAGE;
+	}
+	printf("usage: indicator-agent [OPTIONS] %s%s%s\n\n%s\n", c->name,
+	    c->args[0] != '\0' ? " " : "", c->args, c->help);
+	if (strcmp(c->name, "help") != 0) {
+		printf("\noptions:\n");
+		for (size_t i = 0;
+		     i < sizeof(agent_opthelp) / sizeof(agent_opthelp[0]); i++)
+			agent_opthelp_print(stdout, &agent_opthelp[i]);
+	}
+	return AGENT_EXIT_OK;
 }
 
 static void
@@ -145,16 +254,6 @@ agent_parse_uint(const char *opt, const char *s, unsigned long min,
 	return 0;
 }
 
-static int
-agent_set_str(const char *opt, char *dst, size_t size, const char *val)
-{
-	if (!strlcpy_ok(dst, val, size)) {
-		log_error("agent: %s: longer than %zu bytes", opt, size - 1);
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * The configuration: defaults, then the file, then the options. Only
  * sending needs to know who we are.
@@ -165,33 +264,38 @@ agent_configure(struct agent *a, const struct agent_opts *o, bool identity)
 	struct agent_config *c = &a->cfg;
 	char err[512];
 
+	/* Options that mirror keys: set as a line of the file would be,
+	 * bounds and syntax from the one table in config.c. */
+	const struct {
+		const char *opt;
+		const char *key;
+		const char *val;
+	} keys[] = {
+		{ "--id", "id", o->id },
+		{ "--district", "district", o->district },
+		{ "--endpoint", "endpoint", o->endpoint },
+		{ "--outbox", "outbox", o->outbox },
+		{ "--drop", "drop_dir", o->drop },
+		{ "--window", "window", o->window },
+		{ "--ack-timeout", "ack_timeout_ms", o->ack_timeout },
+		{ "--heartbeat", "heartbeat_ms", o->heartbeat },
+	};
+
 	agent_config_defaults(c);
 	if (o->conf != NULL &&
 	    agent_config_load(c, o->conf, err, sizeof(err))) {
 		log_error("agent: %s", err);
 		return -1;
 	}
-	if ((o->id != NULL &&
-		agent_set_str("--id", c->id, sizeof(c->id), o->id)) ||
-	    (o->district != NULL && agent_set_str("--district", c->district,
-					sizeof(c->district), o->district)) ||
-	    (o->endpoint != NULL && agent_set_str("--endpoint", c->endpoint,
-					sizeof(c->endpoint), o->endpoint)) ||
-	    (o->outbox != NULL && agent_set_str("--outbox", c->outbox,
-				      sizeof(c->outbox), o->outbox)) ||
-	    (o->drop != NULL && agent_set_str("--drop", c->drop_dir,
-				    sizeof(c->drop_dir), o->drop)))
-		return -1;
-	if ((o->window != NULL && agent_parse_uint("--window", o->window, 1,
-				      10000, &c->window)) ||
-	    (o->ack_timeout != NULL &&
-		agent_parse_uint("--ack-timeout", o->ack_timeout, 1, 3600000,
-		    &c->ack_timeout_ms)) ||
-	    (o->timeout != NULL && agent_parse_uint("--timeout", o->timeout, 0,
-				       31536000, &a->timeout_s)) ||
-	    (o->heartbeat != NULL &&
-		agent_parse_uint(
-		    "--heartbeat", o->heartbeat, 0, 3600000, &c->heartbeat_ms)))
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (keys[i].val != NULL &&
+		    agent_config_set(c, keys[i].key, keys[i].val, keys[i].opt,
+			err, sizeof(err)) == -1) {
+			log_error("agent: %s", err);
+			return -1;
+		}
+	if (o->timeout != NULL && agent_parse_uint("--timeout", o->timeout, 0,
+				      31536000, &a->timeout_s))
 		return -1;
 	a->verbose = o->verbose;
 
@@ -205,15 +309,50 @@ agent_configure(struct agent *a, const struct agent_opts *o, bool identity)
 			  "district in the [agent] section of -c FILE");
 		return -1;
 	}
-	if (c->endpoint[0] == '\0' || c->outbox[0] == '\0') {
-		log_error("agent: endpoint and outbox must not "
-			  "be empty");
+	if (c->outbox[0] == '\0') {
+		log_error("agent: outbox must not be empty");
 		return -1;
 	}
 	if (c->drop_dir[0] == '\0') {
 		log_error("agent: drop_dir must not be empty");
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * What send and run check before they open the outbox, and all that -n
+ * checks (so they cannot drift): the configuration with the identity
+ * (agent_configure()), then with server_key set the CURVE keys: the
+ * server's key, this side's key files, the secret one readable by its
+ * owner only. 0, or -1 after saying why.
+ */
+static int
+agent_check(struct agent *a, const struct agent_opts *o)
+{
+	const struct agent_config *c = &a->cfg;
+	struct key_client k;
+	char err[512];
+
+	if (agent_configure(a, o, true) == -1)
+		return -1;
+	if (c->server_key[0] == '\0') {
+		if (c->public_key_file[0] != '\0' ||
+		    c->secret_key_file[0] != '\0') {
+			log_error(
+			    "agent: public_key_file and secret_key_file "
+			    "need server_key (the daemon's public key) to "
+			    "turn CURVE on");
+			return -1;
+		}
+		return 0;
+	}
+	if (keys_client_load(c->server_key, c->public_key_file,
+		c->secret_key_file, &k, err, sizeof(err)) == -1) {
+		log_error("agent: %s", err);
+		return -1;
+	}
+	explicit_bzero(&k, sizeof(k));
 	return 0;
 }
 
@@ -352,7 +491,7 @@ agent_getopt(int argc, char *argv[], struct agent_opts *o)
 	int ch;
 
 	memset(o, 0, sizeof(*o));
-	while ((ch = getopt_long(argc, argv, "c:hv", agent_longopts, NULL)) !=
+	while ((ch = getopt_long(argc, argv, "c:hnv", agent_longopts, NULL)) !=
 	       -1) {
 		switch (ch) {
 		case 'c':
@@ -361,6 +500,12 @@ agent_getopt(int argc, char *argv[], struct agent_opts *o)
 		case 'v':
 			o->verbose = true;
 			break;
+		case 'n':
+			o->check = true;
+			break;
+		case OPT_VERSION:
+			printf("indicator-agent %s\n", INDICATOR_VERSION);
+			exit(AGENT_EXIT_OK);
 		case OPT_ID:
 			o->id = optarg;
 			break;
@@ -389,13 +534,32 @@ agent_getopt(int argc, char *argv[], struct agent_opts *o)
 			o->heartbeat = optarg;
 			break;
 		case 'h':
-			agent_usage(stdout);
-			exit(AGENT_EXIT_OK);
+			o->help = true;
+			break;
 		default:
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/* -n: the configuration as run needs it. */
+static int
+agent_check_only(struct agent *a, const struct agent_opts *o)
+{
+	const struct agent_config *c = &a->cfg;
+
+	if (agent_check(a, o) == -1) {
+		log_error("agent: configuration refused: run would not start "
+			  "(see above)");
+		return AGENT_EXIT_USAGE;
+	}
+	printf("indicator-agent: configuration OK: agent %s, district %s, "
+	       "daemon %s (%s), outbox %s, drop %s\n",
+	    c->id, c->district, c->endpoint,
+	    c->server_key[0] != '\0' ? "CURVE" : "plaintext", c->outbox,
+	    c->drop_dir);
+	return AGENT_EXIT_OK;
 }
 
 int
@@ -409,7 +573,36 @@ main(int argc, char *argv[])
 	log_init("indicator-agent", LOG_STYLE_SERVICE);
 	memset(&a, 0, sizeof(a));
 	a.start_ms = agent_now_ms();
-	if (agent_getopt(argc, argv, &o) == -1 || optind >= argc) {
+	if (agent_getopt(argc, argv, &o) == -1) {
+		agent_usage(stderr);
+		return AGENT_EXIT_USAGE;
+	}
+	/* --help, `help [CMD]` and `CMD --help`. */
+	if (o.help && optind >= argc) {
+		agent_usage(stdout);
+		return AGENT_EXIT_OK;
+	}
+	if (optind < argc && strcmp(argv[optind], "help") == 0) {
+		if (optind + 1 == argc) {
+			agent_usage(stdout);
+			return AGENT_EXIT_OK;
+		}
+		if (optind + 2 != argc) {
+			agent_usage(stderr);
+			return AGENT_EXIT_USAGE;
+		}
+		return agent_help(argv[optind + 1]);
+	}
+	if (o.help)
+		return agent_help(argv[optind]);
+	if (o.check) {
+		if (optind != argc) {
+			agent_usage(stderr);
+			return AGENT_EXIT_USAGE;
+		}
+		return agent_check_only(&a, &o);
+	}
+	if (optind >= argc) {
 		agent_usage(stderr);
 		return AGENT_EXIT_USAGE;
 	}
@@ -420,7 +613,8 @@ main(int argc, char *argv[])
 		agent_usage(stderr);
 		return AGENT_EXIT_USAGE;
 	}
-	if (agent_configure(&a, &o, strcmp(cmd, "status") != 0) == -1)
+	if (strcmp(cmd, "status") == 0 ? agent_configure(&a, &o, false) == -1
+				       : agent_check(&a, &o) == -1)
 		return AGENT_EXIT_USAGE;
 	log_set_format(a.cfg.log_format);
 	log_set_level(a.verbose ? CONFIG_LOG_DEBUG : CONFIG_LOG_INFO);
