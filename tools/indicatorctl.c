@@ -8,6 +8,7 @@
  * exit 1 when they find something missing or wrong (ctl_ops.c).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdbool.h>
@@ -27,6 +28,7 @@
 #include "period.h"
 #include "store.h"
 #include "utf8.h"
+#include "version.h"
 #include "xmalloc.h"
 
 /* The city table: sums over districts of the latest values of one period,
@@ -39,39 +41,63 @@ struct city_sums {
 	size_t nobs;
 };
 
+/*
+ * A command: its function, its arguments and its help, for the usage,
+ * `indicatorctl help CMD` and `indicatorctl CMD --help`. A command without
+ * args or help is listed by its name alone.
+ */
 struct cmd {
 	const char *name;
 	int (*fn)(struct ctl *ctl, int argc, char *argv[]);
+	const char *args;
+	const char *help;
 };
 
-static const char usage_text[] =
+static const char usage_head[] =
     "usage: indicatorctl [-c CONFIG] [-d DATADIR] COMMAND [ARGS]\n"
-    "commands:\n"
-    "  query [--district D] [--industry I] [--metric M] [--period P] "
-    "[--json]\n"
-    "  history DISTRICT INDUSTRY METRIC PERIOD [--json]\n"
-    "  agents [--json]\n"
-    "  city [--period P] [--json]\n"
-    "  aggregates [--prefix TOPIC_PREFIX] [--json]\n"
-    "  progress [--json]\n"
-    "  expected PERIOD [--metric M] [--json]\n"
-    "  export [observations|aggregates] [--district D] [--industry I]\n"
-    "         [--metric M] [--period P] [--prefix TOPIC_PREFIX]\n"
-    "         [--format csv|json|agent]\n"
-    "  backup DIR\n"
-    "  verify [--json]\n"
-    "  status [--json]            ask the running daemon\n"
-    "  reload [--json]            have the running daemon reload its\n"
-    "                             configuration; 1 when it refuses it\n"
-    "  keygen NAME                write NAME.key (0600) and NAME.pub\n"
-    "  authorise KEY|PUBFILE AGENT_ID DISTRICT [--file F]\n"
-    "  revoke AGENT_ID|KEY [--file F]\n";
+    "       indicatorctl help [COMMAND] | COMMAND --help\n"
+    "       indicatorctl --help | --version\n"
+    "  -c, --config FILE    the daemon's configuration (default: the "
+    "built-in one),\n"
+    "                       then its conf.d/*.conf: registry and data_dir\n"
+    "  -d, --data-dir DIR   the store directory, overriding data_dir\n"
+    "commands:\n";
 
-int
-usage(void)
+/* The length of the next word of args: up to a space outside brackets, so
+ * that "[--metric M]" stays whole. */
+static size_t
+args_word(const char *a)
 {
-	fputs(usage_text, stderr);
-	return EXIT_USAGE;
+	size_t n = 0;
+	int depth = 0;
+
+	for (; a[n] != '\0' && (a[n] != ' ' || depth > 0); n++)
+		depth += (a[n] == '[') - (a[n] == ']');
+	return n;
+}
+
+/* LEAD NAME ARGS, ARGS wrapped before column 80 with continuation lines
+ * indented by indent. */
+static void
+cmd_synopsis(FILE *f, const char *lead, const struct cmd *c, size_t indent)
+{
+	const char *a = c->args != NULL ? c->args : "";
+	size_t col = strlen(lead) + strlen(c->name), word;
+
+	fprintf(f, "%s%s", lead, c->name);
+	for (; *a != '\0'; a += word, a += strspn(a, " ")) {
+		word = args_word(a);
+		if (col + 1 + word > 79 && col > indent) {
+			fprintf(f, "\n%*s", (int)indent, "");
+			col = indent;
+		} else {
+			fputc(' ', f);
+			col++;
+		}
+		fprintf(f, "%.*s", (int)word, a);
+		col += word;
+	}
+	fputc('\n', f);
 }
 
 /* The length of the UTF-8 sequence that byte c starts, 0 when c cannot
@@ -1402,31 +1428,140 @@ plan_free:
 }
 
 static const struct cmd cmds[] = {
-	{ "query", cmd_query },
-	{ "history", cmd_history },
-	{ "agents", cmd_agents },
-	{ "city", cmd_city },
-	{ "aggregates", cmd_aggregates },
-	{ "progress", cmd_progress },
-	{ "expected", cmd_expected },
-	{ "export", cmd_export },
-	{ "backup", cmd_backup },
-	{ "verify", cmd_verify },
-	{ "status", cmd_status },
-	{ "reload", cmd_reload },
-	{ "keygen", cmd_keygen },
-	{ "authorise", cmd_authorise },
-	{ "revoke", cmd_revoke },
+	{ "query", cmd_query,
+	    "[--district D] [--industry I] [--metric M] [--period P] [--json]",
+	    "The latest value of each stored observation matching the "
+	    "filters,\n"
+	    "in the metric's canonical unit." },
+	{ "history", cmd_history, "DISTRICT INDUSTRY METRIC PERIOD [--json]",
+	    "Every revision of one observation, oldest first, with the agent,\n"
+	    "epoch and seq that sent it and when." },
+	{ "agents", cmd_agents, "[--json]",
+	    "Each (agent, epoch) the daemon took reports from: the last seq,\n"
+	    "accepted and rejected counts, first and last seen." },
+	{ "city", cmd_city, "[--period P] [--json]",
+	    "The city table: by industry, the sum over districts of each\n"
+	    "metric for one period (the latest year by default), and how many\n"
+	    "districts reported." },
+	{ "aggregates", cmd_aggregates, "[--prefix TOPIC_PREFIX] [--json]",
+	    "The stored aggregates, as published on the feed, under a topic\n"
+	    "prefix such as agg/output_value/." },
+	{ "progress", cmd_progress, "[--json]",
+	    "The city's progress toward each target of the plan." },
+	{ "expected", cmd_expected, "PERIOD [--metric M] [--json]",
+	    "For each district of the registry, the metrics it has not\n"
+	    "reported for PERIOD. Exit 0 when every district is complete, 1\n"
+	    "when something is missing." },
+	{ "export", cmd_export,
+	    "[observations|aggregates] [--district D] [--industry I] "
+	    "[--metric M] [--period P] [--prefix TOPIC_PREFIX] "
+	    "[--format csv|json|agent]",
+	    "The latest value of every observation (default) or every stored\n"
+	    "aggregate, as CSV (RFC 4180), JSON Lines, or, for one "
+	    "--district,\n"
+	    "the agent's input format: a file indicator-agent can send "
+	    "again." },
+	{ "backup", cmd_backup, "DIR",
+	    "A hot, compacted, consistent copy of the store into DIR (new or\n"
+	    "empty, made 0700) while the daemon goes on writing; the copy is\n"
+	    "then opened and counted." },
+	{ "verify", cmd_verify, "[--json]",
+	    "Recomputes every aggregate from the observations and compares it\n"
+	    "with the stored one. Exit 1 on any difference." },
+	{ "status", cmd_status, "[--json]",
+	    "Asks the running daemon, on its control socket, for its "
+	    "counters.\n"
+	    "Exit 1 when it does not answer within 5 s." },
+	{ "reload", cmd_reload, "[--json]",
+	    "Has the running daemon read its configuration file and its\n"
+	    "drop-ins again (as SIGHUP does) and prints the outcome. Exit 1\n"
+	    "when it refuses them (the old configuration stays) or does not\n"
+	    "answer." },
+	{ "keygen", cmd_keygen, "NAME",
+	    "Writes a CURVE key pair: NAME.key (secret, mode 0600) and\n"
+	    "NAME.pub." },
+	{ "authorise", cmd_authorise,
+	    "KEY|PUBFILE AGENT_ID DISTRICT [--file F]",
+	    "Binds an agent's public key to one agent id and one district in\n"
+	    "the authorised_agents file (or F). Reload the daemon to apply." },
+	{ "revoke", cmd_revoke, "AGENT_ID|KEY [--file F]",
+	    "Removes the bindings of a key or an agent id from the\n"
+	    "authorised_agents file (or F). Reload the daemon to apply." },
 };
+
+static const size_t ncmds = sizeof(cmds) / sizeof(cmds[0]);
+
+static void
+usage_print(FILE *f)
+{
+	fputs(usage_head, f);
+	for (size_t i = 0; i < ncmds; i++)
+		cmd_synopsis(f, "  ", &cmds[i], 3 + strlen(cmds[i].name));
+	fputs("'indicatorctl help COMMAND' says what a command does.\n", f);
+}
+
+int
+usage(void)
+{
+	usage_print(stderr);
+	return EXIT_USAGE;
+}
+
+static const struct cmd *
+cmd_find(const char *name)
+{
+	for (size_t i = 0; i < ncmds; i++)
+		if (strcmp(cmds[i].name, name) == 0)
+			return &cmds[i];
+	return NULL;
+}
+
+/* `help CMD` and `CMD --help`: the synopsis and what it does. */
+static int
+cmd_help(const char *name)
+{
+	const struct cmd *c = cmd_find(name);
+
+	if (c == NULL) {
+		fprintf(stderr, "indicatorctl: unknown command '%s'\n", name);
+		return usage();
+	}
+	cmd_synopsis(
+	    stdout, "usage: indicatorctl [-c CONFIG] [-d DATADIR] ", c, 8);
+	if (c->help != NULL)
+		printf("\n%s\n", c->help);
+	return 0;
+}
+
+/* True when a command's arguments ask for its help (before any "--"). */
+static bool
+wants_help(int argc, char *argv[])
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
+}
 
 int
 main(int argc, char *argv[])
 {
+	enum { OPT_VERSION = 256 };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct ctl ctl = { 0 };
+	const struct cmd *c;
 	int ch, rc;
 
 	log_init("indicatorctl", LOG_STYLE_TOOL);
-	while ((ch = getopt(argc, argv, "+c:d:h")) != -1) {
+	/* '+': stop at the command; its options are its own. */
+	while ((ch = getopt_long(argc, argv, "+c:d:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			ctl.conf = optarg;
@@ -1435,7 +1570,10 @@ main(int argc, char *argv[])
 			ctl.dir = optarg;
 			break;
 		case 'h':
-			fputs(usage_text, stdout);
+			usage_print(stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("indicatorctl %s\n", INDICATOR_VERSION);
 			return 0;
 		default:
 			return usage();
@@ -1443,18 +1581,28 @@ main(int argc, char *argv[])
 	}
 	if (optind >= argc)
 		return usage();
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if (strcmp(argv[optind], cmds[i].name) != 0)
-			continue;
-		rc = cmds[i].fn(&ctl, argc - optind, argv + optind);
-		ctl_close(&ctl);
-		if (fflush(stdout) != 0 || ferror(stdout)) {
-			fprintf(stderr, "indicatorctl: write error: %s\n",
-			    strerror(errno));
-			return 1;
+	if (strcmp(argv[optind], "help") == 0) {
+		if (argc - optind == 1) {
+			usage_print(stdout);
+			return 0;
 		}
-		return rc;
+		if (argc - optind != 2)
+			return usage();
+		return cmd_help(argv[optind + 1]);
 	}
-	fprintf(stderr, "indicatorctl: unknown command '%s'\n", argv[optind]);
-	return usage();
+	if ((c = cmd_find(argv[optind])) == NULL) {
+		fprintf(stderr, "indicatorctl: unknown command '%s'\n",
+		    argv[optind]);
+		return usage();
+	}
+	if (wants_help(argc - optind, argv + optind))
+		return cmd_help(c->name);
+	rc = c->fn(&ctl, argc - optind, argv + optind);
+	ctl_close(&ctl);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(
+		    stderr, "indicatorctl: write error: %s\n", strerror(errno));
+		return 1;
+	}
+	return rc;
 }
