@@ -7,6 +7,7 @@
  * integers before it is printed, and nothing depends on the clock.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "version.h"
 #include "xmalloc.h"
 
 #define FIRST_YEAR 2021
@@ -85,9 +87,17 @@ struct cell {
 };
 
 static void
-usage(void)
+usage(FILE *fp)
 {
-	fprintf(stderr, "usage: indicator-gen-sample [-c CONFIG] OUTDIR\n");
+	fprintf(fp,
+	    "usage: indicator-gen-sample [-c CONFIG] OUTDIR\n"
+	    "       indicator-gen-sample --help | --version\n"
+	    "Writes SYNTHETIC figures, one agent CSV file per district of the\n"
+	    "registry, into OUTDIR; the same bytes on every run.\n"
+	    "  -c, --config FILE   the registry's configuration (default: "
+	    "the built-in one)\n"
+	    "  -h, --help          print this and exit\n"
+	    "      --version       print the version and exit\n");
 }
 
 static uint64_t
@@ -361,26 +371,36 @@ free_mix:
 int
 main(int argc, char *argv[])
 {
+	enum { OPT_VERSION = 256 };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
 	const char *conf = NULL;
 	struct config *cfg;
 	char err[512];
 	int ch, rc;
 
-	while ((ch = getopt(argc, argv, "c:h")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			conf = optarg;
 			break;
 		case 'h':
-			usage();
+			usage(stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("indicator-gen-sample %s\n", INDICATOR_VERSION);
 			return 0;
 		default:
-			usage();
+			usage(stderr);
 			return 2;
 		}
 	}
 	if (argc - optind != 1) {
-		usage();
+		usage(stderr);
 		return 2;
 	}
 	cfg = xcalloc(1, sizeof(*cfg));

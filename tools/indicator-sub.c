@@ -34,6 +34,7 @@
 #include "period.h"
 #include "utf8.h"
 #include "keys.h"
+#include "version.h"
 #include "xmalloc.h"
 
 #define EXIT_USAGE 2
@@ -115,6 +116,11 @@ static const char usage_text[] =
     "usage: indicator-sub [-c CONFIG] [--publish EP] [--snapshot EP]\n"
     "                     [--json | --table | --progress] [--once]\n"
     "                     [--count N] [--timeout S] [PREFIX...]\n"
+    "       indicator-sub --help | --version\n"
+    "  -c, --config FILE   the daemon's configuration, then its "
+    "conf.d/*.conf\n"
+    "  --publish EP, --snapshot EP\n"
+    "           the daemon's sockets (tcp://HOST:PORT or ipc://PATH)\n"
     "  PREFIX   topic prefix, e.g. agg/output_value/ (none: everything)\n"
     "  --json   one JSON object per aggregate (default)\n"
     "  --table  the city figures of the latest year, redrawn on change\n"
@@ -124,7 +130,9 @@ static const char usage_text[] =
     "  --timeout S exit after S seconds (3 if --count was not reached)\n"
     "  --server-key KEY|FILE --public-key FILE --secret-key FILE\n"
     "           CURVE: the daemon's public key and this subscriber's "
-    "key files\n";
+    "key files\n"
+    "  -h, --help  print this and exit\n"
+    "  --version   print the version and exit\n";
 
 static void
 on_signal(int sig)
@@ -1063,6 +1071,7 @@ options_parse(int argc, char *argv[], struct options *o)
 		{ "public-key", required_argument, NULL, 'U' },
 		{ "secret-key", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned modes = 0;
@@ -1126,6 +1135,9 @@ options_parse(int argc, char *argv[], struct options *o)
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
+			exit(0);
+		case 'V':
+			printf("indicator-sub %s\n", INDICATOR_VERSION);
 			exit(0);
 		default:
 			return -1;
@@ -1209,10 +1221,22 @@ main(int argc, char *argv[])
 		free(cfg);
 		return 1;
 	}
+	/* The endpoints given on the command line are checked as the keys
+	 * they stand for. */
+	if ((opt.publish != NULL &&
+		config_set(cfg, "daemon", "publish", opt.publish, "--publish",
+		    err, sizeof(err)) == -1) ||
+	    (opt.snapshot != NULL &&
+		config_set(cfg, "daemon", "snapshot", opt.snapshot,
+		    "--snapshot", err, sizeof(err)) == -1)) {
+		fprintf(stderr, "indicator-sub: %s\n", err);
+		free(cfg);
+		return EXIT_USAGE;
+	}
 	s.opt = &opt;
 	s.reg = &cfg->reg;
-	s.publish = opt.publish != NULL ? opt.publish : cfg->publish;
-	s.snapshot = opt.snapshot != NULL ? opt.snapshot : cfg->snapshot;
+	s.publish = cfg->publish;
+	s.snapshot = cfg->snapshot;
 	if (opt.server_key != NULL) {
 		if (keys_client_load(opt.server_key,
 			opt.public_key ? opt.public_key : "",
