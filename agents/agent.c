@@ -577,11 +577,13 @@ main(int argc, char *argv[])
 		agent_usage(stderr);
 		return AGENT_EXIT_USAGE;
 	}
-	/* --help, `help [CMD]` and `CMD --help`. */
+	/* --help, `CMD --help` and `help [CMD]`. */
 	if (o.help && optind >= argc) {
 		agent_usage(stdout);
 		return AGENT_EXIT_OK;
 	}
+	if (o.help)
+		return agent_help(argv[optind]);
 	if (optind < argc && strcmp(argv[optind], "help") == 0) {
 		if (optind + 1 == argc) {
 			agent_usage(stdout);
@@ -593,8 +595,6 @@ main(int argc, char *argv[])
 		}
 		return agent_help(argv[optind + 1]);
 	}
-	if (o.help)
-		return agent_help(argv[optind]);
 	if (o.check) {
 		if (optind != argc) {
 			agent_usage(stderr);
