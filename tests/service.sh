@@ -7,9 +7,12 @@
 #                                         `systemd-analyze security`, and the
 #                                         sysusers.d/tmpfiles.d files make
 #                                         the users and the drop directory
-#   service.sh man     SRC BUILD BINDIR  the man pages render without a
-#                                         warning and document every option,
-#                                         command and configuration key
+#   service.sh man     SRC BUILD BINDIR  the man pages (as configured into
+#                                         BUILD/man) render without a
+#                                         warning, carry the version the
+#                                         binaries print, and document every
+#                                         option, command and configuration
+#                                         key
 #   service.sh debs    SRC BUILD BINDIR  builds both .deb files (cpack -G
 #                                         DEB) in BUILD/deb, a build with the
 #                                         default prefix
@@ -45,11 +48,20 @@ need() {
 	done
 }
 
-# The man pages as a man tree, so that `man indicatord.8` resolves.
+# The man pages as a man tree, so that `man indicatord.8` resolves: those
+# configure_file() made in the build tree, with the version filled in.
 man_tree() {
-	mkdir -p "$tmp/man/man5" "$tmp/man/man8"
-	cp "$src"/man/*.8 "$tmp/man/man8/"
-	cp "$src"/man/*.5 "$tmp/man/man5/"
+	mkdir -p "$tmp/man/man1" "$tmp/man/man5" "$tmp/man/man8"
+	cp "$build"/man/*.1 "$tmp/man/man1/"
+	cp "$build"/man/*.8 "$tmp/man/man8/"
+	cp "$build"/man/*.5 "$tmp/man/man5/"
+}
+
+# The project's version, as CMake has it.
+project_version() {
+	v=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$1/CMakeCache.txt")
+	[ -n "$v" ] || fail "no CMAKE_PROJECT_VERSION in $1/CMakeCache.txt"
+	echo "$v"
 }
 
 units() {
@@ -118,6 +130,12 @@ documented_key() {
 	done
 }
 
+# The long options of a getopt_long table in a source file, as --name.
+long_options() {
+	sed -n 's/^[[:space:]]*{ "\([a-z-]*\)", [a-z_]*_argument,.*/--\1/p' \
+		"$src/$1"
+}
+
 # Every option, command and key in the sources appears in its man page.
 documented() {
 	page=$1
@@ -133,7 +151,15 @@ documented() {
 
 man_pages() {
 	need groff
-	for p in "$src"/man/*.[58]; do
+	version=$(project_version "$build")
+	for p in "$src"/man/*.[158]; do
+		[ -f "$build/man/$(basename "$p")" ] ||
+			fail "$p is not configured into $build/man (CMakeLists.txt)"
+	done
+	for p in "$build"/man/*.[158]; do
+		# One version: CMake's, in every page and every binary.
+		grep -q "^\.TH .* \"indicatord $version\" " "$p" ||
+			fail "$p: .TH does not say indicatord $version: $(head -1 "$p")"
 		out=$(groff -man -Tutf8 -ww -z "$p" 2>&1) ||
 			fail "groff failed on $p: $out"
 		[ -z "$out" ] || fail "groff warns on $p: $out"
@@ -143,8 +169,13 @@ man_pages() {
 			grep -q "^\.SH \"*$s" "$p" || fail "$p has no $s section"
 		done
 	done
+	for b in indicatord indicatorctl indicator-agent indicator-sub \
+		indicator-gen-sample; do
+		[ "$("$build/$b" --version)" = "$b $version" ] ||
+			fail "$b --version: $("$build/$b" --version), not $b $version"
+	done
 	if command -v mandoc >/dev/null 2>&1; then
-		for p in "$src"/man/*.[58]; do
+		for p in "$build"/man/*.[158]; do
 			mandoc -Tlint -Wwarning "$p" >"$tmp/lint" 2>&1 ||
 				fail "mandoc -Tlint $p: $(cat "$tmp/lint")"
 		done
@@ -164,23 +195,32 @@ man_pages() {
 	documented indicatord.conf.5 '[daemon]' '[limits]' '[registry]' \
 		'[district' '[industry' '[metric' '[target]'
 
-	# indicatord's options, from its getopt string.
-	opts=$(sed -n 's/.*getopt(argc, argv, "\([a-z:]*\)").*/\1/p' \
+	# indicatord's options: its getopt_long string and long options.
+	opts=$(sed -n 's/.*getopt_long(argc, argv, "+*\([a-z:]*\)".*/\1/p' \
 		"$src/daemon/indicatord.c" | tr -d ':' | sed 's/./-& /g')
-	[ -n "$opts" ] || fail "no getopt string in daemon/indicatord.c"
-	# shellcheck disable=SC2086
-	documented indicatord.8 $opts SIGHUP SIGTERM READY=1 STATUS= \
-		RELOADING=1 STOPPING=1 WATCHDOG=1
+	[ -n "$opts" ] || fail "no getopt_long string in daemon/indicatord.c"
+	# shellcheck disable=SC2046,SC2086
+	documented indicatord.8 $opts $(long_options daemon/indicatord.c) \
+		SIGHUP SIGTERM READY=1 STATUS= RELOADING=1 STOPPING=1 \
+		WATCHDOG=1 conf.d
 
 	# The agent's long options and commands.
-	opts=$(sed -n 's/^[[:space:]]*{ "\([a-z-]*\)", [a-z_]*_argument,.*/--\1/p' \
-		"$src/agents/agent.c")
+	opts=$(long_options agents/agent.c)
 	[ -n "$opts" ] || fail "no long options in agents/agent.c"
 	# shellcheck disable=SC2086
-	documented indicator-agent.8 $opts send status run
+	documented indicator-agent.8 $opts -n send status run help conf.d
 
-	# indicatorctl's commands, from its table.
-	cmds=$(sed -n 's/^[[:space:]]*{ "\([a-z]*\)", cmd_[a-z]* },.*/\1/p' \
+	# indicator-sub's long options.
+	opts=$(long_options tools/indicator-sub.c)
+	[ -n "$opts" ] || fail "no long options in tools/indicator-sub.c"
+	# shellcheck disable=SC2086
+	documented indicator-sub.1 $opts -c
+
+	# indicatorctl's options and commands, from its tables (a row may
+	# carry its arguments and help after the function).
+	# shellcheck disable=SC2046
+	documented indicatorctl.8 $(long_options tools/indicatorctl.c) help
+	cmds=$(sed -n 's/^[[:space:]]*{ "\([a-z]*\)", cmd_[a-z]*\(,\| }\).*/\1/p' \
 		"$src/tools/indicatorctl.c")
 	[ -n "$cmds" ] || fail "no command table in tools/indicatorctl.c"
 	for c in $cmds; do
@@ -255,9 +295,16 @@ install_prefix() {
 		"$p/share/man/man8/indicatord.8" \
 		"$p/share/man/man8/indicatorctl.8" \
 		"$p/share/man/man8/indicator-agent.8" \
-		"$p/share/man/man5/indicatord.conf.5"; do
+		"$p/share/man/man5/indicatord.conf.5" \
+		"$p/share/man/man1/indicator-sub.1"; do
 		[ -f "$d$f" ] || fail "cmake --install $prefix did not install $f"
 	done
+	for f in "$etc/indicatord/conf.d" "$etc/indicator-agent/conf.d"; do
+		[ -d "$d$f" ] || fail "cmake --install $prefix did not make $f"
+	done
+	grep -q "^\.TH .* \"indicatord $version\" " \
+		"$d$p/share/man/man8/indicatord.8" ||
+		fail "cmake --install $prefix: indicatord.8 is not version $version"
 	unit_paths "$d$unitdir/indicatord.service" "$p/bin" "$etc"
 	unit_paths "$d$unitdir/indicator-agent.service" "$p/bin" "$etc"
 }
@@ -268,6 +315,7 @@ package() {
 	[ -f "$b/CMakeCache.txt" ] || fail "no $b: run service.sh debs first"
 	unitdir=$(sed -n 's/^SYSTEMD_UNITDIR:PATH=//p' "$b/CMakeCache.txt")
 	[ -n "$unitdir" ] || fail "no SYSTEMD_UNITDIR in $b/CMakeCache.txt"
+	version=$(project_version "$b")
 
 	# cmake --install: the build's prefix, /usr and one in /opt.
 	install_prefix "" /usr/local/etc
@@ -305,6 +353,9 @@ package() {
 		dpkg-deb -x "$deb" "$tmp/$pkg.root"
 		grep -q "^ Package: $pkg\$" "$tmp/$pkg.info" ||
 			fail "$deb is not package $pkg"
+		grep -q "^ Version: $version\$" "$tmp/$pkg.info" ||
+			fail "$pkg: not version $version: $(grep Version "$tmp/$pkg.info")"
+		has "$tmp/$pkg.list" "/etc/$pkg/conf.d/"
 		# shlibdeps found the libraries.
 		grep -q '^ Depends:.*libzmq5' "$tmp/$pkg.info" ||
 			fail "$pkg: no libzmq5 in Depends: $(grep Depends "$tmp/$pkg.info")"
@@ -353,6 +404,7 @@ package() {
 	has "$tmp/indicatord.list" /usr/bin/indicator-sub
 	has "$tmp/indicatord.list" /usr/share/man/man8/indicatorctl.8
 	has "$tmp/indicatord.list" /usr/share/man/man5/indicatord.conf.5
+	has "$tmp/indicatord.list" /usr/share/man/man1/indicator-sub.1
 	has "$tmp/indicator-agent.list" /usr/lib/tmpfiles.d/indicator-agent.conf
 	grep -q "systemd-tmpfiles --create /usr/lib/tmpfiles.d/indicator-agent.conf" \
 		"$tmp/indicator-agent.ctl/postinst" ||
