@@ -405,6 +405,9 @@ package() {
 	has "$tmp/indicatord.list" /usr/share/man/man8/indicatorctl.8
 	has "$tmp/indicatord.list" /usr/share/man/man5/indicatord.conf.5
 	has "$tmp/indicatord.list" /usr/share/man/man1/indicator-sub.1
+	# The daemon refuses an unknown time zone: tzdata must be there.
+	grep -q '^ Depends:.*tzdata' "$tmp/indicatord.info" ||
+		fail "indicatord: no tzdata in Depends: $(grep Depends "$tmp/indicatord.info")"
 	has "$tmp/indicator-agent.list" /usr/lib/tmpfiles.d/indicator-agent.conf
 	grep -q "systemd-tmpfiles --create /usr/lib/tmpfiles.d/indicator-agent.conf" \
 		"$tmp/indicator-agent.ctl/postinst" ||
