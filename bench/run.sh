@@ -191,8 +191,9 @@ stop_daemon() {
 	daemon_pid=
 }
 
-# A number from indicatorctl status --json.
-json_num() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$2"; }
+# A number from indicatorctl status --json (64-bit counters come as
+# strings of digits).
+json_num() { sed -n "s/.*\"$1\":\"\{0,1\}\([0-9.]*\).*/\1/p" <<<"$2"; }
 
 # run_one NAME TRANSPORT FILL ARGS RUN: one fresh daemon (over a store
 # grown to FILL observations first), one loadgen run; appends a line of

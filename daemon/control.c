@@ -242,18 +242,20 @@ status_json(const struct control_stats *s, char *buf, size_t len)
 	const struct counters *c = &s->count;
 
 	return snprintf(buf, len,
-	    "{\"uptime_s\":%.3f,\"accepted\":%llu,\"duplicate\":%llu,"
-	    "\"rejected\":%llu,\"malformed\":%llu,\"retry_later\":%llu,"
-	    "\"unauthorised\":%llu,\"rate_limited\":%llu,"
-	    "\"heartbeats\":%llu,\"observations_received\":%llu,"
-	    "\"batches\":%llu,\"batch_reports_avg\":%.1f,"
-	    "\"commit_ms_avg\":%.3f,\"checkpoints\":%llu,"
+	    "{\"uptime_s\":%.3f,\"accepted\":\"%llu\",\"duplicate\":\"%llu\","
+	    "\"rejected\":\"%llu\",\"malformed\":\"%llu\",\"retry_later\":\"%"
+	    "llu\","
+	    "\"unauthorised\":\"%llu\",\"rate_limited\":\"%llu\","
+	    "\"heartbeats\":\"%llu\",\"observations_received\":\"%llu\","
+	    "\"batches\":\"%llu\",\"batch_reports_avg\":%.1f,"
+	    "\"commit_ms_avg\":%.3f,\"checkpoints\":\"%llu\","
 	    "\"checkpoint_ms_avg\":%.3f,\"checkpoint_ms_max\":%.3f,"
-	    "\"agents_connected\":%lld,"
-	    "\"subscribers\":%lld,\"publications_dropped\":%llu,"
-	    "\"store\":{\"map_bytes\":%llu,\"used_bytes\":%llu,"
-	    "\"observations\":%llu,\"revisions\":%llu,\"agents\":%llu,"
-	    "\"aggregates\":%llu}}",
+	    "\"agents_connected\":\"%lld\","
+	    "\"subscribers\":\"%lld\",\"publications_dropped\":\"%llu\","
+	    "\"store\":{\"map_bytes\":\"%llu\",\"used_bytes\":\"%llu\","
+	    "\"observations\":\"%llu\",\"revisions\":\"%llu\",\"agents\":\"%"
+	    "llu\","
+	    "\"aggregates\":\"%llu\"}}",
 	    s->uptime_s, (unsigned long long)c->accepted,
 	    (unsigned long long)c->duplicate, (unsigned long long)c->rejected,
 	    (unsigned long long)c->malformed, (unsigned long long)c->retry,

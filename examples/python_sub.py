@@ -156,9 +156,8 @@ class Subscriber:
         self.last_seq = a.seq
         self.state[topic] = a
         self.applied += 1
-        line = {"source": "update", "topic": topic}
-        line.update({f: getattr(a, f) for f in FIELDS})
-        print(json.dumps(line, ensure_ascii=False), flush=True)
+        print(json.dumps(json_line("update", topic, a), ensure_ascii=False),
+              flush=True)
 
     def run(self):
         deadline = (time.monotonic() + self.args.timeout
@@ -193,6 +192,22 @@ class Subscriber:
         if self.sub is not None:
             self.sub.close(0)
         self.ctx.term()
+
+
+def json_line(source, topic, a):
+    """The aggregate as indicator-sub prints it: 64-bit integers as
+    strings (jq and JavaScript would round them), and null for target,
+    target_year and progress where no target applies."""
+    line = {"source": source, "topic": topic}
+    for f in FIELDS:
+        v = getattr(a, f)
+        if f in ("revision", "seq", "updated_at_ms"):
+            v = str(v)
+        elif f in ("target", "target_year", "progress") and \
+                a.target_year == 0:
+            v = None
+        line[f] = v
+    return line
 
 
 def topic_of(a):

@@ -235,7 +235,8 @@ ctl(const struct world *w, const char *cmd)
 	return out;
 }
 
-/* The agent's row of `indicatorctl agents --json`: a number field. */
+/* The agent's row of `indicatorctl agents --json`: a 64-bit field (a
+ * string of digits). */
 static bool
 agent_field(const struct world *w, const char *field, uint64_t *val)
 {
@@ -248,7 +249,8 @@ agent_field(const struct world *w, const char *field, uint64_t *val)
 	snprintf(pat, sizeof(pat), "\"%s\":", field);
 	if (row != NULL && (p = strstr(row, pat)) != NULL &&
 	    (strchr(row, '\n') == NULL || p < strchr(row, '\n'))) {
-		*val = strtoull(p + strlen(pat), NULL, 10);
+		p += strlen(pat);
+		*val = strtoull(p + (*p == '"'), NULL, 10);
 		found = true;
 	}
 	free(out);

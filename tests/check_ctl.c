@@ -221,9 +221,9 @@ START_TEST(test_query_json)
 	    "\"sent_unit\":\"CNY_10K\",\"status\":\"revised\","
 	    "\"note\":\"say \\\"hi\\\"\\n\\ttab\\u0001 back\\\\slash "
 	    "\xe6\x98\x86 \\ufffd\","
-	    "\"agent_id\":\"agent-1\",\"epoch\":18446744073709551615,"
-	    "\"seq\":1,\"sent_at_ms\":1735787044000,"
-	    "\"stored_at_ms\":1735787045000,\"revision\":1}\n");
+	    "\"agent_id\":\"agent-1\",\"epoch\":\"18446744073709551615\","
+	    "\"seq\":\"1\",\"sent_at_ms\":\"1735787044000\","
+	    "\"stored_at_ms\":\"1735787045000\",\"revision\":1}\n");
 	ck_assert_str_eq(err, "");
 	free(out);
 	free(err);
@@ -298,7 +298,6 @@ START_TEST(test_query_table)
 	const char *l1, *l2, *l3;
 
 	store_fill(tmp, o, 2);
-	setenv("TZ", "UTC", 1);
 	ck_assert_int_eq(ctl_run(tmp, args, &out, &err), 0);
 	/* Header, rule, two rows in key order (320508 before 320583). */
 	ck_assert_uint_eq(harness_count_newlines(out), 4);
@@ -313,7 +312,7 @@ START_TEST(test_query_table)
 	ck_assert_ptr_nonnull(strstr(l2, "final"));
 	ck_assert_ptr_nonnull(strstr(l1, "provisional"));
 	ck_assert_ptr_nonnull(strstr(l2, "agent-1"));
-	ck_assert_ptr_nonnull(strstr(l2, "2025-01-02T03:04:05+00:00"));
+	ck_assert_ptr_nonnull(strstr(l2, "2025-01-02T11:04:05+08:00"));
 	/* Aligned: both rows end at the same display column, and so does the
 	 * header (the names are two-column characters of equal count). */
 	l3 = strchr(l1, '\n');
@@ -391,21 +390,22 @@ START_TEST(test_agents)
 
 	ck_assert_int_eq(ctl_run(tmp, json, &out, &err), 0);
 	ck_assert_str_eq(out,
-	    "{\"agent_id\":\"gusu\\\"01\",\"epoch\":5,\"last_seq\":1,"
-	    "\"accepted\":1,\"rejected\":0,\"first_seen_ms\":1735787045000,"
-	    "\"last_seen_ms\":1735787045000}\n"
-	    "{\"agent_id\":\"kunshan-01\",\"epoch\":18446744073709551615,"
-	    "\"last_seq\":42,\"accepted\":40,\"rejected\":2,"
-	    "\"first_seen_ms\":1735787045000,"
-	    "\"last_seen_ms\":1735787999000}\n");
+	    "{\"agent_id\":\"gusu\\\"01\",\"epoch\":\"5\",\"last_seq\":\"1\","
+	    "\"accepted\":\"1\",\"rejected\":\"0\","
+	    "\"first_seen_ms\":\"1735787045000\","
+	    "\"last_seen_ms\":\"1735787045000\"}\n"
+	    "{\"agent_id\":\"kunshan-01\","
+	    "\"epoch\":\"18446744073709551615\","
+	    "\"last_seq\":\"42\",\"accepted\":\"40\",\"rejected\":\"2\","
+	    "\"first_seen_ms\":\"1735787045000\","
+	    "\"last_seen_ms\":\"1735787999000\"}\n");
 	free(out);
 	free(err);
 
-	setenv("TZ", "UTC", 1);
 	ck_assert_int_eq(ctl_run(tmp, table, &out, &err), 0);
 	ck_assert_uint_eq(harness_count_newlines(out), 4);
 	ck_assert_ptr_nonnull(strstr(out, "kunshan-01"));
-	ck_assert_ptr_nonnull(strstr(out, "2025-01-02T03:19:59+00:00"));
+	ck_assert_ptr_nonnull(strstr(out, "2025-01-02T11:19:59+08:00"));
 	free(out);
 	free(err);
 	harness_rmtree(tmp);
@@ -589,7 +589,6 @@ START_TEST(test_aggregates_table)
 	const char *args[] = { "aggregates", NULL };
 
 	store_aggs(tmp, some_aggs, NSOME);
-	setenv("TZ", "UTC", 1);
 	ck_assert_int_eq(ctl_run(tmp, args, &out, &err), 0);
 	ck_assert_str_eq(out,
 	    "topic                                       value  unit      "
@@ -599,16 +598,16 @@ START_TEST(test_aggregates_table)
 	    "-------------------------\n"
 	    "agg/chain_leaders/*/city/2024                  12  count     "
 	    "     7/10      20         2030     60.0%    2   12  "
-	    "2025-01-02T03:04:17+00:00\n"
+	    "2025-01-02T11:04:17+08:00\n"
 	    "agg/clusters_100bn/*/city/2025                  0  count     "
 	    "    10/10       1         2035      0.0%    1   40  "
-	    "2025-01-02T03:04:45+00:00\n"
+	    "2025-01-02T11:04:45+08:00\n"
 	    "agg/output_value/*/city/2025               2400.5  CNY_100M  "
 	    "    10/10    5000         2030     48.0%    3   41  "
-	    "2025-01-02T03:04:46+00:00\n"
+	    "2025-01-02T11:04:46+08:00\n"
 	    "agg/output_value/materials/320583/2025-Q3   12.34  CNY_100M  "
 	    "      1/1       -            -         -    1    7  "
-	    "2025-01-02T03:04:12+00:00\n");
+	    "2025-01-02T11:04:12+08:00\n");
 	ck_assert_str_eq(err, "");
 	free(out);
 	free(err);
@@ -641,16 +640,16 @@ START_TEST(test_aggregates_json)
 	    "\"scope\":\"city\",\"period\":\"2025\",\"value\":2400.5,"
 	    "\"unit\":\"CNY_100M\",\"districts_reporting\":10,"
 	    "\"districts_expected\":10,\"target\":5000,\"target_year\":2030,"
-	    "\"progress\":0.4801,\"revision\":3,\"seq\":41,"
-	    "\"updated_at_ms\":1735787086000}");
+	    "\"progress\":0.4801,\"revision\":\"3\",\"seq\":\"41\","
+	    "\"updated_at_ms\":\"1735787086000\"}");
 	free(line);
 	line = line_with(out, "\"scope\":\"320583\"");
 	ck_assert_ptr_nonnull(strstr(line, "\"period\":\"2025-Q3\""));
 	ck_assert_ptr_nonnull(strstr(line, "\"value\":12.34,"));
 	ck_assert_ptr_nonnull(strstr(line, "\"districts_reporting\":1,"));
 	ck_assert_ptr_nonnull(strstr(line,
-	    "\"target\":0,\"target_year\":0,\"progress\":0,\"revision\":1,"
-	    "\"seq\":7,"));
+	    "\"target\":null,\"target_year\":null,\"progress\":null,"
+	    "\"revision\":\"1\",\"seq\":\"7\","));
 	free(line);
 	free(out);
 	free(err);
@@ -1328,7 +1327,7 @@ START_TEST(test_export_json)
 	    "agg/output_value/*/city/2025,output_value,*,city,2025,2400.5,"
 	    "CNY_100M,10,10,5000,2030,0.4801,3,41,1735787086000\n"
 	    "agg/output_value/materials/320583/2025-Q3,output_value,materials,"
-	    "320583,2025-Q3,12.34,CNY_100M,1,1,0,0,0,1,7,1735787052000\n");
+	    "320583,2025-Q3,12.34,CNY_100M,1,1,,,,1,7,1735787052000\n");
 	free(out);
 	free(err);
 	harness_rmtree(tmp);

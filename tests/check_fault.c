@@ -830,7 +830,7 @@ verify_ctl(const struct tally *t)
 		ck_assert_msg(
 		    q != NULL && r != NULL &&
 			sscanf(q, "\"agent_id\":\"%63[^\"]\"", id) == 1 &&
-			sscanf(r, "\"last_seq\":%llu", &last) == 1,
+			sscanf(r, "\"last_seq\":\"%llu\"", &last) == 1,
 		    "indicatorctl agents: cannot read %s", line);
 		fe = feeder_by_id(id);
 		ck_assert_msg(

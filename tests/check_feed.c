@@ -288,6 +288,32 @@ json_u64(const char *line, const char *key)
 	return v;
 }
 
+/* A 64-bit integer, written as a JSON string of digits. */
+static uint64_t
+json_u64str(const char *line, const char *key)
+{
+	const char *p = json_at(line, key);
+	char *end;
+	uint64_t v;
+
+	ck_assert_msg(
+	    p != NULL && *p == '"', "%s is not a string in: %s", key, line);
+	v = strtoull(p + 1, &end, 10);
+	ck_assert_msg(end != p + 1 && *end == '"',
+	    "%s is not a string of digits in: %s", key, line);
+	return v;
+}
+
+/* True when key's value is null. */
+static bool
+json_null(const char *line, const char *key)
+{
+	const char *p = json_at(line, key);
+
+	ck_assert_msg(p != NULL, "no %s in: %s", key, line);
+	return strncmp(p, "null", 4) == 0;
+}
+
 static void
 rec_parse(const char *line, struct rec *r)
 {
@@ -308,14 +334,22 @@ rec_parse(const char *line, struct rec *r)
 	ck_assert_msg(strcmp(topic, r->topic) == 0,
 	    "topic and fields disagree: %s", line);
 	r->value = json_num(line, "value");
-	r->target = json_num(line, "target");
-	r->progress = json_num(line, "progress");
+	/* No target: all three null (the Aggregate's zeros), never 0. */
+	if (json_null(line, "target_year")) {
+		ck_assert_msg(
+		    json_null(line, "target") && json_null(line, "progress"),
+		    "a null target_year with a target or progress: %s", line);
+	} else {
+		r->target = json_num(line, "target");
+		r->progress = json_num(line, "progress");
+		r->target_year = json_u64(line, "target_year");
+		ck_assert_msg(r->target_year != 0, "target_year 0: %s", line);
+	}
 	r->reporting = json_u64(line, "districts_reporting");
 	r->expected = json_u64(line, "districts_expected");
-	r->target_year = json_u64(line, "target_year");
-	r->revision = json_u64(line, "revision");
-	r->seq = json_u64(line, "seq");
-	(void)json_u64(line, "updated_at_ms");
+	r->revision = json_u64str(line, "revision");
+	r->seq = json_u64str(line, "seq");
+	(void)json_u64str(line, "updated_at_ms");
 }
 
 /* Parses a subscriber's log (stdout and stderr together), complete lines

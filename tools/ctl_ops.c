@@ -60,11 +60,11 @@ expected_json(const struct expected_ctx *e, size_t d, const char *period)
 	bool first = true, lfirst;
 
 	fputc('{', stdout);
-	json_str_member(stdout, &first, "district", reg->districts[d].code);
-	json_str_member(stdout, &first, "name", reg->districts[d].name);
-	json_str_member(stdout, &first, "period", period);
+	out_json_str(stdout, &first, "district", reg->districts[d].code);
+	out_json_str(stdout, &first, "name", reg->districts[d].name);
+	out_json_str(stdout, &first, "period", period);
 	for (int reported = 0; reported <= 1; reported++) {
-		json_key(stdout, &first, reported ? "reported" : "missing");
+		out_json_key(stdout, &first, reported ? "reported" : "missing");
 		fputc('[', stdout);
 		lfirst = true;
 		for (size_t m = 0; m < reg->nmetrics; m++) {
@@ -74,7 +74,7 @@ expected_json(const struct expected_ctx *e, size_t d, const char *period)
 			if (!lfirst)
 				fputc(',', stdout);
 			lfirst = false;
-			json_string(stdout, reg->metrics[m].code);
+			out_json_string(stdout, reg->metrics[m].code);
 		}
 		fputc(']', stdout);
 	}
@@ -93,7 +93,7 @@ cmd_expected(struct ctl *ctl, int argc, char *argv[])
 	struct store_filter f = { 0 };
 	struct expected_ctx *e;
 	const struct registry *reg;
-	struct table *t = NULL;
+	struct out_table *t = NULL;
 	struct period p;
 	char *pos[1], *missing = NULL;
 	size_t complete = 0, mlen;
@@ -125,8 +125,8 @@ cmd_expected(struct ctl *ctl, int argc, char *argv[])
 
 	mlen = reg->nmetrics * (IND_CODE_MAX + 1) + 1;
 	missing = xmalloc(mlen);
-	t = table_new(3);
-	table_add(t, head, true);
+	t = out_table_new(3);
+	out_table_add(t, head, true);
 	for (size_t d = 0; d < reg->ndistricts; d++) {
 		const char *cells[3];
 
@@ -149,15 +149,15 @@ cmd_expected(struct ctl *ctl, int argc, char *argv[])
 		cells[0] = reg->districts[d].code;
 		cells[1] = reg->districts[d].name;
 		cells[2] = missing[0] != '\0' ? missing : "complete";
-		table_add(t, cells, false);
+		out_table_add(t, cells, false);
 	}
 	if (!ctl->json) {
-		table_print(t, stdout);
+		out_table_print(t, stdout);
 		printf("%zu of %zu districts complete for %s\n", complete,
 		    reg->ndistricts, pos[0]);
 	}
 	rc = complete == reg->ndistricts ? 0 : 1;
-	table_destroy(&t);
+	out_table_destroy(&t);
 	free(missing);
 free_e:
 	free(e);
@@ -201,17 +201,17 @@ csv_field(const char *s, bool last)
 static void
 csv_double(double v, bool last)
 {
-	char buf[NUM_MAX] = "";
+	char buf[OUT_NUM_MAX] = "";
 
 	if (isfinite(v))
-		num_format(v, buf, sizeof(buf));
+		out_num(v, buf, sizeof(buf));
 	csv_field(buf, last);
 }
 
 static void
 csv_u64(uint64_t v, bool last)
 {
-	char buf[NUM_MAX];
+	char buf[OUT_NUM_MAX];
 
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
 	csv_field(buf, last);
@@ -220,7 +220,7 @@ csv_u64(uint64_t v, bool last)
 static void
 csv_i64(int64_t v, bool last)
 {
-	char buf[NUM_MAX];
+	char buf[OUT_NUM_MAX];
 
 	snprintf(buf, sizeof(buf), "%lld", (long long)v);
 	csv_field(buf, last);
@@ -316,9 +316,16 @@ export_agg_row(const char *topic, const void *buf, size_t len, void *arg)
 		csv_field(a->unit, false);
 		csv_u64(a->districts_reporting, false);
 		csv_u64(a->districts_expected, false);
-		csv_double(a->target, false);
-		csv_u64(a->target_year, false);
-		csv_double(a->progress, false);
+		/* No target: empty fields, never 0. */
+		if (a->target_year != 0) {
+			csv_double(a->target, false);
+			csv_u64(a->target_year, false);
+			csv_double(a->progress, false);
+		} else {
+			csv_field("", false);
+			csv_field("", false);
+			csv_field("", false);
+		}
 		csv_u64(a->revision, false);
 		csv_u64(a->seq, false);
 		csv_i64(a->updated_at_ms, true);
@@ -612,9 +619,9 @@ verify_problem(
 		bool first = true;
 
 		fputc('{', stdout);
-		json_str_member(stdout, &first, "topic", topic);
-		json_str_member(stdout, &first, "problem", problem);
-		json_str_member(stdout, &first, "detail", text);
+		out_json_str(stdout, &first, "topic", topic);
+		out_json_str(stdout, &first, "problem", problem);
+		out_json_str(stdout, &first, "detail", text);
 		fputs("}\n", stdout);
 	} else {
 		printf("verify: %s: %s\n", topic, text);
@@ -632,13 +639,13 @@ static void
 verify_field(struct verify *v, const char *topic, const char *field,
     enum verify_kind kind, const void *stored, const void *recomputed)
 {
-	char s[NUM_MAX + IND_UNIT_MAX], r[NUM_MAX + IND_UNIT_MAX];
+	char s[OUT_NUM_MAX + IND_UNIT_MAX], r[OUT_NUM_MAX + IND_UNIT_MAX];
 	bool first = true;
 
 	switch (kind) {
 	case VK_DOUBLE:
-		num_format(*(const double *)stored, s, sizeof(s));
-		num_format(*(const double *)recomputed, r, sizeof(r));
+		out_num(*(const double *)stored, s, sizeof(s));
+		out_num(*(const double *)recomputed, r, sizeof(r));
 		break;
 	case VK_U32:
 		snprintf(s, sizeof(s), "%u", *(const uint32_t *)stored);
@@ -655,17 +662,17 @@ verify_field(struct verify *v, const char *topic, const char *field,
 		return;
 	}
 	fputc('{', stdout);
-	json_str_member(stdout, &first, "topic", topic);
-	json_str_member(stdout, &first, "problem", "differs");
-	json_str_member(stdout, &first, "field", field);
+	out_json_str(stdout, &first, "topic", topic);
+	out_json_str(stdout, &first, "problem", "differs");
+	out_json_str(stdout, &first, "field", field);
 	if (kind == VK_STRING) {
-		json_str_member(stdout, &first, "stored", s);
-		json_str_member(stdout, &first, "recomputed", r);
+		out_json_str(stdout, &first, "stored", s);
+		out_json_str(stdout, &first, "recomputed", r);
 	} else {
-		/* Already JSON numbers: num_format() and %u. */
-		json_key(stdout, &first, "stored");
+		/* Already JSON numbers: out_num() and %u. */
+		out_json_key(stdout, &first, "stored");
 		fputs(s, stdout);
-		json_key(stdout, &first, "recomputed");
+		out_json_key(stdout, &first, "recomputed");
 		fputs(r, stdout);
 	}
 	fputs("}\n", stdout);
@@ -728,7 +735,7 @@ verify_one(struct verify *v, const struct verify_key *vk)
 	const struct registry *reg = &v->ctl->cfg->reg;
 	Indicator__Aggregate *a;
 	struct agg_value r;
-	char text[NUM_MAX + 64];
+	char text[OUT_NUM_MAX + 64];
 	const void *buf;
 	size_t len;
 	int rc, got;
@@ -752,7 +759,7 @@ verify_one(struct verify *v, const struct verify_key *vk)
 	v->checked++;
 	if (got == STORE_NOTFOUND) {
 		v->differences++;
-		num_format(r.value, text, sizeof(text));
+		out_num(r.value, text, sizeof(text));
 		strlcpy_ok(text + strlen(text), " recomputed, none stored",
 		    sizeof(text) - strlen(text));
 		verify_problem(v, vk->topic, "missing", text);
@@ -766,7 +773,7 @@ verify_one(struct verify *v, const struct verify_key *vk)
 	}
 	if (rc == 0) {
 		v->differences++;
-		num_format(a->value, text, sizeof(text));
+		out_num(a->value, text, sizeof(text));
 		strlcpy_ok(text + strlen(text),
 		    " stored, no observation "
 		    "behind it",
@@ -786,7 +793,7 @@ verify_stored(const char *topic, const void *buf, size_t len, void *arg)
 	struct verify *v = arg;
 	struct verify_key probe;
 	Indicator__Aggregate *a;
-	char text[NUM_MAX + 64];
+	char text[OUT_NUM_MAX + 64];
 
 	if (!strlcpy_ok(probe.topic, topic, sizeof(probe.topic)) ||
 	    v->nkeys == 0 ||
@@ -801,7 +808,7 @@ verify_stored(const char *topic, const void *buf, size_t len, void *arg)
 			    "observation behind it");
 			return 0;
 		}
-		num_format(a->value, text, sizeof(text));
+		out_num(a->value, text, sizeof(text));
 		strlcpy_ok(text + strlen(text),
 		    " stored, no observation "
 		    "behind it",
@@ -836,8 +843,8 @@ cmd_verify(struct ctl *ctl, int argc, char *argv[])
 		bool first = true;
 
 		fputc('{', stdout);
-		json_u64_member(stdout, &first, "checked", v.checked);
-		json_u64_member(stdout, &first, "differences", v.differences);
+		out_json_count(stdout, &first, "checked", v.checked);
+		out_json_count(stdout, &first, "differences", v.differences);
 		fputs("}\n", stdout);
 	} else {
 		printf("verify: %zu aggregates checked, %zu differences\n",

@@ -23,7 +23,8 @@
 /* A reload checkpoints first: as long as a checkpoint may take. */
 #define RELOAD_WAIT_MS 60000
 
-/* The number after "key": in a flat JSON object, or -1. */
+/* The number after "key": in a flat JSON object, or -1; a 64-bit
+ * counter comes as a string of digits. */
 static double
 json_number(const char *json, const char *key)
 {
@@ -33,7 +34,10 @@ json_number(const char *json, const char *key)
 	snprintf(pat, sizeof(pat), "\"%s\":", key);
 	if ((p = strstr(json, pat)) == NULL)
 		return -1;
-	return strtod(p + strlen(pat), NULL);
+	p += strlen(pat);
+	if (*p == '"')
+		p++;
+	return strtod(p, NULL);
 }
 
 static void
@@ -72,9 +76,9 @@ print_status(const char *json)
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		double v = json_number(json, rows[i].key);
-		char num[NUM_MAX];
+		char num[OUT_NUM_MAX];
 
-		num_format(v, num, sizeof(num));
+		out_num(v, num, sizeof(num));
 		printf("%-28s %s\n", rows[i].label, num);
 	}
 }

@@ -32,8 +32,8 @@
 #include "config.h"
 #include "indicator.pb-c.h"
 #include "period.h"
-#include "utf8.h"
 #include "keys.h"
+#include "out.h"
 #include "version.h"
 #include "xmalloc.h"
 
@@ -45,7 +45,6 @@
 #define SUB_RCVHWM 1000000 /* updates queued while a snapshot is taken */
 #define REDRAW_QUIET_MS 50
 #define MONITOR_EP "inproc://indicator-sub-monitor"
-#define NUM_MAX 64
 #define CITY "city"
 #define ALL "*"
 
@@ -99,15 +98,6 @@ struct sub {
 	bool curve;
 	struct key_client keys;
 	unsigned tables; /* tables printed */
-};
-
-/* An aligned text table; the first nhead rows are headers. */
-struct table {
-	size_t ncols;
-	size_t nrows;
-	size_t cap;
-	size_t nhead;
-	char **cells; /* nrows * ncols, owned */
 };
 
 static volatile sig_atomic_t quit;
@@ -218,189 +208,6 @@ aggmap_free(struct aggmap *m)
 	m->cap = 0;
 }
 
-/* The length of the UTF-8 sequence a lead byte starts; 0 for no lead. */
-static size_t
-utf8_seq_len(unsigned char c)
-{
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return 2;
-	if (c >= 0xe0 && c <= 0xef)
-		return 3;
-	if (c >= 0xf0 && c <= 0xf4)
-		return 4;
-	return 0;
-}
-
-/* s as a JSON string; bytes that are not UTF-8 become U+FFFD so that the
- * line stays valid JSON whatever the daemon sent. */
-static void
-json_string(FILE *f, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	fputc('"', f);
-	while (*p != '\0') {
-		size_t n = utf8_seq_len(*p);
-
-		if (n == 0 || (n > 1 && (strnlen((const char *)p, n) < n ||
-					    !utf8_valid((const char *)p, n)))) {
-			fputs("\\ufffd", f);
-			p++;
-			continue;
-		}
-		if (n > 1)
-			fwrite(p, 1, n, f);
-		else if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", f);
-		else if (*p == '\r')
-			fputs("\\r", f);
-		else if (*p == '\t')
-			fputs("\\t", f);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-		p += n;
-	}
-	fputc('"', f);
-}
-
-/* The shortest decimal that reads back as the same double; null for what
- * JSON cannot hold. */
-static void
-json_double(FILE *f, double v)
-{
-	char buf[NUM_MAX];
-
-	if (!isfinite(v)) {
-		fputs("null", f);
-		return;
-	}
-	snprintf(buf, sizeof(buf), "%.15g", v);
-	if (strtod(buf, NULL) != v)
-		snprintf(buf, sizeof(buf), "%.17g", v);
-	fputs(buf, f);
-}
-
-/* One aggregate as a JSON line; source is "snapshot" or "update". */
-static void
-json_print(FILE *f, const char *source, const char *topic,
-    const Indicator__Aggregate *a)
-{
-	const char *strs[][2] = {
-		{ "source", source },
-		{ "topic", topic },
-		{ "metric", a->metric },
-		{ "industry", a->industry },
-		{ "scope", a->scope },
-		{ "period", a->period },
-	};
-
-	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-		fprintf(f, "%s\"%s\":", i == 0 ? "{" : ",", strs[i][0]);
-		json_string(f, strs[i][1]);
-	}
-	fputs(",\"value\":", f);
-	json_double(f, a->value);
-	fputs(",\"unit\":", f);
-	json_string(f, a->unit);
-	fprintf(f,
-	    ",\"districts_reporting\":%" PRIu32
-	    ",\"districts_expected\":%" PRIu32 ",\"target\":",
-	    a->districts_reporting, a->districts_expected);
-	json_double(f, a->target);
-	fprintf(
-	    f, ",\"target_year\":%" PRIu32 ",\"progress\":", a->target_year);
-	json_double(f, a->progress);
-	fprintf(f,
-	    ",\"revision\":%" PRIu64 ",\"seq\":%" PRIu64
-	    ",\"updated_at_ms\":%" PRId64 "}\n",
-	    a->revision, a->seq, a->updated_at_ms);
-}
-
-static struct table *
-table_new(size_t ncols)
-{
-	struct table *t = xcalloc(1, sizeof(*t));
-
-	t->ncols = ncols;
-	return t;
-}
-
-static void
-table_destroy(struct table **tp)
-{
-	struct table *t;
-
-	if (tp == NULL || (t = *tp) == NULL)
-		return;
-	for (size_t i = 0; i < t->nrows * t->ncols; i++)
-		free(t->cells[i]);
-	free(t->cells);
-	free(t);
-	*tp = NULL;
-}
-
-/* Appends a row of ncols cells (copied; NULL is an empty cell). */
-static void
-table_row(struct table *t, const char *const cells[])
-{
-	if (t->nrows == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 16;
-		t->cells =
-		    xrealloc(t->cells, t->cap * t->ncols * sizeof(*t->cells));
-	}
-	for (size_t c = 0; c < t->ncols; c++)
-		t->cells[t->nrows * t->ncols + c] =
-		    xstrdup(cells[c] != NULL ? cells[c] : "");
-	t->nrows++;
-}
-
-/* First column left-aligned, the others (figures) right-aligned; the
- * header rows underlined. */
-static void
-table_print(const struct table *t, FILE *f)
-{
-	size_t *w = xcalloc(t->ncols, sizeof(*w));
-
-	for (size_t i = 0; i < t->nrows * t->ncols; i++)
-		if (strlen(t->cells[i]) > w[i % t->ncols])
-			w[i % t->ncols] = strlen(t->cells[i]);
-	for (size_t r = 0; r < t->nrows; r++) {
-		for (size_t c = 0; c < t->ncols; c++) {
-			const char *cell = t->cells[r * t->ncols + c];
-
-			fprintf(f, c == 0 ? "%-*s" : "  %*s", (int)w[c], cell);
-		}
-		fputc('\n', f);
-		if (r + 1 != t->nhead)
-			continue;
-		for (size_t c = 0; c < t->ncols; c++) {
-			fputs(c == 0 ? "" : "  ", f);
-			for (size_t i = 0; i < w[c]; i++)
-				fputc('-', f);
-		}
-		fputc('\n', f);
-	}
-	free(w);
-}
-
-/* A figure for a table: whole numbers without decimals. */
-static void
-num_format(double v, char *buf, size_t len)
-{
-	if (!isfinite(v))
-		snprintf(buf, len, "?");
-	else if (v == floor(v) && fabs(v) < 1e15)
-		snprintf(buf, len, "%.0f", v);
-	else
-		snprintf(buf, len, "%.2f", v);
-}
-
 static bool
 is_annual(const char *period, int *year)
 {
@@ -473,16 +280,34 @@ city_find(const struct aggmap *m, const char *metric, const char *industry,
 	return found ? m->v[i].agg : NULL;
 }
 
+/* A figure for a table: decimals fixed per metric, so that a column's
+ * digits line up (none for counts, two for amounts). */
+static void
+figure(const struct registry *reg, const char *metric, double v, char *buf,
+    size_t len)
+{
+	const struct reg_metric *m = registry_metric(reg, metric);
+
+	if (m != NULL)
+		out_fixed(v, m->integer ? 0 : 2, buf, len);
+	else if (strcmp(metric, AGG_CLUSTERS_METRIC) == 0)
+		out_fixed(v, 0, buf, len);
+	else
+		out_value(v, buf, len);
+}
+
 /* The city figures of the latest year seen: industries by metrics. */
 static void
 city_table(const struct sub *s, FILE *f)
 {
 	const char *metrics[REG_METRICS_MAX + 2],
 	    *industries[REG_INDUSTRIES_MAX + 2], *cells[REG_METRICS_MAX + 3];
-	char period[IND_PERIOD_MAX + 1], num[REG_METRICS_MAX + 2][NUM_MAX];
+	char period[IND_PERIOD_MAX + 1], num[REG_METRICS_MAX + 2][OUT_NUM_MAX],
+	    unit[REG_METRICS_MAX + 2][IND_UNIT_MAX + 3],
+	    label[IND_NAME_MAX + IND_CODE_MAX + 4];
 	size_t nm = 0, ni = 0;
 	int year, latest = 0;
-	struct table *t;
+	struct out_table *t;
 
 	for (size_t i = 0; i < s->map.n; i++) {
 		const Indicator__Aggregate *a = s->map.v[i].agg;
@@ -507,11 +332,13 @@ city_table(const struct sub *s, FILE *f)
 		codes_add(industries, &ni, REG_INDUSTRIES_MAX + 2, a->industry,
 		    s->reg, industry_rank);
 	}
-	t = table_new(nm + 1);
+	t = out_table_new(nm + 1);
 	cells[0] = "industry";
-	for (size_t m = 0; m < nm; m++)
+	for (size_t m = 0; m < nm; m++) {
 		cells[m + 1] = metrics[m];
-	table_row(t, cells);
+		t->right[m + 1] = true;
+	}
+	out_table_add(t, cells, true);
 	cells[0] = "";
 	for (size_t m = 0; m < nm; m++) {
 		const Indicator__Aggregate *a = NULL;
@@ -519,26 +346,37 @@ city_table(const struct sub *s, FILE *f)
 		for (size_t i = 0; i < ni && a == NULL; i++)
 			a = city_find(
 			    &s->map, metrics[m], industries[i], period);
-		cells[m + 1] = a != NULL ? a->unit : "";
+		snprintf(
+		    unit[m], sizeof(unit[m]), "(%s)", a != NULL ? a->unit : "");
+		cells[m + 1] = a != NULL ? unit[m] : "";
 	}
-	table_row(t, cells);
-	t->nhead = 2;
+	out_table_add(t, cells, true);
 	for (size_t i = 0; i < ni; i++) {
-		cells[0] = strcmp(industries[i], ALL) == 0 ? "all industries"
-							   : industries[i];
+		const struct reg_industry *in =
+		    registry_industry(s->reg, industries[i]);
+
+		if (strcmp(industries[i], ALL) == 0)
+			snprintf(label, sizeof(label), "all industries");
+		else if (in != NULL)
+			snprintf(label, sizeof(label), "%s (%s)", in->name,
+			    in->code);
+		else
+			snprintf(label, sizeof(label), "%s", industries[i]);
+		cells[0] = label;
 		for (size_t m = 0; m < nm; m++) {
 			const Indicator__Aggregate *a = city_find(
 			    &s->map, metrics[m], industries[i], period);
 
 			if (a != NULL)
-				num_format(a->value, num[m], sizeof(num[m]));
+				figure(s->reg, metrics[m], a->value, num[m],
+				    sizeof(num[m]));
 			cells[m + 1] = a != NULL ? num[m] : "-";
 		}
-		table_row(t, cells);
+		out_table_add(t, cells, false);
 	}
 	fprintf(f, "City figures, %s\n\n", period);
-	table_print(t, f);
-	table_destroy(&t);
+	out_table_print(t, f);
+	out_table_destroy(&t);
 }
 
 /* True when the metric's city total is measured against a target. */
@@ -560,15 +398,16 @@ has_city_target(const struct sub *s, const char *metric)
 
 /* One row of the progress table. */
 static void
-progress_row(struct table *t, const Indicator__Aggregate *a)
+progress_row(
+    const struct sub *s, struct out_table *t, const Indicator__Aggregate *a)
 {
-	char value[NUM_MAX], target[NUM_MAX], year[16], pct[NUM_MAX],
-	    districts[32];
+	char value[OUT_NUM_MAX], target[OUT_NUM_MAX], year[16],
+	    pct[OUT_NUM_MAX], districts[32];
 	const char *cells[8];
 
-	num_format(a->value, value, sizeof(value));
+	figure(s->reg, a->metric, a->value, value, sizeof(value));
 	if (a->target_year != 0) {
-		num_format(a->target, target, sizeof(target));
+		out_value(a->target, target, sizeof(target));
 		snprintf(year, sizeof(year), "%" PRIu32, a->target_year);
 		snprintf(pct, sizeof(pct), "%.1f%%", a->progress * 100);
 	} else {
@@ -586,7 +425,7 @@ progress_row(struct table *t, const Indicator__Aggregate *a)
 	cells[5] = year;
 	cells[6] = pct;
 	cells[7] = districts;
-	table_row(t, cells);
+	out_table_add(t, cells, false);
 }
 
 /* Per metric with a city target, per annual period: how far along. */
@@ -597,7 +436,7 @@ progress_table(const struct sub *s, FILE *f)
 		"target", "by", "progress", "districts" };
 	const char *metrics[REG_METRICS_MAX + 2];
 	size_t nm = 0;
-	struct table *t = table_new(8);
+	struct out_table *t = out_table_new(8);
 	int year;
 
 	for (size_t i = 0; i < s->map.n; i++) {
@@ -610,8 +449,9 @@ progress_table(const struct sub *s, FILE *f)
 			codes_add(metrics, &nm, REG_METRICS_MAX + 2, a->metric,
 			    s->reg, metric_rank);
 	}
-	table_row(t, head);
-	t->nhead = 1;
+	out_table_add(t, head, true);
+	for (size_t c = 2; c < 8; c++)
+		t->right[c] = c != 3;
 	/* The map is in topic order, so each metric's periods ascend. */
 	for (size_t m = 0; m < nm; m++) {
 		for (size_t i = 0; i < s->map.n; i++) {
@@ -621,15 +461,15 @@ progress_table(const struct sub *s, FILE *f)
 			    strcmp(a->scope, CITY) == 0 &&
 			    strcmp(a->industry, ALL) == 0 &&
 			    is_annual(a->period, &year))
-				progress_row(t, a);
+				progress_row(s, t, a);
 		}
 	}
 	fprintf(f, "City progress toward the plan's targets\n\n");
 	if (nm == 0)
 		fprintf(f, "(no annual city figures yet)\n");
 	else
-		table_print(t, f);
-	table_destroy(&t);
+		out_table_print(t, f);
+	out_table_destroy(&t);
 }
 
 /* Redraws the table of the chosen mode: in place on a terminal, else one
@@ -785,7 +625,7 @@ snapshot_apply(struct sub *s, Indicator__Snapshot *snap)
 			continue;
 		}
 		if (s->opt->mode == MODE_JSON)
-			json_print(stdout, "snapshot", topic, a);
+			out_json_aggregate(stdout, "snapshot", topic, a);
 		aggmap_put(&s->map, topic, a);
 	}
 	/* The aggregates now belong to the map. */
@@ -935,7 +775,7 @@ update_apply(struct sub *s, const char *topic, Indicator__Aggregate *a)
 	}
 	s->last_seq = a->seq;
 	if (s->opt->mode == MODE_JSON)
-		json_print(stdout, "update", topic, a);
+		out_json_aggregate(stdout, "update", topic, a);
 	aggmap_put(&s->map, topic, a);
 	s->applied++;
 	s->changed = true;

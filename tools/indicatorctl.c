@@ -100,264 +100,6 @@ cmd_synopsis(FILE *f, const char *lead, const struct cmd *c, size_t indent)
 	fputc('\n', f);
 }
 
-/* The length of the UTF-8 sequence that byte c starts, 0 when c cannot
- * start one. */
-static size_t
-utf8_lead_len(unsigned char c)
-{
-	if (c < 0x80)
-		return 1;
-	if ((c & 0xe0) == 0xc0)
-		return 2;
-	if ((c & 0xf0) == 0xe0)
-		return 3;
-	if ((c & 0xf8) == 0xf0)
-		return 4;
-	return 0;
-}
-
-/* Display width of a UTF-8 string: East Asian wide characters take two
- * columns, so that tables with Chinese names still line up. */
-static size_t
-str_width(const char *s)
-{
-	/* Payload bits of a lead byte, by sequence length (0: invalid). */
-	static const unsigned char lead_mask[] = { 0x7f, 0x7f, 0x1f, 0x0f,
-		0x07 };
-	const unsigned char *p = (const unsigned char *)s;
-	size_t w = 0;
-
-	while (*p != '\0') {
-		uint32_t cp;
-		size_t n;
-
-		n = utf8_lead_len(*p);
-		cp = *p & lead_mask[n];
-		if (n == 0)
-			n = 1;
-		for (size_t i = 1; i < n; i++) {
-			if ((p[i] & 0xc0) != 0x80) {
-				n = i;
-				break;
-			}
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		p += n;
-		if ((cp >= 0x1100 && cp <= 0x115f) ||
-		    (cp >= 0x2e80 && cp <= 0xa4cf) ||
-		    (cp >= 0xac00 && cp <= 0xd7a3) ||
-		    (cp >= 0xf900 && cp <= 0xfaff) ||
-		    (cp >= 0xfe30 && cp <= 0xfe4f) ||
-		    (cp >= 0xff00 && cp <= 0xff60) ||
-		    (cp >= 0xffe0 && cp <= 0xffe6) ||
-		    (cp >= 0x20000 && cp <= 0x3fffd))
-			w += 2;
-		else
-			w += 1;
-	}
-	return w;
-}
-
-struct table *
-table_new(size_t ncols)
-{
-	struct table *t = xcalloc(1, sizeof(*t));
-
-	t->ncols = ncols;
-	t->right = xcalloc(ncols, sizeof(*t->right));
-	return t;
-}
-
-void
-table_destroy(struct table **tp)
-{
-	struct table *t;
-
-	if (tp == NULL || (t = *tp) == NULL)
-		return;
-	for (size_t i = 0; i < t->nrows * t->ncols; i++)
-		free(t->cells[i]);
-	free(t->cells);
-	free(t->right);
-	free(t);
-	*tp = NULL;
-}
-
-/* Appends a row of ncols strings (copied). Header rows come first. */
-void
-table_add(struct table *t, const char *const cells[], bool header)
-{
-	if (t->nrows == t->cap) {
-		t->cap = t->cap ? 2 * t->cap : 16;
-		t->cells =
-		    xrealloc(t->cells, t->cap * t->ncols * sizeof(*t->cells));
-	}
-	for (size_t c = 0; c < t->ncols; c++)
-		t->cells[t->nrows * t->ncols + c] =
-		    xstrdup(cells[c] ? cells[c] : "");
-	t->nrows++;
-	if (header)
-		t->nhead = t->nrows;
-}
-
-static void
-pad(FILE *f, size_t n, int ch)
-{
-	while (n-- > 0)
-		fputc(ch, f);
-}
-
-void
-table_print(const struct table *t, FILE *f)
-{
-	size_t *width = xcalloc(t->ncols, sizeof(*width));
-
-	for (size_t r = 0; r < t->nrows; r++)
-		for (size_t c = 0; c < t->ncols; c++) {
-			size_t w = str_width(t->cells[r * t->ncols + c]);
-
-			if (w > width[c])
-				width[c] = w;
-		}
-	for (size_t r = 0; r < t->nrows; r++) {
-		size_t end = t->ncols;
-
-		/* Empty trailing cells would only leave trailing blanks. */
-		while (end > 1 && t->cells[r * t->ncols + end - 1][0] == '\0')
-			end--;
-		for (size_t c = 0; c < end; c++) {
-			const char *s = t->cells[r * t->ncols + c];
-			size_t gap = width[c] - str_width(s);
-			bool last = c + 1 == end;
-
-			if (c > 0)
-				fputs("  ", f);
-			if (t->right[c])
-				pad(f, gap, ' ');
-			fputs(s, f);
-			if (!t->right[c] && !last)
-				pad(f, gap, ' ');
-		}
-		fputc('\n', f);
-		if (r + 1 == t->nhead) {
-			for (size_t c = 0; c < t->ncols; c++) {
-				if (c > 0)
-					fputs("  ", f);
-				pad(f, width[c], '-');
-			}
-			fputc('\n', f);
-		}
-	}
-	free(width);
-}
-
-/*
- * Writes s as a JSON string. Control characters are escaped; bytes that are
- * not valid UTF-8 become U+FFFD so that the line stays valid JSON whatever
- * the store holds.
- */
-void
-json_string(FILE *f, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	fputc('"', f);
-	while (*p != '\0') {
-		size_t n = 1;
-
-		if (*p >= 0x80) {
-			n = utf8_lead_len(*p);
-			if (n == 0 || strnlen((const char *)p, n) < n ||
-			    !utf8_valid((const char *)p, n)) {
-				fputs("\\ufffd", f);
-				p++;
-				continue;
-			}
-			fwrite(p, 1, n, f);
-		} else if (*p == '"' || *p == '\\') {
-			fputc('\\', f);
-			fputc(*p, f);
-		} else if (*p == '\n') {
-			fputs("\\n", f);
-		} else if (*p == '\r') {
-			fputs("\\r", f);
-		} else if (*p == '\t') {
-			fputs("\\t", f);
-		} else if (*p == '\b') {
-			fputs("\\b", f);
-		} else if (*p == '\f') {
-			fputs("\\f", f);
-		} else if (*p < 0x20 || *p == 0x7f) {
-			fprintf(f, "\\u%04x", *p);
-		} else {
-			fputc(*p, f);
-		}
-		p += n;
-	}
-	fputc('"', f);
-}
-
-void
-num_format(double v, char *buf, size_t len)
-{
-	snprintf(buf, len, "%.15g", v);
-	if (strtod(buf, NULL) != v)
-		snprintf(buf, len, "%.17g", v);
-}
-
-/* null for what JSON cannot hold. */
-void
-json_double(FILE *f, double v)
-{
-	char buf[NUM_MAX];
-
-	if (!isfinite(v)) {
-		fputs("null", f);
-		return;
-	}
-	num_format(v, buf, sizeof(buf));
-	fputs(buf, f);
-}
-
-/* Starts a member of an object: the separator and the key. */
-void
-json_key(FILE *f, bool *first, const char *key)
-{
-	if (!*first)
-		fputc(',', f);
-	*first = false;
-	json_string(f, key);
-	fputc(':', f);
-}
-
-void
-json_str_member(FILE *f, bool *first, const char *key, const char *val)
-{
-	json_key(f, first, key);
-	json_string(f, val);
-}
-
-void
-json_u64_member(FILE *f, bool *first, const char *key, uint64_t val)
-{
-	json_key(f, first, key);
-	fprintf(f, "%llu", (unsigned long long)val);
-}
-
-void
-json_i64_member(FILE *f, bool *first, const char *key, int64_t val)
-{
-	json_key(f, first, key);
-	fprintf(f, "%lld", (long long)val);
-}
-
-void
-json_double_member(FILE *f, bool *first, const char *key, double val)
-{
-	json_key(f, first, key);
-	json_double(f, val);
-}
-
 const char *
 status_name(int status)
 {
@@ -373,65 +115,28 @@ status_name(int status)
 	}
 }
 
-/* Up to four decimals, without trailing zeros: 12.34, 10000, 0.0001. */
-static void
-value_format(double v, char *buf, size_t len)
-{
-	char *p;
-
-	snprintf(buf, len, "%.4f", v);
-	if (strchr(buf, '.') == NULL)
-		return;
-	p = buf + strlen(buf) - 1;
-	while (*p == '0')
-		*p-- = '\0';
-	if (*p == '.')
-		*p = '\0';
-	if (strcmp(buf, "-0") == 0)
-		snprintf(buf, len, "0");
-}
-
-/* Local time, ISO 8601 with the UTC offset; "-" for an unset time. */
-static void
-time_format(int64_t ms, char *buf, size_t len)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	long off;
-	size_t n;
-
-	if (ms <= 0 || localtime_r(&t, &tm) == NULL) {
-		snprintf(buf, len, "-");
-		return;
-	}
-	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	off = tm.tm_gmtoff / 60;
-	snprintf(buf + n, len - n, "%c%02ld:%02ld", off < 0 ? '-' : '+',
-	    labs(off) / 60, labs(off) % 60);
-}
-
 void
 obs_json(FILE *f, const struct store_obs *o)
 {
 	bool first = true;
 
 	fputc('{', f);
-	json_str_member(f, &first, "district", o->district);
-	json_str_member(f, &first, "industry", o->industry);
-	json_str_member(f, &first, "metric", o->metric);
-	json_str_member(f, &first, "period", o->period);
-	json_double_member(f, &first, "value", o->value);
-	json_str_member(f, &first, "unit", o->unit);
-	json_double_member(f, &first, "sent_value", o->sent_value);
-	json_str_member(f, &first, "sent_unit", o->sent_unit);
-	json_str_member(f, &first, "status", status_name(o->status));
-	json_str_member(f, &first, "note", o->note);
-	json_str_member(f, &first, "agent_id", o->agent_id);
-	json_u64_member(f, &first, "epoch", o->epoch);
-	json_u64_member(f, &first, "seq", o->seq);
-	json_i64_member(f, &first, "sent_at_ms", o->sent_at_ms);
-	json_i64_member(f, &first, "stored_at_ms", o->stored_at_ms);
-	json_u64_member(f, &first, "revision", o->revision);
+	out_json_str(f, &first, "district", o->district);
+	out_json_str(f, &first, "industry", o->industry);
+	out_json_str(f, &first, "metric", o->metric);
+	out_json_str(f, &first, "period", o->period);
+	out_json_double(f, &first, "value", o->value);
+	out_json_str(f, &first, "unit", o->unit);
+	out_json_double(f, &first, "sent_value", o->sent_value);
+	out_json_str(f, &first, "sent_unit", o->sent_unit);
+	out_json_str(f, &first, "status", status_name(o->status));
+	out_json_str(f, &first, "note", o->note);
+	out_json_str(f, &first, "agent_id", o->agent_id);
+	out_json_u64(f, &first, "epoch", o->epoch);
+	out_json_u64(f, &first, "seq", o->seq);
+	out_json_i64(f, &first, "sent_at_ms", o->sent_at_ms);
+	out_json_i64(f, &first, "stored_at_ms", o->stored_at_ms);
+	out_json_u32(f, &first, "revision", o->revision);
 	fputs("}\n", f);
 }
 
@@ -515,6 +220,11 @@ ctl_open(struct ctl *ctl)
 		return -1;
 	}
 	config_resolve_dir(ctl->cfg, getenv("STATE_DIRECTORY"));
+	if (out_tz_set(ctl->cfg->timezone) == -1)
+		fprintf(stderr,
+		    "indicatorctl: time zone %s not found; times are shown "
+		    "in UTC\n",
+		    ctl->cfg->timezone);
 	dir = ctl->dir != NULL ? ctl->dir : ctl->cfg->data_dir;
 
 	/* A read-only open of a missing store fails with a bare ENOENT;
@@ -570,14 +280,15 @@ district_label(
 
 struct query_ctx {
 	struct ctl *ctl;
-	struct table *t;
+	struct out_table *t;
 };
 
 static int
 query_row(const struct store_obs *o, void *arg)
 {
 	struct query_ctx *q = arg;
-	char district[CELL_MAX], value[NUM_MAX], rev[NUM_MAX], at[TIME_MAX];
+	char district[CELL_MAX], value[OUT_NUM_MAX], rev[OUT_NUM_MAX],
+	    at[OUT_TIME_MAX];
 	const char *cells[10];
 
 	if (q->ctl->json) {
@@ -586,9 +297,9 @@ query_row(const struct store_obs *o, void *arg)
 	}
 	district_label(
 	    &q->ctl->cfg->reg, o->district, district, sizeof(district));
-	value_format(o->value, value, sizeof(value));
+	out_value(o->value, value, sizeof(value));
 	snprintf(rev, sizeof(rev), "%u", (unsigned)o->revision);
-	time_format(o->stored_at_ms, at, sizeof(at));
+	out_time(o->stored_at_ms, at, sizeof(at));
 	cells[0] = district;
 	cells[1] = o->industry;
 	cells[2] = o->metric;
@@ -599,18 +310,8 @@ query_row(const struct store_obs *o, void *arg)
 	cells[7] = rev;
 	cells[8] = o->agent_id;
 	cells[9] = at;
-	table_add(q->t, cells, false);
+	out_table_add(q->t, cells, false);
 	return 0;
-}
-
-/* Prints the table, or the empty line when it has no rows. */
-void
-table_finish(struct table *t, const char *empty)
-{
-	if (t->nrows > t->nhead)
-		table_print(t, stdout);
-	else
-		printf("%s\n", empty);
 }
 
 static int
@@ -634,16 +335,16 @@ cmd_query(struct ctl *ctl, int argc, char *argv[])
 		return usage();
 	if (ctl_open(ctl) == -1)
 		return 1;
-	q.t = table_new(10);
+	q.t = out_table_new(10);
 	q.t->right[4] = q.t->right[7] = true;
-	table_add(q.t, head, true);
+	out_table_add(q.t, head, true);
 	if (store_obs_scan(ctl->txn, &f, query_row, &q) != 0)
 		goto table_destroy;
 	if (!ctl->json)
-		table_finish(q.t, "(no observations)");
+		out_table_finish(q.t, stdout, "(no observations)");
 	rc = 0;
 table_destroy:
-	table_destroy(&q.t);
+	out_table_destroy(&q.t);
 	return rc;
 }
 
@@ -651,9 +352,9 @@ static int
 history_row(const struct store_obs *o, void *arg)
 {
 	struct query_ctx *q = arg;
-	char rev[NUM_MAX], value[NUM_MAX], sent[NUM_MAX + IND_UNIT_MAX + 2],
-	    epoch[NUM_MAX], seq[NUM_MAX], sent_at[TIME_MAX],
-	    stored_at[TIME_MAX];
+	char rev[OUT_NUM_MAX], value[OUT_NUM_MAX],
+	    sent[OUT_NUM_MAX + IND_UNIT_MAX + 2], epoch[OUT_NUM_MAX],
+	    seq[OUT_NUM_MAX], sent_at[OUT_TIME_MAX], stored_at[OUT_TIME_MAX];
 	const char *cells[10];
 
 	if (q->ctl->json) {
@@ -661,14 +362,14 @@ history_row(const struct store_obs *o, void *arg)
 		return 0;
 	}
 	snprintf(rev, sizeof(rev), "%u", (unsigned)o->revision);
-	value_format(o->value, value, sizeof(value));
-	value_format(o->sent_value, sent, sizeof(sent));
+	out_value(o->value, value, sizeof(value));
+	out_value(o->sent_value, sent, sizeof(sent));
 	snprintf(sent + strlen(sent), sizeof(sent) - strlen(sent), " %s",
 	    o->sent_unit);
 	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)o->epoch);
 	snprintf(seq, sizeof(seq), "%llu", (unsigned long long)o->seq);
-	time_format(o->sent_at_ms, sent_at, sizeof(sent_at));
-	time_format(o->stored_at_ms, stored_at, sizeof(stored_at));
+	out_time(o->sent_at_ms, sent_at, sizeof(sent_at));
+	out_time(o->stored_at_ms, stored_at, sizeof(stored_at));
 	cells[0] = rev;
 	cells[1] = value;
 	cells[2] = o->unit;
@@ -679,7 +380,7 @@ history_row(const struct store_obs *o, void *arg)
 	cells[7] = seq;
 	cells[8] = sent_at;
 	cells[9] = stored_at;
-	table_add(q->t, cells, false);
+	out_table_add(q->t, cells, false);
 	return 0;
 }
 
@@ -696,17 +397,17 @@ cmd_history(struct ctl *ctl, int argc, char *argv[])
 		return usage();
 	if (ctl_open(ctl) == -1)
 		return 1;
-	q.t = table_new(10);
+	q.t = out_table_new(10);
 	q.t->right[0] = q.t->right[1] = q.t->right[6] = q.t->right[7] = true;
-	table_add(q.t, head, true);
+	out_table_add(q.t, head, true);
 	if (store_hist_scan(
 		ctl->txn, key[0], key[1], key[2], key[3], history_row, &q) != 0)
 		goto table_destroy;
 	if (!ctl->json)
-		table_finish(q.t, "(no observations)");
+		out_table_finish(q.t, stdout, "(no observations)");
 	rc = 0;
 table_destroy:
-	table_destroy(&q.t);
+	out_table_destroy(&q.t);
 	return rc;
 }
 
@@ -715,22 +416,22 @@ agents_row(
     const char *agent_id, uint64_t epoch, const struct store_seq *st, void *arg)
 {
 	struct query_ctx *q = arg;
-	char ep[NUM_MAX], last[NUM_MAX], acc[NUM_MAX], rej[NUM_MAX];
-	char first_seen[TIME_MAX], last_seen[TIME_MAX];
+	char ep[OUT_NUM_MAX], last[OUT_NUM_MAX], acc[OUT_NUM_MAX],
+	    rej[OUT_NUM_MAX];
+	char first_seen[OUT_TIME_MAX], last_seen[OUT_TIME_MAX];
 	const char *cells[7];
 	bool first = true;
 
 	if (q->ctl->json) {
 		fputc('{', stdout);
-		json_str_member(stdout, &first, "agent_id", agent_id);
-		json_u64_member(stdout, &first, "epoch", epoch);
-		json_u64_member(stdout, &first, "last_seq", st->last_seq);
-		json_u64_member(stdout, &first, "accepted", st->accepted);
-		json_u64_member(stdout, &first, "rejected", st->rejected);
-		json_i64_member(
+		out_json_str(stdout, &first, "agent_id", agent_id);
+		out_json_u64(stdout, &first, "epoch", epoch);
+		out_json_u64(stdout, &first, "last_seq", st->last_seq);
+		out_json_u64(stdout, &first, "accepted", st->accepted);
+		out_json_u64(stdout, &first, "rejected", st->rejected);
+		out_json_i64(
 		    stdout, &first, "first_seen_ms", st->first_seen_ms);
-		json_i64_member(
-		    stdout, &first, "last_seen_ms", st->last_seen_ms);
+		out_json_i64(stdout, &first, "last_seen_ms", st->last_seen_ms);
 		fputs("}\n", stdout);
 		return 0;
 	}
@@ -738,8 +439,8 @@ agents_row(
 	snprintf(last, sizeof(last), "%llu", (unsigned long long)st->last_seq);
 	snprintf(acc, sizeof(acc), "%llu", (unsigned long long)st->accepted);
 	snprintf(rej, sizeof(rej), "%llu", (unsigned long long)st->rejected);
-	time_format(st->first_seen_ms, first_seen, sizeof(first_seen));
-	time_format(st->last_seen_ms, last_seen, sizeof(last_seen));
+	out_time(st->first_seen_ms, first_seen, sizeof(first_seen));
+	out_time(st->last_seen_ms, last_seen, sizeof(last_seen));
 	cells[0] = agent_id;
 	cells[1] = ep;
 	cells[2] = last;
@@ -747,7 +448,7 @@ agents_row(
 	cells[4] = rej;
 	cells[5] = first_seen;
 	cells[6] = last_seen;
-	table_add(q->t, cells, false);
+	out_table_add(q->t, cells, false);
 	return 0;
 }
 
@@ -763,17 +464,17 @@ cmd_agents(struct ctl *ctl, int argc, char *argv[])
 		return usage();
 	if (ctl_open(ctl) == -1)
 		return 1;
-	q.t = table_new(7);
+	q.t = out_table_new(7);
 	for (size_t c = 1; c <= 4; c++)
 		q.t->right[c] = true;
-	table_add(q.t, head, true);
+	out_table_add(q.t, head, true);
 	if (store_seq_scan(ctl->txn, agents_row, &q) != 0)
 		goto table_destroy;
 	if (!ctl->json)
-		table_finish(q.t, "(no agents)");
+		out_table_finish(q.t, stdout, "(no agents)");
 	rc = 0;
 table_destroy:
-	table_destroy(&q.t);
+	out_table_destroy(&q.t);
 	return rc;
 }
 
@@ -872,33 +573,33 @@ city_json(
 		bool all = i == reg->nindustries, first = true, mfirst = true;
 
 		fputc('{', stdout);
-		json_str_member(stdout, &first, "period", period);
-		json_str_member(stdout, &first, "industry",
+		out_json_str(stdout, &first, "period", period);
+		out_json_str(stdout, &first, "industry",
 		    all ? "*" : reg->industries[i].code);
-		json_str_member(stdout, &first, "name",
+		out_json_str(stdout, &first, "name",
 		    all ? "all industries" : reg->industries[i].name);
-		json_key(stdout, &first, "metrics");
+		out_json_key(stdout, &first, "metrics");
 		fputc('{', stdout);
 		for (size_t m = 0; m < reg->nmetrics; m++) {
 			bool vfirst = true;
 
-			json_key(stdout, &mfirst, reg->metrics[m].code);
+			out_json_key(stdout, &mfirst, reg->metrics[m].code);
 			fputc('{', stdout);
-			json_key(stdout, &vfirst, "value");
+			out_json_key(stdout, &vfirst, "value");
 			if (s->reported[i][m])
-				json_double(stdout, s->value[i][m]);
+				out_json_number(stdout, s->value[i][m]);
 			else
 				fputs("null", stdout);
-			json_str_member(
+			out_json_str(
 			    stdout, &vfirst, "unit", reg->metrics[m].unit);
 			fputc('}', stdout);
 		}
 		fputc('}', stdout);
-		json_u64_member(stdout, &first, "districts_reporting",
-		    city_districts(reg, s, i));
-		json_u64_member(
-		    stdout, &first, "districts_expected", reg->ndistricts);
-		json_key(stdout, &first, "synthetic");
+		out_json_u32(stdout, &first, "districts_reporting",
+		    (uint32_t)city_districts(reg, s, i));
+		out_json_u32(stdout, &first, "districts_expected",
+		    (uint32_t)reg->ndistricts);
+		out_json_key(stdout, &first, "synthetic");
 		fputs(s->synthetic ? "true" : "false", stdout);
 		fputs("}\n", stdout);
 	}
@@ -909,7 +610,7 @@ city_print(
     const struct registry *reg, const struct city_sums *s, const char *period)
 {
 	size_t ncols = reg->nmetrics + 2;
-	struct table *t = table_new(ncols);
+	struct out_table *t = out_table_new(ncols);
 	const char **cells = xcalloc(ncols, sizeof(*cells));
 	char(*buf)[CELL_MAX] = xcalloc(ncols, sizeof(*buf));
 
@@ -924,13 +625,13 @@ city_print(
 	}
 	cells[ncols - 1] = "districts";
 	t->right[ncols - 1] = true;
-	table_add(t, cells, true);
+	out_table_add(t, cells, true);
 	cells[0] = cells[ncols - 1] = "";
 	for (size_t m = 0; m < reg->nmetrics; m++) {
 		snprintf(buf[m + 1], CELL_MAX, "(%s)", reg->metrics[m].unit);
 		cells[m + 1] = buf[m + 1];
 	}
-	table_add(t, cells, true);
+	out_table_add(t, cells, true);
 
 	for (size_t i = 0; i <= reg->nindustries; i++) {
 		if (i < reg->nindustries)
@@ -952,12 +653,12 @@ city_print(
 		    city_districts(reg, s, i), reg->ndistricts);
 		for (size_t c = 0; c < ncols; c++)
 			cells[c] = buf[c];
-		table_add(t, cells, false);
+		out_table_add(t, cells, false);
 	}
-	table_print(t, stdout);
+	out_table_print(t, stdout);
 	free(buf);
 	free(cells);
-	table_destroy(&t);
+	out_table_destroy(&t);
 }
 
 static int
@@ -1018,31 +719,12 @@ percent_format(double progress, char *buf, size_t len)
 void
 aggregate_json(FILE *f, const char *topic, const Indicator__Aggregate *a)
 {
-	bool first = true;
-
-	fputc('{', f);
-	json_str_member(f, &first, "topic", topic);
-	json_str_member(f, &first, "metric", a->metric);
-	json_str_member(f, &first, "industry", a->industry);
-	json_str_member(f, &first, "scope", a->scope);
-	json_str_member(f, &first, "period", a->period);
-	json_double_member(f, &first, "value", a->value);
-	json_str_member(f, &first, "unit", a->unit);
-	json_u64_member(
-	    f, &first, "districts_reporting", a->districts_reporting);
-	json_u64_member(f, &first, "districts_expected", a->districts_expected);
-	json_double_member(f, &first, "target", a->target);
-	json_u64_member(f, &first, "target_year", a->target_year);
-	json_double_member(f, &first, "progress", a->progress);
-	json_u64_member(f, &first, "revision", a->revision);
-	json_u64_member(f, &first, "seq", a->seq);
-	json_i64_member(f, &first, "updated_at_ms", a->updated_at_ms);
-	fputs("}\n", f);
+	out_json_aggregate(f, NULL, topic, a);
 }
 
 struct aggregates_ctx {
 	struct ctl *ctl;
-	struct table *t;
+	struct out_table *t;
 	size_t bad; /* stored aggregates that do not decode */
 };
 
@@ -1051,8 +733,9 @@ aggregates_row(const char *topic, const void *buf, size_t len, void *arg)
 {
 	struct aggregates_ctx *q = arg;
 	Indicator__Aggregate *a = indicator__aggregate__unpack(NULL, len, buf);
-	char value[NUM_MAX], reporting[NUM_MAX], target[NUM_MAX], year[NUM_MAX],
-	    progress[NUM_MAX], rev[NUM_MAX], seq[NUM_MAX], at[TIME_MAX];
+	char value[OUT_NUM_MAX], reporting[OUT_NUM_MAX], target[OUT_NUM_MAX],
+	    year[OUT_NUM_MAX], progress[OUT_NUM_MAX], rev[OUT_NUM_MAX],
+	    seq[OUT_NUM_MAX], at[OUT_TIME_MAX];
 	const char *cells[10];
 
 	if (a == NULL) {
@@ -1068,11 +751,11 @@ aggregates_row(const char *topic, const void *buf, size_t len, void *arg)
 		indicator__aggregate__free_unpacked(a, NULL);
 		return 0;
 	}
-	value_format(a->value, value, sizeof(value));
+	out_value(a->value, value, sizeof(value));
 	snprintf(reporting, sizeof(reporting), "%u/%u",
 	    (unsigned)a->districts_reporting, (unsigned)a->districts_expected);
 	if (a->target_year != 0) {
-		value_format(a->target, target, sizeof(target));
+		out_value(a->target, target, sizeof(target));
 		snprintf(year, sizeof(year), "%u", (unsigned)a->target_year);
 		percent_format(a->progress, progress, sizeof(progress));
 	} else {
@@ -1082,7 +765,7 @@ aggregates_row(const char *topic, const void *buf, size_t len, void *arg)
 	}
 	snprintf(rev, sizeof(rev), "%llu", (unsigned long long)a->revision);
 	snprintf(seq, sizeof(seq), "%llu", (unsigned long long)a->seq);
-	time_format(a->updated_at_ms, at, sizeof(at));
+	out_time(a->updated_at_ms, at, sizeof(at));
 	cells[0] = topic;
 	cells[1] = value;
 	cells[2] = a->unit;
@@ -1093,7 +776,7 @@ aggregates_row(const char *topic, const void *buf, size_t len, void *arg)
 	cells[7] = rev;
 	cells[8] = seq;
 	cells[9] = at;
-	table_add(q->t, cells, false);
+	out_table_add(q->t, cells, false);
 	indicator__aggregate__free_unpacked(a, NULL);
 	return 0;
 }
@@ -1116,17 +799,17 @@ cmd_aggregates(struct ctl *ctl, int argc, char *argv[])
 		return usage();
 	if (ctl_open(ctl) == -1)
 		return 1;
-	q.t = table_new(10);
+	q.t = out_table_new(10);
 	for (size_t c = 1; c <= 8; c++)
 		q.t->right[c] = c != 2;
-	table_add(q.t, head, true);
+	out_table_add(q.t, head, true);
 	if (store_agg_scan(ctl->txn, prefix, aggregates_row, &q) != 0)
 		goto table_destroy;
 	if (!ctl->json)
-		table_finish(q.t, "(no aggregates)");
+		out_table_finish(q.t, stdout, "(no aggregates)");
 	rc = q.bad == 0 ? 0 : 1;
 table_destroy:
-	table_destroy(&q.t);
+	out_table_destroy(&q.t);
 	return rc;
 }
 
@@ -1270,27 +953,28 @@ plan_json(const struct registry *reg, const struct plan *pl)
 		bool first = true, tfirst = true;
 
 		fputc('{', stdout);
-		json_str_member(stdout, &first, "metric", row->metric);
-		json_key(stdout, &first, "period");
+		out_json_str(stdout, &first, "metric", row->metric);
+		out_json_key(stdout, &first, "period");
 		if (a != NULL)
-			json_string(stdout, a->period);
+			out_json_string(stdout, a->period);
 		else
 			fputs("null", stdout);
-		json_key(stdout, &first, "value");
+		out_json_key(stdout, &first, "value");
 		if (a != NULL)
-			json_double(stdout, a->value);
+			out_json_number(stdout, a->value);
 		else
 			fputs("null", stdout);
-		json_key(stdout, &first, "unit");
+		out_json_key(stdout, &first, "unit");
 		if (a != NULL)
-			json_string(stdout, a->unit);
+			out_json_string(stdout, a->unit);
 		else
 			fputs("null", stdout);
-		json_u64_member(stdout, &first, "districts_reporting",
+		out_json_u32(stdout, &first, "districts_reporting",
 		    a != NULL ? a->districts_reporting : 0);
-		json_u64_member(stdout, &first, "districts_expected",
-		    a != NULL ? a->districts_expected : reg->ndistricts);
-		json_key(stdout, &first, "targets");
+		out_json_u32(stdout, &first, "districts_expected",
+		    a != NULL ? a->districts_expected
+			      : (uint32_t)reg->ndistricts);
+		out_json_key(stdout, &first, "targets");
 		fputc('[', stdout);
 		for (size_t y = 0; y < pl->nyears; y++) {
 			const struct reg_target *t = registry_target(
@@ -1303,17 +987,18 @@ plan_json(const struct registry *reg, const struct plan *pl)
 				fputc(',', stdout);
 			tfirst = false;
 			fputc('{', stdout);
-			json_i64_member(stdout, &yfirst, "year", t->year);
-			json_double_member(stdout, &yfirst, "target", t->value);
-			json_key(stdout, &yfirst, "progress");
+			out_json_u32(
+			    stdout, &yfirst, "year", (uint32_t)t->year);
+			out_json_double(stdout, &yfirst, "target", t->value);
+			out_json_key(stdout, &yfirst, "progress");
 			if (a != NULL)
-				json_double(stdout, a->value / t->value);
+				out_json_number(stdout, a->value / t->value);
 			else
 				fputs("null", stdout);
 			fputc('}', stdout);
 		}
 		fputc(']', stdout);
-		json_key(stdout, &first, "synthetic");
+		out_json_key(stdout, &first, "synthetic");
 		fputs(pl->synthetic ? "true" : "false", stdout);
 		fputs("}\n", stdout);
 	}
@@ -1323,7 +1008,7 @@ static void
 plan_print(const struct registry *reg, const struct plan *pl)
 {
 	size_t ncols = 5 + 2 * pl->nyears + 1;
-	struct table *t = table_new(ncols);
+	struct out_table *t = out_table_new(ncols);
 	const char **cells = xcalloc(ncols, sizeof(*cells));
 	char(*buf)[CELL_MAX] = xcalloc(ncols, sizeof(*buf));
 
@@ -1346,7 +1031,7 @@ plan_print(const struct registry *reg, const struct plan *pl)
 	cells[ncols - 1] = "name";
 	for (size_t c = 1; c < ncols - 1; c++)
 		t->right[c] = c != 3;
-	table_add(t, cells, true);
+	out_table_add(t, cells, true);
 
 	for (size_t r = 0; r < pl->nrows; r++) {
 		const struct plan_row *row = &pl->rows[r];
@@ -1356,7 +1041,7 @@ plan_print(const struct registry *reg, const struct plan *pl)
 		snprintf(buf[0], CELL_MAX, "%s", row->metric);
 		if (a != NULL) {
 			snprintf(buf[1], CELL_MAX, "%d", row->year);
-			value_format(a->value, buf[2], CELL_MAX);
+			out_value(a->value, buf[2], CELL_MAX);
 			snprintf(buf[3], CELL_MAX, "%s", a->unit);
 			snprintf(buf[4], CELL_MAX, "%u/%u",
 			    (unsigned)a->districts_reporting,
@@ -1374,7 +1059,7 @@ plan_print(const struct registry *reg, const struct plan *pl)
 				snprintf(buf[6 + 2 * y], CELL_MAX, "-");
 				continue;
 			}
-			value_format(tg->value, buf[5 + 2 * y], CELL_MAX);
+			out_value(tg->value, buf[5 + 2 * y], CELL_MAX);
 			if (a != NULL)
 				percent_format(a->value / tg->value,
 				    buf[6 + 2 * y], CELL_MAX);
@@ -1390,12 +1075,12 @@ plan_print(const struct registry *reg, const struct plan *pl)
 			buf[ncols - 1][0] = '\0';
 		for (size_t c = 0; c < ncols; c++)
 			cells[c] = buf[c];
-		table_add(t, cells, false);
+		out_table_add(t, cells, false);
 	}
-	table_print(t, stdout);
+	out_table_print(t, stdout);
 	free(buf);
 	free(cells);
-	table_destroy(&t);
+	out_table_destroy(&t);
 }
 
 static int

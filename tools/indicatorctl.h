@@ -13,11 +13,10 @@
 
 #include "config.h"
 #include "indicator.pb-c.h"
+#include "out.h"
 #include "store.h"
 
 #define EXIT_USAGE 2
-#define TIME_MAX 32 /* "2025-03-01T10:00:00+08:00" */
-#define NUM_MAX 64
 #define CELL_MAX (IND_CODE_MAX + IND_NAME_MAX + 4)
 
 struct ctl {
@@ -27,16 +26,6 @@ struct ctl {
 	struct store *store;
 	struct store_txn *txn;
 	bool json;
-};
-
-/* An aligned text table. The first nhead rows are headers, underlined. */
-struct table {
-	size_t ncols;
-	size_t nrows;
-	size_t cap;
-	size_t nhead;
-	char **cells; /* nrows * ncols, owned */
-	bool *right; /* per column: right-aligned (numbers) */
 };
 
 /* A long option of a command: --name VALUE, --name=VALUE or a --flag. */
@@ -51,32 +40,6 @@ struct opt {
 /* Prints the usage to stderr; returns EXIT_USAGE. */
 int usage(void);
 
-/* A table of ncols columns, all left-aligned until right[] is set. Never
- * NULL; caller frees with table_destroy(), which accepts NULL. */
-struct table *table_new(size_t ncols);
-void table_destroy(struct table **tp);
-/* Appends a row of ncols strings (copied; NULL is ""). Header rows come
- * first. */
-void table_add(struct table *t, const char *const cells[], bool header);
-/* Prints the table aligned, wide characters counted as two columns. */
-void table_print(const struct table *t, FILE *f);
-/* Prints the table to stdout, or the line empty when it has no rows. */
-void table_finish(struct table *t, const char *empty);
-
-/* The shortest decimal ("%.15g", else "%.17g") that reads back as exactly
- * v, into buf (NUM_MAX bytes are enough). */
-void num_format(double v, char *buf, size_t len);
-
-/* JSON output: a string (escaped; invalid UTF-8 becomes U+FFFD), a number
- * (num_format(); null when not finite), and object members (json_key()
- * writes the separator unless *first, then the key, and clears *first). */
-void json_string(FILE *f, const char *s);
-void json_double(FILE *f, double v);
-void json_key(FILE *f, bool *first, const char *key);
-void json_str_member(FILE *f, bool *first, const char *key, const char *val);
-void json_u64_member(FILE *f, bool *first, const char *key, uint64_t val);
-void json_i64_member(FILE *f, bool *first, const char *key, int64_t val);
-void json_double_member(FILE *f, bool *first, const char *key, double val);
 /* One observation, or one aggregate under its topic, as a JSON line. */
 void obs_json(FILE *f, const struct store_obs *o);
 void aggregate_json(FILE *f, const char *topic, const Indicator__Aggregate *a);
