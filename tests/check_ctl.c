@@ -1437,6 +1437,177 @@ agg_tamper(const char *dir, const char *topic, double value, uint32_t reporting)
 	store_close(&s);
 }
 
+/* Reads an xlsx file back with openpyxl (tests/xlsx_dump.py); caller
+ * frees. Fails the test when it does not open. */
+static char *
+xlsx_dump(const char *path)
+{
+	const char *argv[] = { "/usr/bin/python3",
+		SOURCE_DIR "/tests/xlsx_dump.py", path, NULL };
+	char *out, *err;
+	int rc = harness_run(argv, &out, &err, RUN_TIMEOUT);
+
+	ck_assert_msg(rc == 0,
+	    "xlsx_dump.py %s: exit %d: %s (tools/setup.sh installs "
+	    "python3-openpyxl)",
+	    path, rc, err);
+	free(err);
+	return out;
+}
+
+/*
+ * export --format xlsx: a workbook that opens, with the registry's Chinese
+ * names beside the codes, numbers as numbers, 64-bit identifiers as text,
+ * local times (Asia/Shanghai, the default zone) as date-times, and empty
+ * cells where no target applies.
+ */
+START_TEST(test_export_xlsx)
+{
+	char *tmp = harness_tmpdir(), *out, *err, path[700], aggs_path[700];
+	const char *obs[] = { "export", "--format", "xlsx", "-o", path, NULL };
+	const char *aggs[] = { "export", "aggregates", "--format=xlsx",
+		"--output", aggs_path, NULL };
+	const char *to_tty[] = { "export", "--format", "xlsx", NULL };
+	const char *bad_bom[] = { "export", "--format", "xlsx", "--bom", "-o",
+		path, NULL };
+	struct store_obs o[3];
+
+	snprintf(path, sizeof(path), "%s/obs.xlsx", tmp);
+	snprintf(aggs_path, sizeof(aggs_path), "%s/aggs.xlsx", tmp);
+	export_obs(o);
+	o[2].value = o[2].sent_value = 0.25;
+	store_fill(tmp, o, 3);
+	store_aggs(tmp, some_aggs, NSOME);
+	ck_assert_int_eq(ctl_run(tmp, obs, &out, &err), 0);
+	ck_assert_str_eq(out, "");
+	ck_assert_str_eq(err, "");
+	free(out);
+	free(err);
+	out = xlsx_dump(path);
+	ck_assert_str_eq(out,
+	    "observations\n"
+	    "[\"district\", \"district_name\", \"industry\", "
+	    "\"industry_name\", \"metric\", \"metric_name\", \"period\", "
+	    "\"value\", \"unit\", \"sent_value\", \"sent_unit\", \"status\", "
+	    "\"note\", \"agent_id\", \"epoch\", \"seq\", \"sent_at\", "
+	    "\"stored_at\", \"revision\"]\n"
+	    "[\"320505\", \"虎丘区 (苏州高新区)\", \"materials\", "
+	    "\"前沿新材料\", \"chain_leaders\", "
+	    "\"链主企业 (chain-leader enterprises)\", \"2024\", 3, \"count\", "
+	    "3, \"count\", null, null, \"agent-1\", "
+	    "\"18446744073709551615\", \"1\", \"2025-01-02T11:04:04\", "
+	    "\"2025-01-02T11:04:05\", 1]\n"
+	    "[\"320505\", \"虎丘区 (苏州高新区)\", \"materials\", "
+	    "\"前沿新材料\", \"output_value\", \"总产值 (output value)\", "
+	    "\"2025\", 0.25, \"CNY_100M\", 0.25, \"CNY_100M\", "
+	    "\"provisional\", \"  spaces kept \", \"agent-1\", \"7\", \"1\", "
+	    "\"2025-01-02T11:04:04\", \"2025-01-02T11:04:05\", 1]\n"
+	    "[\"320583\", \"昆山市\", \"photonics\", \"光子芯片与光器件\", "
+	    "\"output_value\", \"总产值 (output value)\", \"2025\", 12.34, "
+	    "\"CNY_100M\", 123400, \"CNY_10K\", \"revised\", "
+	    "\"say \\\"hi\\\", then\\nbye,\ufffd\\n\", \"agent-1\", \"7\", "
+	    "\"1\", \"2025-01-02T11:04:04\", \"2025-01-02T11:04:05\", 1]\n"
+	    "[\"General\", \"General\", \"General\", \"General\", "
+	    "\"General\", \"General\", \"General\", \"General\", "
+	    "\"General\", \"General\", \"General\", \"General\", "
+	    "\"General\", \"General\", \"General\", \"General\", "
+	    "\"yyyy-mm-dd hh:mm:ss\", \"yyyy-mm-dd hh:mm:ss\", "
+	    "\"General\"]\n"
+	    "freeze A2 filter A1:S4\n");
+	free(out);
+
+	ck_assert_int_eq(ctl_run(tmp, aggs, &out, &err), 0);
+	ck_assert_str_eq(err, "");
+	free(out);
+	free(err);
+	out = xlsx_dump(aggs_path);
+	ck_assert_msg(
+	    starts_with(out, "aggregates\n"
+			     "[\"topic\", \"metric\", \"metric_name\", "
+			     "\"industry\", \"industry_name\", \"scope\", "
+			     "\"scope_name\", \"period\", \"value\", \"unit\", "
+			     "\"districts_reporting\", \"districts_expected\", "
+			     "\"target\", \"target_year\", \"progress\", "
+			     "\"revision\", \"seq\", \"updated_at\"]\n"
+			     "[\"agg/chain_leaders/*/city/2024\", "
+			     "\"chain_leaders\", "
+			     "\"链主企业 (chain-leader enterprises)\", \"*\", "
+			     "\"全部\", \"city\", \"全市\", \"2024\", 12, "
+			     "\"count\", 7, 10, 20, 2030, 0.6, \"2\", \"12\", "
+			     "\"2025-01-02T11:04:17\"]\n"),
+	    "%s", out);
+	ck_assert_msg(
+	    strstr(out, "[\"agg/clusters_100bn/*/city/2025\", "
+			"\"clusters_100bn\", \"千亿级创新集群\", ") != NULL,
+	    "%s", out);
+	ck_assert_msg(
+	    strstr(out,
+		"[\"agg/output_value/materials/320583/2025-Q3\", "
+		"\"output_value\", \"总产值 (output value)\", \"materials\", "
+		"\"前沿新材料\", \"320583\", \"昆山市\", \"2025-Q3\", 12.34, "
+		"\"CNY_100M\", 1, 1, null, null, null, \"1\", \"7\", "
+		"\"2025-01-02T11:04:12\"]\n") != NULL,
+	    "%s", out);
+	ck_assert_msg(strstr(out, "\"0.0%\", \"General\", \"General\", "
+				  "\"yyyy-mm-dd hh:mm:ss\"]\n") != NULL,
+	    "%s", out);
+	free(out);
+
+	/* Never to a terminal; no BOM in a workbook. */
+	ck_assert_int_eq(ctl_run(tmp, to_tty, &out, &err), 2);
+	ck_assert_ptr_nonnull(strstr(err, "--format xlsx needs -o FILE"));
+	free(out);
+	free(err);
+	ck_assert_int_eq(ctl_run(tmp, bad_bom, &out, &err), 2);
+	free(out);
+	free(err);
+	harness_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
+/* --bom puts the UTF-8 byte order mark first, for Excel; -o writes the
+ * same bytes to a file. */
+START_TEST(test_export_bom)
+{
+	char *tmp = harness_tmpdir(), *plain, *bom, *err, *file, path[700];
+	const char *csv[] = { "export", NULL };
+	const char *with_bom[] = { "export", "--bom", NULL };
+	const char *to_file[] = { "export", "--bom", "-o", path, NULL };
+	const char *json_bom[] = { "export", "--format", "json", "--bom",
+		NULL };
+	struct store_obs o[3];
+
+	snprintf(path, sizeof(path), "%s/out.csv", tmp);
+	export_obs(o);
+	store_fill(tmp, o, 3);
+	ck_assert_int_eq(ctl_run(tmp, csv, &plain, &err), 0);
+	free(err);
+	ck_assert_int_eq(ctl_run(tmp, with_bom, &bom, &err), 0);
+	free(err);
+	ck_assert(starts_with(bom, "\xef\xbb\xbf"));
+	ck_assert(!starts_with(plain, "\xef\xbb\xbf"));
+	ck_assert_str_eq(bom + 3, plain);
+	free(bom);
+	ck_assert_int_eq(ctl_run(tmp, to_file, &bom, &err), 0);
+	ck_assert_str_eq(bom, "");
+	free(bom);
+	free(err);
+	file = harness_read_file(path);
+	ck_assert_ptr_nonnull(file);
+	ck_assert(starts_with(file, "\xef\xbb\xbf"));
+	ck_assert_str_eq(file + 3, plain);
+	free(file);
+	free(plain);
+	ck_assert_int_eq(ctl_run(tmp, json_bom, &plain, &err), 2);
+	ck_assert_ptr_nonnull(strstr(err, "--bom is for csv and agent"));
+	free(plain);
+	free(err);
+	harness_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
 START_TEST(test_verify)
 {
 	char *tmp = harness_tmpdir(), *out, *err, want[128];
@@ -1847,6 +2018,8 @@ ctl_suite(void)
 	tcase_add_loop_test(tc, test_export_filter, 0,
 	    sizeof(export_filter_cases) / sizeof(export_filter_cases[0]));
 	tcase_add_test(tc, test_export_json);
+	tcase_add_test(tc, test_export_xlsx);
+	tcase_add_test(tc, test_export_bom);
 	tcase_add_test(tc, test_verify);
 	tcase_add_test(tc, test_backup);
 	suite_add_tcase(s, tc);

@@ -277,6 +277,29 @@ START_TEST(test_json_members)
 }
 END_TEST
 
+/* What XML (xlsx) cannot carry becomes U+FFFD; the rest is kept. */
+START_TEST(test_xml_clean)
+{
+	static const char *const cases[][2] = {
+		{ "", "" },
+		{ "昆山市 tab\tline\n", "昆山市 tab\tline\n" },
+		{ "cr\r", "cr\xef\xbf\xbd" },
+		{ "\x01\x1f", "\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xff", "\xef\xbf\xbd" },
+		{ "\xef\xbf\xbe", "\xef\xbf\xbd" }, /* U+FFFE */
+		{ "\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *c = out_xml_clean(cases[i][0]);
+
+		ck_assert_msg(
+		    strcmp(c, cases[i][1]) == 0, "case %zu: %s", i, c);
+		free(c);
+	}
+}
+END_TEST
+
 static const struct num_case {
 	double v;
 	const char *out;
@@ -427,6 +450,7 @@ out_suite(void)
 	tcase_add_loop_test(tc, test_json_escape, 0,
 	    sizeof(json_cases) / sizeof(json_cases[0]));
 	tcase_add_test(tc, test_json_members);
+	tcase_add_test(tc, test_xml_clean);
 	tcase_add_loop_test(
 	    tc, test_num_cases, 0, sizeof(num_cases) / sizeof(num_cases[0]));
 	tcase_add_test(tc, test_num_roundtrip);

@@ -170,12 +170,14 @@ enum export_format {
 	EXPORT_CSV,
 	EXPORT_JSON,
 	EXPORT_AGENT, /* the agent's input: industry,metric,...,note */
+	EXPORT_XLSX, /* a workbook (ctl_xlsx.c) */
 };
 
 struct export_ctx {
 	enum export_format format;
 	const struct store_filter *f; /* aggregates: district is the scope */
 	size_t bad; /* stored aggregates that do not decode */
+	struct xlsx *xlsx; /* EXPORT_XLSX */
 };
 
 /* One CSV field, quoted (RFC 4180) when it holds a comma, a quote, CR or
@@ -242,6 +244,8 @@ export_obs_row(const struct store_obs *o, void *arg)
 	struct export_ctx *x = arg;
 
 	switch (x->format) {
+	case EXPORT_XLSX:
+		return xlsx_obs(x->xlsx, o) == 0 ? 0 : -1;
 	case EXPORT_JSON:
 		obs_json(stdout, o);
 		break;
@@ -304,7 +308,12 @@ export_agg_row(const char *topic, const void *buf, size_t len, void *arg)
 		indicator__aggregate__free_unpacked(a, NULL);
 		return 0;
 	}
-	if (x->format == EXPORT_JSON) {
+	if (x->format == EXPORT_XLSX) {
+		int rc = xlsx_agg(x->xlsx, topic, a);
+
+		indicator__aggregate__free_unpacked(a, NULL);
+		return rc == 0 ? 0 : -1;
+	} else if (x->format == EXPORT_JSON) {
 		aggregate_json(stdout, topic, a);
 	} else {
 		csv_field(topic, false);
@@ -347,7 +356,8 @@ cmd_export(struct ctl *ctl, int argc, char *argv[])
 	    "districts_reporting,districts_expected,target,target_year,"
 	    "progress,revision,seq,updated_at_ms\n";
 	struct store_filter f = { 0 };
-	const char *format = NULL, *prefix = NULL;
+	const char *format = NULL, *prefix = NULL, *output = NULL;
+	bool aggregates = false, bom = false;
 	const struct opt opts[] = {
 		{ "district", &f.district, NULL },
 		{ "industry", &f.industry, NULL },
@@ -355,10 +365,11 @@ cmd_export(struct ctl *ctl, int argc, char *argv[])
 		{ "period", &f.period, NULL },
 		{ "prefix", &prefix, NULL },
 		{ "format", &format, NULL },
+		{ "output", &output, NULL },
+		{ "bom", NULL, &bom },
 		{ NULL, NULL, NULL },
 	};
-	struct export_ctx x = { EXPORT_CSV, &f, 0 };
-	bool aggregates = false;
+	struct export_ctx x = { EXPORT_CSV, &f, 0, NULL };
 	int rc;
 
 	/* The optional first argument says what to export; the options
@@ -377,6 +388,10 @@ cmd_export(struct ctl *ctl, int argc, char *argv[])
 		argc--;
 		argv++;
 	}
+	/* -o FILE is --output FILE. */
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "-o") == 0)
+			argv[i] = "--output";
 	if (args_parse(ctl, argc, argv, opts, NULL, 0) == -1)
 		return usage();
 	if (format == NULL)
@@ -387,6 +402,8 @@ cmd_export(struct ctl *ctl, int argc, char *argv[])
 		x.format = EXPORT_JSON;
 	else if (strcmp(format, "agent") == 0 && !ctl->json)
 		x.format = EXPORT_AGENT;
+	else if (strcmp(format, "xlsx") == 0 && !ctl->json)
+		x.format = EXPORT_XLSX;
 	else {
 		fprintf(
 		    stderr, "indicatorctl: export: bad format '%s'\n", format);
@@ -403,21 +420,47 @@ cmd_export(struct ctl *ctl, int argc, char *argv[])
 				"observations of one --district\n");
 		return usage();
 	}
+	if (x.format == EXPORT_XLSX && output == NULL) {
+		fprintf(stderr, "indicatorctl: export: --format xlsx needs -o "
+				"FILE\n");
+		return usage();
+	}
+	if (bom && x.format != EXPORT_CSV && x.format != EXPORT_AGENT) {
+		fprintf(stderr, "indicatorctl: export: --bom is for csv and "
+				"agent\n");
+		return usage();
+	}
 	if (ctl_open(ctl) == -1)
 		return 1;
+	if (x.format == EXPORT_XLSX) {
+		x.xlsx = xlsx_open(output, aggregates, &ctl->cfg->reg);
+		if (x.xlsx == NULL)
+			return 1;
+	} else if (output != NULL && freopen(output, "w", stdout) == NULL) {
+		fprintf(stderr, "indicatorctl: export: %s: %s\n", output,
+		    strerror(errno));
+		return 1;
+	}
+	/* Excel reads a CSV file as UTF-8 only after this mark. */
+	if (bom)
+		fputs("\xef\xbb\xbf", stdout);
 	if (aggregates) {
 		if (x.format == EXPORT_CSV)
 			fputs(agg_head, stdout);
 		rc = store_agg_scan(
 		    ctl->txn, prefix != NULL ? prefix : "", export_agg_row, &x);
-		return rc == 0 && x.bad == 0 ? 0 : 1;
+		rc = rc == 0 && x.bad == 0 ? 0 : 1;
+	} else {
+		if (x.format == EXPORT_CSV)
+			fputs(obs_head, stdout);
+		else if (x.format == EXPORT_AGENT)
+			fputs(agent_head, stdout);
+		rc = store_obs_scan(ctl->txn, &f, export_obs_row, &x);
+		rc = rc == 0 ? 0 : 1;
 	}
-	if (x.format == EXPORT_CSV)
-		fputs(obs_head, stdout);
-	else if (x.format == EXPORT_AGENT)
-		fputs(agent_head, stdout);
-	rc = store_obs_scan(ctl->txn, &f, export_obs_row, &x);
-	return rc == 0 ? 0 : 1;
+	if (x.xlsx != NULL && xlsx_close(&x.xlsx, rc == 0) == -1)
+		rc = 1;
+	return rc;
 }
 
 /* backup */

@@ -182,6 +182,10 @@ args_parse(struct ctl *ctl, int argc, char *argv[], const struct opt *opts,
 			    argv[0], a);
 			return -1;
 		}
+		if (o->flag != NULL && a[2 + klen] == '\0') {
+			*o->flag = true;
+			continue;
+		}
 		if (a[2 + klen] == '=')
 			val = a + 2 + klen + 1;
 		else if (i + 1 < argc)
@@ -1140,12 +1144,12 @@ static const struct cmd cmds[] = {
 	{ "export", cmd_export,
 	    "[observations|aggregates] [--district D] [--industry I] "
 	    "[--metric M] [--period P] [--prefix TOPIC_PREFIX] "
-	    "[--format csv|json|agent]",
+	    "[--format csv|json|agent|xlsx] [--bom] [-o FILE]",
 	    "The latest value of every observation (default) or every stored\n"
-	    "aggregate, as CSV (RFC 4180), JSON Lines, or, for one "
-	    "--district,\n"
-	    "the agent's input format: a file indicator-agent can send "
-	    "again." },
+	    "aggregate, as CSV (RFC 4180; --bom for Excel), JSON Lines, an\n"
+	    "Excel workbook (xlsx: Chinese names, local times; needs -o), or,\n"
+	    "for one --district, the agent's input format: a file\n"
+	    "indicator-agent can send again." },
 	{ "backup", cmd_backup, "DIR",
 	    "A hot, compacted, consistent copy of the store into DIR (new or\n"
 	    "empty, made 0700) while the daemon goes on writing; the copy is\n"

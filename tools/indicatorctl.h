@@ -76,6 +76,22 @@ int cmd_backup(struct ctl *ctl, int argc, char *argv[]);
  * the stored one: 0 when all agree, 1 on any difference or failure. */
 int cmd_verify(struct ctl *ctl, int argc, char *argv[]);
 
+/* ctl_xlsx.c: export --format xlsx. */
+
+struct xlsx;
+/* Starts a workbook at path with one worksheet of observations or
+ * aggregates and its header row; names come from reg. NULL after a
+ * message. */
+struct xlsx *xlsx_open(
+    const char *path, bool aggregates, const struct registry *reg);
+/* Appends one row. 0, or -1 after a message (the worksheet is full, or
+ * writing failed); later rows are refused too. */
+int xlsx_obs(struct xlsx *x, const struct store_obs *o);
+int xlsx_agg(struct xlsx *x, const char *topic, const Indicator__Aggregate *a);
+/* Writes the file (removed again when anything failed or keep is false)
+ * and frees x; sets *x to NULL. 0, or -1 after a message. */
+int xlsx_close(struct xlsx **x, bool keep);
+
 /* ctl_status.c: asks the running daemon (its control socket) for its
  * counters; 1 when it does not answer. */
 int cmd_status(struct ctl *ctl, int argc, char *argv[]);

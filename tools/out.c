@@ -481,6 +481,32 @@ out_json_null(FILE *f, bool *first, const char *key)
 	fputs("null", f);
 }
 
+char *
+out_xml_clean(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	/* Each byte becomes at most the three of U+FFFD. */
+	char *c = xmalloc(3 * strlen(s) + 1), *o = c;
+
+	while (*p != '\0') {
+		uint32_t cp;
+		size_t n = utf8_decode(p, &cp);
+
+		if (n == 0 || (cp < 0x20 && cp != '\t' && cp != '\n') ||
+		    cp == 0xfffe || cp == 0xffff) {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			p += n == 0 ? 1 : n;
+			continue;
+		}
+		memcpy(o, p, n);
+		o += n;
+		p += n;
+	}
+	*o = '\0';
+	return c;
+}
+
 void
 out_json_aggregate(FILE *f, const char *source, const char *topic,
     const Indicator__Aggregate *a)

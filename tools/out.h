@@ -125,6 +125,13 @@ void out_json_bool(FILE *f, bool *first, const char *key, bool val);
 void out_json_null(FILE *f, bool *first, const char *key);
 
 /*
+ * A copy of s that XML 1.0 can carry (xlsx): every byte that is not part
+ * of well-formed UTF-8, every control character but tab and line feed,
+ * and U+FFFE/U+FFFF become U+FFFD. Caller frees.
+ */
+char *out_xml_clean(const char *s);
+
+/*
  * One aggregate as a JSON line (PROTOCOL.md's Aggregate, field for field,
  * after "source" when source is not NULL and "topic"): revision, seq and
  * updated_at_ms as strings; where no target applies (target_year 0),

@@ -3,13 +3,14 @@
 # demo, when they are not installed yet (systemd for systemd-analyze,
 # systemd-sysusers and systemd-tmpfiles, dpkg-dev for cpack's shlibdeps,
 # groff-base for the man pages' check, libjansson-dev for check_log's JSON
-# parser). Idempotent; uses sudo when not root.
+# parser, libxlsxwriter-dev for export --format xlsx and python3-openpyxl
+# for the test that reads it back). Idempotent; uses sudo when not root.
 set -eu
 
 PKGS="build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev
 protobuf-c-compiler protobuf-compiler liblmdb-dev lmdb-utils check
 libinih-dev libsystemd-dev libmicrohttpd-dev tzdata python3 python3-zmq python3-protobuf
-libjansson-dev
+libjansson-dev libxlsxwriter-dev python3-openpyxl
 clang libclang-rt-14-dev
 systemd dpkg-dev groff-base"
 
