@@ -65,6 +65,48 @@ report_error(struct validation *v, const char *code, const char *fmt, ...)
 	va_end(ap);
 }
 
+const char *const validate_reject_codes[VALIDATE_REJECT_CODES] = {
+	"malformed",
+	"bad_agent_id",
+	"bad_epoch",
+	"bad_seq",
+	"not_authorised",
+	"unknown_district",
+	"empty_report",
+	"too_many_observations",
+	"bad_string",
+	"unknown_industry",
+	"unknown_metric",
+	"bad_period",
+	"future_period",
+	"too_early",
+	"not_finite",
+	"negative",
+	"not_integer",
+	"unknown_unit",
+	"implausible",
+	"duplicate_key",
+	"bad_status",
+};
+
+const char *const validate_retry_codes[VALIDATE_RETRY_CODES] = {
+	"out_of_order",
+	"rate_limited",
+	"store_full",
+	"store_error",
+};
+
+int
+validate_code_index(const char *const list[], size_t n, const char *code)
+{
+	if (code == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], code) == 0)
+			return (int)i;
+	return -1;
+}
+
 /* A string of at most max bytes of valid UTF-8. */
 static bool
 string_ok(const char *s, size_t max)

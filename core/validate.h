@@ -45,6 +45,19 @@ struct validation {
 
 /* validate.c */
 
+/*
+ * Every code a REJECTED answer can carry, in the order of PROTOCOL.md's
+ * table and then its additions (malformed ... duplicate_key, bad_status),
+ * and every code of a RETRY_LATER answer (out_of_order, rate_limited,
+ * store_full, store_error). The metrics count answers by these.
+ */
+#define VALIDATE_REJECT_CODES 21
+#define VALIDATE_RETRY_CODES 4
+extern const char *const validate_reject_codes[VALIDATE_REJECT_CODES];
+extern const char *const validate_retry_codes[VALIDATE_RETRY_CODES];
+/* Where code is among the n codes of list, or -1. */
+int validate_code_index(const char *const list[], size_t n, const char *code);
+
 void validation_init(struct validation *v);
 void validation_free(struct validation *v);
 

@@ -116,6 +116,15 @@ describe(const struct validation *v)
 	return buf;
 }
 
+/* Every code the rules give is among the codes the metrics count. */
+static void
+assert_listed(const char *code)
+{
+	ck_assert_msg(validate_code_index(validate_reject_codes,
+			  VALIDATE_REJECT_CODES, code) >= 0,
+	    "code %s is not in validate_reject_codes", code);
+}
+
 /* True when v lists code for observation index. */
 static bool
 has_error(const struct validation *v, uint32_t index, const char *code)
@@ -256,6 +265,7 @@ START_TEST(sender)
 	ck_assert_msg(code != NULL && strcmp(code, senders[_i].code) == 0,
 	    "%s: got %s, want %s", senders[_i].name, code ? code : "NULL",
 	    senders[_i].code);
+	assert_listed(code);
 	ck_assert_msg(msg[0] != '\0', "%s: no message", senders[_i].name);
 }
 END_TEST
@@ -520,6 +530,7 @@ START_TEST(single_observation)
 		    single[_i].code, describe(&v));
 		ck_assert_msg(v.errors[0].message[0] != '\0', "%s: no message",
 		    single[_i].name);
+		assert_listed(v.errors[0].code);
 	}
 	report_free(&rep);
 	validation_free(&v);
@@ -578,6 +589,8 @@ START_TEST(several_problems)
 		ck_assert_msg(found, "%s: %s missing from %s", multi[_i].name,
 		    multi[_i].codes[k], describe(&v));
 	}
+	for (size_t i = 0; i < v.nerrors; i++)
+		assert_listed(v.errors[i].code);
 	report_free(&rep);
 	validation_free(&v);
 }
@@ -813,6 +826,7 @@ START_TEST(report_level)
 		    describe(&v));
 		ck_assert_msg(
 		    v.message[0] != '\0', "%s: no message", reports[_i].name);
+		assert_listed(v.code);
 	}
 	report_free(&rep);
 	validation_free(&v);
