@@ -438,8 +438,10 @@ agent_run(struct agent *a)
 	int rc = AGENT_EXIT_FAIL;
 
 	a->service = true;
-	if ((d = agent_drop_open(a)) == NULL)
+	if (agent_metrics_start(a) == -1)
 		return AGENT_EXIT_FAIL;
+	if ((d = agent_drop_open(a)) == NULL)
+		goto metrics_stop;
 	if ((f = agent_flush_new(a)) == NULL)
 		goto drop_close;
 	log_info("agent: running: drop %s, outbox %s, daemon %s",
@@ -448,8 +450,9 @@ agent_run(struct agent *a)
 		goto flush_destroy;
 	agent_flush_more(f);
 	while (!agent_stop) {
-		if (agent_flush_step(f, UINT64_MAX, agent_drop_fd(d), &ready) ==
-		    -1)
+		agent_metrics_update(a, true);
+		if (agent_flush_step(f, agent_metrics_wait_ms(a),
+			agent_drop_fd(d), &ready) == -1)
 			goto flush_destroy;
 		if (!ready || agent_stop)
 			continue;
@@ -459,6 +462,7 @@ agent_run(struct agent *a)
 	}
 	rc = AGENT_EXIT_OK;
 flush_destroy:
+	agent_metrics_update(a, false);
 	agent_flush_destroy(&f);
 	if (outbox_counts(a->ob, &pending, &dead, &next_seq) == 0)
 		log_info("agent: stopped: %" PRIu64
@@ -466,6 +470,8 @@ flush_destroy:
 		    pending);
 drop_close:
 	agent_drop_close(&d);
+metrics_stop:
+	agent_metrics_stop();
 	return rc;
 }
 

@@ -35,6 +35,12 @@ struct agent {
 	unsigned long duplicate;
 	unsigned long rejected;
 	bool failed; /* a bad file, a rejected report or an error */
+
+	/* For the metrics (agent_metrics.c). */
+	unsigned long files_taken; /* run: moved to done/ */
+	unsigned long files_rejected; /* run: moved to rejected/ */
+	int64_t last_ack_wall_ms; /* 0: none yet */
+	bool reachable; /* an answer came, none is overdue since */
 };
 
 /* Set by the SIGINT and SIGTERM handlers. */
@@ -119,6 +125,23 @@ int agent_flush_step(
  * timeout_s with reports left, FAIL on an outbox error.
  */
 int agent_flush(struct agent *a);
+
+/* agent_metrics.c: the agent's metrics endpoint, for run. */
+
+/*
+ * With [agent] metrics set (a loopback HOST:PORT), serves /metrics
+ * (pending reports, dead letters, last ack, daemon reachable, files taken
+ * and rejected, build info), /healthz (the loop turned within 10 s) and
+ * /readyz (running: outbox open, drop directory watched). 0, or -1 after
+ * printing why.
+ */
+int agent_metrics_start(struct agent *a);
+/* How long the loop may wait between updates: 1 s with metrics on. */
+uint64_t agent_metrics_wait_ms(const struct agent *a);
+/* Hands the current figures to the HTTP thread; ready says whether the
+ * agent is running. Every turn of the loop. */
+void agent_metrics_update(struct agent *a, bool ready);
+void agent_metrics_stop(void);
 
 /*
  * Prints why a report was rejected to fp: "head: code: message", then one

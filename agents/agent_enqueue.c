@@ -420,6 +420,7 @@ agent_drop_reject(struct agent_drop *d, const char *name, const char *why)
 		log_error("agent: %s/rejected/%s: %s", d->a->cfg.drop_dir, err,
 		    strerror(errno));
 	log_warn("agent: %s: moved to rejected/%s", name, final);
+	d->a->files_rejected++;
 }
 
 /* Moves an enqueued file to done/, then forgets its mark. */
@@ -432,6 +433,7 @@ agent_drop_done(struct agent_drop *d, const char *name, const char *key,
 	if (agent_drop_move(d, name, d->donefd, "done", final, sizeof(final)) ==
 	    -1)
 		return 0;
+	d->a->files_taken++;
 	if (f == NULL)
 		log_info("agent: %s: enqueued before a restart; moved to "
 			 "done/%s",

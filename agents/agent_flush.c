@@ -324,6 +324,8 @@ agent_flush_ack(struct agent_flush *f, const void *data, size_t len)
 		return;
 	}
 	f->last_ack_ms = now;
+	f->a->last_ack_wall_ms = agent_wall_ms();
+	f->a->reachable = true;
 	if (f->a->service) {
 		f->resend_ms = f->a->cfg.ack_timeout_ms;
 		if (f->waiting_said)
@@ -469,6 +471,7 @@ agent_flush_outage(struct agent_flush *f, uint64_t now, uint64_t wait)
 		    f->a->cfg.endpoint, pending);
 	}
 	f->waiting_said = true;
+	f->a->reachable = false;
 	return wait;
 }
 

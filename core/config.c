@@ -122,6 +122,7 @@ static const struct crow agent_rows[] = {
 	{ "agent", "server_key", CT_STR, A(server_key), 0, 0, "" },
 	{ "agent", "public_key_file", CT_STR, A(public_key_file), 0, 0, "" },
 	{ "agent", "secret_key_file", CT_STR, A(secret_key_file), 0, 0, "" },
+	{ "agent", "metrics", CT_LISTEN, A(metrics), 0, 0, "" },
 };
 
 #define NROWS(t) (sizeof(t) / sizeof((t)[0]))

@@ -111,6 +111,7 @@ struct agent_config {
 	char server_key[CONFIG_PATH_MAX];
 	char public_key_file[CONFIG_PATH_MAX];
 	char secret_key_file[CONFIG_PATH_MAX];
+	char metrics[64]; /* run: HOST:PORT on loopback; "": off */
 };
 
 /* config.c */

@@ -175,10 +175,15 @@ control_stats(struct daemon *d, struct control_stats *out)
 	monitor_drain(d->ctl.mon_publish, &d->ctl.subscribers);
 	memset(out, 0, sizeof(*out));
 	out->count = d->count;
-	out->uptime_s = (double)(mono_ms() - d->ctl.started_ms) / 1000.0;
+	/* Before control_init() (the metrics during the replay): 0. */
+	out->uptime_s = d->ctl.started_ms == 0
+			    ? 0
+			    : (double)(mono_ms() - d->ctl.started_ms) / 1000.0;
 	out->agents_connected = d->ctl.agents_connected;
 	out->subscribers = d->ctl.subscribers;
 	out->publications_dropped = publisher_dropped(d->pub);
+	out->map_max_bytes = d->cfg.map_max;
+	out->watch = d->watch;
 	if ((t = store_txn_begin(d->store, false)) != NULL) {
 		if (store_stat(t, &st) == 0) {
 			out->map_bytes = st.map_size;

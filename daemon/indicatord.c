@@ -243,6 +243,8 @@ indicatord_reload(struct daemon *d, char *why, size_t len)
 		 "industries, %zu metrics, %zu targets",
 	    d->cfg.reg.ndistricts, d->cfg.reg.nindustries, d->cfg.reg.nmetrics,
 	    d->cfg.reg.ntargets);
+	/* The districts the metrics follow may have changed. */
+	metrics_watch_load(d);
 	rc = 0;
 next_free:
 	free(next);
@@ -412,18 +414,24 @@ main(int argc, char *argv[])
 	d->ing = ingest_new();
 	d->pub = publisher_new();
 	d->latest = latest_new();
+	/* The metrics answer from here on: /readyz says 503 during the
+	 * replay, and a port clash stops the start before it. */
+	if (metrics_watch_load(d) == -1 || metrics_init(d) == -1)
+		fatal("indicatord: not started (see above)");
 	/* Whatever was acknowledged but not checkpointed before a crash. */
 	if (ingest_recover(d) == -1)
 		fatal("indicatord: not started: the store's log cannot be "
 		      "replayed (see above)");
-	if (control_init(d) == -1 || metrics_init(d) == -1)
+	if (control_init(d) == -1)
 		fatal("indicatord: not started (see above)");
 	log_info("indicatord: ready: ingest %s, publish %s, snapshot %s, "
 		 "store %s",
 	    d->cfg.ingest, d->cfg.publish, d->cfg.snapshot, d->cfg.data_dir);
 	notify_ready();
+	metrics_set_ready(true);
 
 	run(d);
+	metrics_set_ready(false);
 	notify_stopping();
 	ingest_checkpoint(d);
 

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "log.h"
 #include "store.h"
+#include "validate.h"
 
 #define CONTROL_BUCKETS 12
 
@@ -39,6 +40,33 @@ struct counters {
 	uint64_t checkpoints;
 	double checkpoint_sum_s;
 	double checkpoint_max_s;
+	/* Answers by code: each rejected report once for each distinct code
+	 * it carries (a resent seq answered with its earlier rejection is
+	 * not counted again), each RETRY_LATER once. */
+	uint64_t rejections[VALIDATE_REJECT_CODES];
+	uint64_t retries[VALIDATE_RETRY_CODES];
+};
+
+/* meta: "report_ms/DISTRICT", the time of the district's last accepted
+ * report (ms since the epoch), written in the batch that accepted it. */
+#define META_REPORT_MS "report_ms/"
+
+/* What the metrics tell about each district of the registry (metrics.c). */
+struct watch_district {
+	char code[IND_CODE_MAX + 1];
+	int64_t last_report_ms; /* 0: never */
+	int missing; /* metrics not reported for the period; -1: unknown */
+};
+
+struct watch {
+	struct watch_district d[REG_DISTRICTS_MAX];
+	size_t n;
+	size_t nmetrics; /* metrics in the registry */
+	/* The current period: the last completed month in the configured
+	 * time zone ("2025-09" from 1 October on). */
+	char period[IND_PERIOD_MAX + 1];
+	uint64_t checkpoints; /* count.checkpoints when missing was counted */
+	int64_t counted_ms; /* and when (monotonic) */
 };
 
 /* control.c's state. */
@@ -65,6 +93,8 @@ struct control_stats {
 	uint64_t revisions;
 	uint64_t agents_known;
 	uint64_t aggregates;
+	uint64_t map_max_bytes;
+	struct watch watch;
 };
 
 struct daemon {
@@ -82,6 +112,7 @@ struct daemon {
 	struct control ctl; /* control.c's state */
 	struct latest *latest; /* latest.c: keys changed since the checkpoint */
 	int64_t checkpoint_ms; /* monotonic time of the last checkpoint */
+	struct watch watch; /* metrics.c: districts */
 };
 
 /* indicatord.c */
@@ -154,11 +185,31 @@ void control_stats(struct daemon *d, struct control_stats *out);
 
 /* metrics.c */
 
-/* Serves the Prometheus metrics over HTTP when [daemon] metrics is set
- * (loopback only). -1 after logging why. */
+/*
+ * Serves, when [daemon] metrics is set (loopback only), /metrics in the
+ * Prometheus text format, /healthz (200 while the main loop turns) and
+ * /readyz (200 once the store is open, the sockets bound and the log
+ * replayed, until the shutdown begins; 503 otherwise). Call once the store
+ * is open and the sockets are bound, before the replay. -1 after logging
+ * why (e.g. "metrics: cannot listen on 127.0.0.1:9464: Address already in
+ * use"): the daemon must not start.
+ */
 int metrics_init(struct daemon *d);
-/* Hands the current figures to the HTTP thread. */
+/* Hands the current figures to the HTTP thread (and counts the missing
+ * metrics again after a checkpoint, or once a minute); marks the main
+ * loop alive. Every turn of the loop and after each batch. */
 void metrics_update(struct daemon *d);
+/* Marks the main loop alive (during a long replay). */
+void metrics_tick(void);
+/* Readiness: set once ready, cleared when the shutdown begins; replaying
+ * while the log is replayed. */
+void metrics_set_ready(bool ready);
+void metrics_set_replaying(bool replaying);
+/* (Re)reads the districts from the registry, each with its last report
+ * time from meta: at start and after a reload. 0 or -1 (logged). */
+int metrics_watch_load(struct daemon *d);
+/* A report of district was accepted at ms: in memory, after the commit. */
+void metrics_report_seen(struct daemon *d, const char *district, int64_t ms);
 void metrics_destroy(void);
 
 /* ingest.c */

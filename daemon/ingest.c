@@ -41,6 +41,8 @@ struct msg {
 	size_t acklen;
 	size_t ackcap;
 	int status;
+	const char *ack_code; /* its code, for the counters; NULL: none */
+	bool repeat; /* the earlier rejection of a resent seq, again */
 };
 
 /*
@@ -214,6 +216,7 @@ msg_answer(struct msg *m, int status, uint64_t seq, uint64_t expected,
 	ack.code = (char *)(code ? code : "");
 	ack.message = (char *)(message ? message : "");
 	msg_set_ack(m, &ack);
+	m->ack_code = code;
 }
 
 /* The REJECTED answer for a report that failed validation, with every
@@ -285,6 +288,8 @@ msg_recv(void *sock, struct msg *m, ProtobufCAllocator *alloc)
 	m->code = NULL;
 	m->why[0] = '\0';
 	m->invalid = 0;
+	m->ack_code = NULL;
+	m->repeat = false;
 	for (;;) {
 		if (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &moresz) == -1 ||
 		    !more)
@@ -547,6 +552,7 @@ apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now,
 			memcpy(m->ack, buf, len);
 			m->acklen = len;
 			m->status = INDICATOR__ACK_STATUS__REJECTED;
+			m->repeat = true;
 			return 0;
 		}
 		if (rc != STORE_NOTFOUND)
@@ -568,7 +574,15 @@ apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now,
 		    t, r->agent_id, r->epoch, r->seq, m->ack, m->acklen);
 		st.rejected++;
 	} else {
+		char name[sizeof(META_REPORT_MS) + IND_CODE_MAX];
+
 		rc = apply_observations(d, t, m, now, batch);
+		/* The district's last report, for the metrics after a
+		 * restart (the district is registered: at most its code's
+		 * length). */
+		snprintf(name, sizeof(name), META_REPORT_MS "%s", r->district);
+		if (rc == 0)
+			rc = store_meta_put(t, name, (uint64_t)now);
 		msg_answer(m, INDICATOR__ACK_STATUS__ACCEPTED, r->seq,
 		    r->seq + 1, NULL, NULL);
 		st.accepted++;
@@ -709,6 +723,7 @@ replay_batch_end(struct replay *r)
 
 	if (r->batch == 0)
 		return 0;
+	metrics_tick();
 	rc = publisher_update(r->d, r->t, r->at_ms);
 	publisher_reset(r->d->pub);
 	r->batches++;
@@ -755,6 +770,7 @@ ingest_recover(struct daemon *d)
 	 * full store too; the checkpoint after it may wait for room. */
 	latest_clear(d->latest);
 	publisher_clear(d->pub);
+	metrics_set_replaying(true);
 	if ((r.t = store_txn_begin(d->store, false)) != NULL &&
 	    (rc = store_meta_get(r.t, STORE_META_APPLIED, &applied)) == 0 &&
 	    (rc = publisher_load(d, r.t)) == 0) {
@@ -765,6 +781,7 @@ ingest_recover(struct daemon *d)
 			rc = publisher_seq_floor(d, r.t);
 	}
 	store_txn_abort(&r.t);
+	metrics_set_replaying(false);
 	if (rc != 0) {
 		log_error("ingest: cannot replay the log from position %llu",
 		    (unsigned long long)applied + 1);
@@ -889,28 +906,70 @@ log_rejection(struct ingest *ing, const struct msg *m)
 	log_warn("%s", line);
 }
 
+/* Adds one to the count of code, once per report (seen: the codes this
+ * report has counted). */
+static void
+count_code(struct counters *c, const char *code, bool *seen)
+{
+	int i = validate_code_index(
+	    validate_reject_codes, VALIDATE_REJECT_CODES, code);
+
+	if (i >= 0 && !seen[i]) {
+		seen[i] = true;
+		c->rejections[i]++;
+	}
+}
+
+/* A new rejection, counted under each distinct code it carries. */
+static void
+count_rejection(struct counters *c, const struct msg *m)
+{
+	bool seen[VALIDATE_REJECT_CODES] = { false };
+	const struct validation *v = &m->val;
+
+	if (m->pre == OUT_PREPARED) {
+		count_code(c, m->code, seen);
+		return;
+	}
+	count_code(c, v->code, seen);
+	for (size_t i = 0; i < v->nerrors; i++)
+		count_code(c, v->errors[i].code, seen);
+}
+
 static void
 send_acks(struct daemon *d, struct ingest *ing)
 {
+	int64_t now = wall_ms();
+	int r;
+
 	for (size_t i = 0; i < ing->n; i++) {
 		struct msg *m = &ing->msgs[i];
 
 		switch (m->status) {
 		case INDICATOR__ACK_STATUS__ACCEPTED:
 			if (m->am->body_case ==
-			    INDICATOR__AGENT_MESSAGE__BODY_HEARTBEAT)
+			    INDICATOR__AGENT_MESSAGE__BODY_HEARTBEAT) {
 				d->count.heartbeats++;
-			else
+			} else {
 				d->count.accepted++;
+				metrics_report_seen(
+				    d, m->am->report->district, now);
+			}
 			break;
 		case INDICATOR__ACK_STATUS__DUPLICATE:
 			d->count.duplicate++;
 			break;
 		case INDICATOR__ACK_STATUS__RETRY_LATER:
 			d->count.retry++;
+			r = validate_code_index(validate_retry_codes,
+			    VALIDATE_RETRY_CODES, m->ack_code);
+			if (r >= 0)
+				d->count.retries[r]++;
 			break;
 		case INDICATOR__ACK_STATUS__REJECTED:
 			d->count.rejected++;
+			if (!m->repeat)
+				count_rejection(&d->count, m);
 			log_rejection(ing, m);
 			break;
 		}

@@ -21,10 +21,34 @@ for p in $PKGS; do
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
-
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
-echo "setup: installing:$missing" >&2
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+if [ -n "$missing" ]; then
+	echo "setup: installing:$missing" >&2
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing \
+		>/dev/null
+fi
+
+# promtool, which the metrics tests run (check_metrics), ships in Debian's
+# prometheus package; installing that package would start a Prometheus
+# service, so only its .deb is downloaded and promtool alone extracted, to
+# ${INDICATOR_CACHE:-$HOME/.cache/indicatord}/promtool (CMake passes that
+# path to the tests). No root needed.
+CACHE=${INDICATOR_CACHE:-${HOME:-/root}/.cache/indicatord}
+if [ ! -x "$CACHE/promtool" ]; then
+	echo "setup: extracting promtool from Debian's prometheus package" \
+		"into $CACHE" >&2
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	# apt-get download writes as the _apt user when it can.
+	chmod 0777 "$tmp"
+	if ! (cd "$tmp" && apt-get download -q prometheus >/dev/null 2>&1); then
+		$SUDO apt-get update -qq
+		(cd "$tmp" && apt-get download -q prometheus >/dev/null)
+	fi
+	dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root"
+	mkdir -p "$CACHE"
+	install -m 0755 "$tmp/root/usr/bin/promtool" "$CACHE/promtool.new"
+	mv "$CACHE/promtool.new" "$CACHE/promtool"
+fi
