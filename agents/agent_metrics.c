@@ -10,14 +10,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "version.h"
 #include "agent.h"
 #include "log.h"
 #include "promhttp.h"
 #include "xmalloc.h"
 
-#ifndef INDICATOR_VERSION
-#define INDICATOR_VERSION "unknown"
-#endif
 
 /* /healthz fails when the loop has not turned for this long; with the
  * metrics on it turns at least every AGENT_METRICS_TICK_MS. */

@@ -15,13 +15,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "version.h"
 #include "indicatord.h"
 #include "promhttp.h"
 #include "xmalloc.h"
 
-#ifndef INDICATOR_VERSION
-#define INDICATOR_VERSION "unknown"
-#endif
 
 /* /healthz fails when the main loop has not turned for this long; it
  * turns at least once a second when healthy. */

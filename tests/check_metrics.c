@@ -487,7 +487,10 @@ store_unapplied(const char *dir, size_t n)
 /*
  * /readyz answers 503 "replaying the log" while the daemon replays what
  * no checkpoint applied, and 200 only after; /healthz stays 200 through
- * it (the replay marks the loop alive).
+ * it (the replay marks the loop alive). The first 200 must come after the
+ * log says the replay is done. Whether a poll falls inside the replay (about
+ * half a second here) is up to the scheduler, so that is counted and shown,
+ * not asserted.
  */
 START_TEST(ready_after_replay)
 {
@@ -514,6 +517,9 @@ START_TEST(ready_after_replay)
 		answers++;
 		if (status == 200) {
 			ck_assert_str_eq(body, "ready\n");
+			ck_assert_msg(harness_daemon_log_has(
+					  &dm, "replayed 192000 logged"),
+			    "ready before the replay was done");
 			ready = true;
 		} else {
 			ck_assert_int_eq(status, 503);
@@ -526,9 +532,8 @@ START_TEST(ready_after_replay)
 		}
 		free(body);
 	}
-	ck_assert_msg(replaying > 0,
-	    "/readyz never said it was replaying (%zu answers)", answers);
-	ck_assert(harness_daemon_log_has(&dm, "replayed 192000 logged"));
+	printf("ready_after_replay: %zu of %zu answers said replaying\n",
+	    replaying, answers);
 	/* Ready stays ready. */
 	free(http_expect(port, "/readyz", 200));
 }
