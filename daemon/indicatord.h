@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "config.h"
+#include "indicator.pb-c.h"
 #include "log.h"
 #include "store.h"
 #include "validate.h"
@@ -317,6 +318,22 @@ uint64_t publisher_dropped(const struct publisher *p);
  * aggregates under the prefix with the publish seq they are consistent
  * with. Returns 1 when a request was handled, 0 when none was waiting. */
 int snapshot_serve(struct daemon *d);
+
+/* query.c: queries on the snapshot socket (history of a key, expected
+ * reports for a period, agents), additions to the wire contract. */
+
+/* True when req carries a query rather than asking for aggregates. */
+bool query_wanted(const Indicator__SnapshotRequest *req);
+/*
+ * Answers the query in req to the peer id (idlen bytes) on the snapshot
+ * socket, after a checkpoint, from one read transaction: a Snapshot with
+ * query set and its answer, bounded in size, or with error set to a stable
+ * code when the query is refused (bad_query, bad_period, store_error).
+ * Never blocks: an answer the socket cannot take now is dropped (the
+ * client asks again). req stays the caller's.
+ */
+void query_serve(struct daemon *d, const unsigned char *id, size_t idlen,
+    const Indicator__SnapshotRequest *req);
 
 /* notify.c: systemd's notification protocol (sd_notify). Outside systemd
  * ($NOTIFY_SOCKET unset) every function does nothing. */

@@ -740,6 +740,12 @@ snapshot_serve(struct daemon *d)
 	rc = snapshot_recv(d->snapshot, id, &idlen, &req);
 	if (rc == -1)
 		return 0;
+	/* The queries of the additions (query.c) share the socket. */
+	if (rc == 1 && query_wanted(req)) {
+		query_serve(d, id, idlen, req);
+		indicator__snapshot_request__free_unpacked(req, NULL);
+		return 1;
+	}
 	/* The snapshot is read from the store: bring it up to date with
 	 * everything published (a failure leaves an older, consistent one). */
 	if (rc == 1)
