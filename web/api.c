@@ -59,6 +59,35 @@ api_string(const char *s)
 	return j;
 }
 
+char *
+api_dump(const json_t *j)
+{
+	char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+	size_t n = 0, extra = 0;
+	char *out;
+
+	if (text == NULL)
+		return xstrdup("{}");
+	for (const char *p = text; *p != '\0'; p++)
+		extra += (*p == '<' || *p == '>' || *p == '&') ? 5 : 0;
+	if (extra == 0)
+		return text;
+	/* Outside strings JSON has none of these, so each is inside a
+	 * string, where \u003c means the same. */
+	out = xmalloc(strlen(text) + extra + 1);
+	for (const char *p = text; *p != '\0'; p++) {
+		if (*p == '<' || *p == '>' || *p == '&') {
+			snprintf(out + n, 7, "\\u%04x", (unsigned)*p);
+			n += 6;
+		} else {
+			out[n++] = *p;
+		}
+	}
+	out[n] = '\0';
+	free(text);
+	return out;
+}
+
 /* A double as JSON: null for what JSON cannot hold. */
 static json_t *
 real(double v)

@@ -82,7 +82,7 @@ static enum MHD_Result
 respond_error(struct MHD_Connection *c, unsigned status, const char *why)
 {
 	json_t *j = json_pack("{s:s}", "error", why);
-	char *text = json_dumps(j, JSON_COMPACT);
+	char *text = api_dump(j);
 	enum MHD_Result ret = respond(c, status,
 	    "application/json; charset=utf-8", text, strlen(text), false, NULL);
 
@@ -136,7 +136,7 @@ api(struct MHD_Connection *c, const char *what)
 		ret = respond(c, MHD_HTTP_OK, "text/csv; charset=utf-8", text,
 		    len, false, disposition);
 	} else {
-		text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+		text = api_dump(j);
 		ret = respond(c, MHD_HTTP_OK, "application/json; charset=utf-8",
 		    text, strlen(text), false, NULL);
 	}
@@ -201,7 +201,7 @@ events(struct MHD_Connection *c)
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	json_t *st = api_status(web);
-	char *data = json_dumps(st, JSON_COMPACT);
+	char *data = api_dump(st);
 	size_t len = strlen(data) + 64;
 
 	json_decref(st);

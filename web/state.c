@@ -144,10 +144,10 @@ status_json(const struct state *s)
 	json_t *j = json_pack("{s:I, s:b, s:b, s:I}", "seq", (json_int_t)s->seq,
 	    "live", s->live, "connected", s->connected, "aggregates",
 	    (json_int_t)s->n);
-	char *text = json_dumps(j, JSON_COMPACT);
+	char *text = api_dump(j);
 
 	json_decref(j);
-	return text != NULL ? text : xstrdup("{}");
+	return text;
 }
 
 void
@@ -204,9 +204,9 @@ agg_json(const char *topic, const Indicator__Aggregate *a)
 	json_object_set_new(j, "seq", json_integer((json_int_t)a->seq));
 	json_object_set_new(
 	    j, "updated_at_ms", json_integer((json_int_t)a->updated_at_ms));
-	text = json_dumps(j, JSON_COMPACT);
+	text = api_dump(j);
 	json_decref(j);
-	return text != NULL ? text : xstrdup("{}");
+	return text;
 }
 
 void

@@ -178,6 +178,10 @@ json_t *api_agents(struct web *w, unsigned *status, const char **why);
  * "matrix", "history", "expected", "agents"). Caller frees; *len is set.
  */
 char *api_csv(struct web *w, const char *what, json_t *j, size_t *len);
+/* j as compact JSON text with every double exact, and <, > and & inside
+ * strings written \u003c, \u003e, \u0026: a reader that takes it for
+ * HTML by mistake finds no markup. Caller frees. */
+char *api_dump(const json_t *j);
 /* A JSON string from bytes that should be UTF-8: invalid sequences become
  * U+FFFD rather than failing. */
 json_t *api_string(const char *s);
