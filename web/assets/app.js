@@ -854,6 +854,9 @@
 	}
 
 	var drawing = null, again = false;
+	/* The feed's seq as last heard, and as it was when the view was last
+	 * drawn: a (re)connection that brings nothing new redraws nothing. */
+	var lastSeq = -1, drawnSeq = -2;
 
 	/* Draws the view afresh into a new main, then swaps it in: the page
 	 * never shows half a view. One draw at a time. */
@@ -865,6 +868,8 @@
 		var main = document.getElementById("main");
 		var next = el("main", { id: "main" });
 		var scroll = window.scrollY;
+		document.body.setAttribute("data-busy", "1");
+		drawnSeq = lastSeq;
 		drawing = view.draw(next).then(function () {
 			charts_destroy_old(main);
 			main.replaceWith(next);
@@ -882,6 +887,7 @@
 				again = false;
 				redraw();
 			}
+			idle();
 		});
 		return drawing;
 	}
@@ -897,13 +903,22 @@
 		});
 	}
 
+	/* Redraws soon: the aggregates of one commit arrive together. While
+	 * a redraw is due or under way the body says so (data-busy), for
+	 * whoever reads the page by machine. */
 	function later() {
 		if (redrawTimer)
 			return;
+		document.body.setAttribute("data-busy", "1");
 		redrawTimer = setTimeout(function () {
 			redrawTimer = null;
 			redraw();
 		}, 150);
+	}
+
+	function idle() {
+		if (!redrawTimer && !drawing)
+			document.body.removeAttribute("data-busy");
 	}
 
 	function listen() {
@@ -913,14 +928,21 @@
 				var s = JSON.parse(ev.data);
 				liveState.connected = s.connected;
 				liveState.live = s.live;
+				if (typeof s.seq === "number")
+					lastSeq = s.seq;
 			} catch (e) { /* a status without data */ }
 			drawLive();
 		}
-		es.addEventListener("hello", function (ev) { status(ev); later(); });
+		es.addEventListener("hello", function (ev) {
+			status(ev);
+			if (lastSeq !== drawnSeq)
+				later();
+		});
 		es.addEventListener("status", status);
 		es.addEventListener("resync", function (ev) { status(ev); later(); });
 		es.addEventListener("agg", function (ev) {
 			var a = JSON.parse(ev.data);
+			lastSeq = a.seq;
 			liveState.at = Date.now();
 			liveState.live = true;
 			liveState.connected = true;
@@ -946,7 +968,12 @@
 			drawNav();
 			redraw();
 		});
-		getJSON("/api/registry").then(function (r) {
+		Promise.all([getJSON("/api/registry"), getJSON("/api/status")]).then(function (res) {
+			var r = res[0], s = res[1];
+			liveState.connected = s.connected;
+			liveState.live = s.live;
+			liveState.at = s.updated_at_ms || s.snapshot_at_ms;
+			lastSeq = s.seq;
 			reg = r;
 			reg.districts.concat(reg.industries, reg.metrics).forEach(function (x) {
 				names[x.code] = { zh: x.name_zh, en: x.name_en };
@@ -958,12 +985,6 @@
 			clear(main);
 			main.appendChild(el("p", { "class": "error", text: errorText(e) }));
 		});
-		return getJSON("/api/status").then(function (s) {
-			liveState.connected = s.connected;
-			liveState.live = s.live;
-			liveState.at = s.updated_at_ms || s.snapshot_at_ms;
-			drawLive();
-		}, function () {});
 	}
 
 	document.addEventListener("DOMContentLoaded", start);
