@@ -12,7 +12,7 @@
 # CMAKE_INSTALL_SYSCONFDIR when it is absolute).
 #
 # Set by the caller (CMakeLists.txt): PKG, UNIT_IN (the unit template),
-# CONF (the configuration file to install), UNITDIR, BINDIR and SYSCONFDIR
+# CONF (the configuration file to install, or empty for none), UNITDIR, BINDIR and SYSCONFDIR
 # (the build's CMAKE_INSTALL_BINDIR and CMAKE_INSTALL_SYSCONFDIR), OUT (a
 # directory of the build tree for the generated unit). DESTDIR is honoured
 # by file(INSTALL).
@@ -36,7 +36,11 @@ endif()
 
 configure_file("${UNIT_IN}" "${OUT}/${PKG}.service" @ONLY)
 file(INSTALL "${OUT}/${PKG}.service" DESTINATION "${UNITDIR}")
-file(INSTALL "${CONF}" DESTINATION "${CMAKE_INSTALL_FULL_SYSCONFDIR}/${PKG}")
-# conf.d, empty, for the site's drop-ins (README, "Configuration").
-file(MAKE_DIRECTORY "${OUT}/conf.d")
-file(INSTALL "${OUT}/conf.d" DESTINATION "${CMAKE_INSTALL_FULL_SYSCONFDIR}/${PKG}")
+# A unit without a configuration of its own (indicator-web reads the
+# daemon's) leaves CONF empty: no file, no conf.d.
+if(CONF)
+	file(INSTALL "${CONF}" DESTINATION "${CMAKE_INSTALL_FULL_SYSCONFDIR}/${PKG}")
+	# conf.d, empty, for the site's drop-ins (README, "Configuration").
+	file(MAKE_DIRECTORY "${OUT}/conf.d")
+	file(INSTALL "${OUT}/conf.d" DESTINATION "${CMAKE_INSTALL_FULL_SYSCONFDIR}/${PKG}")
+endif()

@@ -68,7 +68,7 @@ units() {
 	need systemd-analyze systemd-sysusers systemd-tmpfiles
 	man_tree
 	mkdir "$tmp/units"
-	for u in indicatord indicator-agent; do
+	for u in indicatord indicator-agent indicator-web; do
 		f="$build/systemd/$u.service"
 		[ -f "$f" ] || fail "$f not generated"
 		sed "s|$bindir/|$build/|g" "$f" >"$tmp/units/$u.service"
@@ -210,6 +210,13 @@ man_pages() {
 	# shellcheck disable=SC2086
 	documented indicator-agent.8 $opts -n send status run help conf.d
 
+	# indicator-web's long options.
+	opts=$(long_options web/indicator-web.c)
+	[ -n "$opts" ] || fail "no long options in web/indicator-web.c"
+	# shellcheck disable=SC2086
+	documented indicator-web.8 $opts /plan /path /matrix /history \
+		/reporting /events
+
 	# indicator-sub's long options.
 	opts=$(long_options tools/indicator-sub.c)
 	[ -n "$opts" ] || fail "no long options in tools/indicator-sub.c"
@@ -245,7 +252,7 @@ debs() {
 		-DSANITIZE=OFF -DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON \
 		>"$tmp/log" 2>&1 || fail "cmake: $(tail -20 "$tmp/log")"
 	cmake --build "$b" -j 2 --target indicatord indicatorctl \
-		indicator-sub indicator-agent >"$tmp/log" 2>&1 ||
+		indicator-sub indicator-agent indicator-web >"$tmp/log" 2>&1 ||
 		fail "build: $(tail -20 "$tmp/log")"
 	rm -f "$b"/*.deb
 	(cd "$b" && cpack -G DEB) >"$tmp/log" 2>&1 ||
@@ -285,6 +292,8 @@ install_prefix() {
 	fi || fail "cmake --install $prefix: $(tail -20 "$tmp/log")"
 	for f in "$p/bin/indicatord" "$p/bin/indicatorctl" \
 		"$p/bin/indicator-sub" "$p/bin/indicator-agent" \
+		"$p/bin/indicator-web" "$unitdir/indicator-web.service" \
+		"$p/share/man/man8/indicator-web.8" \
 		"$etc/indicatord/indicatord.conf" \
 		"$etc/indicator-agent/indicator-agent.conf" \
 		"$unitdir/indicatord.service" \
@@ -307,6 +316,9 @@ install_prefix() {
 		fail "cmake --install $prefix: indicatord.8 is not version $version"
 	unit_paths "$d$unitdir/indicatord.service" "$p/bin" "$etc"
 	unit_paths "$d$unitdir/indicator-agent.service" "$p/bin" "$etc"
+	unit_paths "$d$unitdir/indicator-web.service" "$p/bin" "$etc"
+	[ ! -e "$d$etc/indicator-web" ] ||
+		fail "cmake --install made $etc/indicator-web (it has no file)"
 }
 
 package() {
@@ -402,6 +414,13 @@ package() {
 	done
 	has "$tmp/indicatord.list" /usr/bin/indicatorctl
 	has "$tmp/indicatord.list" /usr/bin/indicator-sub
+	has "$tmp/indicatord.list" /usr/bin/indicator-web
+	has "$tmp/indicatord.list" "$unitdir/indicator-web.service"
+	has "$tmp/indicatord.list" /usr/share/man/man8/indicator-web.8
+	unit_paths "$tmp/indicatord.root$unitdir/indicator-web.service" \
+		/usr/bin /etc
+	grep -q '^ Recommends:.*libjs-chart.js' "$tmp/indicatord.info" ||
+		fail "indicatord does not recommend libjs-chart.js"
 	has "$tmp/indicatord.list" /usr/share/man/man8/indicatorctl.8
 	has "$tmp/indicatord.list" /usr/share/man/man5/indicatord.conf.5
 	has "$tmp/indicatord.list" /usr/share/man/man1/indicator-sub.1
