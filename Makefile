@@ -1,5 +1,7 @@
 # The two commands of the README:
-#   make demo   set up, build, run the daemon and ten agents on sample data
+#   make demo   set up, build, run the daemon and ten agents on sample data,
+#               and leave the daemon and the dashboard running (make
+#               demo-stop stops them)
 #   make test   set up, build, run every test
 # Everything else is CMake (CMakeLists.txt); this file only strings steps.
 
@@ -7,7 +9,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build demo test test-asan test-valgrind clean
+.PHONY: all setup build demo demo-stop test test-asan test-valgrind clean
 
 all: build
 
@@ -20,6 +22,9 @@ build: setup
 
 demo: build
 	./tools/demo.sh $(BUILD)
+
+demo-stop:
+	./tools/demo.sh stop
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -38,6 +43,7 @@ test-valgrind: build
 		-j $(JOBS) -R '$(VALGRIND_SUITES)'
 
 clean:
+	-./tools/demo.sh stop
 	rm -rf $(BUILD) $(ASAN_BUILD) demo-run
 
 # The libFuzzer targets (tests/fuzz), built with clang in build-fuzz, each

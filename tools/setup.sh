@@ -3,8 +3,10 @@
 # demo, when they are not installed yet (systemd for systemd-analyze,
 # systemd-sysusers and systemd-tmpfiles, dpkg-dev for cpack's shlibdeps,
 # groff-base for the man pages' check, libjansson-dev for check_log's JSON
-# parser, libxlsxwriter-dev for export --format xlsx and python3-openpyxl
-# for the test that reads it back). Idempotent; uses sudo when not root.
+# parser and indicator-web, libxlsxwriter-dev for export --format xlsx and
+# python3-openpyxl for the test that reads it back; Chart.js for
+# indicator-web's charts, Chromium, its driver and selenium for its browser
+# test). Idempotent; uses sudo when not root.
 set -eu
 
 PKGS="build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev
@@ -12,7 +14,8 @@ protobuf-c-compiler protobuf-compiler liblmdb-dev lmdb-utils check
 libinih-dev libsystemd-dev libmicrohttpd-dev tzdata python3 python3-zmq python3-protobuf
 libjansson-dev libxlsxwriter-dev python3-openpyxl
 clang libclang-rt-14-dev
-systemd dpkg-dev groff-base"
+systemd dpkg-dev groff-base
+libjs-chart.js chromium chromium-driver python3-selenium"
 
 missing=""
 for p in $PKGS; do
