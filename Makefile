@@ -37,7 +37,7 @@ test-asan: setup
 
 # The integration suites again with the daemon under valgrind memcheck: any
 # error makes it exit 99 and the suite fail.
-VALGRIND_SUITES ?= check_ingest|check_feed|check_control|check_auth|check_replay
+VALGRIND_SUITES ?= check_ingest|check_feed|check_control|check_auth|check_replay|check_web
 test-valgrind: build
 	cd $(BUILD) && INDICATOR_VALGRIND=1 ctest --output-on-failure \
 		-j $(JOBS) -R '$(VALGRIND_SUITES)'
