@@ -128,7 +128,7 @@ class Run:
         self.spawn([self.bin("indicator-web"), "-c", self.conf, "--listen",
                     self.url[len("http://"):]], "web.log")
         wait_for("indicator-web's snapshot",
-                 lambda: log_has(log, "indicator-web: snapshot of"))
+                 lambda: log_has(log, "feed: snapshot of"))
 
     def send(self, district, rows):
         """Sends rows (industry, metric, period, value, unit, note) as the

@@ -139,7 +139,7 @@ web_start(const char *const extra[])
 		argv[n++] = extra[i];
 	argv[n] = NULL;
 	web_pid = harness_spawn(argv, web_log);
-	harness_wait_log(web_log, "indicator-web: snapshot of ", WAIT_MS);
+	harness_wait_log(web_log, "feed: snapshot of ", WAIT_MS);
 }
 
 static void
@@ -905,7 +905,7 @@ START_TEST(test_daemon_restart)
 	web_catch_up();
 	zmq_close(sock);
 	ck_assert_int_eq(WEXITSTATUS(harness_daemon_stop(&dm, SIGTERM)), 0);
-	harness_wait_log(web_log, "feed from ", WAIT_MS);
+	harness_wait_log(web_log, "feed: connection to ", WAIT_MS);
 	j = get_json("/api/status");
 	ck_assert(json_is_false(json_object_get(j, "live")));
 	json_decref(j);

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "log.h"
 #include "web.h"
 #include "xmalloc.h"
 
@@ -110,16 +111,14 @@ snapshot_take(struct feed *f)
 
 	if (snap == NULL) {
 		if (!f->warned)
-			fprintf(stderr,
-			    "indicator-web: no snapshot from %s: is "
-			    "indicatord running? asking again every %d s\n",
+			log_warn("feed: no snapshot from %s: is "
+				 "indicatord running? asking again every %d s",
 			    f->w->snapshot, RETRY_MS / 1000);
 		f->warned = true;
 		f->retry_at = mono_ms() + RETRY_MS;
 		return;
 	}
-	fprintf(stderr,
-	    "indicator-web: snapshot of %zu aggregates at seq %" PRIu64 "\n",
+	log_info("feed: snapshot of %zu aggregates at seq %" PRIu64,
 	    snap->n_aggregates, snap->seq);
 	state_snapshot(f->w->state, snap);
 	indicator__snapshot__free_unpacked(snap, NULL);
@@ -149,9 +148,8 @@ monitor_drain(struct feed *f)
 			continue;
 		zmq_msg_close(&msg);
 		if (event == ZMQ_EVENT_DISCONNECTED) {
-			fprintf(stderr,
-			    "indicator-web: feed from %s lost; showing the "
-			    "last figures\n",
+			log_warn("feed: connection to %s lost; showing the "
+				 "last figures",
 			    f->w->publish);
 			f->was_down = true;
 			state_connected(f->w->state, false);
@@ -180,9 +178,8 @@ update_apply(struct feed *f, const char *topic, Indicator__Aggregate *a)
 		return;
 	}
 	if (a->seq != seq + 1) {
-		fprintf(stderr,
-		    "indicator-web: gap in seq (expected %" PRIu64
-		    ", got %" PRIu64 "): taking a new snapshot\n",
+		log_warn("feed: gap in seq (expected %" PRIu64 ", got %" PRIu64
+			 "): taking a new snapshot",
 		    seq + 1, a->seq);
 		indicator__aggregate__free_unpacked(a, NULL);
 		f->need_snapshot = true;
@@ -251,13 +248,12 @@ sub_open(struct feed *f)
 	    (f->mon = zmq_socket(w->zctx, ZMQ_PAIR)) == NULL ||
 	    zmq_setsockopt(f->mon, ZMQ_LINGER, &linger, sizeof(linger)) == -1 ||
 	    zmq_connect(f->mon, MONITOR_EP) == -1) {
-		fprintf(stderr, "indicator-web: SUB socket: %s\n",
-		    zmq_strerror(errno));
+		log_error("feed: SUB socket: %s", zmq_strerror(errno));
 		return -1;
 	}
 	if (zmq_connect(f->sub, w->publish) == -1) {
-		fprintf(stderr, "indicator-web: cannot connect to %s: %s\n",
-		    w->publish, zmq_strerror(errno));
+		log_error("feed: cannot connect to %s: %s", w->publish,
+		    zmq_strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -309,8 +305,7 @@ feed_run(struct web *w)
 			wait = (long)(f.retry_at - mono_ms());
 		if (zmq_poll(items, 2, wait < 0 ? 0 : wait) == -1 &&
 		    errno != EINTR) {
-			fprintf(stderr, "indicator-web: poll: %s\n",
-			    zmq_strerror(errno));
+			log_error("feed: poll: %s", zmq_strerror(errno));
 			goto sockets_close;
 		}
 		if (items[1].revents & ZMQ_POLLIN)

@@ -13,12 +13,14 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "log.h"
 #include "web.h"
 #include "xmalloc.h"
 
@@ -297,6 +299,21 @@ answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 	return respond_error(c, MHD_HTTP_NOT_FOUND, "not_found");
 }
 
+/* libmicrohttpd's own messages, through the log module. */
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && line[n - 1] == '\n')
+		line[--n] = '\0';
+	log_warn("http: %s", line);
+}
+
 /* True for 127.0.0.0/8 and ::1 (and ::ffff:127.x). */
 static bool
 loopback(const struct sockaddr *sa)
@@ -329,9 +346,8 @@ http_start(struct web *w)
 	web = w;
 	strlcpy_ok(host, w->listen, sizeof(host));
 	if ((colon = strrchr(host, ':')) == NULL) {
-		fprintf(stderr,
-		    "indicator-web: --listen wants HOST:PORT, not "
-		    "'%s'\n",
+		log_error("http: --listen wants HOST:PORT, not "
+			  "'%s'",
 		    w->listen);
 		return -1;
 	}
@@ -347,16 +363,15 @@ http_start(struct web *w)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
 	if ((rc = getaddrinfo(host, port, &hints, &ai)) != 0) {
-		fprintf(stderr, "indicator-web: --listen %s: %s\n", w->listen,
-		    gai_strerror(rc));
+		log_error("http: --listen %s: %s", w->listen, gai_strerror(rc));
 		return -1;
 	}
 	if (!loopback(ai->ai_addr) && !w->allow_remote) {
-		fprintf(stderr,
-		    "indicator-web: %s is not a loopback address: the "
+		log_error(
+		    "http: %s is not a loopback address: the "
 		    "dashboard has no TLS and no login of its own; put it "
 		    "behind a proxy that has them (README, \"The "
-		    "dashboard\"), or give --allow-remote\n",
+		    "dashboard\"), or give --allow-remote",
 		    w->listen);
 		freeaddrinfo(ai);
 		return -1;
@@ -366,11 +381,12 @@ http_start(struct web *w)
 	mhd = MHD_start_daemon(flags, 0, NULL, NULL, answer, NULL,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
 	    CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
-	    CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+	    CONNECTION_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (mhd == NULL) {
-		fprintf(stderr, "indicator-web: cannot listen on %s: %s\n",
-		    w->listen, strerror(errno));
+		log_error("http: cannot listen on %s: %s", w->listen,
+		    strerror(errno));
 		return -1;
 	}
 	return 0;

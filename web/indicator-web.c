@@ -17,6 +17,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "log.h"
 #include "web.h"
 #include "xmalloc.h"
 
@@ -86,9 +87,8 @@ chartjs_load(struct web *w)
 	size_t n;
 
 	if (f == NULL) {
-		fprintf(stderr,
-		    "indicator-web: %s: %s; the pages have no charts "
-		    "(apt-get install libjs-chart.js)\n",
+		log_warn("web: %s: %s; the pages have no charts "
+			 "(apt-get install libjs-chart.js)",
 		    w->chartjs_path, strerror(errno));
 		return;
 	}
@@ -96,8 +96,7 @@ chartjs_load(struct web *w)
 	n = fread(w->chartjs, 1, CHARTJS_MAX, f);
 	fclose(f);
 	if (n == 0 || n == CHARTJS_MAX) {
-		fprintf(stderr, "indicator-web: %s: empty or too large\n",
-		    w->chartjs_path);
+		log_warn("web: %s: empty or too large", w->chartjs_path);
 		free(w->chartjs);
 		w->chartjs = NULL;
 		return;
@@ -203,6 +202,7 @@ main(int argc, char *argv[])
 	char err[512];
 	int rc = 1;
 
+	log_init("indicator-web", LOG_STYLE_SERVICE);
 	strlcpy_ok(w->listen, LISTEN_DEFAULT, sizeof(w->listen));
 	w->stale_after_s = STALE_DEFAULT_S;
 	w->chartjs_path = CHARTJS_DEFAULT;
@@ -213,9 +213,11 @@ main(int argc, char *argv[])
 		return 2;
 	}
 	if (config_load(&w->cfg, a.conf, err, sizeof(err)) == -1) {
-		fprintf(stderr, "indicator-web: %s\n", err);
+		log_error("web: %s", err);
 		goto web_free;
 	}
+	log_set_level(w->cfg.log_level);
+	log_set_format(w->cfg.log_format);
 	if (w->publish == NULL)
 		w->publish = w->cfg.publish;
 	if (w->snapshot == NULL)
@@ -225,7 +227,7 @@ main(int argc, char *argv[])
 			a.public_key ? a.public_key : "",
 			a.secret_key ? a.secret_key : "", &w->keys, err,
 			sizeof(err)) == -1) {
-			fprintf(stderr, "indicator-web: %s\n", err);
+			log_error("web: %s", err);
 			goto web_free;
 		}
 		w->curve = true;
@@ -233,19 +235,17 @@ main(int argc, char *argv[])
 	chartjs_load(w);
 	signals_set();
 	if ((w->zctx = zmq_ctx_new()) == NULL) {
-		fprintf(stderr, "indicator-web: zmq_ctx_new: %s\n",
-		    zmq_strerror(errno));
+		log_error("web: zmq_ctx_new: %s", zmq_strerror(errno));
 		goto web_free;
 	}
 	w->state = state_new(&w->cfg.reg);
 	if (http_start(w) == -1)
 		goto state_destroy;
-	fprintf(stderr,
-	    "indicator-web: serving http://%s/ (feed %s, snapshot %s)\n",
-	    w->listen, w->publish, w->snapshot);
+	log_info("web: serving http://%s/ (feed %s, snapshot %s)", w->listen,
+	    w->publish, w->snapshot);
 	rc = feed_run(w) == 0 ? 0 : 1;
 	http_stop();
-	fprintf(stderr, "indicator-web: stopped\n");
+	log_info("web: stopped");
 state_destroy:
 	state_destroy(&w->state);
 	zmq_ctx_term(w->zctx);
