@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -48,6 +49,7 @@ static pid_t web_pid;
 static int web_port;
 static char web_log[700];
 static unsigned web_starts;
+static char *keydir; /* the CURVE test's keys */
 
 struct obs {
 	const char *industry;
@@ -171,6 +173,11 @@ teardown(void)
 	zmq_close(sock);
 	zmq_ctx_term(zctx);
 	harness_daemon_cleanup(&dm);
+	if (keydir != NULL) {
+		harness_rmtree(keydir);
+		free(keydir);
+		keydir = NULL;
+	}
 }
 
 /* An HTTP answer: status, the headers as sent, the body. */
@@ -972,6 +979,79 @@ START_TEST(test_daemon_queries)
 }
 END_TEST
 
+/* With feed_curve: the dashboard as a listed subscriber, by its own key
+ * pair; the feed and the queries both go through. */
+static void
+setup_curve(void)
+{
+	char server_pub[41], server_sec[41], pub[41], sec[41];
+	char path[700], text[256], extra[2048];
+	const char *argv[8];
+	static char spub[41], wpub[700], wsec[700];
+	const struct obs o[] = {
+		{ "photonics", "output_value", "2024", 42, "CNY_100M", NULL },
+	};
+
+	ck_assert(zmq_curve_keypair(server_pub, server_sec) == 0);
+	ck_assert(zmq_curve_keypair(pub, sec) == 0);
+	{
+		char *dir = keydir = harness_tmpdir();
+
+		snprintf(path, sizeof(path), "%s/server.key", dir);
+		harness_write_file(path, server_sec);
+		ck_assert(chmod(path, 0600) == 0);
+		snprintf(wpub, sizeof(wpub), "%s/web.pub", dir);
+		harness_write_file(wpub, pub);
+		snprintf(wsec, sizeof(wsec), "%s/web.key", dir);
+		harness_write_file(wsec, sec);
+		ck_assert(chmod(wsec, 0600) == 0);
+		snprintf(text, sizeof(text), "%s city-dashboard\n", pub);
+		snprintf(extra, sizeof(extra),
+		    "feed_curve = true\nsecret_key_file = %s\n"
+		    "subscriber_keys = %s/subscribers\n",
+		    path, dir);
+		snprintf(path, sizeof(path), "%s/subscribers", dir);
+		harness_write_file(path, text);
+	}
+	harness_daemon_init(&dm, extra);
+	harness_daemon_start(&dm);
+	zctx = zmq_ctx_new();
+	sock = harness_client_new(zctx, dm.ingest);
+	send_obs("ks-01", "320583", 1, o, 1);
+	strlcpy_ok(spub, server_pub, sizeof(spub));
+	argv[0] = "--server-key";
+	argv[1] = spub;
+	argv[2] = "--public-key";
+	argv[3] = wpub;
+	argv[4] = "--secret-key";
+	argv[5] = wsec;
+	argv[6] = NULL;
+	web_start(argv);
+}
+
+START_TEST(test_feed_curve)
+{
+	json_t *j = get_json("/api/plan"), *row;
+	size_t i;
+
+	row = json_array_get(json_object_get(j, "rows"), 0);
+	ck_assert_double_eq(
+	    json_number_value(json_object_get(row, "value")), 42);
+	json_decref(j);
+	j = get_json("/api/agents");
+	ck_assert_int_eq(json_array_size(json_object_get(j, "agents")), 1);
+	json_decref(j);
+	j = get_json("/api/expected?period=2024");
+	json_array_foreach(json_object_get(j, "districts"), i, row)
+	    ck_assert_int_eq(json_array_size(json_object_get(row, "reported")),
+		strcmp(json_string_value(json_object_get(row, "district")),
+		    "320583") == 0
+		    ? 1
+		    : 0);
+	json_decref(j);
+}
+END_TEST
+
 static Suite *
 web_suite(void)
 {
@@ -992,6 +1072,11 @@ web_suite(void)
 	tcase_add_test(tc, test_daemon_restart);
 	tcase_add_test(tc, test_remote_refused);
 	tcase_add_test(tc, test_daemon_queries);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("curve");
+	tcase_add_checked_fixture(tc, setup_curve, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_feed_curve);
 	suite_add_tcase(s, tc);
 	return s;
 }
