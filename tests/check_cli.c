@@ -54,6 +54,7 @@ static const struct {
 	{ AGENT_BIN, "indicator-agent" },
 	{ SUB_BIN, "indicator-sub" },
 	{ GEN_SAMPLE_BIN, "indicator-gen-sample" },
+	{ WEB_BIN, "indicator-web" },
 };
 
 /* --version: exit 0, "NAME VERSION" with CMake's project version. */

@@ -170,7 +170,7 @@ man_pages() {
 		done
 	done
 	for b in indicatord indicatorctl indicator-agent indicator-sub \
-		indicator-gen-sample; do
+		indicator-gen-sample indicator-web; do
 		[ "$("$build/$b" --version)" = "$b $version" ] ||
 			fail "$b --version: $("$build/$b" --version), not $b $version"
 	done

@@ -18,6 +18,7 @@
 #include <zmq.h>
 
 #include "log.h"
+#include "version.h"
 #include "web.h"
 #include "xmalloc.h"
 
@@ -45,7 +46,8 @@ static const char usage_text[] =
     "  --allow-remote   serve on an address that is not loopback\n"
     "  --server-key, --public-key, --secret-key   CURVE (feed_curve): the\n"
     "                   daemon's public key and this subscriber's key "
-    "files\n";
+    "files\n"
+    "  -h, --help       this text; --version: the version\n";
 
 int64_t
 web_now_ms(void)
@@ -127,6 +129,7 @@ options_parse(int argc, char *argv[], struct web *w, struct args *a)
 		{ "public-key", required_argument, NULL, 'U' },
 		{ "secret-key", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long v;
@@ -181,6 +184,9 @@ options_parse(int argc, char *argv[], struct web *w, struct args *a)
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
+			exit(0);
+		case 'V':
+			printf("indicator-web %s\n", INDICATOR_VERSION);
 			exit(0);
 		default:
 			return -1;
