@@ -67,3 +67,73 @@ pbwire_double(const struct pbwire_field *f)
 	memcpy(&d, &f->u, sizeof(d));
 	return d;
 }
+
+/* Occurrences of each field number seen in one message occurrence, for
+ * pbwire_path's index: a small table, searched linearly (messages have few
+ * fields). */
+#define SEEN_MAX 32
+
+struct seen {
+	uint32_t number[SEEN_MAX];
+	size_t count[SEEN_MAX];
+	size_t n;
+};
+
+static size_t
+seen_next(struct seen *s, uint32_t number)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->number[i] == number)
+			return s->count[i]++;
+	if (s->n == SEEN_MAX)
+		return 0; /* more field numbers than any message here has */
+	s->number[s->n] = number;
+	s->count[s->n++] = 1;
+	return 0;
+}
+
+static int
+walk(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
+    const uint8_t *end, struct pbwire_path *path, pbwire_string_fn fn,
+    void *arg)
+{
+	struct pbwire_field f;
+	struct seen seen;
+	size_t depth = path->depth;
+	int rc;
+
+	seen.n = 0;
+	while ((rc = pbwire_next(&p, end, &f)) == 1) {
+		const ProtobufCFieldDescriptor *fd;
+
+		fd = protobuf_c_message_descriptor_get_field(desc, f.number);
+		if (fd == NULL || f.type != 2 ||
+		    (fd->type != PROTOBUF_C_TYPE_STRING &&
+			fd->type != PROTOBUF_C_TYPE_MESSAGE))
+			continue;
+		path->at[depth].number = f.number;
+		path->at[depth].index = seen_next(&seen, f.number);
+		path->depth = depth + 1;
+		if (fd->type == PROTOBUF_C_TYPE_STRING)
+			rc = fn(path, fd, f.data, f.len, arg);
+		else if (depth + 1 < PBWIRE_DEPTH_MAX)
+			rc = walk(fd->descriptor, f.data, f.data + f.len, path,
+			    fn, arg);
+		else
+			rc = 0;
+		path->depth = depth;
+		if (rc != 0)
+			return rc;
+	}
+	return rc;
+}
+
+int
+pbwire_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
+    size_t len, pbwire_string_fn fn, void *arg)
+{
+	struct pbwire_path path;
+
+	path.depth = 0;
+	return walk(desc, buf, buf + len, &path, fn, arg);
+}

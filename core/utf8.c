@@ -44,3 +44,19 @@ utf8_valid(const char *s, size_t len)
 	}
 	return true;
 }
+
+long
+utf8_control(const char *s, size_t len, bool tab_ok)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0; i < len; i++) {
+		if ((p[i] < 0x20 && !(p[i] == '\t' && tab_ok)) || p[i] == 0x7f)
+			return p[i];
+		/* 0xc2 is never a continuation byte: it always leads. */
+		if (p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 &&
+		    p[i + 1] <= 0x9f)
+			return p[i + 1];
+	}
+	return -1;
+}

@@ -10,4 +10,12 @@
  * overlong forms, no surrogates, nothing above U+10FFFF). */
 bool utf8_valid(const char *s, size_t len);
 
+/*
+ * The first control character in the len bytes at s, which should be
+ * well-formed UTF-8: a C0 control (U+0000..U+001F; the tab U+0009 allowed
+ * when tab_ok), DEL (U+007F) or a C1 control (U+0080..U+009F, encoded as
+ * 0xc2 0x80..0x9f). -1 when there is none.
+ */
+long utf8_control(const char *s, size_t len, bool tab_ok);
+
 #endif

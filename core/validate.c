@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pbwire.h"
 #include "period.h"
 #include "utf8.h"
 #include "validate.h"
@@ -25,7 +26,110 @@ validation_free(struct validation *v)
 	free(v->errors);
 	free(v->values);
 	free(v->metrics);
+	free(v->nul_obs);
 	memset(v, 0, sizeof(*v));
+}
+
+static void
+wire_clear(struct validation *v)
+{
+	v->nul_agent_id = false;
+	v->nul_district = false;
+	v->nul_other = false;
+	v->nnul_obs = 0;
+}
+
+/* The field numbers validate_wire() places, read from the schema. */
+struct wire_walk {
+	struct validation *v;
+	uint32_t report; /* AgentMessage.report */
+	uint32_t heartbeat; /* AgentMessage.heartbeat */
+	uint32_t agent_id; /* Report.agent_id and Heartbeat.agent_id */
+	uint32_t district; /* Report.district */
+	uint32_t observations; /* Report.observations */
+	uint32_t body; /* the body the decoded message keeps: its number */
+	size_t body_index; /* and its occurrence */
+};
+
+static uint32_t
+field_number(const ProtobufCMessageDescriptor *d, const char *name)
+{
+	const ProtobufCFieldDescriptor *f;
+
+	f = protobuf_c_message_descriptor_get_field_by_name(d, name);
+	return f != NULL ? f->id : 0;
+}
+
+static int
+wire_string(const struct pbwire_path *path,
+    const ProtobufCFieldDescriptor *field, const uint8_t *data, size_t len,
+    void *arg)
+{
+	struct wire_walk *w = arg;
+	struct validation *v = w->v;
+	bool kept;
+
+	(void)field;
+	if (memchr(data, '\0', len) == NULL)
+		return 0;
+	/* An agent_id in any body, kept or not: refused as the sender's. */
+	if (path->depth == 2 && path->at[1].number == w->agent_id &&
+	    (path->at[0].number == w->report ||
+		path->at[0].number == w->heartbeat)) {
+		v->nul_agent_id = true;
+		return 0;
+	}
+	/* protobuf-c keeps the last occurrence of a oneof's body. */
+	kept = path->at[0].number == w->body &&
+	       path->at[0].index == w->body_index && w->body == w->report;
+	if (kept && path->depth == 2 && path->at[1].number == w->district) {
+		v->nul_district = true;
+	} else if (kept && path->depth == 3 &&
+		   path->at[1].number == w->observations &&
+		   path->at[1].index <= UINT32_MAX) {
+		if (v->nnul_obs == v->nul_obs_cap) {
+			v->nul_obs_cap =
+			    v->nul_obs_cap ? v->nul_obs_cap * 2 : 8;
+			v->nul_obs = xrealloc(
+			    v->nul_obs, v->nul_obs_cap * sizeof(*v->nul_obs));
+		}
+		v->nul_obs[v->nnul_obs].index = (uint32_t)path->at[1].index;
+		v->nul_obs[v->nnul_obs++].field = path->at[2].number;
+	} else {
+		v->nul_other = true;
+	}
+	return 0;
+}
+
+void
+validate_wire(struct validation *v, const uint8_t *buf, size_t len)
+{
+	const ProtobufCMessageDescriptor *am =
+	    &indicator__agent_message__descriptor;
+	struct wire_walk w = { .v = v };
+	const uint8_t *p = buf, *end = buf + len;
+	struct pbwire_field f;
+	size_t seen[2] = { 0, 0 };
+	int rc;
+
+	wire_clear(v);
+	w.report = field_number(am, "report");
+	w.heartbeat = field_number(am, "heartbeat");
+	w.agent_id = field_number(&indicator__report__descriptor, "agent_id");
+	w.district = field_number(&indicator__report__descriptor, "district");
+	w.observations =
+	    field_number(&indicator__report__descriptor, "observations");
+	/* Which occurrence of which body the decoded message keeps: the
+	 * last one on the wire. */
+	while ((rc = pbwire_next(&p, end, &f)) == 1) {
+		if (f.type != 2 ||
+		    (f.number != w.report && f.number != w.heartbeat))
+			continue;
+		w.body = f.number;
+		w.body_index = seen[f.number == w.heartbeat]++;
+	}
+	if (rc == -1 || pbwire_strings(am, buf, len, wire_string, &w) == -1)
+		v->nul_other = true; /* what protobuf-c read, this cannot */
 }
 
 static void obs_error(struct validation *, size_t, const char *, const char *,
@@ -107,35 +211,61 @@ validate_code_index(const char *const list[], size_t n, const char *code)
 	return -1;
 }
 
-/* A string of at most max bytes of valid UTF-8. */
+/* A string of at most max bytes of valid UTF-8 without control
+ * characters: one that may be echoed in a message. */
 static bool
 string_ok(const char *s, size_t max)
 {
 	size_t n = strlen(s);
 
-	return n <= max && utf8_valid(s, n);
+	return n <= max && utf8_valid(s, n) && utf8_control(s, n, false) == -1;
+}
+
+/*
+ * Whether string s of the field named field can be taken: no NUL on the
+ * wire (nul), valid UTF-8 of at most max bytes, no control character (a
+ * tab only when tab_ok). NULL, or why not in why.
+ */
+static const char *
+string_why(const char *field, const char *s, size_t max, bool nul, bool tab_ok,
+    char *why, size_t len)
+{
+	size_t n = strlen(s);
+	long c;
+
+	if (nul)
+		snprintf(why, len, "%s holds a NUL byte", field);
+	else if (n > max)
+		snprintf(why, len, "%s is %zu bytes, over the limit of %zu",
+		    field, n, max);
+	else if (!utf8_valid(s, n))
+		snprintf(why, len, "%s is not valid UTF-8", field);
+	else if ((c = utf8_control(s, n, tab_ok)) != -1)
+		snprintf(why, len, "%s holds a control character (U+%04lX)",
+		    field, (unsigned long)c);
+	else
+		return NULL;
+	return why;
 }
 
 const char *
 validate_sender(const struct config_limits *limits, const char *agent_id,
-    uint64_t epoch, uint64_t seq, bool check_seq, char *msg, size_t msglen)
+    uint64_t epoch, uint64_t seq, bool check_seq, const struct validation *wire,
+    char *msg, size_t msglen)
 {
 	size_t n = agent_id ? strlen(agent_id) : 0;
 
-	if (n == 0) {
+	if (n == 0 && !(wire && wire->nul_agent_id)) {
 		snprintf(msg, msglen, "agent_id is empty");
 		return "bad_agent_id";
 	}
-	if (n > limits->max_agent_id) {
+	if (string_why("agent_id", agent_id, limits->max_agent_id,
+		wire && wire->nul_agent_id, false, msg, msglen) != NULL)
+		return "bad_agent_id";
+	if (wire && wire->nul_other) {
 		snprintf(msg, msglen,
-		    "agent_id is %zu bytes, over the limit "
-		    "of %u",
-		    n, limits->max_agent_id);
-		return "bad_agent_id";
-	}
-	if (!utf8_valid(agent_id, n)) {
-		snprintf(msg, msglen, "agent_id is not valid UTF-8");
-		return "bad_agent_id";
+		    "a string field the message repeats holds a NUL byte");
+		return "bad_string";
 	}
 	if (epoch == 0) {
 		snprintf(msg, msglen, "epoch is 0");
@@ -152,12 +282,13 @@ validate_sender(const struct config_limits *limits, const char *agent_id,
  * lookup_ok says whether the lookup succeeded (computed by the caller). */
 static bool
 check_code(struct validation *v, size_t i, const char *field, const char *value,
-    bool known, const char *unknown_code)
+    bool nul, bool known, const char *unknown_code)
 {
-	if (!string_ok(value, IND_CODE_MAX)) {
-		obs_error(v, i, "bad_string",
-		    "%s is not valid UTF-8 or longer than %d bytes", field,
-		    IND_CODE_MAX);
+	char why[VALIDATE_MSG_MAX];
+
+	if (string_why(field, value, IND_CODE_MAX, nul, false, why,
+		sizeof(why)) != NULL) {
+		obs_error(v, i, "bad_string", "%s", why);
 		return false;
 	}
 	if (!known) {
@@ -170,10 +301,16 @@ check_code(struct validation *v, size_t i, const char *field, const char *value,
 
 static void
 check_period(const struct registry *reg, struct validation *v, size_t i,
-    const char *s, const struct civil_date *today)
+    const char *s, bool nul, const struct civil_date *today)
 {
 	struct period p;
 
+	if (nul || utf8_control(s, strlen(s), false) != -1) {
+		obs_error(v, i, "bad_string",
+		    nul ? "period holds a NUL byte"
+			: "period holds a control character");
+		return;
+	}
 	if (!string_ok(s, IND_PERIOD_MAX)) {
 		obs_error(v, i, "bad_period",
 		    "period is not YYYY, YYYY-Qn or YYYY-MM");
@@ -199,16 +336,16 @@ check_period(const struct registry *reg, struct validation *v, size_t i,
 /* Checks the value and unit; sets *canonical when both are good. */
 static bool
 check_value(struct validation *v, size_t i, const Indicator__Observation *o,
-    const struct reg_metric *m, double *canonical)
+    bool nul, const struct reg_metric *m, double *canonical)
 {
 	const struct reg_unit *u = NULL;
+	char why[VALIDATE_MSG_MAX];
 	bool ok = true;
 	double c;
 
-	if (!string_ok(o->unit, IND_UNIT_MAX)) {
-		obs_error(v, i, "bad_string",
-		    "unit is not valid UTF-8 or longer than %d bytes",
-		    IND_UNIT_MAX);
+	if (string_why("unit", o->unit, IND_UNIT_MAX, nul, false, why,
+		sizeof(why)) != NULL) {
+		obs_error(v, i, "bad_string", "%s", why);
 		ok = false;
 	} else if (m != NULL &&
 		   (u = registry_metric_unit(m, o->unit)) == NULL) {
@@ -276,31 +413,60 @@ check_duplicate(struct validation *v, const Indicator__Report *r, size_t i)
 	}
 }
 
+/* The fields of observation i that held a NUL on the wire, as a bit per
+ * field number; *k walks v->nul_obs, which is in observation order. */
+static uint32_t
+nul_fields(struct validation *v, size_t *k, size_t i)
+{
+	uint32_t bits = 0;
+
+	while (*k < v->nnul_obs && v->nul_obs[*k].index == i) {
+		if (v->nul_obs[*k].field < 32)
+			bits |= (uint32_t)1 << v->nul_obs[*k].field;
+		(*k)++;
+	}
+	return bits;
+}
+
+/* Whether the wire held a NUL in o's field of that name. */
+static bool
+nul_in(uint32_t bits, const char *name)
+{
+	const ProtobufCFieldDescriptor *f;
+
+	if (bits == 0)
+		return false;
+	f = protobuf_c_message_descriptor_get_field_by_name(
+	    &indicator__observation__descriptor, name);
+	return f != NULL && f->id < 32 && (bits & ((uint32_t)1 << f->id));
+}
+
 static void
 check_observation(const struct registry *reg,
     const struct config_limits *limits, const Indicator__Report *r, size_t i,
-    const struct civil_date *today, struct validation *v)
+    uint32_t nul, const struct civil_date *today, struct validation *v)
 {
 	const Indicator__Observation *o = r->observations[i];
 	const struct reg_metric *m = NULL;
+	char why[VALIDATE_MSG_MAX];
 	size_t before = v->nerrors;
 	double c = 0;
 
-	check_code(v, i, "industry", o->industry,
+	check_code(v, i, "industry", o->industry, nul_in(nul, "industry"),
 	    registry_industry(reg, o->industry) != NULL, "unknown_industry");
-	if (check_code(v, i, "metric", o->metric,
+	if (check_code(v, i, "metric", o->metric, nul_in(nul, "metric"),
 		registry_metric(reg, o->metric) != NULL, "unknown_metric"))
 		m = registry_metric(reg, o->metric);
-	check_period(reg, v, i, o->period, today);
-	check_value(v, i, o, m, &c);
+	check_period(reg, v, i, o->period, nul_in(nul, "period"), today);
+	check_value(v, i, o, nul_in(nul, "unit"), m, &c);
 	if ((int)o->status < INDICATOR__OBS_STATUS__OBS_STATUS_UNSPECIFIED ||
 	    (int)o->status > INDICATOR__OBS_STATUS__REVISED)
 		obs_error(
 		    v, i, "bad_status", "status %d is not 0-3", (int)o->status);
-	if (!string_ok(o->note, limits->max_note))
-		obs_error(v, i, "bad_string",
-		    "note is not valid UTF-8 or longer than %u bytes",
-		    limits->max_note);
+	/* A note is free text: a tab may stay, as in the agent's CSV. */
+	if (string_why("note", o->note, limits->max_note, nul_in(nul, "note"),
+		true, why, sizeof(why)) != NULL)
+		obs_error(v, i, "bad_string", "%s", why);
 	check_duplicate(v, r, i);
 	if (v->nerrors == before) {
 		v->values[i] = c;
@@ -313,28 +479,31 @@ validate_report(const struct registry *reg, const struct config_limits *limits,
     const Indicator__Report *r, const struct civil_date *today,
     struct validation *v)
 {
-	size_t n = r->n_observations;
+	size_t n = r->n_observations, k = 0;
+	char why[VALIDATE_MSG_MAX];
 
 	v->code = NULL;
 	v->message[0] = '\0';
 	v->nerrors = 0;
-	if (!string_ok(r->district, IND_CODE_MAX))
-		report_error(v, "bad_string",
-		    "district is not valid UTF-8 or longer than %d bytes",
-		    IND_CODE_MAX);
+	if (string_why("district", r->district, IND_CODE_MAX, v->nul_district,
+		false, why, sizeof(why)) != NULL)
+		report_error(v, "bad_string", "%s", why);
 	else if (registry_district(reg, r->district) == NULL)
 		report_error(v, "unknown_district",
 		    "district '%s' is not in the registry", r->district);
+	if (v->nul_other)
+		report_error(v, "bad_string",
+		    "a string field the message repeats holds a NUL byte");
 	if (n == 0) {
 		report_error(
 		    v, "empty_report", "the report has no observations");
-		return 1;
+		goto wire_clear;
 	}
 	if (n > limits->max_observations) {
 		report_error(v, "too_many_observations",
 		    "%zu observations, over the limit of %u", n,
 		    limits->max_observations);
-		return 1;
+		goto wire_clear;
 	}
 	if (n > v->nvalues_cap) {
 		v->values = xrealloc(v->values, n * sizeof(*v->values));
@@ -342,6 +511,13 @@ validate_report(const struct registry *reg, const struct config_limits *limits,
 		v->nvalues_cap = n;
 	}
 	for (size_t i = 0; i < n; i++)
-		check_observation(reg, limits, r, i, today, v);
+		check_observation(
+		    reg, limits, r, i, nul_fields(v, &k, i), today, v);
+	/* A NUL placed past the observations the message kept. */
+	if (k < v->nnul_obs)
+		report_error(v, "bad_string",
+		    "a string field the message repeats holds a NUL byte");
+wire_clear:
+	wire_clear(v);
 	return v->code != NULL || v->nerrors > 0;
 }

@@ -303,6 +303,10 @@ msg_recv(void *sock, struct msg *m, ProtobufCAllocator *alloc)
 
 			m->am = indicator__agent_message__unpack(
 			    alloc, zmq_msg_size(&part), zmq_msg_data(&part));
+			/* The NULs the decoded strings no longer show. */
+			if (m->am != NULL)
+				validate_wire(&m->val, zmq_msg_data(&part),
+				    zmq_msg_size(&part));
 			strlcpy_ok(m->user, user ? user : "", sizeof(m->user));
 		}
 	}
@@ -378,7 +382,7 @@ msg_prepare(struct daemon *d, struct msg *m, const struct civil_date *day)
 	if (m->am->body_case == INDICATOR__AGENT_MESSAGE__BODY_HEARTBEAT) {
 		hb = m->am->heartbeat;
 		m->code = validate_sender(lim, hb->agent_id, hb->epoch, 0,
-		    false, m->why, sizeof(m->why));
+		    false, &m->val, m->why, sizeof(m->why));
 		if (m->code == NULL)
 			m->code = auth_check_sender(d, m->user, hb->agent_id,
 			    NULL, m->why, sizeof(m->why));
@@ -390,8 +394,8 @@ msg_prepare(struct daemon *d, struct msg *m, const struct civil_date *day)
 		return;
 	}
 	r = m->am->report;
-	m->code = validate_sender(
-	    lim, r->agent_id, r->epoch, r->seq, true, m->why, sizeof(m->why));
+	m->code = validate_sender(lim, r->agent_id, r->epoch, r->seq, true,
+	    &m->val, m->why, sizeof(m->why));
 	if (m->code == NULL)
 		m->code = auth_check_sender(d, m->user, r->agent_id,
 		    r->district, m->why, sizeof(m->why));

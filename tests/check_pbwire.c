@@ -5,6 +5,8 @@
 #include <check.h>
 #include <limits.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,6 +261,173 @@ START_TEST(pack_observation_as_protobuf_c)
 }
 END_TEST
 
+/*
+ * pbwire_strings() visits every string field of a Report and of each of
+ * its observations, with the path of field numbers and occurrences.
+ * Derived from the schema: every string field the descriptors declare is
+ * set (through its offset) and must be visited with its value, so a string
+ * field added to indicator.proto is covered with no change here.
+ */
+struct visit {
+	char seen[64][64]; /* "n/i n/i ...=value" */
+	size_t n;
+};
+
+static int
+visit(const struct pbwire_path *path, const ProtobufCFieldDescriptor *field,
+    const uint8_t *data, size_t len, void *arg)
+{
+	struct visit *v = arg;
+	char *out = v->seen[v->n];
+	size_t off = 0;
+
+	(void)field;
+	ck_assert_uint_lt(v->n, 64);
+	for (size_t i = 0; i < path->depth; i++)
+		off += (size_t)snprintf(out + off, 64 - off, "%s%u/%zu",
+		    i ? " " : "", path->at[i].number, path->at[i].index);
+	snprintf(out + off, 64 - off, "=%.*s", (int)len, (const char *)data);
+	v->n++;
+	return 0;
+}
+
+static bool
+visited(const struct visit *v, const char *want)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (strcmp(v->seen[i], want) == 0)
+			return true;
+	return false;
+}
+
+/* Sets every string field of msg (of type d) to "s<number>". */
+static void
+fill_strings(
+    ProtobufCMessage *msg, const ProtobufCMessageDescriptor *d, char (*vals)[8])
+{
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+
+		if (f->type != PROTOBUF_C_TYPE_STRING ||
+		    f->label == PROTOBUF_C_LABEL_REPEATED)
+			continue;
+		snprintf(vals[i], 8, "s%u", f->id);
+		*(char **)((char *)msg + f->offset) = vals[i];
+	}
+}
+
+START_TEST(strings_walk_the_schema)
+{
+	Indicator__AgentMessage am = INDICATOR__AGENT_MESSAGE__INIT;
+	Indicator__Report r = INDICATOR__REPORT__INIT;
+	Indicator__Observation o[2] = { INDICATOR__OBSERVATION__INIT,
+		INDICATOR__OBSERVATION__INIT };
+	Indicator__Observation *ptrs[2] = { &o[0], &o[1] };
+	const ProtobufCMessageDescriptor *rd = &indicator__report__descriptor;
+	const ProtobufCMessageDescriptor *od =
+	    &indicator__observation__descriptor;
+	char rvals[32][8], ovals[2][32][8], want[64];
+	const ProtobufCFieldDescriptor *body, *obs;
+	struct visit v = { .n = 0 };
+	size_t len, nstrings = 0;
+	uint8_t buf[1024];
+
+	ck_assert_uint_le(rd->n_fields, 32);
+	ck_assert_uint_le(od->n_fields, 32);
+	fill_strings(&r.base, rd, rvals);
+	fill_strings(&o[0].base, od, ovals[0]);
+	fill_strings(&o[1].base, od, ovals[1]);
+	r.n_observations = 2;
+	r.observations = ptrs;
+	am.body_case = INDICATOR__AGENT_MESSAGE__BODY_REPORT;
+	am.report = &r;
+	len = indicator__agent_message__get_packed_size(&am);
+	ck_assert_uint_le(len, sizeof(buf));
+	indicator__agent_message__pack(&am, buf);
+	ck_assert_int_eq(pbwire_strings(&indicator__agent_message__descriptor,
+			     buf, len, visit, &v),
+	    0);
+	body = protobuf_c_message_descriptor_get_field_by_name(
+	    &indicator__agent_message__descriptor, "report");
+	obs =
+	    protobuf_c_message_descriptor_get_field_by_name(rd, "observations");
+	for (unsigned i = 0; i < rd->n_fields; i++) {
+		if (rd->fields[i].type != PROTOBUF_C_TYPE_STRING)
+			continue;
+		snprintf(want, sizeof(want), "%u/0 %u/0=s%u", body->id,
+		    rd->fields[i].id, rd->fields[i].id);
+		ck_assert_msg(visited(&v, want), "not visited: %s", want);
+		nstrings++;
+	}
+	for (unsigned k = 0; k < 2; k++)
+		for (unsigned i = 0; i < od->n_fields; i++) {
+			if (od->fields[i].type != PROTOBUF_C_TYPE_STRING)
+				continue;
+			snprintf(want, sizeof(want), "%u/0 %u/%u %u/0=s%u",
+			    body->id, obs->id, k, od->fields[i].id,
+			    od->fields[i].id);
+			ck_assert_msg(
+			    visited(&v, want), "not visited: %s", want);
+			nstrings++;
+		}
+	ck_assert_uint_eq(v.n, nstrings);
+}
+END_TEST
+
+static int
+stop(const struct pbwire_path *path, const ProtobufCFieldDescriptor *field,
+    const uint8_t *data, size_t len, void *arg)
+{
+	(void)path;
+	(void)field;
+	(void)data;
+	(void)len;
+	(*(int *)arg)++;
+	return 5;
+}
+
+/* A callback's nonzero value stops the walk and is returned; bytes that
+ * are not a message are -1. */
+START_TEST(strings_stop_and_garbage)
+{
+	Indicator__Heartbeat hb = INDICATOR__HEARTBEAT__INIT;
+	Indicator__AgentMessage am = INDICATOR__AGENT_MESSAGE__INIT;
+	static const uint8_t bad[] = { 0x0a, 0x05, 0x0a, 0x09, 'x' };
+	struct visit v = { .n = 0 };
+	uint8_t buf[64];
+	size_t len;
+
+	hb.agent_id = "kunshan-01";
+	hb.epoch = 3;
+	am.body_case = INDICATOR__AGENT_MESSAGE__BODY_HEARTBEAT;
+	am.heartbeat = &hb;
+	len = indicator__agent_message__pack(&am, buf);
+	ck_assert_int_eq(pbwire_strings(&indicator__agent_message__descriptor,
+			     buf, len, visit, &v),
+	    0);
+	ck_assert_uint_eq(v.n, 1);
+	ck_assert_str_eq(v.seen[0], "2/0 1/0=kunshan-01");
+	{
+		Indicator__Report r = INDICATOR__REPORT__INIT;
+		int calls = 0;
+
+		r.agent_id = "a";
+		r.district = "b";
+		am.body_case = INDICATOR__AGENT_MESSAGE__BODY_REPORT;
+		am.report = &r;
+		len = indicator__agent_message__pack(&am, buf);
+		ck_assert_int_eq(
+		    pbwire_strings(&indicator__agent_message__descriptor, buf,
+			len, stop, &calls),
+		    5);
+		ck_assert_int_eq(calls, 1);
+	}
+	ck_assert_int_eq(pbwire_strings(&indicator__agent_message__descriptor,
+			     bad, sizeof(bad), visit, &v),
+	    -1);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -272,6 +441,8 @@ main(void)
 	tcase_add_test(tc, garbage);
 	tcase_add_test(tc, pack_aggregate_as_protobuf_c);
 	tcase_add_test(tc, pack_observation_as_protobuf_c);
+	tcase_add_test(tc, strings_walk_the_schema);
+	tcase_add_test(tc, strings_stop_and_garbage);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

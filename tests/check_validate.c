@@ -238,6 +238,18 @@ static const struct {
 	    "a\xc0\xaf"
 	    "b",
 	    1, 1, true, 0, "bad_agent_id" },
+	{ "newline", "evil\n<3>forged", 1, 1, true, 0, "bad_agent_id" },
+	{ "escape", "kunshan-01\x1b[2J", 1, 1, true, 0, "bad_agent_id" },
+	{ "tab", "kunshan\t01", 1, 1, true, 0, "bad_agent_id" },
+	{ "DEL", "kunshan\x7f", 1, 1, true, 0, "bad_agent_id" },
+	{ "C1 CSI",
+	    "kunshan\xc2\x9b"
+	    "31m",
+	    1, 1, true, 0, "bad_agent_id" },
+	{ "U+00A0 is not a control",
+	    "kunshan\xc2\xa0"
+	    "01",
+	    1, 1, true, 0, NULL },
 	{ "epoch 0", "kunshan-01", 0, 1, true, 0, "bad_epoch" },
 	{ "epoch max", "kunshan-01", UINT64_MAX, 1, true, 0, NULL },
 	{ "seq 0", "kunshan-01", 1, 0, true, 0, "bad_seq" },
@@ -256,7 +268,7 @@ START_TEST(sender)
 	if (senders[_i].max_agent_id != 0)
 		limits.max_agent_id = senders[_i].max_agent_id;
 	code = validate_sender(&limits, senders[_i].agent_id, senders[_i].epoch,
-	    senders[_i].seq, senders[_i].check_seq, msg, sizeof(msg));
+	    senders[_i].seq, senders[_i].check_seq, NULL, msg, sizeof(msg));
 	if (senders[_i].code == NULL) {
 		ck_assert_msg(code == NULL, "%s: refused with %s (%s)",
 		    senders[_i].name, code, msg);
@@ -496,6 +508,49 @@ static const struct {
 	{ "unit not UTF-8",
 	    { "photonics", "output_value", "2026", 1, "CNY\xff", 1, "" },
 	    "bad_string" },
+
+	{ "industry with a newline",
+	    { "photonics\n", "output_value", "2026", 1, "CNY_100M", 1, "" },
+	    "bad_string" },
+	{ "metric with an escape",
+	    { "photonics", "\x1b[2Joutput_value", "2026", 1, "CNY_100M", 1,
+		"" },
+	    "bad_string" },
+	{ "period with a newline",
+	    { "photonics", "output_value", "2026\n", 1, "CNY_100M", 1, "" },
+	    "bad_string" },
+	{ "unit with C1 NEL",
+	    { "photonics", "output_value", "2026", 1, "CNY_100M\xc2\x85", 1,
+		"" },
+	    "bad_string" },
+	{ "note with a tab",
+	    { "photonics", "output_value", "2026", 1, "CNY_100M", 1,
+		"first\tsecond" },
+	    NULL },
+	{ "note with a newline",
+	    { "photonics", "output_value", "2026", 1, "CNY_100M", 1,
+		"first\nsecond" },
+	    "bad_string" },
+	{ "note with a carriage return",
+	    { "photonics", "output_value", "2026", 1, "CNY_100M", 1, "a\rb" },
+	    "bad_string" },
+	{ "note with an escape",
+	    { "photonics", "output_value", "2026", 1, "CNY_100M", 1,
+		"\x1b]0;pwned\x07" },
+	    "bad_string" },
+	{ "note with DEL",
+	    { "photonics", "output_value", "2026", 1, "CNY_100M", 1, "a\x7f" },
+	    "bad_string" },
+	{ "note with C1 CSI",
+	    { "photonics", "output_value", "2026", 1, "CNY_100M", 1,
+		"a\xc2\x9b"
+		"2J" },
+	    "bad_string" },
+	{ "note with U+00A0",
+	    { "photonics", "output_value", "2026", 1, "CNY_100M", 1,
+		"a\xc2\xa0"
+		"b" },
+	    NULL },
 
 	{ "status 7",
 	    { "photonics", "output_value", "2026", 1, "CNY_100M", 7, "" },
@@ -782,6 +837,11 @@ static const struct {
 	{ "district with a space", "320583 ", 1, 0, "unknown_district" },
 	{ "district not UTF-8", "3205\xff", 1, 0, "bad_string" },
 	{ "district too long", S8 S8 S8 S8 "x", 1, 0, "bad_string" },
+	{ "district with a newline", "320583\n", 1, 0, "bad_string" },
+	{ "district with an escape",
+	    "\x1b"
+	    "320583",
+	    1, 0, "bad_string" },
 	{ "no observations", "320583", 0, 0, "empty_report" },
 	{ "at a lower limit", "320583", 3, 3, NULL },
 	{ "over a lower limit", "320583", 4, 3, "too_many_observations" },
@@ -981,6 +1041,212 @@ START_TEST(boundaries_follow_registry_and_date)
 }
 END_TEST
 
+/* --- NUL bytes on the wire (validate_wire) ------------------------- */
+
+/*
+ * A message is built with '#' where the NUL goes, packed, and the '#'
+ * replaced by a NUL in the packed bytes: protobuf-c then decodes the
+ * string cut at the NUL, as it does for an attacker's.
+ */
+static uint8_t *
+pack_with_nul(const Indicator__AgentMessage *am, size_t *len)
+{
+	uint8_t *buf;
+
+	*len = indicator__agent_message__get_packed_size(am);
+	buf = malloc(*len);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(indicator__agent_message__pack(am, buf), *len);
+	for (size_t i = 0; i < *len; i++)
+		if (buf[i] == '#')
+			buf[i] = '\0';
+	return buf;
+}
+
+static const struct {
+	const char *name;
+	const char *agent_id;
+	const char *district;
+	struct obs o[2];
+	size_t nobs;
+	const char *sender_code; /* validate_sender()'s; NULL: passes */
+	const char *report_code; /* v.code; NULL: none */
+	int obs_index; /* of the one bad_string error; -1: none */
+} wire_cases[] = {
+	{ "clean", "kunshan-01", "320583", { GOOD_OBS }, 1, NULL, NULL, -1 },
+	{ "agent_id", "nulvictim#attacker", "320583", { GOOD_OBS }, 1,
+	    "bad_agent_id", NULL, -1 },
+	{ "agent_id starting with NUL", "#kunshan-01", "320583", { GOOD_OBS },
+	    1, "bad_agent_id", NULL, -1 },
+	{ "district", "kunshan-01", "320505#zzz", { GOOD_OBS }, 1, NULL,
+	    "bad_string", -1 },
+	{ "industry", "kunshan-01", "320583",
+	    { { "photonics#EVIL", "output_value", "2026", 1, "CNY_100M", 1,
+		"" } },
+	    1, NULL, NULL, 0 },
+	{ "metric", "kunshan-01", "320583",
+	    { { "photonics", "output_value#x", "2026", 1, "CNY_100M", 1, "" } },
+	    1, NULL, NULL, 0 },
+	{ "period", "kunshan-01", "320583",
+	    { { "photonics", "output_value", "2021#-13", 1, "CNY_100M", 1,
+		"" } },
+	    1, NULL, NULL, 0 },
+	{ "unit", "kunshan-01", "320583",
+	    { { "photonics", "output_value", "2026", 1, "CNY_100M#", 1, "" } },
+	    1, NULL, NULL, 0 },
+	{ "note", "kunshan-01", "320583",
+	    { { "photonics", "output_value", "2026", 1, "CNY_100M", 1,
+		"kept#cut" } },
+	    1, NULL, NULL, 0 },
+	{ "second observation's industry", "kunshan-01", "320583",
+	    { GOOD_OBS,
+		{ "quantum#", "output_value", "2026", 1, "CNY_100M", 1, "" } },
+	    2, NULL, NULL, 1 },
+};
+
+START_TEST(wire_nul)
+{
+	Indicator__AgentMessage am = INDICATOR__AGENT_MESSAGE__INIT;
+	Indicator__AgentMessage *back;
+	char msg[VALIDATE_MSG_MAX] = "";
+	struct validation v;
+	struct report rep;
+	const char *code;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	report_init(&rep, wire_cases[_i].district, wire_cases[_i].o,
+	    wire_cases[_i].nobs);
+	rep.r.agent_id = (char *)wire_cases[_i].agent_id;
+	am.body_case = INDICATOR__AGENT_MESSAGE__BODY_REPORT;
+	am.report = &rep.r;
+	buf = pack_with_nul(&am, &len);
+	back = indicator__agent_message__unpack(NULL, len, buf);
+	ck_assert_ptr_nonnull(back);
+	validation_init(&v);
+	validate_wire(&v, buf, len);
+	code = validate_sender(&cfg.limits, back->report->agent_id,
+	    back->report->epoch, back->report->seq, true, &v, msg, sizeof(msg));
+	if (wire_cases[_i].sender_code != NULL) {
+		ck_assert_msg(code != NULL &&
+				  strcmp(code, wire_cases[_i].sender_code) == 0,
+		    "%s: sender %s, want %s", wire_cases[_i].name,
+		    code ? code : "NULL", wire_cases[_i].sender_code);
+		ck_assert_msg(strstr(msg, "NUL") != NULL, "%s: message %s",
+		    wire_cases[_i].name, msg);
+		goto done;
+	}
+	ck_assert_msg(
+	    code == NULL, "%s: sender refused: %s", wire_cases[_i].name, msg);
+	rc = validate_report(&cfg.reg, &cfg.limits, back->report, &today, &v);
+	if (wire_cases[_i].report_code == NULL &&
+	    wire_cases[_i].obs_index < 0) {
+		ck_assert_msg(
+		    rc == 0, "%s: %s", wire_cases[_i].name, describe(&v));
+		goto done;
+	}
+	ck_assert_msg(rc == 1, "%s: accepted", wire_cases[_i].name);
+	if (wire_cases[_i].report_code != NULL)
+		ck_assert_msg(
+		    v.code != NULL &&
+			strcmp(v.code, wire_cases[_i].report_code) == 0 &&
+			strstr(v.message, "NUL") != NULL,
+		    "%s: %s", wire_cases[_i].name, describe(&v));
+	if (wire_cases[_i].obs_index >= 0) {
+		ck_assert_msg(v.nerrors == 1 &&
+				  v.errors[0].index ==
+				      (uint32_t)wire_cases[_i].obs_index &&
+				  strcmp(v.errors[0].code, "bad_string") == 0 &&
+				  strstr(v.errors[0].message, "NUL") != NULL,
+		    "%s: %s", wire_cases[_i].name, describe(&v));
+	}
+	/* Consumed by validate_report(): the next report starts clean. */
+	ck_assert(!v.nul_district && !v.nul_other && v.nnul_obs == 0);
+done:
+	validation_free(&v);
+	indicator__agent_message__free_unpacked(back, NULL);
+	free(buf);
+	report_free(&rep);
+}
+END_TEST
+
+/* A heartbeat's agent_id with a NUL is the sender's problem too. */
+START_TEST(wire_nul_heartbeat)
+{
+	Indicator__AgentMessage am = INDICATOR__AGENT_MESSAGE__INIT;
+	Indicator__Heartbeat hb = INDICATOR__HEARTBEAT__INIT;
+	Indicator__AgentMessage *back;
+	char msg[VALIDATE_MSG_MAX] = "";
+	struct validation v;
+	uint8_t *buf;
+	size_t len;
+
+	hb.agent_id = (char *)"kunshan-01#other";
+	hb.epoch = 7;
+	am.body_case = INDICATOR__AGENT_MESSAGE__BODY_HEARTBEAT;
+	am.heartbeat = &hb;
+	buf = pack_with_nul(&am, &len);
+	back = indicator__agent_message__unpack(NULL, len, buf);
+	ck_assert_ptr_nonnull(back);
+	ck_assert_str_eq(back->heartbeat->agent_id, "kunshan-01");
+	validation_init(&v);
+	validate_wire(&v, buf, len);
+	ck_assert_str_eq(validate_sender(&cfg.limits, back->heartbeat->agent_id,
+			     7, 0, false, &v, msg, sizeof(msg)),
+	    "bad_agent_id");
+	validation_free(&v);
+	indicator__agent_message__free_unpacked(back, NULL);
+	free(buf);
+}
+END_TEST
+
+/*
+ * The body twice: protobuf-c keeps the second Report, and the first one's
+ * district held a NUL. Nothing the decoded message shows is wrong, and it
+ * is refused all the same: any string from the wire with a NUL is.
+ */
+START_TEST(wire_nul_in_a_body_not_kept)
+{
+	Indicator__AgentMessage am = INDICATOR__AGENT_MESSAGE__INIT;
+	Indicator__AgentMessage *back;
+	static const struct obs good = GOOD_OBS;
+	char msg[VALIDATE_MSG_MAX] = "";
+	struct report first, second;
+	uint8_t *b1, *b2, *both;
+	size_t l1, l2;
+	struct validation v;
+
+	report_init(&first, "320583#x", &good, 1);
+	report_init(&second, "320583", &good, 1);
+	am.body_case = INDICATOR__AGENT_MESSAGE__BODY_REPORT;
+	am.report = &first.r;
+	b1 = pack_with_nul(&am, &l1);
+	am.report = &second.r;
+	b2 = pack_with_nul(&am, &l2);
+	both = malloc(l1 + l2);
+	ck_assert_ptr_nonnull(both);
+	memcpy(both, b1, l1);
+	memcpy(both + l1, b2, l2);
+	back = indicator__agent_message__unpack(NULL, l1 + l2, both);
+	ck_assert_ptr_nonnull(back);
+	ck_assert_str_eq(back->report->district, "320583");
+	validation_init(&v);
+	validate_wire(&v, both, l1 + l2);
+	ck_assert_str_eq(validate_sender(&cfg.limits, back->report->agent_id,
+			     back->report->epoch, back->report->seq, true, &v,
+			     msg, sizeof(msg)),
+	    "bad_string");
+	validation_free(&v);
+	indicator__agent_message__free_unpacked(back, NULL);
+	free(both);
+	free(b1);
+	free(b2);
+	report_free(&first);
+	report_free(&second);
+}
+END_TEST
+
 static Suite *
 validate_suite(void)
 {
@@ -1016,6 +1282,13 @@ validate_suite(void)
 	tcase_add_loop_test(tc, report_level, 0, NELEM(reports));
 	tcase_add_test(tc, unknown_district_lists_observation_errors);
 	tcase_add_test(tc, validation_reused);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("wire");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_loop_test(tc, wire_nul, 0, NELEM(wire_cases));
+	tcase_add_test(tc, wire_nul_heartbeat);
+	tcase_add_test(tc, wire_nul_in_a_body_not_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,17 +1,21 @@
 /*
  * libFuzzer target: the daemon's decode and validate path on outside bytes,
  * as daemon/ingest.c runs it (msg_recv, msg_prepare, msg_reject): unpack an
- * AgentMessage, check the sender, validate a report against the built-in
- * registry, and pack the Ack the daemon would send. The Ack must pack to
+ * AgentMessage, read its strings on the wire (validate_wire), check the
+ * sender, validate a report against the built-in registry, and pack the
+ * Ack the daemon would send. An accepted report must hold no NUL and no
+ * control character (a note's tab aside) in any string. The Ack must pack to
  * the size it announced, decode again, and carry only valid UTF-8 in its
  * strings (proto3 clients refuse anything else).
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "pbwire.h"
 #include "utf8.h"
 #include "validate.h"
 #include "xmalloc.h"
@@ -146,6 +150,35 @@ accepted(const Indicator__Report *r, const struct validation *v)
 		}
 }
 
+/* An accepted message's strings must be exactly what was sent: no NUL on
+ * the wire (which the decoded string would hide). */
+static int
+wire_nul(const struct pbwire_path *path, const ProtobufCFieldDescriptor *field,
+    const uint8_t *data, size_t len, void *arg)
+{
+	(void)path;
+	(void)arg;
+	if (memchr(data, '\0', len) != NULL) {
+		fprintf(stderr,
+		    "fuzz_ingest: accepted with a NUL in a string (%s)\n",
+		    field->name);
+		abort();
+	}
+	return 0;
+}
+
+/* And no control character but a note's tab. */
+static void
+printable(const char *what, const char *s, bool tab_ok)
+{
+	if (utf8_control(s, strlen(s), tab_ok) != -1) {
+		fprintf(stderr,
+		    "fuzz_ingest: accepted with a control character in %s\n",
+		    what);
+		abort();
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -162,34 +195,52 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    "the frame does not decode as an AgentMessage");
 		return 0;
 	}
+	validation_init(&v);
+	validate_wire(&v, data, size);
 	switch (am->body_case) {
 	case INDICATOR__AGENT_MESSAGE__BODY_HEARTBEAT:
 		hb = am->heartbeat;
 		code = validate_sender(&cfg.limits, hb->agent_id, hb->epoch, 0,
-		    false, why, sizeof(why));
+		    false, &v, why, sizeof(why));
 		if (code != NULL)
 			answer(0, code, why);
+		else
+			printable("agent_id", hb->agent_id, false);
 		break;
 	case INDICATOR__AGENT_MESSAGE__BODY_REPORT:
 		r = am->report;
 		code = validate_sender(&cfg.limits, r->agent_id, r->epoch,
-		    r->seq, true, why, sizeof(why));
+		    r->seq, true, &v, why, sizeof(why));
 		if (code != NULL) {
 			answer(r->seq, code, why);
 			break;
 		}
-		validation_init(&v);
-		if (validate_report(&cfg.reg, &cfg.limits, r, &today, &v) != 0)
+		if (validate_report(&cfg.reg, &cfg.limits, r, &today, &v) !=
+		    0) {
 			reject(r, &v);
-		else
-			accepted(r, &v);
-		validation_free(&v);
+			break;
+		}
+		accepted(r, &v);
+		pbwire_strings(&indicator__agent_message__descriptor, data,
+		    size, wire_nul, NULL);
+		printable("agent_id", r->agent_id, false);
+		printable("district", r->district, false);
+		for (size_t i = 0; i < r->n_observations; i++) {
+			const Indicator__Observation *o = r->observations[i];
+
+			printable("industry", o->industry, false);
+			printable("metric", o->metric, false);
+			printable("period", o->period, false);
+			printable("unit", o->unit, false);
+			printable("note", o->note, true);
+		}
 		break;
 	default:
 		answer(0, "malformed",
 		    "the AgentMessage has neither a report nor a heartbeat");
 		break;
 	}
+	validation_free(&v);
 	indicator__agent_message__free_unpacked(am, NULL);
 	return 0;
 }
