@@ -211,6 +211,23 @@ validate_code_index(const char *const list[], size_t n, const char *code)
 	return -1;
 }
 
+static int
+has_nul(const struct pbwire_path *path, const ProtobufCFieldDescriptor *field,
+    const uint8_t *data, size_t len, void *arg)
+{
+	(void)path;
+	(void)field;
+	(void)arg;
+	return memchr(data, '\0', len) != NULL;
+}
+
+bool
+validate_wire_exact(
+    const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len)
+{
+	return pbwire_strings(desc, buf, len, has_nul, NULL) == 0;
+}
+
 /* A string of at most max bytes of valid UTF-8 without control
  * characters: one that may be echoed in a message. */
 static bool

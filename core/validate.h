@@ -91,6 +91,15 @@ void validation_free(struct validation *v);
 void validate_wire(struct validation *v, const uint8_t *buf, size_t len);
 
 /*
+ * True when no string field of the packed message (len bytes at buf, of
+ * type desc, sub-messages included) holds a NUL byte, so that its decoded
+ * strings are exactly what was sent. For messages that validate_wire()
+ * does not place, such as a SnapshotRequest.
+ */
+bool validate_wire_exact(
+    const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len);
+
+/*
  * Checks who sent a report or heartbeat, before anything else: agent_id
  * present, valid UTF-8 without control characters (C0, DEL, C1) or a NUL
  * on the wire (wire: the validation validate_wire() filled, or NULL), and

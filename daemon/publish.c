@@ -20,6 +20,7 @@
 #include "indicatord.h"
 #include "pbpack.h"
 #include "pbwire.h"
+#include "validate.h"
 #include "xmalloc.h"
 
 /* meta: the seq the agg database is consistent with (written at each
@@ -713,7 +714,12 @@ snapshot_recv(void *sock, unsigned char *id, size_t *idlen,
 	while (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &moresz) == 0 && more) {
 		if (zmq_msg_recv(&part, sock, 0) == -1)
 			break;
-		if (++frames == 1)
+		/* A string cut at a NUL (a prefix, a query's code) would
+		 * ask for something else than was sent. */
+		if (++frames == 1 &&
+		    validate_wire_exact(
+			&indicator__snapshot_request__descriptor,
+			zmq_msg_data(&part), zmq_msg_size(&part)))
 			*req = indicator__snapshot_request__unpack(
 			    NULL, zmq_msg_size(&part), zmq_msg_data(&part));
 	}
