@@ -209,7 +209,13 @@ rejection_line(FILE *fp, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	if (fp != NULL) {
-		vfprintf(fp, fmt, ap);
+		char line[LOG_MESSAGE_MAX], esc[4 * LOG_MESSAGE_MAX];
+
+		/* The daemon's words and the report's strings, escaped as
+		 * the log does: no control character reaches a terminal. */
+		vsnprintf(line, sizeof(line), fmt, ap);
+		log_escape(esc, sizeof(esc), line, strlen(line), NULL);
+		fputs(esc, fp);
 		fputc('\n', fp);
 	} else {
 		log_vlog(CONFIG_LOG_ERROR, fmt, ap);

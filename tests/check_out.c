@@ -164,6 +164,32 @@ START_TEST(test_table_controls)
 	free(buf);
 	out_table_destroy(&t);
 
+	/* C1 (the 8-bit CSI U+009B), the line separators and bytes that
+	 * are not UTF-8 too; a Chinese name stays as it is. */
+	t = out_table_new(2);
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	out_table_add(t,
+	    (const char *const[]){ "x\xc2\x9b"
+				   "2Jy",
+		"\xe2\x80\xa8z\xff" },
+	    false);
+	out_table_add(
+	    t, (const char *const[]){ "昆山市", "\xc2\xa0ok" }, false);
+	out_table_print(t, f);
+	fclose(f);
+	ck_assert_str_eq(buf, "x?2Jy   ?z?\n昆山市  \xc2\xa0ok\n");
+	free(buf);
+	out_table_destroy(&t);
+
+	/* A line outside a table, the same way. */
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	out_line(f, "verify: %s: %s", "agg/x\n<3>forged", "\033[2J\xc2\x85");
+	fclose(f);
+	ck_assert_str_eq(buf, "verify: agg/x?<3>forged: ?[2J?\n");
+	free(buf);
+
 	t = out_table_new(1);
 	buf = NULL;
 	f = open_memstream(&buf, &len);
@@ -192,6 +218,8 @@ static const struct json_case {
 	{ "苏州工业园区", "\"苏州工业园区\"" },
 	{ "\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\"" }, /* U+1F600 */
 	{ "\xe2\x80\xa8\xe2\x80\xa9", "\"\\u2028\\u2029\"" },
+	{ "\xc2\x80\xc2\x9b\xc2\x9f\xc2\xa0",
+	    "\"\\u0080\\u009b\\u009f\xc2\xa0\"" },
 	{ "\xff", "\"\\ufffd\"" },
 	{ "a\xe6\x98", "\"a\\ufffd\\ufffd\"" }, /* cut short at the end */
 	{ "\xe6\x98z", "\"\\ufffd\\ufffdz\"" }, /* cut short in the middle */

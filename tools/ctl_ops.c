@@ -667,7 +667,7 @@ verify_problem(
 		out_json_str(stdout, &first, "detail", text);
 		fputs("}\n", stdout);
 	} else {
-		printf("verify: %s: %s\n", topic, text);
+		out_line(stdout, "verify: %s: %s", topic, text);
 	}
 }
 
@@ -700,8 +700,8 @@ verify_field(struct verify *v, const char *topic, const char *field,
 		break;
 	}
 	if (!v->ctl->json) {
-		printf("verify: %s: %s stored %s, recomputed %s\n", topic,
-		    field, s, r);
+		out_line(stdout, "verify: %s: %s stored %s, recomputed %s",
+		    topic, field, s, r);
 		return;
 	}
 	fputc('{', stdout);

@@ -374,7 +374,8 @@ city_table(const struct sub *s, FILE *f)
 		}
 		out_table_add(t, cells, false);
 	}
-	fprintf(f, "City figures, %s\n\n", period);
+	out_line(f, "City figures, %s", period);
+	fputc('\n', f);
 	out_table_print(t, f);
 	out_table_destroy(&t);
 }

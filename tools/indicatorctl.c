@@ -618,7 +618,7 @@ city_print(
 	const char **cells = xcalloc(ncols, sizeof(*cells));
 	char(*buf)[CELL_MAX] = xcalloc(ncols, sizeof(*buf));
 
-	printf("City of Suzhou, future industries, %s\n", period);
+	out_line(stdout, "City of Suzhou, future industries, %s", period);
 	if (s->synthetic)
 		printf("(synthetic sample data)\n");
 

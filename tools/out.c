@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,16 +131,53 @@ out_table_destroy(struct out_table **tp)
 	*tp = NULL;
 }
 
-/* A copy of s with its control characters replaced by '?'. */
+/* Whether code point cp must not reach a terminal as it is: C0 and C1
+ * controls, DEL, and the line and paragraph separators. */
+static bool
+unprintable(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 ||
+	       cp == 0x2029;
+}
+
+/* A copy of s with each unprintable character, and each byte that is not
+ * part of well-formed UTF-8, replaced by '?'. */
 static char *
 cell_dup(const char *s)
 {
-	char *c = xstrdup(s != NULL ? s : "");
+	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+	char *c = xmalloc(strlen((const char *)p) + 1), *o = c;
 
-	for (unsigned char *p = (unsigned char *)c; *p != '\0'; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	while (*p != '\0') {
+		uint32_t cp;
+		size_t n = utf8_decode(p, &cp);
+
+		if (n == 0 || unprintable(cp)) {
+			*o++ = '?';
+			p += n == 0 ? 1 : n;
+			continue;
+		}
+		memcpy(o, p, n);
+		o += n;
+		p += n;
+	}
+	*o = '\0';
 	return c;
+}
+
+void
+out_line(FILE *f, const char *fmt, ...)
+{
+	char buf[4096], *clean;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	clean = cell_dup(buf);
+	fputs(clean, f);
+	fputc('\n', f);
+	free(clean);
 }
 
 void
@@ -390,9 +428,9 @@ out_json_string(FILE *f, const char *s)
 			fputs("\\t", f);
 			break;
 		default:
-			/* U+2028 and U+2029 end a line in JavaScript. */
-			if (cp < 0x20 || cp == 0x7f || cp == 0x2028 ||
-			    cp == 0x2029)
+			/* U+2028 and U+2029 end a line in JavaScript; C1
+			 * controls are valid JSON, but not for a terminal. */
+			if (unprintable(cp))
 				fprintf(f, "\\u%04x", (unsigned)cp);
 			else
 				fwrite(p, 1, n, f);

@@ -52,9 +52,15 @@ size_t out_width(const char *s);
 struct out_table *out_table_new(size_t ncols);
 void out_table_destroy(struct out_table **t);
 /* Appends a row of ncols strings (copied; NULL is an empty cell). Header
- * rows come first. Control characters in a cell are shown as '?', so that
- * a hostile string cannot move the cursor or break the alignment. */
+ * rows come first. Control characters in a cell (C0, DEL, C1, U+2028,
+ * U+2029) and bytes that are not well-formed UTF-8 are shown as '?', so
+ * that a hostile string cannot move the cursor or break the alignment. */
 void out_table_add(struct out_table *t, const char *const cells[], bool header);
+/* Prints one line of text (a newline added) made by fmt, cleaned as a
+ * table cell is: for lines that carry strings from the store or the wire
+ * outside a table. At most 4095 bytes. */
+void out_line(FILE *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* The rows that are not headers. */
 size_t out_table_rows(const struct out_table *t);
 /* Prints the table: each column as wide as its widest cell (out_width()),
@@ -96,9 +102,9 @@ void out_time(int64_t ms, char *buf, size_t len);
 
 /*
  * JSON. out_json_string() writes s as a JSON string: '"' and '\\'
- * escaped, control characters (U+0000-U+001F, U+007F) and U+2028/U+2029
- * as escapes, every byte that is not part of well-formed UTF-8 (RFC 3629:
- * no overlong forms, surrogates or code points above U+10FFFF) as
+ * escaped, control characters (U+0000-U+001F, U+007F-U+009F) and
+ * U+2028/U+2029 as escapes, every byte that is not part of well-formed UTF-8
+ * (RFC 3629: no overlong forms, surrogates or code points above U+10FFFF) as
  * \ufffd; everything else as its UTF-8 bytes. The result is valid JSON
  * whatever s holds.
  *
