@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "strlimits.h"
 
@@ -75,5 +76,26 @@ struct key_client {
  */
 int keys_client_load(const char *server, const char *public_file,
     const char *secret_file, struct key_client *out, char *err, size_t errlen);
+
+/* The largest key file keys_file_read() reads. */
+#define KEYS_FILE_MAX (16 << 20)
+
+/*
+ * Reads a file that decides who may talk to the daemon (its secret key
+ * when secret is true; an authorised-agents or subscriber-keys file
+ * otherwise) into a new NUL-terminated string (caller frees), refusing it
+ * unless it is a regular file
+ *   - owned by root, by the process's effective user, or by user (the
+ *     daemon's user when the check runs as another one, such as root's
+ *     `indicatord -n`; (uid_t)-1 for none),
+ *   - not writable by its group or others, since whoever can write it can
+ *     add a key,
+ *   - for a secret key, not readable by them either.
+ * The checks are made on the open file (fstat), so what is read is what
+ * was checked. NULL with the reason in err, with the chmod or chown that
+ * fixes it. A file holding a NUL byte is refused too.
+ */
+char *keys_file_read(
+    const char *path, bool secret, uid_t user, char *err, size_t errlen);
 
 #endif

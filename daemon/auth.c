@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "indicatord.h"
@@ -70,16 +71,33 @@ check_private(const char *path, const char *what, mode_t forbidden)
 	return 0;
 }
 
+/*
+ * The daemon's user, for the key files' owner check (keys_file_read()):
+ * when the check runs as root (`indicatord -n` by hand), the data
+ * directory's owner, which is the user the service runs as (the unit's
+ * User= and StateDirectory=); else none but the process's own.
+ */
+static uid_t
+daemon_user(const struct config *cfg)
+{
+	struct stat st;
+
+	if (geteuid() == 0 && stat(cfg->data_dir, &st) == 0)
+		return st.st_uid;
+	return (uid_t)-1;
+}
+
 /* Loads one key file into t; -1 with "what: path: reason" in err, what
  * being the key that names the file. */
 static int
-load_table(const char *what, const char *path, bool with_district,
-    struct key_table *t, char *err, size_t len)
+load_table(const struct config *cfg, const char *what, const char *path,
+    bool with_district, struct key_table *t, char *err, size_t len)
 {
 	char why[512], *text;
 	int rc;
 
-	if ((text = config_read_text(path, why, sizeof(why))) == NULL) {
+	if ((text = keys_file_read(
+		 path, false, daemon_user(cfg), why, sizeof(why))) == NULL) {
 		snprintf(err, len, "%s: %s", what, why);
 		return -1;
 	}
@@ -101,12 +119,12 @@ load_tables(const struct config *cfg, struct auth *a, char *err, size_t len)
 	int rc = 0;
 
 	if (cfg->curve &&
-	    load_table("authorised_agents", cfg->authorised_agents, true,
+	    load_table(cfg, "authorised_agents", cfg->authorised_agents, true,
 		&agents, why[0], sizeof(why[0])) == -1)
 		rc = -1;
 	if (cfg->feed_curve &&
-	    load_table("subscriber_keys", cfg->subscriber_keys, false, &subs,
-		why[1], sizeof(why[1])) == -1)
+	    load_table(cfg, "subscriber_keys", cfg->subscriber_keys, false,
+		&subs, why[1], sizeof(why[1])) == -1)
 		rc = -1;
 	if (rc == -1) {
 		snprintf(err, len, "%s%s%s", why[0],
@@ -125,20 +143,12 @@ load_tables(const struct config *cfg, struct auth *a, char *err, size_t len)
 static int
 load_secret(const struct config *cfg, struct auth *a)
 {
-	char err[256], *text;
-	struct stat st;
+	char err[512], *text;
 	int rc;
 
-	if (stat(cfg->secret_key_file, &st) == -1) {
-		log_error("indicatord: secret key %s: %s", cfg->secret_key_file,
-		    strerror(errno));
-		return -1;
-	}
-	if (check_private(cfg->secret_key_file, "secret key", 077) == -1)
-		return -1;
-	if ((text = config_read_text(cfg->secret_key_file, err, sizeof(err))) ==
-	    NULL) {
-		log_error("indicatord: %s", err);
+	if ((text = keys_file_read(cfg->secret_key_file, true, daemon_user(cfg),
+		 err, sizeof(err))) == NULL) {
+		log_error("indicatord: secret key %s", err);
 		return -1;
 	}
 	rc = keys_parse_key(text, a->secret, err, sizeof(err));

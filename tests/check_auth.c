@@ -75,7 +75,9 @@ curve_up(const char *more)
 	    "# key agent district\n%s kunshan-01 320583\n%s sip-01 320576\n"
 	    "%s harness 320505\n",
 	    kunshan.pub, sip.pub, probe.pub);
-	harness_write_file(agents_path, text);
+	/* Never group- or world-writable, whatever the umask: the daemon
+	 * refuses such a file. */
+	write_mode(agents_path, text, 0644);
 	snprintf(extra, sizeof(extra),
 	    "curve = true\nsecret_key_file = %s\nauthorised_agents = %s\n%s",
 	    path, agents_path, more ? more : "");
@@ -241,6 +243,26 @@ START_TEST(curve_broken_keys_file_kept_on_reload)
 	     i < 200 && !harness_daemon_log_has(&dm, "reload refused"); i++)
 		usleep(20000);
 	ck_assert(harness_daemon_log_has(&dm, "reload refused"));
+	harness_expect_ack(
+	    report(s, "kunshan-01", "320583", 1, ACK_MS), ACCEPTED, NULL);
+	zmq_close(s);
+}
+END_TEST
+
+/* The authorised-agents file made writable by others: a reload refuses it
+ * and the old keys stay. */
+START_TEST(curve_open_keys_file_refused_on_reload)
+{
+	void *s = client(&kunshan);
+
+	ck_assert(chmod(agents_path, 0666) == 0);
+	ck_assert(kill(dm.pid, SIGHUP) == 0);
+	for (int i = 0;
+	     i < 200 && !harness_daemon_log_has(&dm, "reload refused"); i++)
+		usleep(20000);
+	ck_assert(harness_daemon_log_has(&dm, "reload refused"));
+	ck_assert(
+	    harness_daemon_log_has(&dm, "is writable by group or others"));
 	harness_expect_ack(
 	    report(s, "kunshan-01", "320583", 1, ACK_MS), ACCEPTED, NULL);
 	zmq_close(s);
@@ -497,7 +519,7 @@ START_TEST(feed_curve_subscribers)
 	write_mode(osec, stranger_sub.sec, 0600);
 	snprintf(agents_path, sizeof(agents_path), "%s/subscribers", keydir);
 	snprintf(text, sizeof(text), "%s city-dashboard\n", sub.pub);
-	harness_write_file(agents_path, text);
+	write_mode(agents_path, text, 0644);
 	snprintf(extra, sizeof(extra),
 	    "feed_curve = true\nsecret_key_file = %s\nsubscriber_keys = %s\n",
 	    path, agents_path);
@@ -609,6 +631,7 @@ auth_suite(void)
 	tcase_add_test(tc, curve_plaintext_client_refused);
 	tcase_add_test(tc, curve_revoked_after_sighup);
 	tcase_add_test(tc, curve_broken_keys_file_kept_on_reload);
+	tcase_add_test(tc, curve_open_keys_file_refused_on_reload);
 	tcase_add_test(tc, curve_real_agent);
 	suite_add_tcase(s, tc);
 

@@ -228,7 +228,8 @@ keygen(const char *name)
 /*
  * Each case: lines appended to the harness's [daemon] section (@TMP@ stands
  * for the scratch directory, which holds server.key (0600), server.pub,
- * open.key (0644), agents (an authorised_agents file) and bad_agents), and
+ * open.key (0644), group.key (0640), agents (an authorised_agents file,
+ * 0644), open_agents (0666), group_subscribers (0664) and bad_agents), and
  * what the refusal must say.
  */
 static const struct {
@@ -257,6 +258,22 @@ static const struct {
 	    "curve = true\nsecret_key_file = @TMP@/server.key\n"
 	    "authorised_agents = @TMP@/bad_agents\n",
 	    "authorised_agents: @TMP@/bad_agents:1: " },
+	{ "authorised_agents writable by others",
+	    "curve = true\nsecret_key_file = @TMP@/server.key\n"
+	    "authorised_agents = @TMP@/open_agents\n",
+	    "authorised_agents: @TMP@/open_agents is writable by group or "
+	    "others (mode 0666): whoever can write it can add a key; fix it "
+	    "with: chmod go-w @TMP@/open_agents" },
+	{ "subscriber_keys writable by its group",
+	    "feed_curve = true\nsecret_key_file = @TMP@/server.key\n"
+	    "subscriber_keys = @TMP@/group_subscribers\n",
+	    "subscriber_keys: @TMP@/group_subscribers is writable by group or "
+	    "others (mode 0664)" },
+	{ "secret key readable by its group",
+	    "curve = true\nsecret_key_file = @TMP@/group.key\n"
+	    "authorised_agents = @TMP@/agents\n",
+	    "secret key @TMP@/group.key is accessible by others (mode 0640); "
+	    "fix it with: chmod 600 @TMP@/group.key" },
 	{ "subscriber_keys missing",
 	    "feed_curve = true\nsecret_key_file = @TMP@/server.key\n"
 	    "subscriber_keys = @TMP@/none\n",
@@ -317,12 +334,28 @@ refused_files(void)
 	ck_assert_ptr_nonnull(f);
 	fprintf(f, "%s kunshan-01 320583\n", pub);
 	fclose(f);
+	ck_assert_int_eq(chmod(path, 0644), 0);
 	free(pub);
 	snprintf(path, sizeof(path), "%s/agents.key", tmp);
 	harness_write_file(path, "not a key\n");
 	ck_assert_int_eq(chmod(path, 0600), 0);
 	snprintf(path, sizeof(path), "%s/bad_agents", tmp);
 	harness_write_file(path, "this is not a binding\n");
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	/* The agents file, writable by others (0666), by its group (0664);
+	 * a secret key its group may read (0640). */
+	snprintf(path, sizeof(path), "%s/open_agents", tmp);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "# any local user could add a key here\n");
+	fclose(f);
+	ck_assert_int_eq(chmod(path, 0666), 0);
+	snprintf(path, sizeof(path), "%s/group_subscribers", tmp);
+	harness_write_file(path, "# the group could add a key here\n");
+	ck_assert_int_eq(chmod(path, 0664), 0);
+	keygen("group");
+	snprintf(path, sizeof(path), "%s/group.key", tmp);
+	ck_assert_int_eq(chmod(path, 0640), 0);
 	snprintf(path, sizeof(path), "%s/open", tmp);
 	ck_assert_int_eq(mkdir(path, 0755), 0);
 	ck_assert_int_eq(chmod(path, 0755), 0);
@@ -361,6 +394,42 @@ START_TEST(check_refuses)
 	free(err);
 	free(extra);
 	free(want);
+}
+END_TEST
+
+/*
+ * A key file that belongs to another user is refused: its owner could add
+ * a key. Run as root (`indicatord -n` by hand), the daemon's user is the
+ * data directory's owner, so the same file is accepted once the data
+ * directory belongs to that user too. Needs root for chown.
+ */
+START_TEST(check_refuses_foreign_owner)
+{
+	const char *check[] = { INDICATORD_BIN, "-n", "-c", dm.conf, NULL };
+	const uid_t other = 54321;
+	char *extra, *err, path[1024];
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "check_cli: not root, owner case skipped\n");
+		return;
+	}
+	refused_files();
+	snprintf(path, sizeof(path), "%s/agents", tmp);
+	ck_assert_int_eq(chown(path, other, (gid_t)-1), 0);
+	extra = with_tmp("curve = true\nsecret_key_file = @TMP@/server.key\n"
+			 "authorised_agents = @TMP@/agents\n");
+	harness_daemon_init(&dm, extra);
+	ck_assert_int_eq(harness_run(check, NULL, &err, RUN_S), 1);
+	ck_assert_msg(strstr(err, "belongs to uid 54321, neither root nor "
+				  "the daemon's user") != NULL,
+	    "%s", err);
+	ck_assert_msg(strstr(err, "fix it with: chown ") != NULL, "%s", err);
+	free(err);
+	ck_assert_int_eq(mkdir(dm.data_dir, 0700), 0);
+	ck_assert_int_eq(chown(dm.data_dir, other, (gid_t)-1), 0);
+	ck_assert_int_eq(harness_run(check, NULL, &err, RUN_S), 0);
+	free(err);
+	free(extra);
 }
 END_TEST
 
@@ -608,6 +677,7 @@ cli_suite(void)
 	tc = tcase_create("check");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, check_refuses, 0, NELEM(refused));
+	tcase_add_test(tc, check_refuses_foreign_owner);
 	tcase_add_test(tc, check_names_every_problem);
 	tcase_add_test(tc, check_accepts);
 	tcase_add_test(tc, check_site_file);
