@@ -761,22 +761,31 @@ struct outbox_batch {
 	bool failed;
 };
 
-/* Deletes the pending keys from seq on: a batch's reports that were never
- * committed. 0, MDB_MAP_FULL or -1. */
+/*
+ * Deletes the pending keys from seq on: a batch's reports that were never
+ * committed. Each pass seeks from `from` again with a key of its own:
+ * MDB_SET_RANGE points k into the map at the key it found, and after the
+ * delete that memory holds whatever the page moved there, a key before
+ * `from` (a committed report) or past the last one. 0, MDB_MAP_FULL or -1.
+ */
 static int
 staged_clear(struct outbox *o, MDB_txn *txn, uint64_t from)
 {
 	unsigned char kb[8];
-	MDB_val k = { sizeof(kb), kb }, v;
+	MDB_val k, v;
 	MDB_cursor *c;
 	int rc;
 
-	put_be64(kb, from);
 	if ((rc = mdb_cursor_open(txn, o->pending, &c)) != 0)
 		return outbox_fail("pending", rc);
-	while ((rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)) == 0 &&
-	       (rc = mdb_cursor_del(c, 0)) == 0)
+	for (;;) {
 		put_be64(kb, from);
+		k.mv_size = sizeof(kb);
+		k.mv_data = kb;
+		if ((rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)) != 0 ||
+		    (rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+	}
 	mdb_cursor_close(c);
 	if (rc == MDB_NOTFOUND)
 		return 0;
