@@ -14,6 +14,7 @@
 
 #include <lmdb.h>
 
+#include "envcheck.h"
 #include "lockfile.h"
 #include "log.h"
 #include "outbox.h"
@@ -256,10 +257,12 @@ outbox_open(const char *dir, char *err, size_t errlen)
 	if ((rc = mdb_env_set_maxdbs(o->env, 4)) != 0 ||
 	    (rc = mdb_env_set_mapsize(o->env, OUTBOX_MAP_START)) != 0 ||
 	    (rc = mdb_env_open(o->env, dir, 0, 0600)) != 0) {
-		snprintf(
-		    err, errlen, "outbox: open %s: %s", dir, mdb_strerror(rc));
+		envcheck_open_failed(dir, "outbox", rc, err, errlen);
 		goto env_close;
 	}
+	/* Before any transaction reads a page. */
+	if (envcheck_size(o->env, dir, "outbox", err, errlen) == -1)
+		goto env_close;
 	/* Keep a size an earlier run grew to. */
 	if ((rc = mdb_env_set_mapsize(o->env, 0)) != 0 ||
 	    (rc = mdb_env_info(o->env, &info)) != 0 ||
@@ -315,10 +318,12 @@ outbox_open_readonly(const char *dir, char *err, size_t errlen)
 	}
 	if ((rc = mdb_env_set_maxdbs(o->env, 4)) != 0 ||
 	    (rc = mdb_env_open(o->env, dir, MDB_RDONLY, 0600)) != 0) {
-		snprintf(
-		    err, errlen, "outbox: open %s: %s", dir, mdb_strerror(rc));
+		envcheck_open_failed(dir, "outbox", rc, err, errlen);
 		goto env_close;
 	}
+	/* Before any transaction reads a page. */
+	if (envcheck_size(o->env, dir, "outbox", err, errlen) == -1)
+		goto env_close;
 	if ((rc = outbox_read_begin(o, &txn)) != 0) {
 		snprintf(
 		    err, errlen, "outbox: read %s: %s", dir, mdb_strerror(rc));

@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <lmdb.h>
 
+#include "envcheck.h"
 #include "log.h"
 #include "pbpack.h"
 #include "pbwire.h"
@@ -24,6 +26,11 @@
 /* A StoredObservation packs to well under this. */
 #define STORE_OBS_VAL_MAX PBPACK_OBSERVATION_MAX
 #define STORE_BEGIN_TRIES 4
+/* meta: the store's random id, also in store.id beside data.mdb. */
+#define STORE_META_ID "store_id"
+/* store.id is rewritten at most this often under load (each time an fsync
+ * of a small file). */
+#define STORE_ID_EVERY_MS 1000
 
 enum store_db { DB_OBS, DB_LOG, DB_SEQ, DB_REJECT, DB_AGG, DB_META, DB_COUNT };
 
@@ -44,6 +51,15 @@ struct store {
 	uint64_t map_max;
 	char *dir;
 	int ntxn;
+	enum store_sync sync;
+	/* The store's identity (envcheck.h): what store.id said at open, its
+	 * id as data.mdb holds it (0: none), and when store.id was last
+	 * written (monotonic ms; 0: never by this process). */
+	struct envcheck_id ident;
+	bool ident_found;
+	uint64_t stored_id;
+	int64_t ident_written_ms;
+	bool ident_warned;
 };
 
 struct store_txn {
@@ -364,6 +380,157 @@ map_adopt(struct store *s, uint64_t want)
 	return rc;
 }
 
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Records the store's id, last durable transaction and file size in
+ * store.id (envcheck.h): when force, or when STORE_ID_EVERY_MS have passed
+ * since the last time and commits are durable (sync = full; with a weaker
+ * sync only at open and close, after flushing, so that store.id never
+ * names a transaction a crash could take back). A failure is logged once
+ * and otherwise ignored: store.id guards the data, it is not the data.
+ */
+static void
+store_ident_note(struct store *s, bool force)
+{
+	struct envcheck_id id;
+	MDB_envinfo info;
+	char err[4200];
+	int64_t now;
+	int rc;
+
+	if (s->readonly || s->stored_id == 0)
+		return;
+	now = mono_ms();
+	if (!force && (s->sync != STORE_SYNC_FULL ||
+			  now - s->ident_written_ms < STORE_ID_EVERY_MS))
+		return;
+	s->ident_written_ms = now;
+	if (s->sync != STORE_SYNC_FULL && (rc = mdb_env_sync(s->env, 1)) != 0) {
+		snprintf(err, sizeof(err), "store: sync %s: %s", s->dir,
+		    mdb_strerror(rc));
+		goto warn;
+	}
+	id.id = s->stored_id;
+	if ((rc = mdb_env_info(s->env, &info)) != 0) {
+		snprintf(err, sizeof(err), "store: %s: %s", s->dir,
+		    mdb_strerror(rc));
+		goto warn;
+	}
+	id.txn = info.me_last_txnid;
+	if (envcheck_file_size(s->env, &id.size) == -1) {
+		snprintf(err, sizeof(err), "store: %s/data.mdb: %s", s->dir,
+		    strerror(errno));
+		goto warn;
+	}
+	if (envcheck_id_write(s->dir, &id, err, sizeof(err)) == 0) {
+		s->ident_warned = false;
+		return;
+	}
+warn:
+	if (!s->ident_warned)
+		log_warn("%s; the store's identity is not recorded, so an "
+			 "emptied or older data.mdb would not be noticed",
+		    err);
+	s->ident_warned = true;
+}
+
+/* The id data.mdb holds in meta, 0 for none. 0 or -1. */
+static int
+store_ident_get(struct store *s, uint64_t *out)
+{
+	struct store_txn *t;
+	int rc;
+
+	*out = 0;
+	if (!s->have[DB_META])
+		return 0;
+	if ((t = store_txn_begin(s, false)) == NULL)
+		return -1;
+	rc = store_meta_get(t, STORE_META_ID, out);
+	store_txn_abort(&t);
+	return rc == 0 ? 0 : -1;
+}
+
+/* Gives a store without an id one, in meta. 0 or -1. */
+static int
+store_ident_give(struct store *s)
+{
+	struct store_txn *t;
+	uint64_t id;
+	int rc;
+
+	if (envcheck_id_new(&id) == -1) {
+		log_error("store: getrandom: %s", strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		if ((t = store_txn_begin(s, true)) == NULL)
+			return -1;
+		if ((rc = store_meta_put(t, STORE_META_ID, id)) == 0)
+			rc = store_txn_commit(&t);
+		else
+			store_txn_abort(&t);
+		if (rc != STORE_FULL || store_grow(s) == -1)
+			break;
+	}
+	if (rc != 0)
+		return -1;
+	s->stored_id = id;
+	return 0;
+}
+
+/*
+ * The open-time identity check (envcheck.h): data.mdb must be the store
+ * store.id describes, at least as far on; a store opened for writing
+ * without an id gets one, and store.id is written. 0, or -1 with the
+ * reason in err.
+ */
+static int
+store_ident_check(struct store *s, char *err, size_t errlen)
+{
+	MDB_envinfo info;
+	uint64_t size;
+	int rc;
+
+	if (store_ident_get(s, &s->stored_id) == -1) {
+		snprintf(err, errlen, "store: cannot read the store's id in %s",
+		    s->dir);
+		return -1;
+	}
+	if (s->ident_found) {
+		if ((rc = mdb_env_info(s->env, &info)) != 0) {
+			snprintf(err, errlen, "store: %s: %s", s->dir,
+			    mdb_strerror(rc));
+			return -1;
+		}
+		if (envcheck_file_size(s->env, &size) == -1) {
+			snprintf(err, errlen, "store: %s/data.mdb: %s", s->dir,
+			    strerror(errno));
+			return -1;
+		}
+		if (envcheck_same(s->dir, &s->ident, s->stored_id,
+			info.me_last_txnid, size, err, errlen) == -1)
+			return -1;
+	}
+	if (s->readonly)
+		return 0;
+	if (s->stored_id == 0 && store_ident_give(s) == -1) {
+		snprintf(err, errlen,
+		    "store: cannot give the store in %s an id", s->dir);
+		return -1;
+	}
+	store_ident_note(s, true);
+	return 0;
+}
+
 struct store *
 store_open(const struct store_opts *opts, char *err, size_t errlen)
 {
@@ -374,6 +541,7 @@ store_open(const struct store_opts *opts, char *err, size_t errlen)
 
 	s = xcalloc(1, sizeof(*s));
 	s->readonly = opts->readonly;
+	s->sync = opts->sync;
 	s->dir = xstrdup(opts->dir);
 	map_size = opts->map_size ? opts->map_size : STORE_MAP_DEFAULT;
 	s->map_max = opts->map_max ? opts->map_max : STORE_MAP_MAX_DEFAULT;
@@ -399,6 +567,13 @@ store_open(const struct store_opts *opts, char *err, size_t errlen)
 		flags |= MDB_NOSYNC;
 		break;
 	}
+	/* Before LMDB sees the directory: it would take an emptied data.mdb
+	 * for a new store. */
+	if (envcheck_id_read(s->dir, &s->ident, &s->ident_found, err, errlen) ==
+		-1 ||
+	    (s->ident_found &&
+		envcheck_present(s->dir, &s->ident, err, errlen) == -1))
+		goto free_store;
 	rc = mdb_env_create(&s->env);
 	if (rc != 0) {
 		snprintf(err, errlen, "store: create: %s", mdb_strerror(rc));
@@ -418,10 +593,13 @@ store_open(const struct store_opts *opts, char *err, size_t errlen)
 			snprintf(
 			    err, errlen, "store: no store at %s", opts->dir);
 		else
-			snprintf(err, errlen, "store: open %s: %s", opts->dir,
-			    mdb_strerror(rc));
+			envcheck_open_failed(
+			    opts->dir, "store", rc, err, errlen);
 		goto env_close;
 	}
+	/* Before any transaction reads a page. */
+	if (envcheck_size(s->env, opts->dir, "store", err, errlen) == -1)
+		goto env_close;
 	rc = map_adopt(s, map_size);
 	if (rc != 0) {
 		snprintf(err, errlen, "store: map %s: %s", opts->dir,
@@ -446,6 +624,8 @@ store_open(const struct store_opts *opts, char *err, size_t errlen)
 		    opts->dir);
 		goto env_close;
 	}
+	if (store_ident_check(s, err, errlen) == -1)
+		goto env_close;
 	return s;
 env_close:
 	mdb_env_close(s->env);
@@ -460,6 +640,7 @@ store_close(struct store **s)
 {
 	if (s == NULL || *s == NULL)
 		return;
+	store_ident_note(*s, true);
 	mdb_env_close((*s)->env);
 	free((*s)->dir);
 	free(*s);
@@ -596,6 +777,8 @@ txn_free(struct store_txn **t)
 int
 store_txn_commit(struct store_txn **t)
 {
+	struct store *s = (*t)->s;
+	bool write = (*t)->write;
 	int rc;
 
 	if ((*t)->full) {
@@ -609,6 +792,8 @@ store_txn_commit(struct store_txn **t)
 		return STORE_FULL;
 	if (rc != 0)
 		return store_fail("commit", rc);
+	if (write)
+		store_ident_note(s, false);
 	return 0;
 }
 
@@ -1354,9 +1539,47 @@ store_stat(struct store_txn *t, struct store_stat *out)
 	return 0;
 }
 
+/*
+ * store.id for a copy in dir of the store with id `id`: its own last
+ * transaction and size, read from the copy (opened without a lock file,
+ * read-only), so that a restore of the directory's contents is accepted.
+ */
+static int
+backup_ident(const char *dir, uint64_t id)
+{
+	struct envcheck_id ident = { .id = id };
+	MDB_envinfo info;
+	char err[4200];
+	MDB_env *env;
+	int rc;
+
+	if ((rc = mdb_env_create(&env)) != 0) {
+		log_error("store: backup %s: %s", dir, mdb_strerror(rc));
+		return -1;
+	}
+	if ((rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOLOCK, 0600)) != 0 ||
+	    (rc = mdb_env_info(env, &info)) != 0) {
+		log_error("store: backup %s: %s", dir, mdb_strerror(rc));
+		goto env_close;
+	}
+	ident.txn = info.me_last_txnid;
+	if (envcheck_file_size(env, &ident.size) == -1) {
+		log_error(
+		    "store: backup %s/data.mdb: %s", dir, strerror(errno));
+		rc = -1;
+		goto env_close;
+	}
+	if ((rc = envcheck_id_write(dir, &ident, err, sizeof(err))) == -1)
+		log_error("%s", err);
+env_close:
+	mdb_env_close(env);
+	return rc == 0 ? 0 : -1;
+}
+
 int
 store_backup(struct store *s, const char *dir)
 {
+	uint64_t id = s->stored_id;
 	int rc;
 
 	rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
@@ -1364,5 +1587,9 @@ store_backup(struct store *s, const char *dir)
 		log_error("store: backup to %s: %s", dir, mdb_strerror(rc));
 		return -1;
 	}
-	return 0;
+	/* A store without an id yet (never opened by a daemon of this
+	 * version) gets one at its first start, restored or not. */
+	if (id == 0)
+		(void)store_ident_get(s, &id);
+	return id == 0 ? 0 : backup_ident(dir, id);
 }

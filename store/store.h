@@ -122,8 +122,18 @@ struct store_txn;
 
 /* store.c */
 
-/* Opens (creating if needed, unless read-only) the store. Returns NULL and
- * writes a reason to err on failure. Caller owns the store. */
+/*
+ * Opens (creating if needed, unless read-only) the store. Returns NULL and
+ * writes a reason to err on failure. Caller owns the store.
+ *
+ * Before anything in data.mdb is read, it is checked (envcheck.h): a file
+ * shorter than the pages its meta page counts, which LMDB would map and
+ * die on with SIGBUS at the first read past its end, is refused; so is a
+ * missing or empty data.mdb, another store's, or an older one, where the
+ * store.id beside it says a store was. A store opened for writing without
+ * an id is given one (meta "store_id"), and store.id is written then, at
+ * most once a second after a commit (sync = full) and at store_close().
+ */
 struct store *store_open(
     const struct store_opts *opts, char *err, size_t errlen);
 /* Closes the store; accepts NULL and *s == NULL; sets *s to NULL. Any open
@@ -244,7 +254,10 @@ int store_meta_put(struct store_txn *t, const char *name, uint64_t value);
 int store_stat(struct store_txn *t, struct store_stat *out);
 
 /* Copies the store to dir (which must exist and be empty), compacted,
- * consistent, while writers go on (mdb_env_copy2 with MDB_CP_COMPACT). */
+ * consistent, while writers go on (mdb_env_copy2 with MDB_CP_COMPACT), and
+ * writes the copy's own store.id beside it (the store's id, the copy's
+ * last transaction and size), so that the directory's contents restore
+ * as they are. */
 int store_backup(struct store *s, const char *dir);
 
 #endif

@@ -2,6 +2,7 @@
 #include <sys/wait.h>
 
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1266,6 +1267,244 @@ START_TEST(test_long_codes)
 }
 END_TEST
 
+/* --- identity and size checks at open (envcheck.h) ------------------ */
+
+/* Fills st with enough to span many pages, and closes it. */
+static void
+fill_pages(void)
+{
+	struct store_obs o;
+	struct store_txn *t;
+	char d[32];
+
+	t = store_txn_begin(st, true);
+	put_everything(t);
+	for (int i = 0; i < 2000; i++) {
+		snprintf(d, sizeof(d), "d%05d", i);
+		obs_fill(&o, d, "ind_ev", "output", "2025", (double)i);
+		ck_assert_int_eq(store_obs_put(t, &o, NULL, NULL), 0);
+	}
+	ck_assert_int_eq(store_txn_commit(&t), 0);
+	store_close(&st);
+}
+
+static off_t
+file_size(const char *path)
+{
+	struct stat sb;
+
+	ck_assert_int_eq(stat(path, &sb), 0);
+	return sb.st_size;
+}
+
+/* Copies file from to to (whole, binary). */
+static void
+copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	ssize_t n;
+	int in = open(from, O_RDONLY), out;
+
+	ck_assert_int_ne(in, -1);
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ne(out, -1);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		ck_assert_int_eq(write(out, buf, (size_t)n), n);
+	ck_assert_int_eq(n, 0);
+	close(in);
+	close(out);
+}
+
+/* store_open() of path must fail, for writing and for reading, saying
+ * want; the file data.mdb is left as it was. */
+static void
+assert_refused(const char *path, const char *want)
+{
+	char err[4096] = "", file[1100];
+	off_t before;
+
+	snprintf(file, sizeof(file), "%s/data.mdb", path);
+	before = access(file, F_OK) == 0 ? file_size(file) : -1;
+	for (int ro = 0; ro < 2; ro++) {
+		struct store_opts o = { path, 0, 0, ro == 1, STORE_SYNC_FULL };
+		struct store *s = store_open(&o, err, sizeof(err));
+
+		ck_assert_msg(s == NULL, "%s: opened (%s)", path,
+		    ro ? "read-only" : "for writing");
+		ck_assert_msg(strstr(err, want) != NULL,
+		    "'%s' does not say '%s'", err, want);
+		ck_assert_msg(strstr(err, "Backup and restore") != NULL ||
+				  strstr(err, "remove") != NULL,
+		    "no way out in '%s'", err);
+		ck_assert_int_eq(
+		    access(file, F_OK) == 0 ? file_size(file) : -1, before);
+	}
+}
+
+static const struct {
+	const char *name;
+	int cut; /* bytes kept: 0, 1 page, 2 pages (the meta pages), -2 half,
+		    -1 all but the last page */
+	const char *want;
+} cuts[] = {
+	{ "emptied", 0, "is empty, but" },
+	{ "one page", 1, "is damaged" },
+	{ "meta pages only", 2, "is truncated" },
+	{ "half", -2, "is truncated" },
+	{ "the last page gone", -1, "is truncated" },
+};
+
+/* A truncated data.mdb is refused with a message, for writing and for
+ * reading; never a SIGBUS (which would fail this test as a signal). */
+START_TEST(test_truncated_refused)
+{
+	char file[1100];
+	long page = sysconf(_SC_PAGESIZE);
+	off_t size, keep;
+
+	fill_pages();
+	snprintf(file, sizeof(file), "%s/data.mdb", sdir);
+	size = file_size(file);
+	ck_assert_int_gt(size, 8 * page);
+	switch (cuts[_i].cut) {
+	case -2:
+		keep = size / 2 / page * page;
+		break;
+	case -1:
+		keep = size - page;
+		break;
+	default:
+		keep = cuts[_i].cut * page;
+	}
+	ck_assert_int_eq(truncate(file, keep), 0);
+	assert_refused(sdir, cuts[_i].want);
+}
+END_TEST
+
+/* Without store.id, the size check still refuses what is cut short; an
+ * emptied file cannot be told from a new store then (README). */
+START_TEST(test_truncated_without_id)
+{
+	char file[1100], id[1100];
+	off_t size;
+
+	fill_pages();
+	snprintf(file, sizeof(file), "%s/data.mdb", sdir);
+	snprintf(id, sizeof(id), "%s/store.id", sdir);
+	ck_assert_int_eq(unlink(id), 0);
+	size = file_size(file);
+	ck_assert_int_eq(truncate(file, size / 2), 0);
+	assert_refused(sdir, "is truncated");
+}
+END_TEST
+
+/* A data.mdb older than the store last written here (an old copy put
+ * back) is refused, unless its own store.id comes with it: a restore. */
+START_TEST(test_older_copy)
+{
+	char bdir[1100], from[1200], to[1200];
+	struct store_txn *t;
+
+	snprintf(bdir, sizeof(bdir), "%s/backup", dir);
+	ck_assert_int_eq(mkdir(bdir, 0700), 0);
+	t = store_txn_begin(st, true);
+	put_everything(t);
+	ck_assert_int_eq(store_txn_commit(&t), 0);
+	ck_assert_int_eq(store_backup(st, bdir), 0);
+	fill_pages();
+
+	snprintf(from, sizeof(from), "%s/data.mdb", bdir);
+	snprintf(to, sizeof(to), "%s/data.mdb", sdir);
+	copy_file(from, to);
+	assert_refused(sdir, "is older than the store last written here");
+
+	snprintf(from, sizeof(from), "%s/store.id", bdir);
+	snprintf(to, sizeof(to), "%s/store.id", sdir);
+	copy_file(from, to);
+	st = open_store(sdir, 0, 0, true);
+	assert_everything(st);
+	store_close(&st);
+	st = open_store(sdir, 0, 0, false);
+	assert_everything(st);
+}
+END_TEST
+
+/* Another store's data.mdb is refused; removing store.id accepts it. */
+START_TEST(test_other_store)
+{
+	char odir[1100], from[1200], to[1200];
+	struct store_txn *t;
+	struct store *other;
+
+	snprintf(odir, sizeof(odir), "%s/other", dir);
+	other = open_store(odir, 0, 0, false);
+	t = store_txn_begin(other, true);
+	put_everything(t);
+	ck_assert_int_eq(store_txn_commit(&t), 0);
+	store_close(&other);
+	fill_pages();
+
+	snprintf(from, sizeof(from), "%s/data.mdb", odir);
+	snprintf(to, sizeof(to), "%s/data.mdb", sdir);
+	copy_file(from, to);
+	assert_refused(sdir, "it is not this directory's store");
+	snprintf(to, sizeof(to), "%s/store.id", sdir);
+	ck_assert_int_eq(unlink(to), 0);
+	st = open_store(sdir, 0, 0, false);
+	assert_everything(st);
+}
+END_TEST
+
+/* data.mdb gone, or store.id that does not parse: refused. */
+START_TEST(test_missing_or_bad_id)
+{
+	char file[1100], id[1100], moved[1200], *text;
+
+	fill_pages();
+	snprintf(file, sizeof(file), "%s/data.mdb", sdir);
+	snprintf(id, sizeof(id), "%s/store.id", sdir);
+	text = harness_read_file(id);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(
+	    strncmp(text, "indicatord-store 1 id=", 22) == 0, "%s", text);
+	snprintf(moved, sizeof(moved), "%s/data.mdb.moved", sdir);
+	ck_assert_int_eq(rename(file, moved), 0);
+	assert_refused(sdir, "is missing, but");
+	ck_assert_int_eq(rename(moved, file), 0);
+	harness_write_file(id, "indicatord-store 1 id=zz txn=1 size=2\n");
+	assert_refused(sdir, "does not read as a store identity");
+	free(text);
+}
+END_TEST
+
+/* store.id follows the store: a commit, then a close, record its last
+ * transaction and its size. */
+START_TEST(test_id_follows)
+{
+	unsigned long long id1, id2, txn1, txn2, size1, size2;
+	char path[1100], *text;
+
+	snprintf(path, sizeof(path), "%s/store.id", sdir);
+	text = harness_read_file(path);
+	ck_assert_int_eq(
+	    sscanf(text, "indicatord-store 1 id=%llx txn=%llu size=%llu", &id1,
+		&txn1, &size1),
+	    3);
+	free(text);
+	fill_pages();
+	text = harness_read_file(path);
+	ck_assert_int_eq(
+	    sscanf(text, "indicatord-store 1 id=%llx txn=%llu size=%llu", &id2,
+		&txn2, &size2),
+	    3);
+	free(text);
+	ck_assert_uint_eq(id1, id2);
+	ck_assert_uint_gt(txn2, txn1);
+	ck_assert_uint_gt(size2, size1);
+	st = open_store(sdir, 0, 0, false);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -1298,6 +1537,17 @@ store_suite(void)
 	tcase_add_test(tc, test_readonly_missing);
 	tcase_add_test(tc, test_readonly_concurrent);
 	tcase_add_test(tc, test_backup);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("identity");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(
+	    tc, test_truncated_refused, 0, sizeof(cuts) / sizeof(cuts[0]));
+	tcase_add_test(tc, test_truncated_without_id);
+	tcase_add_test(tc, test_older_copy);
+	tcase_add_test(tc, test_other_store);
+	tcase_add_test(tc, test_missing_or_bad_id);
+	tcase_add_test(tc, test_id_follows);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("map");

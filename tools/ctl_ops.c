@@ -572,6 +572,8 @@ cmd_backup(struct ctl *ctl, int argc, char *argv[])
 		 * tried again. */
 		snprintf(path, sizeof(path), "%s/data.mdb", pos[0]);
 		unlink(path);
+		snprintf(path, sizeof(path), "%s/store.id", pos[0]);
+		unlink(path);
 		fprintf(stderr, "indicatorctl: backup: copy to %s failed\n",
 		    pos[0]);
 		return 1;
