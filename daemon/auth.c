@@ -48,8 +48,8 @@ auth_endpoint_local(const char *ep)
 	return false;
 }
 
-/* A file holding a secret must be readable by its owner only, as ssh
- * insists for its keys. */
+/* The data directory must be its owner's only, as ssh insists for its
+ * keys (the key files are checked by keys_file_read()). */
 static int
 check_private(const char *path, const char *what, mode_t forbidden)
 {
