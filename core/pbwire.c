@@ -106,10 +106,11 @@ walk(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
 	while ((rc = pbwire_next(&p, end, &f)) == 1) {
 		const ProtobufCFieldDescriptor *fd;
 
+		if (f.type != 2) /* numbers: no lookup */
+			continue;
 		fd = protobuf_c_message_descriptor_get_field(desc, f.number);
-		if (fd == NULL || f.type != 2 ||
-		    (fd->type != PROTOBUF_C_TYPE_STRING &&
-			fd->type != PROTOBUF_C_TYPE_MESSAGE))
+		if (fd == NULL || (fd->type != PROTOBUF_C_TYPE_STRING &&
+				      fd->type != PROTOBUF_C_TYPE_MESSAGE))
 			continue;
 		path->at[depth].number = f.number;
 		path->at[depth].index = seen_next(&seen, f.number);
