@@ -351,6 +351,26 @@ expect_value(const json_t *v, const Indicator__Aggregate *a, const char *what)
 	    a->value);
 }
 
+/*
+ * A 64-bit integer as the dashboard writes it, as indicatorctl does
+ * (protobuf's canonical JSON): a string of decimal digits, never a
+ * number.
+ */
+static uint64_t
+json_u64(const json_t *v, const char *what)
+{
+	const char *s = json_string_value(v);
+	unsigned long long n;
+	char *end;
+
+	ck_assert_msg(s != NULL, "%s: not a string of digits", what);
+	ck_assert_msg(s[0] >= '0' && s[0] <= '9', "%s: '%s'", what, s);
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	ck_assert_msg(errno == 0 && *end == '\0', "%s: '%s'", what, s);
+	return n;
+}
+
 /* Waits until GET path's JSON holds want at the member path (a.b),
  * polling: the dashboard follows the feed, a moment behind the ack. */
 static json_t *
@@ -373,7 +393,7 @@ wait_json(const char *path, bool (*ok)(const json_t *, void *), void *arg)
 static bool
 seq_at_least(const json_t *j, void *arg)
 {
-	return (uint64_t)json_integer_value(json_object_get(j, "seq")) >=
+	return json_u64(json_object_get(j, "seq"), "status seq") >=
 	       *(uint64_t *)arg;
 }
 
@@ -425,6 +445,17 @@ START_TEST(test_plan_equals_snapshot)
 		ck_assert_int_eq(json_integer_value(json_object_get(
 				     row, "districts_expected")),
 		    a->districts_expected);
+		ck_assert_int_eq(
+		    json_integer_value(json_object_get(row, "target_year")),
+		    a->target_year);
+		/* 64-bit integers are strings, as in indicatorctl's JSON. */
+		ck_assert_uint_eq(
+		    json_u64(json_object_get(row, "revision"), "revision"),
+		    a->revision);
+		ck_assert_uint_eq(
+		    json_u64(
+			json_object_get(row, "updated_at_ms"), "updated_at_ms"),
+		    (uint64_t)a->updated_at_ms);
 		/* Two of ten districts: incomplete, and marked so. */
 		ck_assert(json_is_false(json_object_get(row, "complete")));
 		seen_output = seen_output || strcmp(m, "output_value") == 0;
@@ -533,8 +564,8 @@ START_TEST(test_path)
 	json_array_foreach(path, i, p)
 	{
 		int y = (int)json_integer_value(json_object_get(p, "year"));
-		double st = json_real_value(json_object_get(p, "straight"));
-		double gr = json_real_value(json_object_get(p, "growth"));
+		double st = json_number_value(json_object_get(p, "straight"));
+		double gr = json_number_value(json_object_get(p, "growth"));
 
 		if (y == 2023) {
 			ck_assert_double_eq_tol(st, v0, 1e-9);
@@ -556,7 +587,7 @@ START_TEST(test_path)
 	req = json_array_get(json_object_get(j, "required"), 0);
 	ck_assert_int_eq(
 	    json_integer_value(json_object_get(req, "year")), 2030);
-	ck_assert_double_eq_tol(json_real_value(json_object_get(req, "rate")),
+	ck_assert_double_eq_tol(json_number_value(json_object_get(req, "rate")),
 	    pow(5000 / vl, 1.0 / 6) - 1, 1e-12);
 	json_decref(j);
 	indicator__snapshot__free_unpacked(s, NULL);
@@ -582,7 +613,7 @@ START_TEST(test_history_hostile_note)
 	r = json_array_get(json_object_get(j, "revisions"), 0);
 	ck_assert_int_eq(json_integer_value(json_object_get(r, "revision")), 1);
 	ck_assert_double_eq(
-	    json_real_value(json_object_get(r, "value")), 120.5);
+	    json_number_value(json_object_get(r, "value")), 120.5);
 	ck_assert_str_eq(
 	    json_string_value(json_object_get(r, "note")), HOSTILE);
 	ck_assert_str_eq(
@@ -590,13 +621,19 @@ START_TEST(test_history_hostile_note)
 	ck_assert_str_eq(json_string_value(json_object_get(r, "epoch")), "77");
 	ck_assert_str_eq(
 	    json_string_value(json_object_get(r, "status")), "provisional");
-	ck_assert(json_integer_value(json_object_get(r, "stored_at_ms")) > 0);
+	ck_assert_uint_eq(json_u64(json_object_get(r, "seq"), "seq"), 1);
+	ck_assert_uint_eq(
+	    json_u64(json_object_get(r, "sent_at_ms"), "sent_at_ms"),
+	    1700000000000);
+	ck_assert_uint_gt(
+	    json_u64(json_object_get(r, "stored_at_ms"), "stored_at_ms"),
+	    1700000000000);
 	r = json_array_get(json_object_get(j, "revisions"), 1);
 	ck_assert_int_eq(json_integer_value(json_object_get(r, "revision")), 2);
 	ck_assert_double_eq(
-	    json_real_value(json_object_get(r, "value")), 121.25);
+	    json_number_value(json_object_get(r, "value")), 121.25);
 	ck_assert_double_eq(
-	    json_real_value(json_object_get(j, "value")), 121.25);
+	    json_number_value(json_object_get(j, "value")), 121.25);
 	json_decref(j);
 	/* In the bytes: no markup character at all. */
 	h = http_get(path);
@@ -729,15 +766,20 @@ START_TEST(test_expected_and_agents)
 		const char *a =
 		    json_string_value(json_object_get(row, "agent_id"));
 
-		ck_assert_int_eq(
-		    json_integer_value(json_object_get(row, "rejected")),
+		ck_assert_uint_eq(
+		    json_u64(json_object_get(row, "rejected"), "rejected"),
 		    strcmp(a, "sip-01") == 0 ? 1 : 0);
-		ck_assert_int_eq(
-		    json_integer_value(json_object_get(row, "accepted")),
+		ck_assert_uint_eq(
+		    json_u64(json_object_get(row, "accepted"), "accepted"),
 		    strcmp(a, "sip-01") == 0 ? 1 : 2);
+		ck_assert_uint_eq(
+		    json_u64(json_object_get(row, "last_seq"), "last_seq"), 2);
+		ck_assert_str_eq(
+		    json_string_value(json_object_get(row, "epoch")), "77");
 		ck_assert(json_is_false(json_object_get(row, "stale")));
-		ck_assert(json_integer_value(
-			      json_object_get(row, "last_seen_ms")) > 0);
+		ck_assert_uint_gt(json_u64(json_object_get(row, "last_seen_ms"),
+				      "last_seen_ms"),
+		    0);
 	}
 	json_decref(j);
 	{
@@ -810,6 +852,7 @@ START_TEST(test_live_stream)
 	struct stream *st = xcalloc(1, sizeof(*st));
 	char req[256];
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	size_t mark;
 
 	web_catch_up();
 	st->fd = fd;
@@ -822,12 +865,28 @@ START_TEST(test_live_stream)
 	ck_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
 	stream_expect(st, "text/event-stream", WAIT_MS);
 	stream_expect(st, "event: hello", WAIT_MS);
+	stream_expect(
+	    st, "data: {\"live\":true,\"connected\":true,\"seq\":\"", WAIT_MS);
+	mark = st->from;
 	/* The issue's bound for the page is 2 s; the stream has it sooner. */
 	send_obs("ks-01", "320583", 3, o, 1);
+	/* The aggregate as indicator-sub --json writes it: a district's
+	 * figure has no target (null, never 0), revision and seq are
+	 * strings. */
 	stream_expect(st,
 	    "event: agg\ndata: "
-	    "{\"topic\":\"agg/output_value/quantum/320583/2024\"",
+	    "{\"topic\":\"agg/output_value/quantum/320583/2024\","
+	    "\"metric\":\"output_value\",\"industry\":\"quantum\","
+	    "\"scope\":\"320583\",\"period\":\"2024\",\"value\":7.5,"
+	    "\"unit\":\"CNY_100M\",\"districts_reporting\":1,"
+	    "\"districts_expected\":1,\"target\":null,\"target_year\":null,"
+	    "\"progress\":null,\"revision\":\"1\",\"seq\":\"",
 	    2000);
+	/* The city's figure, of the same commit, carries its target. */
+	st->from = mark;
+	stream_expect(
+	    st, "{\"topic\":\"agg/output_value/*/city/2024\",", WAIT_MS);
+	stream_expect(st, "\"target\":5000,\"target_year\":2030,", WAIT_MS);
 	close(fd);
 	free(st);
 }
@@ -893,8 +952,8 @@ value_is(const json_t *j, void *arg)
 static bool
 snapshots_at_least(const json_t *j, void *arg)
 {
-	return json_integer_value(json_object_get(j, "snapshots")) >=
-		   *(json_int_t *)arg &&
+	return json_u64(json_object_get(j, "snapshots"), "snapshots") >=
+		   *(uint64_t *)arg &&
 	       json_is_true(json_object_get(j, "live"));
 }
 
@@ -905,7 +964,7 @@ START_TEST(test_daemon_restart)
 	const struct obs o[] = {
 		{ "hydrogen", "output_value", "2024", 10, "CNY_100M", NULL },
 	};
-	json_int_t two = 2;
+	uint64_t two = 2;
 	double want = 411.5;
 	json_t *j;
 
@@ -1052,6 +1111,82 @@ START_TEST(test_feed_curve)
 }
 END_TEST
 
+/*
+ * A registry whose only city target of pilot_parks is for 2023, so that
+ * its 2024 figure has no target; and a figure, 12.34, that "%.17g" would
+ * write 12.339999999999999.
+ */
+static void
+setup_notarget(void)
+{
+	const char *from = "pilot_parks/*/city/2030 = 10";
+	const struct obs o[] = {
+		{ "photonics", "pilot_parks", "2024", 3, "count", NULL },
+		{ "quantum", "output_value", "2024", 12.34, "CNY_100M", NULL },
+	};
+	char *conf, *at;
+
+	harness_daemon_init(&dm, NULL);
+	conf = harness_read_file(dm.conf);
+	ck_assert_ptr_nonnull(at = strstr(conf, from));
+	memcpy(at, "pilot_parks/*/city/2023 = 10", strlen(from));
+	harness_write_file(dm.conf, conf);
+	free(conf);
+	harness_daemon_start(&dm);
+	zctx = zmq_ctx_new();
+	sock = harness_client_new(zctx, dm.ingest);
+	send_obs("ks-01", "320583", 1, o, 2);
+	web_start(NULL);
+}
+
+/* Where no target applies, the JSON says null and the CSV leaves the
+ * cells empty, as indicatorctl's export does; numbers are the shortest
+ * decimal that reads back. */
+START_TEST(test_no_target)
+{
+	json_t *j, *row = NULL, *v;
+	struct http h;
+	size_t i;
+
+	web_catch_up();
+	j = get_json("/api/plan");
+	json_array_foreach(json_object_get(j, "rows"), i, v)
+	{
+		if (strcmp(json_string_value(json_object_get(v, "metric")),
+			"pilot_parks") == 0)
+			row = v;
+	}
+	ck_assert_ptr_nonnull(row);
+	ck_assert_double_eq(
+	    json_number_value(json_object_get(row, "value")), 3);
+	ck_assert(json_is_null(json_object_get(row, "target")));
+	ck_assert(json_is_null(json_object_get(row, "target_year")));
+	ck_assert(json_is_null(json_object_get(row, "progress")));
+	/* The plan's target of the metric, for the page's list. */
+	v = json_array_get(json_object_get(row, "targets"), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "year")), 2023);
+	json_decref(j);
+
+	h = http_get("/api/plan?format=csv");
+	ck_assert_int_eq(h.status, 200);
+	ck_assert_msg(
+	    strstr(h.body, "\r\npilot_parks,2024,3,count,,,,1,10,no\r\n") !=
+		NULL,
+	    "%s", h.body);
+	ck_assert_msg(
+	    strstr(h.body, "\r\noutput_value,2024,12.34,CNY_100M,5000,2030,") !=
+		NULL,
+	    "%s", h.body);
+	http_free(&h);
+
+	h = http_get("/api/matrix?metric=output_value&period=2024");
+	ck_assert_int_eq(h.status, 200);
+	ck_assert_msg(strstr(h.body, ",12.34,") != NULL, "%s", h.body);
+	ck_assert_msg(strstr(h.body, "12.339") == NULL, "%s", h.body);
+	http_free(&h);
+}
+END_TEST
+
 static Suite *
 web_suite(void)
 {
@@ -1077,6 +1212,11 @@ web_suite(void)
 	tcase_add_checked_fixture(tc, setup_curve, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_feed_curve);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("notarget");
+	tcase_add_checked_fixture(tc, setup_notarget, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_no_target);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,10 +1,18 @@
 /*
  * The JSON the pages read, and each table as CSV. Figures come from the
  * state (the daemon's aggregates, as the feed left them) or, for what the
- * aggregates do not carry, from a question to the daemon (ask.c). Every
- * string is made a JSON string by jansson, so whatever a district wrote in
- * a note reaches the page as text to show, never as markup; the page puts
- * it in the document with textContent only.
+ * aggregates do not carry, from a question to the daemon (ask.c).
+ *
+ * jansson builds each document as a tree, which the CSV of its table is
+ * then read from; the output layer of indicatorctl and indicator-sub
+ * (tools/out.c) writes it, so that the dashboard's JSON follows the
+ * project's one convention: the same string escaper, doubles as the
+ * shortest decimal that reads back, 64-bit integers (seq, revision,
+ * epoch, counters, times in ms) as strings, and null, never 0, for the
+ * target, target year and progress of a figure no target applies to.
+ * Every string is a JSON string, so whatever a district wrote in a note
+ * reaches the page as text to show, never as markup; the page puts it in
+ * the document with textContent only.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -14,6 +22,7 @@
 #include <time.h>
 
 #include "aggregate.h"
+#include "out.h"
 #include "period.h"
 #include "utf8.h"
 #include "web.h"
@@ -59,15 +68,63 @@ api_string(const char *s)
 	return j;
 }
 
-char *
-api_dump(const json_t *j)
+/* Writes j as JSON through the output layer (tools/out.c), members in
+ * the order they were set. */
+static void
+dump(FILE *f, json_t *j)
 {
-	char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+	const char *key;
+	json_t *v;
+	size_t i;
+	bool first = true;
+
+	switch (json_typeof(j)) {
+	case JSON_OBJECT:
+		fputc('{', f);
+		json_object_foreach(j, key, v)
+		{
+			out_json_key(f, &first, key);
+			dump(f, v);
+		}
+		fputc('}', f);
+		break;
+	case JSON_ARRAY:
+		fputc('[', f);
+		json_array_foreach(j, i, v)
+		{
+			if (i > 0)
+				fputc(',', f);
+			dump(f, v);
+		}
+		fputc(']', f);
+		break;
+	case JSON_STRING:
+		out_json_string(f, json_string_value(j));
+		break;
+	case JSON_INTEGER:
+		fprintf(f, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+		break;
+	case JSON_REAL:
+		out_json_number(f, json_real_value(j));
+		break;
+	case JSON_TRUE:
+		fputs("true", f);
+		break;
+	case JSON_FALSE:
+		fputs("false", f);
+		break;
+	case JSON_NULL:
+		fputs("null", f);
+		break;
+	}
+}
+
+char *
+api_markup_safe(char *text)
+{
 	size_t n = 0, extra = 0;
 	char *out;
 
-	if (text == NULL)
-		return xstrdup("{}");
 	for (const char *p = text; *p != '\0'; p++)
 		extra += (*p == '<' || *p == '>' || *p == '&') ? 5 : 0;
 	if (extra == 0)
@@ -86,6 +143,74 @@ api_dump(const json_t *j)
 	out[n] = '\0';
 	free(text);
 	return out;
+}
+
+/* A memory stream for the output layer to write into. It fails only for
+ * want of memory: then abort, as xmalloc() does. */
+static FILE *
+mem_open(char **text, size_t *len)
+{
+	FILE *f = open_memstream(text, len);
+
+	if (f == NULL) {
+		fprintf(stderr, "fatal: out of memory (open_memstream)\n");
+		abort();
+	}
+	return f;
+}
+
+static char *
+mem_close(FILE *f, char **text)
+{
+	if (fclose(f) != 0) {
+		fprintf(stderr, "fatal: out of memory (memory stream)\n");
+		abort();
+	}
+	return *text;
+}
+
+char *
+api_dump(const json_t *j)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = mem_open(&text, &len);
+
+	dump(f, (json_t *)j);
+	return api_markup_safe(mem_close(f, &text));
+}
+
+char *
+api_aggregate_json(const char *topic, const Indicator__Aggregate *a)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = mem_open(&text, &len);
+
+	out_json_aggregate(f, NULL, topic, a);
+	mem_close(f, &text);
+	/* One line: no newline at the end. */
+	if (len > 0 && text[len - 1] == '\n')
+		text[len - 1] = '\0';
+	return api_markup_safe(text);
+}
+
+json_t *
+api_u64(uint64_t v)
+{
+	char s[24];
+
+	snprintf(s, sizeof(s), "%" PRIu64, v);
+	return json_string(s);
+}
+
+json_t *
+api_i64(int64_t v)
+{
+	char s[24];
+
+	snprintf(s, sizeof(s), "%" PRId64, v);
+	return json_string(s);
 }
 
 /* A double as JSON: null for what JSON cannot hold. */
@@ -257,12 +382,12 @@ api_status(struct web *w)
 	json_t *j;
 
 	state_lock(s);
-	j = json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "live",
-	    s->live, "connected", s->connected, "seq", (json_int_t)s->seq,
-	    "aggregates", (json_int_t)s->n, "snapshots",
-	    (json_int_t)s->snapshots, "updates", (json_int_t)s->updates,
-	    "snapshot_at_ms", (json_int_t)s->snapshot_ms, "updated_at_ms",
-	    (json_int_t)s->update_ms, "now_ms", (json_int_t)web_now_ms());
+	j = json_pack("{s:b, s:b, s:o, s:I, s:o, s:o, s:o, s:o, s:o}", "live",
+	    s->live, "connected", s->connected, "seq", api_u64(s->seq),
+	    "aggregates", (json_int_t)s->n, "snapshots", api_u64(s->snapshots),
+	    "updates", api_u64(s->updates), "snapshot_at_ms",
+	    api_i64(s->snapshot_ms), "updated_at_ms", api_i64(s->update_ms),
+	    "now_ms", api_i64(web_now_ms()));
 	state_unlock(s);
 	return j;
 }
@@ -312,6 +437,9 @@ api_plan(struct web *w)
 			    api_string(m != NULL ? m->unit : "count"));
 			json_object_set_new(r, "period", json_null());
 			json_object_set_new(r, "value", json_null());
+			json_object_set_new(r, "target", json_null());
+			json_object_set_new(r, "target_year", json_null());
+			json_object_set_new(r, "progress", json_null());
 			json_object_set_new(r, "complete", json_false());
 			json_array_append_new(rows, r);
 			continue;
@@ -322,10 +450,15 @@ api_plan(struct web *w)
 		json_object_set_new(r, "period", api_string(a->period));
 		json_object_set_new(r, "value", real(a->value));
 		json_object_set_new(r, "unit", api_string(a->unit));
-		json_object_set_new(r, "target", real(a->target));
-		json_object_set_new(
-		    r, "target_year", json_integer(a->target_year));
-		json_object_set_new(r, "progress", real(a->progress));
+		/* No target: null, never 0 (as indicatorctl and
+		 * indicator-sub write it). */
+		json_object_set_new(r, "target",
+		    a->target_year ? real(a->target) : json_null());
+		json_object_set_new(r, "target_year",
+		    a->target_year ? json_integer(a->target_year)
+				   : json_null());
+		json_object_set_new(r, "progress",
+		    a->target_year ? real(a->progress) : json_null());
 		json_object_set_new(r, "districts_reporting",
 		    json_integer(a->districts_reporting));
 		json_object_set_new(r, "districts_expected",
@@ -333,10 +466,9 @@ api_plan(struct web *w)
 		json_object_set_new(r, "complete",
 		    json_boolean(
 			a->districts_reporting >= a->districts_expected));
+		json_object_set_new(r, "revision", api_u64(a->revision));
 		json_object_set_new(
-		    r, "revision", json_integer((json_int_t)a->revision));
-		json_object_set_new(r, "updated_at_ms",
-		    json_integer((json_int_t)a->updated_at_ms));
+		    r, "updated_at_ms", api_i64(a->updated_at_ms));
 		json_array_append_new(rows, r);
 	}
 	state_unlock(w->state);
@@ -622,17 +754,6 @@ api_matrix(struct web *w, api_param_fn param, void *arg, unsigned *status,
 	return j;
 }
 
-/* An epoch is 64 random bits: a string, since JavaScript's numbers hold
- * 53. */
-static json_t *
-epoch_string(uint64_t epoch)
-{
-	char s[32];
-
-	snprintf(s, sizeof(s), "%" PRIu64, epoch);
-	return json_string(s);
-}
-
 /* A question's failure as an HTTP status: the daemon away is 504. */
 static json_t *
 ask_failed(const char *reason, unsigned *status, const char **why)
@@ -712,12 +833,11 @@ api_history(struct web *w, api_param_fn param, void *arg, unsigned *status,
 		    o, "status", json_string(status_name(r->status)));
 		json_object_set_new(o, "note", api_string(r->note));
 		json_object_set_new(o, "agent_id", api_string(r->agent_id));
-		json_object_set_new(o, "epoch", epoch_string(r->epoch));
-		json_object_set_new(o, "seq", json_integer((json_int_t)r->seq));
+		json_object_set_new(o, "epoch", api_u64(r->epoch));
+		json_object_set_new(o, "seq", api_u64(r->seq));
+		json_object_set_new(o, "sent_at_ms", api_i64(r->sent_at_ms));
 		json_object_set_new(
-		    o, "sent_at_ms", json_integer(r->sent_at_ms));
-		json_object_set_new(
-		    o, "stored_at_ms", json_integer(r->stored_at_ms));
+		    o, "stored_at_ms", api_i64(r->stored_at_ms));
 		json_array_append_new(revs, o);
 	}
 	json_object_set_new(j, "revisions", revs);
@@ -830,20 +950,19 @@ api_agents(struct web *w, unsigned *status, const char **why)
 		bool stale =
 		    now - a->last_seen_ms > (int64_t)w->stale_after_s * 1000;
 
-		json_array_append_new(
-		    rows, json_pack("{s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:b}",
-			      "agent_id", api_string(a->agent_id), "epoch",
-			      epoch_string(a->epoch), "last_seq",
-			      (json_int_t)a->last_seq, "accepted",
-			      (json_int_t)a->accepted, "rejected",
-			      (json_int_t)a->rejected, "first_seen_ms",
-			      (json_int_t)a->first_seen_ms, "last_seen_ms",
-			      (json_int_t)a->last_seen_ms, "stale", stale));
+		json_array_append_new(rows,
+		    json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}",
+			"agent_id", api_string(a->agent_id), "epoch",
+			api_u64(a->epoch), "last_seq", api_u64(a->last_seq),
+			"accepted", api_u64(a->accepted), "rejected",
+			api_u64(a->rejected), "first_seen_ms",
+			api_i64(a->first_seen_ms), "last_seen_ms",
+			api_i64(a->last_seen_ms), "stale", stale));
 	}
 	json_object_set_new(j, "agents", rows);
 	json_object_set_new(j, "truncated", json_boolean(snap->truncated));
 	json_object_set_new(j, "stale_after_s", json_integer(w->stale_after_s));
-	json_object_set_new(j, "now_ms", json_integer(now));
+	json_object_set_new(j, "now_ms", api_i64(now));
 	indicator__snapshot__free_unpacked(snap, NULL);
 	return j;
 }
@@ -905,11 +1024,9 @@ csv_json(struct buf *b, const json_t *v, bool last)
 	if (json_is_integer(v))
 		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
 		    json_integer_value(v));
-	else if (json_is_real(v)) {
-		snprintf(num, sizeof(num), "%.15g", json_real_value(v));
-		if (strtod(num, NULL) != json_real_value(v))
-			snprintf(num, sizeof(num), "%.17g", json_real_value(v));
-	} else if (json_is_true(v))
+	else if (json_is_real(v))
+		out_num(json_real_value(v), num, sizeof(num));
+	else if (json_is_true(v))
 		snprintf(num, sizeof(num), "yes");
 	else if (json_is_false(v))
 		snprintf(num, sizeof(num), "no");
@@ -941,10 +1058,13 @@ csv_objects(
 	}
 }
 
-/* A time in ms as UTC ISO 8601, for a spreadsheet. */
+/* A time in ms (a JSON string of digits, as api_i64() writes it) as UTC
+ * ISO 8601, for a spreadsheet. */
 static json_t *
-iso_time(json_int_t ms)
+iso_time(const json_t *v)
 {
+	const char *digits = json_string_value(v);
+	long long ms = digits != NULL ? strtoll(digits, NULL, 10) : 0;
 	char s[32];
 	time_t t = (time_t)(ms / 1000);
 	struct tm tm;
@@ -1099,11 +1219,9 @@ api_csv(struct web *w, const char *what, json_t *j, size_t *len)
 		json_array_foreach(rows, i, row)
 		{
 			json_object_set_new(row, "sent_at",
-			    iso_time(json_integer_value(
-				json_object_get(row, "sent_at_ms"))));
+			    iso_time(json_object_get(row, "sent_at_ms")));
 			json_object_set_new(row, "stored_at",
-			    iso_time(json_integer_value(
-				json_object_get(row, "stored_at_ms"))));
+			    iso_time(json_object_get(row, "stored_at_ms")));
 		}
 		csv_objects(&b, rows, history, 12);
 	} else if (strcmp(what, "expected") == 0) {
@@ -1121,11 +1239,9 @@ api_csv(struct web *w, const char *what, json_t *j, size_t *len)
 		json_array_foreach(rows, i, row)
 		{
 			json_object_set_new(row, "first_seen",
-			    iso_time(json_integer_value(
-				json_object_get(row, "first_seen_ms"))));
+			    iso_time(json_object_get(row, "first_seen_ms")));
 			json_object_set_new(row, "last_seen",
-			    iso_time(json_integer_value(
-				json_object_get(row, "last_seen_ms"))));
+			    iso_time(json_object_get(row, "last_seen_ms")));
 		}
 		csv_objects(&b, rows, agents, 8);
 	}

@@ -1,8 +1,9 @@
 /*
  * The dashboard's state: the daemon's aggregates by topic, as the feed
  * leaves them, and a ring of events for the live pages (Server-Sent
- * Events: "agg" for each aggregate applied, "resync" after a snapshot,
- * "status" when the feed's connection changes).
+ * Events: "agg" for each aggregate applied, as indicator-sub writes it,
+ * "resync" after a snapshot, "status" when the feed's connection
+ * changes).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -137,11 +138,12 @@ event_add(struct state *s, const char *name, char *data)
 	pthread_cond_broadcast(&s->cond);
 }
 
-/* The JSON of a state event: seq, live, connected. */
+/* The JSON of a state event: seq (a string, as every 64-bit integer),
+ * live, connected, aggregates. */
 static char *
 status_json(const struct state *s)
 {
-	json_t *j = json_pack("{s:I, s:b, s:b, s:I}", "seq", (json_int_t)s->seq,
+	json_t *j = json_pack("{s:o, s:b, s:b, s:I}", "seq", api_u64(s->seq),
 	    "live", s->live, "connected", s->connected, "aggregates",
 	    (json_int_t)s->n);
 	char *text = api_dump(j);
@@ -178,41 +180,10 @@ state_snapshot(struct state *s, Indicator__Snapshot *snap)
 	state_unlock(s);
 }
 
-/* One aggregate as the "agg" event carries it. */
-static char *
-agg_json(const char *topic, const Indicator__Aggregate *a)
-{
-	json_t *j = json_object();
-	char *text;
-
-	json_object_set_new(j, "topic", api_string(topic));
-	json_object_set_new(j, "metric", api_string(a->metric));
-	json_object_set_new(j, "industry", api_string(a->industry));
-	json_object_set_new(j, "scope", api_string(a->scope));
-	json_object_set_new(j, "period", api_string(a->period));
-	json_object_set_new(j, "value", json_real(a->value));
-	json_object_set_new(j, "unit", api_string(a->unit));
-	json_object_set_new(
-	    j, "districts_reporting", json_integer(a->districts_reporting));
-	json_object_set_new(
-	    j, "districts_expected", json_integer(a->districts_expected));
-	json_object_set_new(j, "target", json_real(a->target));
-	json_object_set_new(j, "target_year", json_integer(a->target_year));
-	json_object_set_new(j, "progress", json_real(a->progress));
-	json_object_set_new(
-	    j, "revision", json_integer((json_int_t)a->revision));
-	json_object_set_new(j, "seq", json_integer((json_int_t)a->seq));
-	json_object_set_new(
-	    j, "updated_at_ms", json_integer((json_int_t)a->updated_at_ms));
-	text = api_dump(j);
-	json_decref(j);
-	return text;
-}
-
 void
 state_update(struct state *s, const char *topic, Indicator__Aggregate *a)
 {
-	char *data = agg_json(topic, a);
+	char *data = api_aggregate_json(topic, a);
 	uint64_t seq = a->seq;
 
 	state_lock(s);

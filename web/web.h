@@ -178,13 +178,33 @@ json_t *api_agents(struct web *w, unsigned *status, const char **why);
  * "matrix", "history", "expected", "agents"). Caller frees; *len is set.
  */
 char *api_csv(struct web *w, const char *what, json_t *j, size_t *len);
-/* j as compact JSON text with every double exact, and <, > and & inside
- * strings written \u003c, \u003e, \u0026: a reader that takes it for
- * HTML by mistake finds no markup. Caller frees. */
+/*
+ * j as compact JSON text, written by the output layer that indicatorctl
+ * and indicator-sub use (tools/out.h): its string escaper, and each double
+ * as the shortest decimal that reads back exactly (null when not finite);
+ * members in the order they were set. <, > and & inside strings are
+ * written \u003c, \u003e, \u0026: a reader that takes it for HTML by
+ * mistake finds no markup. Caller frees.
+ */
 char *api_dump(const json_t *j);
+/* One aggregate as one line of JSON (no newline), exactly as
+ * `indicator-sub --json` and `indicatorctl aggregates --json` write it
+ * (out_json_aggregate(): revision, seq and updated_at_ms as strings,
+ * target, target_year and progress null where no target applies), with
+ * api_dump()'s markup escapes. Caller frees. */
+char *api_aggregate_json(const char *topic, const Indicator__Aggregate *a);
+/* Takes text (JSON, malloc'ed) over and returns it with <, > and &
+ * written as \u003c, \u003e, \u0026 (valid only inside strings, where
+ * JSON text holds them). Caller frees the result. */
+char *api_markup_safe(char *text);
 /* A JSON string from bytes that should be UTF-8: invalid sequences become
  * U+FFFD rather than failing. */
 json_t *api_string(const char *s);
+/* A 64-bit integer as a JSON string of its decimal digits, as protobuf's
+ * canonical JSON mapping writes it ("18446744073709551615"): JavaScript
+ * and jq keep 53 bits of a number. Never NULL. */
+json_t *api_u64(uint64_t v);
+json_t *api_i64(int64_t v);
 
 /* http.c */
 

@@ -7,6 +7,12 @@
  * the page with textContent or as an attribute value: never as markup (no
  * innerHTML anywhere), and the Content-Security-Policy allows no inline
  * script.
+ *
+ * The server's JSON follows the project's convention (README, "Operator
+ * tools"): 64-bit integers (seq, revisions of aggregates, epochs, agents'
+ * counts, times in ms) are strings, shown as they are or read with
+ * Number() where they are times; where no target applies, target,
+ * target_year and progress are null.
  */
 "use strict";
 
@@ -285,10 +291,13 @@
 		return v == null || !isFinite(v) ? "—" : (v * 100).toFixed(1) + "%";
 	}
 
+	/* A time in ms since the epoch, which the server sends as a string
+	 * (every 64-bit integer is one), in the browser's time zone. */
 	function time(ms) {
-		if (!ms)
+		var n = Number(ms);
+		if (!n)
 			return "—";
-		var d = new Date(ms);
+		var d = new Date(n);
 		function p(n) { return (n < 10 ? "0" : "") + n; }
 		return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) +
 		    " " + p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
@@ -416,13 +425,14 @@
 				tr.appendChild(el("td", { text: r.period || "—" }));
 				tr.appendChild(num("td", r.value, r.unit, r.topic, "value"));
 				tr.appendChild(el("td", { "class": "text", text: unitName(r.unit) }));
-				tr.appendChild(el("td", { text: has && r.target_year ? fmt(r.target, r.unit) : "—" }));
-				tr.appendChild(el("td", { text: has && r.target_year ? String(r.target_year) : "—" }));
+				var aim = has && r.target != null;
+				tr.appendChild(el("td", { text: aim ? fmt(r.target, r.unit) : "—" }));
+				tr.appendChild(el("td", { text: aim ? String(r.target_year) : "—" }));
 				var bar = el("span");
-				var p = has && r.target_year ? Math.max(0, Math.min(1, r.progress)) : 0;
+				var p = aim ? Math.max(0, Math.min(1, r.progress)) : 0;
 				bar.style.width = (p * 100).toFixed(1) + "%";
 				tr.appendChild(el("td", { "class": "text" }, el("span", { "class": "bar" }, bar),
-				    el("span", { "class": "pct", text: has && r.target_year ? pct(r.progress) : "—" })));
+				    el("span", { "class": "pct", text: aim ? pct(r.progress) : "—" })));
 				var dcell = el("td", { "class": "text" });
 				if (has) {
 					dcell.appendChild(el("span", { "class": "reporting",
@@ -440,7 +450,7 @@
 					return x.year + ": " + fmt(x.value, r.unit);
 				}).join(" · ") + (r.metric === "clusters_100bn" ? " (" + t("clustersNote") + ")" : "") }));
 				body.appendChild(tr);
-				if (has && r.target_year) {
+				if (aim) {
 					labels.push(name(r.metric));
 					values.push(Math.round(r.progress * 1000) / 10);
 				}
@@ -454,7 +464,7 @@
 			chart(box, {
 				type: "bar",
 				data: { labels: labels, datasets: [{ label: t("progress"), data: values,
-				    backgroundColor: plan.rows.filter(function (r) { return r.value != null && r.target_year; })
+				    backgroundColor: plan.rows.filter(function (r) { return r.value != null && r.target != null; })
 					.map(function (r) { return r.complete ? "#2f8f5b" : "#d98c1f"; }) }] },
 				options: { indexAxis: "y", scales: { x: { min: 0, suggestedMax: 100 } },
 				    plugins: { legend: { display: false } } }
@@ -928,8 +938,8 @@
 				var s = JSON.parse(ev.data);
 				liveState.connected = s.connected;
 				liveState.live = s.live;
-				if (typeof s.seq === "number")
-					lastSeq = s.seq;
+				if (s.seq != null)
+					lastSeq = String(s.seq);
 			} catch (e) { /* a status without data */ }
 			drawLive();
 		}
@@ -942,7 +952,7 @@
 		es.addEventListener("resync", function (ev) { status(ev); later(); });
 		es.addEventListener("agg", function (ev) {
 			var a = JSON.parse(ev.data);
-			lastSeq = a.seq;
+			lastSeq = String(a.seq);
 			liveState.at = Date.now();
 			liveState.live = true;
 			liveState.connected = true;
@@ -972,8 +982,8 @@
 			var r = res[0], s = res[1];
 			liveState.connected = s.connected;
 			liveState.live = s.live;
-			liveState.at = s.updated_at_ms || s.snapshot_at_ms;
-			lastSeq = s.seq;
+			liveState.at = Number(s.updated_at_ms) || Number(s.snapshot_at_ms);
+			lastSeq = String(s.seq);
 			reg = r;
 			reg.districts.concat(reg.industries, reg.metrics).forEach(function (x) {
 				names[x.code] = { zh: x.name_zh, en: x.name_en };
