@@ -13,11 +13,18 @@ drives Debian's headless Chromium through chromedriver (python3-selenium):
 - a note holding <script> and an <img onerror> shows as text on the
   history page, and neither runs;
 - the English switch works;
+- the Chinese is drawn with a real font, not as boxes;
 - a screenshot of each page is written to OUT (the build tree).
 
+Chromium sees only the fonts of a fresh Debian machine after
+tools/setup.sh (a fontconfig of this run's own, FONT_DIRS): DejaVu, which
+fontconfig itself pulls in, and WenQuanYi Micro Hei, the CJK font setup.sh
+installs. The screenshots are then the same on every machine, and a CJK font
+that only this machine happens to have cannot hide a missing one.
+
 Usage: browser.py BUILD_DIR SOURCE_DIR OUT_DIR. Exit 0 pass, 1 fail, 77 when
-Chromium, chromedriver or selenium is missing (CI installs them, and there
-CI=true makes that a failure).
+Chromium, chromedriver, selenium or the CJK font is missing (CI installs
+them, and there CI=true makes that a failure).
 """
 import csv
 import json
@@ -31,6 +38,9 @@ import tempfile
 import time
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
+CJK_FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+FONT_DIRS = ("/usr/share/fonts/truetype/dejavu",
+             "/usr/share/fonts/truetype/wqy")
 WAIT_S = 20  # bound on every wait but the live one
 LIVE_S = 2.0  # the issue's bound: a report on the open page
 
@@ -171,6 +181,39 @@ class Run:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def fonts_private(tmp):
+    """A fontconfig with FONT_DIRS only, for Chromium and what it starts
+    (the environment is inherited): the configuration's rules (aliases,
+    hinting) from /etc/fonts/conf.d, its cache in tmp."""
+    path = os.path.join(tmp, "fonts.conf")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write('<?xml version="1.0"?>\n'
+                '<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n'
+                "<fontconfig>\n")
+        for d in FONT_DIRS:
+            f.write("  <dir>%s</dir>\n" % d)
+        f.write('  <cachedir>%s</cachedir>\n'
+                '  <include ignore_missing="yes">/etc/fonts/conf.d</include>\n'
+                "</fontconfig>\n" % os.path.join(tmp, "fontcache"))
+    os.environ["FONTCONFIG_FILE"] = path
+
+
+def cjk_drawn(d):
+    """Whether the page's font draws Chinese: two different ideographs
+    drawn on a canvas differ, where a missing glyph is the same box for
+    both."""
+    return d.execute_script("""
+        function px(ch) {
+            var c = document.createElement("canvas");
+            c.width = 48; c.height = 48;
+            var x = c.getContext("2d");
+            x.font = "40px " + getComputedStyle(document.body).fontFamily;
+            x.fillText(ch, 2, 40);
+            return c.toDataURL();
+        }
+        return px("\u82cf") !== px("\u5dde");""")
+
+
 def browser(profile):
     o = webdriver.ChromeOptions()
     for flag in ("--headless", "--no-sandbox", "--disable-gpu",
@@ -245,6 +288,8 @@ def main():
         skip("python3-selenium is not installed")
     if not os.access(CHROMEDRIVER, os.X_OK) or not shutil.which("chromium"):
         skip("chromium and chromium-driver are not installed")
+    if not os.path.exists(CJK_FONT):
+        skip("fonts-wqy-microhei is not installed")
     os.makedirs(out, exist_ok=True)
     if os.path.exists(os.path.join(out, "web-failure.png")):
         os.remove(os.path.join(out, "web-failure.png"))
@@ -252,6 +297,7 @@ def main():
     d = None
     try:
         run.start()
+        fonts_private(run.tmp)
         d = browser(os.path.join(run.tmp, "profile"))
         snap = run.snapshot()
         key = ("district=320583&industry=quantum&metric=output_value"
@@ -266,6 +312,7 @@ def main():
                  ("/reporting", "reporting")]
         for page, name in pages:
             load(d, run.url, page)
+            assert cjk_drawn(d), "%s: the Chinese shows as boxes" % page
             n = check_figures(d, page, snap) if name != "reporting" else 0
             d.save_screenshot(os.path.join(out, "web-%s.png" % name))
             print("browser.py: %s: loaded, %d figures equal the snapshot" %
