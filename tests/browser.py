@@ -13,6 +13,8 @@ drives Debian's headless Chromium through chromedriver (python3-selenium):
 - a note holding <script> and an <img onerror> shows as text on the
   history page, and neither runs;
 - the English switch works;
+- the --banner line ("synthetic data", markup in it) shows on every page,
+  as text, and in the PNG of a chart (its subtitle);
 - the Chinese is drawn with a real font, not as boxes;
 - a screenshot of each page is written to OUT (the build tree).
 
@@ -43,6 +45,7 @@ FONT_DIRS = ("/usr/share/fonts/truetype/dejavu",
              "/usr/share/fonts/truetype/wqy")
 WAIT_S = 20  # bound on every wait but the live one
 LIVE_S = 2.0  # the bound: a report on the open page
+BANNER = "演示：合成数据 <b>synthetic</b> & \"not statistics\""
 
 try:
     from selenium import webdriver
@@ -136,7 +139,8 @@ class Run:
             assert a.wait(timeout=90) == 0, "an agent failed"
         log = os.path.join(self.tmp, "web.log")
         self.spawn([self.bin("indicator-web"), "-c", self.conf, "--listen",
-                    self.url[len("http://"):]], "web.log")
+                    self.url[len("http://"):], "--banner", BANNER],
+                   "web.log")
         wait_for("indicator-web's snapshot",
                  lambda: log_has(log, "feed: snapshot of"))
 
@@ -313,6 +317,11 @@ def main():
         for page, name in pages:
             load(d, run.url, page)
             assert cjk_drawn(d), "%s: the Chinese shows as boxes" % page
+            banner = d.find_element(By.ID, "banner")
+            assert banner.text == BANNER, "%s: banner %r" % (page,
+                                                             banner.text)
+            assert not banner.find_elements(By.XPATH, "./*"), \
+                "%s: the banner holds markup" % page
             n = check_figures(d, page, snap) if name != "reporting" else 0
             d.save_screenshot(os.path.join(out, "web-%s.png" % name))
             print("browser.py: %s: loaded, %d figures equal the snapshot" %
@@ -369,6 +378,11 @@ def main():
         wait_for("English page", lambda: "Progress toward" in
                  d.find_element(By.TAG_NAME, "main").text)
         d.save_screenshot(os.path.join(out, "web-plan-en.png"))
+        # The chart as saved carries the banner.
+        subtitle = d.execute_script(
+            "var c = Chart.getChart(document.querySelector('canvas'));"
+            "return c.options.plugins.subtitle.text;")
+        assert subtitle == BANNER, "chart subtitle %r" % subtitle
         assert not console_errors(d)
         print("browser.py: screenshots in " + out)
         print("browser.py: 1 passed, 0 failed")

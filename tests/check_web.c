@@ -983,6 +983,44 @@ START_TEST(test_daemon_restart)
 }
 END_TEST
 
+/* --banner: every page's line (the demo's "synthetic data"), a string
+ * like any other: the same text back, no markup character in the bytes;
+ * none without it; an empty or over-long one refused. */
+START_TEST(test_banner)
+{
+	const char *banner = "演示：合成数据 <b>not statistics</b> & \"x\"";
+	const char *const extra[] = { "--banner", banner, NULL };
+	char *big = xmalloc(514), *err = NULL;
+	const char *empty[] = { WEB_BIN, "--banner", "", NULL };
+	const char *toolong[] = { WEB_BIN, "--banner", big, NULL };
+	struct http h;
+	json_t *j;
+
+	j = get_json("/api/registry");
+	ck_assert(json_is_null(json_object_get(j, "banner")));
+	json_decref(j);
+	web_stop();
+	web_start(extra);
+	j = get_json("/api/registry");
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(j, "banner")), banner);
+	json_decref(j);
+	h = http_get("/api/registry");
+	ck_assert_ptr_null(strpbrk(h.body, "<>&"));
+	http_free(&h);
+
+	ck_assert_int_eq(harness_run(empty, NULL, &err, RUN_TIMEOUT_S), 2);
+	ck_assert_ptr_nonnull(strstr(err, "--banner wants 1 to 512 bytes"));
+	free(err);
+	memset(big, 'x', 513);
+	big[513] = '\0';
+	ck_assert_int_eq(harness_run(toolong, NULL, &err, RUN_TIMEOUT_S), 2);
+	ck_assert_ptr_nonnull(strstr(err, "--banner wants 1 to 512 bytes"));
+	free(err);
+	free(big);
+}
+END_TEST
+
 START_TEST(test_remote_refused)
 {
 	const char *argv[] = { WEB_BIN, "-c", dm.conf, "--listen", "0.0.0.0:1",
@@ -1205,6 +1243,7 @@ web_suite(void)
 	tcase_add_test(tc, test_live_stream);
 	tcase_add_test(tc, test_headers);
 	tcase_add_test(tc, test_daemon_restart);
+	tcase_add_test(tc, test_banner);
 	tcase_add_test(tc, test_remote_refused);
 	tcase_add_test(tc, test_daemon_queries);
 	suite_add_tcase(s, tc);

@@ -96,9 +96,11 @@ echo "(synthetic sample data, read from the daemon's snapshot socket)"
 echo
 "$bin/indicatorctl" -d "$run/data" agents
 
-# The dashboard, left running with the daemon.
-"$bin/indicator-web" --listen "$web_listen" >/dev/null \
-	2>"$run/indicator-web.log" &
+# The dashboard, left running with the daemon; every page says the figures
+# are synthetic.
+"$bin/indicator-web" --listen "$web_listen" \
+	--banner "演示：indicator-gen-sample 生成的合成数据，不是统计数据 (demo: synthetic sample data, not statistics)" \
+	>/dev/null 2>"$run/indicator-web.log" &
 web=$!
 for _ in $(seq 100); do
 	grep -q "snapshot of" "$run/indicator-web.log" 2>/dev/null && break

@@ -335,6 +335,10 @@ api_registry(struct web *w)
 
 	json_object_set_new(j, "first_year", json_integer(reg->first_year));
 	json_object_set_new(j, "stale_after_s", json_integer(w->stale_after_s));
+	/* The operator's line for every page (--banner), a string like any
+	 * other: escaped here, put in the page as text. */
+	json_object_set_new(
+	    j, "banner", w->banner ? api_string(w->banner) : json_null());
 	a = json_array();
 	for (size_t i = 0; i < reg->ndistricts; i++)
 		json_array_append_new(a,

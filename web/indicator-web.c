@@ -26,13 +26,14 @@
 #define STALE_DEFAULT_S 86400
 #define CHARTJS_DEFAULT "/usr/share/javascript/chart.js/chart.min.js"
 #define CHARTJS_MAX (8 << 20)
+#define BANNER_MAX 512 /* bytes of --banner */
 
 volatile int web_quit;
 
 static const char usage_text[] =
     "usage: indicator-web [-c CONFIG] [--listen HOST:PORT] [--publish EP]\n"
     "                     [--snapshot EP] [--stale-after SECONDS]\n"
-    "                     [--chartjs FILE] [--allow-remote]\n"
+    "                     [--chartjs FILE] [--allow-remote] [--banner TEXT]\n"
     "                     [--server-key KEY|FILE --public-key FILE "
     "--secret-key FILE]\n"
     "  -c CONFIG        the daemon's configuration (registry, endpoints);\n"
@@ -44,6 +45,8 @@ static const char usage_text[] =
     "                   (default 86400)\n"
     "  --chartjs FILE   Chart.js (default " CHARTJS_DEFAULT ")\n"
     "  --allow-remote   serve on an address that is not loopback\n"
+    "  --banner TEXT    a line every page shows above its figures, e.g.\n"
+    "                   that they are synthetic (at most 512 bytes)\n"
     "  --server-key, --public-key, --secret-key   CURVE (feed_curve): the\n"
     "                   daemon's public key and this subscriber's key "
     "files\n"
@@ -125,6 +128,7 @@ options_parse(int argc, char *argv[], struct web *w, struct args *a)
 		{ "stale-after", required_argument, NULL, 's' },
 		{ "chartjs", required_argument, NULL, 'j' },
 		{ "allow-remote", no_argument, NULL, 'r' },
+		{ "banner", required_argument, NULL, 'b' },
 		{ "server-key", required_argument, NULL, 'K' },
 		{ "public-key", required_argument, NULL, 'U' },
 		{ "secret-key", required_argument, NULL, 'X' },
@@ -172,6 +176,16 @@ options_parse(int argc, char *argv[], struct web *w, struct args *a)
 			break;
 		case 'r':
 			w->allow_remote = true;
+			break;
+		case 'b':
+			if (optarg[0] == '\0' || strlen(optarg) > BANNER_MAX) {
+				fprintf(stderr,
+				    "indicator-web: --banner wants 1 to %d "
+				    "bytes of text\n",
+				    BANNER_MAX);
+				return -1;
+			}
+			w->banner = optarg;
 			break;
 		case 'K':
 			a->server_key = optarg;

@@ -61,6 +61,7 @@ struct web {
 	char listen[CONFIG_ENDPOINT_MAX]; /* HOST:PORT */
 	bool allow_remote; /* bind off loopback */
 	unsigned stale_after_s; /* an agent not seen for this long is stale */
+	const char *banner; /* --banner: shown on every page; NULL: none */
 	const char *chartjs_path; /* Chart.js as Debian installs it */
 	char *chartjs; /* its bytes, or NULL when missing */
 	size_t chartjs_len;
@@ -158,6 +159,8 @@ Indicator__Snapshot *ask_daemon(struct web *w,
 /* Query parameters of a request, looked up by name (NULL when absent). */
 typedef const char *(*api_param_fn)(void *arg, const char *name);
 
+/* The registry (codes, Chinese and English names, units, targets), the
+ * plan's metrics, stale_after_s, and banner: --banner's text, or null. */
 json_t *api_registry(struct web *w);
 json_t *api_status(struct web *w);
 json_t *api_plan(struct web *w);

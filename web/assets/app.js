@@ -380,6 +380,13 @@
 		config.options.animation = false;
 		config.options.responsive = true;
 		config.options.maintainAspectRatio = false;
+		/* The operator's banner (synthetic data...) goes with the
+		 * picture when it is saved. */
+		if (reg && reg.banner) {
+			config.options.plugins = config.options.plugins || {};
+			config.options.plugins.subtitle = { display: true, text: reg.banner,
+			    color: "#8a5300", padding: { bottom: 8 } };
+		}
 		config.plugins = [whiteBackground];
 		var c = new Chart(canvas, config);
 		charts.push(c);
@@ -988,6 +995,10 @@
 			reg.districts.concat(reg.industries, reg.metrics).forEach(function (x) {
 				names[x.code] = { zh: x.name_zh, en: x.name_en };
 			});
+			/* --banner: a line above every view, as text. */
+			if (reg.banner)
+				document.querySelector("header").after(el("div",
+				    { id: "banner", "class": "banner", role: "note", text: reg.banner }));
 			drawNav();
 			return redraw();
 		}).then(listen, function (e) {
