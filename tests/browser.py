@@ -12,6 +12,8 @@ drives Debian's headless Chromium through chromedriver (python3-selenium):
   its acknowledgement, without a reload;
 - a note holding <script> and an <img onerror> shows as text on the
   history page, and neither runs;
+- the history page's chart has a point for each revision, with its value
+  as /api/history gives it, and downloads as a PNG;
 - the English switch works;
 - the --banner line ("synthetic data", markup in it) shows on every page,
   as text, and in the PNG of a chart (its subtitle);
@@ -38,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CJK_FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
@@ -341,6 +344,29 @@ def main():
         assert not d.find_elements(By.CSS_SELECTOR, "#history-table img")
         assert not d.find_elements(By.CSS_SELECTOR, "main script")
         print("browser.py: the hostile note shows as text and runs nothing")
+
+        # The history's chart: a point per revision, oldest first, with
+        # the values the JSON gives; saved as a PNG by its button.
+        with urllib.request.urlopen(run.url + "/api/history?" + key,
+                                    timeout=WAIT_S) as r:
+            revs = json.loads(r.read().decode())["revisions"]
+        assert len(revs) == 2, "revisions: %r" % revs
+        points = d.execute_script(
+            "var c = Chart.getChart(document.querySelector("
+            "'#history canvas'));"
+            "return [c.data.datasets[0].data, c.data.labels];")
+        assert points[0] == [r["value"] for r in revs], \
+            "history chart %r, revisions %r" % (points, revs)
+        assert [lab[0] for lab in points[1]] == \
+            ["#%d" % r["revision"] for r in revs], points[1]
+        d.find_element(By.CSS_SELECTOR, "#history button.png")
+        png = d.execute_script(
+            "return Chart.getChart(document.querySelector("
+            "'#history canvas')).toBase64Image('image/png', 1);")
+        assert png.startswith("data:image/png;base64,") and len(png) > 1000
+        d.save_screenshot(os.path.join(out, "web-history.png"))
+        print("browser.py: the history chart has the %d revisions" %
+              len(revs))
 
         # Live: a report appears on the open plan page without a reload.
         load(d, run.url, "/plan")

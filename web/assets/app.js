@@ -78,6 +78,7 @@
 			sentAt: "报送时间",
 			storedAt: "入库时间",
 			noHistory: "此项尚无报送记录",
+			historyChart: "各次修订的数值",
 			truncated: "只显示最近的修订",
 			current: "当前值",
 			back: "返回产业 × 区县",
@@ -169,6 +170,7 @@
 			sentAt: "Sent at",
 			storedAt: "Stored at",
 			noHistory: "Nothing reported for this key yet",
+			historyChart: "The value at each revision",
 			truncated: "Only the latest revisions are shown",
 			current: "Current value",
 			back: "Back to industries × districts",
@@ -720,6 +722,25 @@
 			}
 			if (h.truncated)
 				card.appendChild(el("p", { "class": "muted", text: t("truncated") }));
+			/* The value by revision, oldest first, each labelled with its
+			 * revision and when it was stored: a step, since a value
+			 * holds until the next one replaces it. */
+			var title = card.firstChild.textContent;
+			var box = el("div", { "class": "chart-box small" });
+			card.appendChild(el("h3", { text: t("historyChart") + " (" + unitName(unit) + ")" }));
+			card.appendChild(box);
+			chart(box, { type: "line",
+			    data: { labels: h.revisions.map(function (r) {
+				return ["#" + r.revision, time(r.stored_at_ms)];
+			    }), datasets: [{ label: t("value"), data: h.revisions.map(function (r) { return r.value; }),
+				stepped: "before", borderColor: COLORS[0], backgroundColor: COLORS[0],
+				pointRadius: 4, fill: false }] },
+			    options: { scales: { y: { beginAtZero: true } },
+				plugins: { legend: { display: false }, title: { display: true, text: title },
+				    tooltip: { callbacks: { afterLabel: function (c) {
+					var r = h.revisions[c.dataIndex];
+					return (t("statusNames")[r.status] || r.status) + " · " + r.agent_id;
+				    } } } } } }, "history.png", tools);
 			var table = el("table", { id: "history-table" });
 			var head = el("tr");
 			["revision", "value", "unit", "sentValue", "sentUnit", "status", "note", "agent",
