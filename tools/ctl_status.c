@@ -3,12 +3,14 @@
  * control socket (ipc://DATA_DIR/control unless [daemon] control says
  * otherwise).
  */
-#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "indicatorctl.h"
@@ -16,8 +18,8 @@
 
 #define STATUS_WAIT_MS 5000
 #define REPLY_MAX 4096
-/* A daemon that takes no connection this fast is not running (a stale
- * socket file after a crash). */
+/* On a control endpoint that is not a socket file (tcp://), a daemon that
+ * takes no connection this fast is taken for not running. */
 #define CHECKPOINT_CONNECT_MS 300
 #define CHECKPOINT_WAIT_MS 60000
 /* A reload checkpoints first: as long as a checkpoint may take. */
@@ -148,19 +150,55 @@ sock_close:
 	return rc;
 }
 
+/*
+ * Whether a daemon listens on an ipc:// endpoint: 1 when a connect(2) to
+ * its socket file is taken, which the kernel does at once however busy the
+ * daemon is; 0 when there is no file or nobody listens on it (a stale file
+ * after a crash: ECONNREFUSED at once); -1 for another transport, where
+ * only a connection attempt with a time limit can tell.
+ */
+static int
+control_listening(const char *endpoint)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path;
+	int fd, rc;
+
+	if (strncmp(endpoint, "ipc://", 6) != 0)
+		return -1;
+	path = endpoint + 6;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -1;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return rc == 0 ? 1 : 0;
+}
+
 void
 ctl_checkpoint(struct ctl *ctl)
 {
 	char endpoint[CONFIG_PATH_MAX + 16], reply[256];
-	struct stat st;
+	int connect_ms = CHECKPOINT_CONNECT_MS;
 
 	control_endpoint(ctl, endpoint, sizeof(endpoint));
-	/* No socket file, no daemon: do not wait for one. */
-	if (strncmp(endpoint, "ipc://", 6) == 0 &&
-	    stat(endpoint + 6, &st) == -1)
+	/* No daemon: do not wait for one. A daemon there may take its time
+	 * to finish the connection on a loaded machine (a fixed 300 ms made
+	 * indicatorctl read the tables without their checkpoint, and warn);
+	 * it answers or the wait for the answer ends. */
+	switch (control_listening(endpoint)) {
+	case 0:
 		return;
-	if (ctl_ask(ctl, "checkpoint", CHECKPOINT_CONNECT_MS,
-		CHECKPOINT_WAIT_MS, reply, sizeof(reply), true) == 0 &&
+	case 1:
+		connect_ms = CHECKPOINT_WAIT_MS;
+		break;
+	default:
+		break;
+	}
+	if (ctl_ask(ctl, "checkpoint", connect_ms, CHECKPOINT_WAIT_MS, reply,
+		sizeof(reply), true) == 0 &&
 	    strstr(reply, "\"checkpoint\":true") == NULL)
 		fprintf(stderr,
 		    "indicatorctl: the daemon could not checkpoint (%s); "
