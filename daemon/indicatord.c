@@ -28,17 +28,25 @@ static volatile sig_atomic_t daemon_reload;
 static int signal_pipe[2] = { -1, -1 };
 /* The data directory's lock, held for the process's life. */
 static int datadir_lock_fd = -1;
+/* The signal that stops the daemon and the PID that sent it (si_pid), for
+ * the log: a stop is then never unexplained. */
+static volatile sig_atomic_t quit_signal;
+static volatile sig_atomic_t quit_sender;
 
 static void
-on_signal(int sig)
+on_signal(int sig, siginfo_t *si, void *ctx)
 {
 	int saved = errno;
 	char c = 0;
 
-	if (sig == SIGHUP)
+	(void)ctx;
+	if (sig == SIGHUP) {
 		daemon_reload = 1;
-	else
+	} else {
 		daemon_quit = 1;
+		quit_signal = sig;
+		quit_sender = si != NULL ? si->si_pid : 0;
+	}
 	if (write(signal_pipe[1], &c, 1) == -1) {
 		/* full pipe: a wake-up is already pending */
 	}
@@ -56,7 +64,8 @@ signals_init(void)
 		fcntl(signal_pipe[i], F_SETFL,
 		    fcntl(signal_pipe[i], F_GETFL) | O_NONBLOCK);
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
+	sa.sa_sigaction = on_signal;
+	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
 	/* No SA_RESTART: zmq_poll() must return EINTR so the loop sees the
 	 * flag at once. */
@@ -64,6 +73,28 @@ signals_init(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Says which signal stopped the daemon and who sent it, with the
+ * sender's command name while it still runs. */
+static void
+quit_log(void)
+{
+	char path[64], comm[64] = "";
+	FILE *f;
+
+	if (quit_signal == 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)quit_sender);
+	if (quit_sender > 0 && (f = fopen(path, "r")) != NULL) {
+		if (fgets(comm, sizeof(comm), f) == NULL)
+			comm[0] = '\0';
+		comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+	}
+	log_info("indicatord: %s from pid %d%s%s%s",
+	    quit_signal == SIGTERM ? "SIGTERM" : "SIGINT", (int)quit_sender,
+	    comm[0] ? " (" : "", comm, comm[0] ? ")" : "");
 }
 
 static const char usage_text[] =
@@ -351,6 +382,9 @@ main(int argc, char *argv[])
 	int ch, rc;
 
 	log_init("indicatord", LOG_STYLE_SERVICE);
+	/* First: a stop asked for while the daemon starts ends it cleanly,
+	 * once started, rather than killing it half-way. */
+	signals_init();
 	while ((ch = getopt_long(argc, argv, "c:d:nh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -393,7 +427,6 @@ main(int argc, char *argv[])
 		fatal("indicatord: not started (see above)");
 	datadir_lock(d->cfg.data_dir);
 	notify_init();
-	signals_init();
 	timezone_init(d->cfg.timezone);
 
 	if ((d->zctx = zmq_ctx_new()) == NULL)
@@ -431,6 +464,7 @@ main(int argc, char *argv[])
 	metrics_set_ready(true);
 
 	run(d);
+	quit_log();
 	metrics_set_ready(false);
 	notify_stopping();
 	ingest_checkpoint(d);

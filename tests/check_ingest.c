@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "harness.h"
@@ -86,10 +87,12 @@ setup_limits(void)
 	daemon_up("[limits]\nmax_observations = 5\n");
 }
 
-/* Every test also checks that the daemon stops cleanly on SIGTERM. */
+/* Every test also checks that the daemon stops cleanly on SIGTERM, and
+ * logs who sent it. */
 static void
 teardown(void)
 {
+	char want[64];
 	int status;
 
 	zmq_close(sock);
@@ -97,6 +100,10 @@ teardown(void)
 	status = harness_daemon_stop(&dm, SIGTERM);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	    "indicatord did not exit 0 on SIGTERM (status %d)", status);
+	snprintf(want, sizeof(want), "indicatord: SIGTERM from pid %d (",
+	    (int)getpid());
+	ck_assert_msg(harness_daemon_log_has(&dm, want), "no '%s' in: %s", want,
+	    harness_daemon_log(&dm));
 	harness_daemon_cleanup(&dm);
 }
 
