@@ -397,9 +397,15 @@ harness_daemon_start(struct daemon_proc *d)
 			if (sock != NULL)
 				zmq_close(sock);
 			zmq_ctx_term(zctx);
+			/* The harness signals a daemon only after its start:
+			 * a signal now came from elsewhere (its log names the
+			 * sender once the daemon's handlers are set). */
 			snprintf(what, sizeof(what),
-			    "indicatord exited during start-up with %d",
-			    exit_code(status));
+			    "indicatord exited during start-up with %d%s%s",
+			    exit_code(status),
+			    WIFSIGNALED(status) ? ": killed by " : "",
+			    WIFSIGNALED(status) ? strsignal(WTERMSIG(status))
+						: "");
 			daemon_fail(d, what);
 		}
 		/* A heartbeat sent while the daemon was half up may be lost:
