@@ -1,6 +1,6 @@
 /*
  * Aggregation: city and district figures computed from the latest
- * observations (PROTOCOL.md, "Aggregates"). Pure: the observations are read
+ * observations (docs/protocol.md, "Aggregates"). Pure: the observations are read
  * through a lookup callback, so the module does no I/O and tests drive it
  * with a table in memory.
  *

@@ -1,5 +1,5 @@
 /*
- * Validation of reports: the rules of PROTOCOL.md, "Validation and error
+ * Validation of reports: the rules of docs/protocol.md, "Validation and error
  * codes". Pure: no I/O, no logging, no clock (the caller passes today).
  */
 #include <math.h>

@@ -1,7 +1,7 @@
 /*
  * The rules that decide whether a report is valid: a pure module, no I/O,
  * no logging, callable from tests with plain structs. Every failure has a
- * stable code from the contract (PROTOCOL.md, "Validation and error codes").
+ * stable code from the contract (docs/protocol.md, "Validation and error codes").
  */
 #ifndef INDICATOR_VALIDATE_H
 #define INDICATOR_VALIDATE_H
@@ -61,7 +61,7 @@ struct validation {
 /* validate.c */
 
 /*
- * Every code a REJECTED answer can carry, in the order of PROTOCOL.md's
+ * Every code a REJECTED answer can carry, in the order of docs/protocol.md's
  * table and then its additions (malformed ... duplicate_key, bad_status),
  * and every code of a RETRY_LATER answer (out_of_order, rate_limited,
  * store_full, store_error). The metrics count answers by these.
