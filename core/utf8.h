@@ -18,4 +18,12 @@ bool utf8_valid(const char *s, size_t len);
  */
 long utf8_control(const char *s, size_t len, bool tab_ok);
 
+/*
+ * The number of bytes at the start of s that are whole well-formed UTF-8
+ * sequences: len when all are. When less, *bad says why it stopped: true
+ * at bytes that are not UTF-8, false at a sequence that the end of the
+ * buffer cuts (it may go on in the next one).
+ */
+size_t utf8_prefix(const char *s, size_t len, bool *bad);
+
 #endif
