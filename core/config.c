@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "encoding.h"
 #include "xmalloc.h"
 
 enum ctype {
@@ -43,6 +44,7 @@ enum ctype {
 	CT_LOG, /* enum config_log */
 	CT_LOGFMT, /* enum config_log_format */
 	CT_BOOL, /* bool: true or false */
+	CT_ENCODING, /* enum encoding (encoding.h) */
 };
 
 struct crow {
@@ -123,6 +125,19 @@ static const struct crow agent_rows[] = {
 	{ "agent", "public_key_file", CT_STR, A(public_key_file), 0, 0, "" },
 	{ "agent", "secret_key_file", CT_STR, A(secret_key_file), 0, 0, "" },
 	{ "agent", "metrics", CT_LISTEN, A(metrics), 0, 0, "" },
+	{ "agent", "timezone", CT_ZONE, A(timezone), 0, 0, "Asia/Shanghai" },
+	{ "agent", "encoding", CT_ENCODING, A(encoding), 0, 0, "auto" },
+	/* The daemon's limits, for check: the same rows as its file's. */
+	{ "limits", "max_observations", CT_UINT, A(limits.max_observations), 1,
+	    100000, "1000" },
+	{ "limits", "max_agent_id", CT_UINT, A(limits.max_agent_id), 1,
+	    IND_AGENT_ID_MAX, "64" },
+	{ "limits", "max_note", CT_UINT, A(limits.max_note), 0, IND_NOTE_MAX,
+	    "256" },
+	{ "limits", "max_message_bytes", CT_UINT, A(limits.max_message_bytes),
+	    1024, 64 << 20, "1048576" },
+	{ "registry", "first_year", CT_INT, A(reg.first_year), 1900, 9999,
+	    "2015" },
 };
 
 #define NROWS(t) (sizeof(t) / sizeof((t)[0]))
@@ -131,6 +146,7 @@ static const struct crow agent_rows[] = {
 struct parse {
 	struct config *cfg; /* daemon file, or NULL */
 	struct agent_config *acfg; /* agent file, or NULL */
+	struct registry *reg; /* the registry either defines */
 	const char *name; /* the file being read */
 	/* The first file that defined part of the registry; "" while none
 	 * has. */
@@ -388,6 +404,13 @@ row_set(struct parse *p, void *base, const struct crow *r, const char *val,
 			return fail(
 			    p, "%s: '%s' is not plain or json", label, val);
 		return 1;
+	case CT_ENCODING:
+		if (!encoding_parse(val, (enum encoding *)dst))
+			return fail(p,
+			    "%s: '%s' is not auto, utf-8, utf-16le, utf-16be "
+			    "or gb18030",
+			    label, val);
+		return 1;
 	case CT_BOOL:
 		if (strcmp(val, "true") == 0)
 			*(bool *)dst = true;
@@ -507,18 +530,35 @@ split_section(const char *section, const char *kind, const char **code)
 	return true;
 }
 
+/* key aliases = NAME, NAME... of (kind, code), in section [what code] or
+ * [what] when code is a key of it. */
+static int
+set_aliases(struct parse *p, enum reg_kind kind, const char *what,
+    const char *code, const char *val)
+{
+	char why[256];
+
+	if (registry_set_aliases(p->reg, kind, code, val, why, sizeof(why)) !=
+	    NULL)
+		return fail(p, "[%s%s%s] aliases: %s", what,
+		    kind == REG_COLUMN || kind == REG_STATUS ? "" : " ",
+		    kind == REG_COLUMN || kind == REG_STATUS ? "" : code, why);
+	return 1;
+}
+
 static int
 handle_named(struct parse *p, const char *kind, const char *code,
     const char *key, const char *val)
 {
-	struct registry *reg = &p->cfg->reg;
+	struct registry *reg = p->reg;
 	char *name;
 
 	if (!code_ok(code))
 		return fail(p,
 		    "[%s %s]: a code is 1 to %d letters, digits, '_' or '-'",
 		    kind, code, IND_CODE_MAX);
-	if (strcmp(key, "name") != 0)
+	if (strcmp(key, "name") != 0 &&
+	    (strcmp(key, "aliases") != 0 || strcmp(kind, "district") == 0))
 		return fail(p, "[%s %s]: unknown key '%s'", kind, code, key);
 	if (strcmp(kind, "district") == 0) {
 		struct reg_district *d =
@@ -543,6 +583,9 @@ handle_named(struct parse *p, const char *kind, const char *code,
 			in = &reg->industries[reg->nindustries++];
 			strlcpy_ok(in->code, code, sizeof(in->code));
 		}
+		if (strcmp(key, "aliases") == 0)
+			return set_aliases(
+			    p, REG_INDUSTRY, "industry", code, val);
 		name = in->name;
 	}
 	if (!strlcpy_ok(name, val, IND_NAME_MAX + 1))
@@ -594,7 +637,7 @@ static int
 handle_metric(
     struct parse *p, const char *code, const char *key, const char *val)
 {
-	struct registry *reg = &p->cfg->reg;
+	struct registry *reg = p->reg;
 	struct reg_metric *m = (struct reg_metric *)registry_metric(reg, code);
 
 	if (!code_ok(code))
@@ -628,6 +671,8 @@ handle_metric(
 		strlcpy_ok(m->unit, val, sizeof(m->unit));
 	} else if (strcmp(key, "accept") == 0) {
 		return metric_accept(p, m, val);
+	} else if (strcmp(key, "aliases") == 0) {
+		return set_aliases(p, REG_METRIC, "metric", code, val);
 	} else if (strcmp(key, "max") == 0) {
 		if (!parse_double(val, &m->max) || !(m->max > 0))
 			return fail(p,
@@ -648,11 +693,48 @@ handle_metric(
 	return 1;
 }
 
+/* [unit CODE] aliases = ... */
+static int
+handle_unit(struct parse *p, const char *code, const char *key, const char *val)
+{
+	if (!code_ok(code) || strlen(code) > IND_UNIT_MAX)
+		return fail(p,
+		    "[unit %s]: a unit is 1 to %d letters, digits, '_' or '-'",
+		    code, IND_UNIT_MAX);
+	if (strcmp(key, "aliases") != 0)
+		return fail(p, "[unit %s]: unknown key '%s'", code, key);
+	return set_aliases(p, REG_UNIT, "unit", code, val);
+}
+
+/* [columns] COLUMN = NAME, NAME...; [status] STATUS = NAME, NAME... */
+static int
+handle_words(struct parse *p, enum reg_kind kind, const char *section,
+    const char *key, const char *val)
+{
+	const char *const *words =
+	    kind == REG_COLUMN ? registry_columns : registry_statuses;
+	size_t n = kind == REG_COLUMN ? REG_COLUMNS : REG_STATUSES;
+	char list[256];
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(words[i], key) == 0)
+			return set_aliases(p, kind, section, key, val);
+	for (size_t i = 0; i < n && o < sizeof(list); i++)
+		o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
+		    i == 0	 ? ""
+		    : i + 1 == n ? " or "
+				 : ", ",
+		    words[i]);
+	return fail(
+	    p, "[%s]: unknown key '%s' (the keys are %s)", section, key, list);
+}
+
 /* [target] metric/industry/scope/year = value */
 static int
 handle_target(struct parse *p, const char *key, const char *val)
 {
-	struct registry *reg = &p->cfg->reg;
+	struct registry *reg = p->reg;
 	struct reg_target t = { 0 };
 	char buf[IND_TOPIC_MAX + 1], *part[4], *save = NULL;
 	long long year;
@@ -708,12 +790,14 @@ reg_defined(struct parse *p)
 		snprintf(p->reg_file, sizeof(p->reg_file), "%s", p->name);
 }
 
-/* inih handler: returns nonzero on success, 0 on error. */
+/*
+ * The registry's sections, in the daemon's file and in the agent's: 1 or
+ * 0 as an inih handler, or -1 when section is not one of them.
+ */
 static int
-daemon_handler(
-    void *user, const char *section, const char *key, const char *val)
+registry_handler(
+    struct parse *p, const char *section, const char *key, const char *val)
 {
-	struct parse *p = user;
 	const char *code;
 
 	if (split_section(section, "district", &code)) {
@@ -732,6 +816,31 @@ daemon_handler(
 		reg_defined(p);
 		return handle_target(p, key, val);
 	}
+	if (split_section(section, "unit", &code)) {
+		reg_defined(p);
+		return handle_unit(p, code, key, val);
+	}
+	if (strcmp(section, "columns") == 0) {
+		reg_defined(p);
+		return handle_words(p, REG_COLUMN, section, key, val);
+	}
+	if (strcmp(section, "status") == 0) {
+		reg_defined(p);
+		return handle_words(p, REG_STATUS, section, key, val);
+	}
+	return -1;
+}
+
+/* inih handler: returns nonzero on success, 0 on error. */
+static int
+daemon_handler(
+    void *user, const char *section, const char *key, const char *val)
+{
+	struct parse *p = user;
+	int rc = registry_handler(p, section, key, val);
+
+	if (rc != -1)
+		return rc;
 	return rows_handle(
 	    p, p->cfg, daemon_rows, NROWS(daemon_rows), section, key, val);
 }
@@ -740,7 +849,10 @@ static int
 agent_handler(void *user, const char *section, const char *key, const char *val)
 {
 	struct parse *p = user;
+	int rc = registry_handler(p, section, key, val);
 
+	if (rc != -1)
+		return rc;
 	return rows_handle(
 	    p, p->acfg, agent_rows, NROWS(agent_rows), section, key, val);
 }
@@ -959,6 +1071,7 @@ daemon_begin(struct config *cfg, struct parse *p)
 	rows_defaults(cfg, daemon_rows, NROWS(daemon_rows));
 	memset(p, 0, sizeof(*p));
 	p->cfg = cfg;
+	p->reg = &cfg->reg;
 }
 
 /* The registry of the built-in default into reg, but for first_year,
@@ -1074,33 +1187,72 @@ config_resolve_dir(struct config *cfg, const char *state_dir)
 	strlcpy_ok(cfg->data_dir, "./indicatord-data", sizeof(cfg->data_dir));
 }
 
-void
-agent_config_defaults(struct agent_config *acfg)
+static void
+agent_begin(struct agent_config *acfg, struct parse *p)
 {
 	memset(acfg, 0, sizeof(*acfg));
 	rows_defaults(acfg, agent_rows, NROWS(agent_rows));
+	memset(p, 0, sizeof(*p));
+	p->acfg = acfg;
+	p->reg = &acfg->reg;
+}
+
+/* The registry after the last file, as daemon_end() decides it. */
+static int
+agent_end(struct agent_config *acfg, struct parse *p, const char *name,
+    char *err, size_t errlen)
+{
+	char why[256];
+
+	acfg->registry_builtin = p->reg_file[0] == '\0';
+	if (acfg->registry_builtin)
+		builtin_registry(&acfg->reg);
+	if (registry_check(&acfg->reg, why, sizeof(why)) == NULL)
+		return 0;
+	if (!acfg->registry_builtin)
+		snprintf(err, errlen,
+		    "%s: %s (%s defines part of the registry, so the "
+		    "built-in one is not used: the files must define all of "
+		    "it)",
+		    name, why, p->reg_file);
+	else
+		snprintf(err, errlen, "%s: %s", name, why);
+	return -1;
+}
+
+void
+agent_config_defaults(struct agent_config *acfg)
+{
+	struct parse p;
+	char err[512];
+
+	agent_begin(acfg, &p);
+	if (agent_end(acfg, &p, "(built-in default)", err, sizeof(err)) == -1)
+		abort(); /* check_config proves the default is good */
 }
 
 int
 agent_config_parse(struct agent_config *acfg, const char *text,
     const char *name, char *err, size_t errlen)
 {
-	struct parse p = { 0 };
+	struct parse p;
 
-	agent_config_defaults(acfg);
-	p.acfg = acfg;
-	return run_ini(text, name, agent_handler, &p, err, errlen);
+	agent_begin(acfg, &p);
+	if (run_ini(text, name, agent_handler, &p, err, errlen) == -1)
+		return -1;
+	return agent_end(acfg, &p, name, err, errlen);
 }
 
 int
 agent_config_load(
     struct agent_config *acfg, const char *path, char *err, size_t errlen)
 {
-	struct parse p = { 0 };
+	struct parse p;
 
-	agent_config_defaults(acfg);
-	p.acfg = acfg;
-	return parse_layers(path, agent_handler, &p, err, errlen);
+	agent_begin(acfg, &p);
+	if (parse_layers(path, agent_handler, &p, err, errlen) == -1)
+		return -1;
+	return agent_end(acfg, &p, path, err, errlen);
 }
 
 int

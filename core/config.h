@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "encoding.h"
 #include "registry.h"
 
 #define CONFIG_ENDPOINT_MAX 256
@@ -112,6 +113,14 @@ struct agent_config {
 	char public_key_file[CONFIG_PATH_MAX];
 	char secret_key_file[CONFIG_PATH_MAX];
 	char metrics[64]; /* run: HOST:PORT on loopback; "": off */
+	char timezone[64]; /* check: today's date is judged here */
+	enum encoding encoding; /* of the CSV files */
+	/* The daemon's limits and registry, as the daemon's file gives them:
+	 * for check, and for the names clerks use (aliases). The built-in
+	 * one unless the agent's files define any part of it. */
+	struct config_limits limits;
+	struct registry reg;
+	bool registry_builtin;
 };
 
 /* config.c */
@@ -188,14 +197,19 @@ const char *config_check_listen(
 const char *config_check_zone(
     const char *tz, const char *tzdir, char *why, size_t len);
 
-/* Parses an agent configuration file and its drop-ins, as config_load()
- * does for the daemon. */
+/*
+ * Parses an agent configuration file and its drop-ins, as config_load()
+ * does for the daemon: the [agent] section, and the daemon's [limits] and
+ * registry sections ([registry], [district CODE], [industry CODE],
+ * [metric CODE], [unit CODE], [columns], [status], [target]), the
+ * registry all or nothing as for the daemon, and checked.
+ */
 int agent_config_load(
     struct agent_config *acfg, const char *path, char *err, size_t errlen);
 int agent_config_parse(struct agent_config *acfg, const char *text,
     const char *name, char *err, size_t errlen);
 
-/* Defaults for an agent with no file. */
+/* Defaults for an agent with no file: the built-in registry. */
 void agent_config_defaults(struct agent_config *acfg);
 
 /* config_set() for an [agent] key. */

@@ -7,38 +7,36 @@
 #include <strings.h>
 
 #include "csv.h"
+#include "i18n.h"
+#include "keyset.h"
+#include "period.h"
 #include "utf8.h"
 #include "xmalloc.h"
 
-/* The most bytes buffered for one field: longer is an error. */
+/* The most bytes kept of one field: longer is a problem. */
 #define CSV_FIELD_MAX 4096
+/* The most columns of a header, named or empty. */
+#define CSV_FIELDS_MAX 256
+/* A header column with no name: its fields must stay empty. */
+#define CSV_IGNORED CSV_NCOLS
+/* The bytes of a value shown in a message. */
+#define CSV_SHOW_MAX 40
+#define CSV_SHOW_SIZE (4 * CSV_SHOW_MAX + 8)
+/* A list of accepted values in a message. */
+#define CSV_LIST_MAX 600
 
-enum csv_col {
-	COL_INDUSTRY,
-	COL_METRIC,
-	COL_PERIOD,
-	COL_VALUE,
-	COL_UNIT,
-	COL_STATUS,
-	COL_NOTE,
-	COL_N
+static const char *const labels[CSV_NCOLS] = {
+	N_("industry"),
+	N_("metric"),
+	N_("period"),
+	N_("value"),
+	N_("unit"),
+	N_("status"),
+	N_("note"),
 };
 
-static const struct {
-	const char *name;
-	bool required;
-	bool trim;
-	size_t max; /* bytes after trimming */
-} csv_cols[COL_N] = {
-	[COL_INDUSTRY] = { "industry", true, true, IND_CODE_MAX },
-	[COL_METRIC] = { "metric", true, true, IND_CODE_MAX },
-	[COL_PERIOD] = { "period", true, true, IND_PERIOD_MAX },
-	[COL_VALUE] = { "value", true, true, CSV_FIELD_MAX },
-	[COL_UNIT] = { "unit", true, true, IND_UNIT_MAX },
-	[COL_STATUS] = { "status", false, true, CSV_FIELD_MAX },
-	/* A note is free text: its spaces are the author's. */
-	[COL_NOTE] = { "note", false, false, IND_NOTE_MAX },
-};
+static const bool required[CSV_NCOLS] = { true, true, true, true, true, false,
+	false };
 
 enum csv_state {
 	ST_FIELD_START, /* nothing of the field read yet */
@@ -50,53 +48,45 @@ enum csv_state {
 struct csv_field {
 	char text[CSV_FIELD_MAX + 1];
 	size_t len;
+	bool overflow; /* bytes past CSV_FIELD_MAX were dropped */
 };
 
 struct csv_parser {
 	csv_row_fn fn;
+	csv_problem_fn problem_fn;
 	void *arg;
+	const struct registry *reg;
 
 	enum csv_state state;
 	unsigned line; /* current physical line */
 	unsigned row_line; /* where the current row started */
 	unsigned quote_line; /* where the open quote was */
 	bool after_cr; /* the previous byte was a CR */
-	bool nonspace; /* the row holds more than spaces */
+	bool pending; /* the current row has begun */
+	bool row_data; /* a field of the current row holds more than spaces */
 	unsigned field; /* index of the current field in its row */
 	size_t bom; /* BOM bytes matched so far */
 	bool bom_done;
 
 	bool header_done;
-	unsigned ncols;
-	enum csv_col col[COL_N]; /* header position -> column */
-	bool seen[COL_N];
-	struct csv_field hdr;
-	struct csv_field fields[COL_N];
+	unsigned ncols; /* fields of the header */
+	unsigned char colmap[CSV_FIELDS_MAX]; /* position -> column */
+	unsigned pos[CSV_NCOLS]; /* column -> position from 1; 0 absent */
+	struct csv_field fields[CSV_NCOLS];
+	struct csv_field other; /* the header's, or an unnamed column's */
+	unsigned ignored_pos; /* an unnamed column holding something */
+	char ignored_show[CSV_SHOW_SIZE];
+	unsigned extra_pos; /* a field past the header's, not empty */
 
+	struct keyset *keys;
 	unsigned long rows;
-	bool failed;
+	unsigned nerrors;
+	bool stopped;
 	bool finished;
-	unsigned err_line;
-	char err[320];
+	struct csv_problem first;
 };
 
 static const unsigned char csv_bom[3] = { 0xef, 0xbb, 0xbf };
-
-static int csv_fail(struct csv_parser *, unsigned, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-csv_fail(struct csv_parser *p, unsigned line, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(p->err, sizeof(p->err), fmt, ap);
-	va_end(ap);
-	p->err_line = line;
-	p->failed = true;
-	return -1;
-}
 
 struct csv_parser *
 csv_new(csv_row_fn fn, void *arg)
@@ -108,6 +98,7 @@ csv_new(csv_row_fn fn, void *arg)
 	p->state = ST_FIELD_START;
 	p->line = 1;
 	p->row_line = 1;
+	p->keys = keyset_new();
 	return p;
 }
 
@@ -116,56 +107,96 @@ csv_destroy(struct csv_parser **p)
 {
 	if (p == NULL || *p == NULL)
 		return;
+	keyset_destroy(&(*p)->keys);
 	free(*p);
 	*p = NULL;
 }
 
-/* Where the bytes of the current field go; NULL: counted, not kept. */
-static struct csv_field *
-csv_cur(struct csv_parser *p)
+void
+csv_set_registry(struct csv_parser *p, const struct registry *reg)
 {
-	if (!p->header_done)
-		return &p->hdr;
-	if (p->field < p->ncols)
-		return &p->fields[p->col[p->field]];
-	return NULL;
+	p->reg = reg;
 }
+
+void
+csv_set_problem_fn(struct csv_parser *p, csv_problem_fn fn)
+{
+	p->problem_fn = fn;
+}
+
+const char *
+csv_column_label(enum csv_col c)
+{
+	return c < CSV_NCOLS ? _(labels[c]) : "";
+}
+
+static void csv_vproblem(struct csv_parser *, bool, unsigned, unsigned,
+    const char *, va_list) __attribute__((format(printf, 5, 0)));
+static int csv_problem(struct csv_parser *, unsigned, unsigned, const char *,
+    ...) __attribute__((format(printf, 4, 5)));
+static int csv_stop(struct csv_parser *, unsigned, unsigned, const char *, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void
-csv_trim(const struct csv_field *f, bool trim, const char **s, size_t *len)
+csv_vproblem(struct csv_parser *p, bool stop, unsigned line, unsigned col,
+    const char *fmt, va_list ap)
 {
-	const char *b = f->text, *e = f->text + f->len;
+	struct csv_problem e;
 
-	if (trim) {
-		while (b < e && (*b == ' ' || *b == '\t'))
-			b++;
-		while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
-			e--;
+	if (p->stopped)
+		return;
+	if (p->nerrors == CSV_ERRORS_MAX) {
+		e.line = line;
+		e.column = 0;
+		snprintf(e.message, sizeof(e.message),
+		    _("more than %d problems; fix these first, then check "
+		      "the file again"),
+		    CSV_ERRORS_MAX);
+		stop = true;
+	} else {
+		e.line = line;
+		e.column = col;
+		vsnprintf(e.message, sizeof(e.message), fmt, ap);
 	}
-	*s = b;
-	*len = (size_t)(e - b);
+	if (p->nerrors++ == 0)
+		p->first = e;
+	if (p->problem_fn != NULL)
+		p->problem_fn(&e, p->arg);
+	if (stop)
+		p->stopped = true;
 }
 
+/* A problem of one row: the parse goes on. Returns -1 for the caller's
+ * convenience. */
 static int
-csv_append(struct csv_parser *p, unsigned char c)
+csv_problem(
+    struct csv_parser *p, unsigned line, unsigned col, const char *fmt, ...)
 {
-	struct csv_field *f = csv_cur(p);
+	va_list ap;
 
-	if (c != ' ' && c != '\t')
-		p->nonspace = true;
-	if (f == NULL)
-		return 0;
-	if (f->len == CSV_FIELD_MAX) {
-		if (!p->header_done)
-			return csv_fail(p, p->row_line,
-			    "column %u of the header is longer than %d bytes",
-			    p->field + 1, CSV_FIELD_MAX);
-		return csv_fail(p, p->row_line, "%s is longer than %zu bytes",
-		    csv_cols[p->col[p->field]].name,
-		    csv_cols[p->col[p->field]].max);
-	}
-	f->text[f->len++] = (char)c;
-	return 0;
+	va_start(ap, fmt);
+	csv_vproblem(p, false, line, col, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* A problem that stops the parse. Returns -1. */
+static int
+csv_stop(
+    struct csv_parser *p, unsigned line, unsigned col, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	csv_vproblem(p, true, line, col, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void
+csv_fail_here(struct csv_parser *p, const char *message)
+{
+	csv_stop(p, p->line, p->field + 1, "%s", message);
 }
 
 /*
@@ -173,8 +204,6 @@ csv_append(struct csv_parser *p, unsigned char c)
  * a character boundary, with control characters escaped so that the
  * message stays on one line.
  */
-#define CSV_SHOW_MAX 40
-
 static const char *
 csv_show(char *dst, size_t size, const char *s, size_t len)
 {
@@ -187,7 +216,24 @@ csv_show(char *dst, size_t size, const char *s, size_t len)
 	}
 	for (size_t i = 0; i < n && o + 5 < size; i++) {
 		unsigned char c = (unsigned char)s[i];
+		bool bad;
+		size_t ok;
 
+		if (c >= 0x80) {
+			/* A whole character, or its bytes escaped. */
+			for (ok = 1; ok <= 4 && i + ok <= n; ok++)
+				if (utf8_prefix(s + i, ok, &bad) == ok)
+					break;
+			if (ok <= 4 && i + ok <= n && o + ok + 1 < size) {
+				memcpy(dst + o, s + i, ok);
+				o += ok;
+				i += ok - 1;
+			} else {
+				o += (size_t)snprintf(
+				    dst + o, size - o, "\\x%02x", c);
+			}
+			continue;
+		}
 		if (c == '\n' || c == '\r' || c == '\t') {
 			dst[o++] = '\\';
 			dst[o++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
@@ -203,151 +249,570 @@ csv_show(char *dst, size_t size, const char *s, size_t len)
 	return dst;
 }
 
+/* The length of the space at s (len bytes left) that surrounds values:
+ * space, tab, no-break space, ideographic space, a stray BOM; 0 if none. */
+static size_t
+space_len(const char *s, size_t len)
+{
+	static const char *const wide[] = { "\xc2\xa0", "\xe3\x80\x80",
+		"\xef\xbb\xbf" };
+
+	if (len > 0 && (*s == ' ' || *s == '\t'))
+		return 1;
+	for (size_t i = 0; i < sizeof(wide) / sizeof(wide[0]); i++) {
+		size_t n = strlen(wide[i]);
+
+		if (len >= n && memcmp(s, wide[i], n) == 0)
+			return n;
+	}
+	return 0;
+}
+
+/* The same, ending at e (the bytes before it from b). */
+static size_t
+space_len_back(const char *b, const char *e)
+{
+	for (size_t n = 1; n <= 3 && n <= (size_t)(e - b); n++)
+		if (space_len(e - n, n) == n)
+			return n;
+	return 0;
+}
+
+static void
+csv_trim(const struct csv_field *f, const char **s, size_t *len)
+{
+	const char *b = f->text, *e = f->text + f->len;
+	size_t n;
+
+	while (b < e && (n = space_len(b, (size_t)(e - b))) > 0)
+		b += n;
+	while (e > b && (n = space_len_back(b, e)) > 0)
+		e -= n;
+	*s = b;
+	*len = (size_t)(e - b);
+}
+
+/* Where the bytes of the current field go. */
+static struct csv_field *
+csv_cur(struct csv_parser *p)
+{
+	if (p->header_done && p->field < p->ncols &&
+	    p->colmap[p->field] != CSV_IGNORED)
+		return &p->fields[p->colmap[p->field]];
+	return &p->other;
+}
+
+static void
+csv_append(struct csv_parser *p, unsigned char c)
+{
+	struct csv_field *f = csv_cur(p);
+
+	p->pending = true;
+	if (f->len == CSV_FIELD_MAX) {
+		f->overflow = true;
+		return;
+	}
+	f->text[f->len++] = (char)c;
+}
+
+/* "value (数值)": a column's English name and its first alias. */
+static const char *
+csv_column_names(
+    const struct csv_parser *p, enum csv_col c, char *buf, size_t len)
+{
+	const char *alias = p->reg != NULL ? registry_alias(p->reg, REG_COLUMN,
+						 registry_columns[c])
+					   : NULL;
+
+	if (alias != NULL)
+		snprintf(buf, len, "%s (%s)", registry_columns[c], alias);
+	else
+		snprintf(buf, len, "%s", registry_columns[c]);
+	return buf;
+}
+
+static const char *
+csv_list(const struct csv_parser *p, enum reg_kind kind,
+    const struct reg_metric *m, char *buf, size_t len)
+{
+	if (p->reg != NULL)
+		return registry_list(p->reg, kind, m, buf, len);
+	if (kind == REG_COLUMN || kind == REG_STATUS) {
+		const char *const *w =
+		    kind == REG_COLUMN ? registry_columns : registry_statuses;
+		size_t n = kind == REG_COLUMN ? REG_COLUMNS : REG_STATUSES;
+		size_t o = 0;
+
+		buf[0] = '\0';
+		for (size_t i = 0; i < n && o < len; i++)
+			o += (size_t)snprintf(
+			    buf + o, len - o, "%s%s", i > 0 ? ", " : "", w[i]);
+		return buf;
+	}
+	snprintf(buf, len, "%s", _("a code of the registry"));
+	return buf;
+}
+
+/* The code text names as a kind, or NULL. */
+static const char *
+csv_resolve(
+    const struct csv_parser *p, enum reg_kind kind, const char *s, size_t len)
+{
+	const char *const *w;
+	size_t n;
+
+	if (p->reg != NULL)
+		return registry_resolve(p->reg, kind, s, len);
+	if (kind != REG_COLUMN && kind != REG_STATUS)
+		return NULL;
+	w = kind == REG_COLUMN ? registry_columns : registry_statuses;
+	n = kind == REG_COLUMN ? REG_COLUMNS : REG_STATUSES;
+	for (size_t i = 0; i < n; i++)
+		if (strlen(w[i]) == len && strncasecmp(w[i], s, len) == 0)
+			return w[i];
+	return NULL;
+}
+
 static int
 csv_header_field(struct csv_parser *p)
 {
-	const char *s;
+	char show[CSV_SHOW_SIZE], list[CSV_LIST_MAX];
+	unsigned col = p->field + 1;
+	const char *s, *code;
 	size_t len;
 	int c;
-	char show[4 * CSV_SHOW_MAX + 8];
 
-	csv_trim(&p->hdr, true, &s, &len);
-	if (!utf8_valid(s, len) || memchr(s, '\0', len) != NULL)
-		return csv_fail(p, p->row_line,
-		    "column %u of the header is not valid UTF-8", p->field + 1);
-	for (c = 0; c < COL_N; c++)
-		if (strlen(csv_cols[c].name) == len &&
-		    strncasecmp(csv_cols[c].name, s, len) == 0)
+	if (p->field >= CSV_FIELDS_MAX)
+		return csv_stop(p, p->row_line, col,
+		    _("the header has more than %d columns; delete the "
+		      "empty ones at its end"),
+		    CSV_FIELDS_MAX);
+	csv_trim(&p->other, &s, &len);
+	p->other.len = 0;
+	if (len == 0) {
+		p->colmap[p->field] = CSV_IGNORED;
+		return 0;
+	}
+	p->row_data = true;
+	if (p->other.overflow || !utf8_valid(s, len) ||
+	    memchr(s, '\0', len) != NULL ||
+	    (code = csv_resolve(p, REG_COLUMN, s, len)) == NULL)
+		return csv_stop(p, p->row_line, col,
+		    _("'%s' is not a column name; name the columns %s"),
+		    csv_show(show, sizeof(show), s, len),
+		    csv_list(p, REG_COLUMN, NULL, list, sizeof(list)));
+	for (c = 0; c < CSV_NCOLS; c++)
+		if (strcmp(code, registry_columns[c]) == 0)
 			break;
-	if (c == COL_N)
-		return csv_fail(p, p->row_line,
-		    "unknown column '%s' (expected industry, metric, "
-		    "period, value, unit, status, note)",
-		    csv_show(show, sizeof(show), s, len));
-	if (p->seen[c])
-		return csv_fail(p, p->row_line, "column '%s' appears twice",
-		    csv_cols[c].name);
-	p->seen[c] = true;
-	p->col[p->field] = (enum csv_col)c;
-	p->hdr.len = 0;
+	if (p->pos[c] != 0)
+		return csv_stop(p, p->row_line, col,
+		    _("'%s' is the %s column again (it is column %u too); "
+		      "keep one of the two"),
+		    csv_show(show, sizeof(show), s, len), csv_column_label(c),
+		    p->pos[c]);
+	p->pos[c] = col;
+	p->colmap[p->field] = (unsigned char)c;
 	return 0;
 }
 
 static int
 csv_header_end(struct csv_parser *p)
 {
-	for (int c = 0; c < COL_N; c++)
-		if (csv_cols[c].required && !p->seen[c])
-			return csv_fail(p, p->row_line, "missing column '%s'",
-			    csv_cols[c].name);
+	char names[IND_CODE_MAX + REG_ALIAS_MAX + 8];
+
+	for (int c = 0; c < CSV_NCOLS; c++)
+		if (required[c] && p->pos[c] == 0)
+			return csv_stop(p, p->row_line, 0,
+			    _("the header has no %s column; add one, named "
+			      "%s"),
+			    csv_column_label(c),
+			    csv_column_names(p, c, names, sizeof(names)));
 	p->ncols = p->field + 1;
 	p->header_done = true;
 	return 0;
 }
 
-static int
-csv_parse_value(struct csv_parser *p, const char *s, size_t len, double *v)
+/* A character of a number, full-width forms made ASCII: its ASCII byte and
+ * the bytes it took in *n, or 0 for any other character. */
+static char
+num_char(const char *s, size_t len, size_t *n)
 {
-	char *end;
-	char show[4 * CSV_SHOW_MAX + 8];
+	static const char wide[] = "0123456789.,-+%";
+	/* U+FF10..FF19, U+FF0E, U+FF0C, U+FF0D, U+FF0B, U+FF05 */
+	static const unsigned char wlast[] = { 0x90, 0x91, 0x92, 0x93, 0x94,
+		0x95, 0x96, 0x97, 0x98, 0x99, 0x8e, 0x8c, 0x8d, 0x8b, 0x85 };
+	unsigned char c = (unsigned char)s[0];
 
-	if (len == 0)
-		return csv_fail(p, p->row_line, "value is empty, not a number");
-	*v = strtod(s, &end);
-	if (end != s + len || !isfinite(*v))
-		return csv_fail(p, p->row_line, "value '%s' is not a number",
-		    csv_show(show, sizeof(show), s, len));
+	*n = 1;
+	if (c < 0x80)
+		return (char)c;
+	if (len >= 3 && c == 0xef && (unsigned char)s[1] == 0xbc)
+		for (size_t i = 0; i < sizeof(wlast); i++)
+			if ((unsigned char)s[2] == wlast[i]) {
+				*n = 3;
+				return wide[i];
+			}
+	/* Spaces that group digits: no-break, thin, narrow no-break. */
+	if (len >= 2 && c == 0xc2 && (unsigned char)s[1] == 0xa0) {
+		*n = 2;
+		return ' ';
+	}
+	if (len >= 3 && c == 0xe2 && (unsigned char)s[1] == 0x80 &&
+	    ((unsigned char)s[2] == 0x89 || (unsigned char)s[2] == 0xaf)) {
+		*n = 3;
+		return ' ';
+	}
 	return 0;
 }
 
-static int
-csv_parse_status(struct csv_parser *p, const char *s, size_t len, int *status)
+enum num_rc {
+	NUM_OK,
+	NUM_BAD,
+	NUM_PERCENT,
+	NUM_GROUPING, /* a comma that groups no thousands */
+};
+
+/*
+ * A number as Excel writes it: an optional sign, digits grouped by three
+ * with commas or spaces (or not at all), a decimal point, an exponent.
+ */
+static enum num_rc
+csv_number(const char *s, size_t len, double *v)
 {
-	static const char *const names[] = { "provisional", "final",
-		"revised" };
-	char show[4 * CSV_SHOW_MAX + 8];
+	char a[CSV_FIELD_MAX + 1], clean[CSV_FIELD_MAX + 1], *end;
+	size_t na = 0, nc = 0, i = 0, n, group = 0, ngroups = 0;
+	char sep = 0;
+	bool bad_group = false, digits = false;
+
+	while (i < len) {
+		char c = num_char(s + i, len - i, &n);
+
+		if (c == 0)
+			return NUM_BAD;
+		a[na++] = c;
+		i += n;
+	}
+	a[na] = '\0';
+	if (na > 0 && a[na - 1] == '%')
+		return NUM_PERCENT;
+	i = 0;
+	if (i < na && (a[i] == '+' || a[i] == '-'))
+		clean[nc++] = a[i++];
+	for (; i < na; i++) {
+		if (a[i] >= '0' && a[i] <= '9') {
+			clean[nc++] = a[i];
+			group++;
+			digits = true;
+			continue;
+		}
+		if (a[i] != ',' && a[i] != ' ')
+			break;
+		if ((sep != 0 && a[i] != sep) || group == 0)
+			return a[i] == ',' ? NUM_GROUPING : NUM_BAD;
+		sep = a[i];
+		if ((ngroups == 0 && group > 3) || (ngroups > 0 && group != 3))
+			bad_group = true;
+		ngroups++;
+		group = 0;
+	}
+	if (ngroups > 0 && (group != 3 || bad_group))
+		return sep == ',' ? NUM_GROUPING : NUM_BAD;
+	if (i < na && a[i] == '.') {
+		clean[nc++] = a[i++];
+		for (; i < na && a[i] >= '0' && a[i] <= '9'; i++) {
+			clean[nc++] = a[i];
+			digits = true;
+		}
+	}
+	if (!digits)
+		return NUM_BAD;
+	if (i < na && (a[i] == 'e' || a[i] == 'E')) {
+		clean[nc++] = a[i++];
+		if (i < na && (a[i] == '+' || a[i] == '-'))
+			clean[nc++] = a[i++];
+		if (i == na || a[i] < '0' || a[i] > '9')
+			return NUM_BAD;
+		for (; i < na && a[i] >= '0' && a[i] <= '9'; i++)
+			clean[nc++] = a[i];
+	}
+	if (i != na)
+		return a[i] == ',' ? NUM_GROUPING : NUM_BAD;
+	clean[nc] = '\0';
+	*v = strtod(clean, &end);
+	if (*end != '\0' || !isfinite(*v))
+		return NUM_BAD;
+	return NUM_OK;
+}
+
+/* letters, digits, '_' and '-', 1 to max bytes: what a code can be. */
+static bool
+code_like(const char *s, size_t len, size_t max)
+{
+	if (len == 0 || len > max)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			(c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * industry, metric, unit: a code, a code in another case or an alias
+ * becomes the code; what could be a code the registry lacks is kept as
+ * written for the daemon to judge (its registry may be newer); anything
+ * else is a problem listing what the registry has.
+ */
+static int
+csv_code(struct csv_parser *p, enum csv_col c, enum reg_kind kind,
+    const char *s, size_t len, char *dst, size_t size)
+{
+	char show[CSV_SHOW_SIZE], list[CSV_LIST_MAX];
+	const char *code = csv_resolve(p, kind, s, len);
+
+	if (code != NULL) {
+		strlcpy_ok(dst, code, size);
+		return 0;
+	}
+	if (code_like(s, len, size - 1)) {
+		memcpy(dst, s, len);
+		dst[len] = '\0';
+		return 0;
+	}
+	csv_show(show, sizeof(show), s, len);
+	if (p->reg == NULL)
+		return csv_problem(p, p->row_line, p->pos[c],
+		    _("%s '%s' is not a code of at most %zu letters, digits, "
+		      "'_' or '-'; write the registry's code"),
+		    csv_column_label(c), show, size - 1);
+	csv_list(p, kind, NULL, list, sizeof(list));
+	switch (c) {
+	case CSV_INDUSTRY:
+		return csv_problem(p, p->row_line, p->pos[c],
+		    _("industry '%s' is not in the registry; write one of: "
+		      "%s"),
+		    show, list);
+	case CSV_METRIC:
+		return csv_problem(p, p->row_line, p->pos[c],
+		    _("metric '%s' is not in the registry; write one of: %s"),
+		    show, list);
+	default:
+		return csv_problem(p, p->row_line, p->pos[c],
+		    _("unit '%s' is not in the registry; write one of: %s"),
+		    show, list);
+	}
+}
+
+static int
+csv_value(struct csv_parser *p, const char *s, size_t len, double *v)
+{
+	char show[CSV_SHOW_SIZE];
+	unsigned col = p->pos[CSV_VALUE];
+
+	csv_show(show, sizeof(show), s, len);
+	switch (csv_number(s, len, v)) {
+	case NUM_OK:
+		return 0;
+	case NUM_PERCENT:
+		return csv_problem(p, p->row_line, col,
+		    _("value '%s' is a percentage; give the figure itself, in "
+		      "the unit of its line"),
+		    show);
+	case NUM_GROUPING:
+		return csv_problem(p, p->row_line, col,
+		    _("value '%s' has a comma that does not group thousands; "
+		      "write decimals with a point and thousands in groups "
+		      "of three, such as 1234.5 or 1,234.5"),
+		    show);
+	case NUM_BAD:
+		break;
+	}
+	return csv_problem(p, p->row_line, col,
+	    _("value '%s' is not a number; write digits with a decimal "
+	      "point, such as 1234.5 or 1,234.5"),
+	    show);
+}
+
+static int
+csv_period(
+    struct csv_parser *p, const char *s, size_t len, char *dst, size_t size)
+{
+	char show[CSV_SHOW_SIZE], buf[64];
+	struct period per;
+
+	if (len < sizeof(buf)) {
+		memcpy(buf, s, len);
+		buf[len] = '\0';
+		if (period_parse_clerk(buf, &per) && per.year > 0) {
+			period_format(&per, dst, size);
+			return 0;
+		}
+	}
+	return csv_problem(p, p->row_line, p->pos[CSV_PERIOD],
+	    _("period '%s' is not a period; write it as one of %s"),
+	    csv_show(show, sizeof(show), s, len), period_clerk_forms);
+}
+
+static int
+csv_status(struct csv_parser *p, const char *s, size_t len, int *status)
+{
+	char show[CSV_SHOW_SIZE], list[CSV_LIST_MAX];
+	const char *code;
 
 	*status = 0;
 	if (len == 0)
 		return 0;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strlen(names[i]) == len &&
-		    strncasecmp(names[i], s, len) == 0) {
-			*status = (int)i + 1;
-			return 0;
-		}
-	return csv_fail(p, p->row_line,
-	    "status '%s' is not provisional, final or revised",
-	    csv_show(show, sizeof(show), s, len));
+	if ((code = csv_resolve(p, REG_STATUS, s, len)) != NULL) {
+		for (int i = 0; i < REG_STATUSES; i++)
+			if (strcmp(code, registry_statuses[i]) == 0)
+				*status = i + 1;
+		return 0;
+	}
+	return csv_problem(p, p->row_line, p->pos[CSV_STATUS],
+	    _("status '%s' is not a status; write one of: %s, or leave it "
+	      "empty"),
+	    csv_show(show, sizeof(show), s, len),
+	    csv_list(p, REG_STATUS, NULL, list, sizeof(list)));
+}
+
+/* One column of a row into row; 0, or -1 after reporting the problem. */
+static int
+csv_cell(struct csv_parser *p, enum csv_col c, struct csv_row *row)
+{
+	struct csv_field *f = &p->fields[c];
+	unsigned col = p->pos[c];
+	const char *s;
+	size_t len;
+
+	if (c == CSV_NOTE) {
+		s = f->text;
+		len = f->len;
+	} else {
+		csv_trim(f, &s, &len);
+	}
+	if (f->overflow)
+		return csv_problem(p, p->row_line, col,
+		    _("%s is longer than %d bytes; shorten it"),
+		    csv_column_label(c), CSV_FIELD_MAX);
+	if (!utf8_valid(s, len))
+		return csv_problem(p, p->row_line, col,
+		    _("%s is not valid UTF-8; save the file as CSV UTF-8, or "
+		      "set its encoding"),
+		    csv_column_label(c));
+	if (memchr(s, '\0', len) != NULL)
+		return csv_problem(p, p->row_line, col,
+		    _("%s holds a NUL byte; delete it"), csv_column_label(c));
+	if (len == 0 && c == CSV_VALUE)
+		return csv_problem(p, p->row_line, col,
+		    _("the value is empty; fill in the figure (0 when there "
+		      "is none), or delete the line"));
+	if (len == 0 && required[c])
+		return csv_problem(p, p->row_line, col,
+		    _("%s is empty; fill it in"), csv_column_label(c));
+	switch (c) {
+	case CSV_INDUSTRY:
+		return csv_code(p, c, REG_INDUSTRY, s, len, row->industry,
+		    sizeof(row->industry));
+	case CSV_METRIC:
+		return csv_code(
+		    p, c, REG_METRIC, s, len, row->metric, sizeof(row->metric));
+	case CSV_UNIT:
+		return csv_code(
+		    p, c, REG_UNIT, s, len, row->unit, sizeof(row->unit));
+	case CSV_PERIOD:
+		return csv_period(p, s, len, row->period, sizeof(row->period));
+	case CSV_VALUE:
+		return csv_value(p, s, len, &row->value);
+	case CSV_STATUS:
+		return csv_status(p, s, len, &row->status);
+	case CSV_NOTE:
+		if (len > IND_NOTE_MAX)
+			return csv_problem(p, p->row_line, col,
+			    _("the note is longer than %d bytes; shorten it"),
+			    IND_NOTE_MAX);
+		memcpy(row->note, s, len);
+		row->note[len] = '\0';
+		return 0;
+	case CSV_NCOLS:
+		break;
+	}
+	return 0;
 }
 
 static int
 csv_row_end(struct csv_parser *p)
 {
+	unsigned nfields = p->field + 1, dup, keycol;
+	bool bad = false;
 	struct csv_row row;
 
-	if (p->field + 1 != p->ncols)
-		return csv_fail(p, p->row_line, "expected %u fields, found %u",
-		    p->ncols, p->field + 1);
+	if (p->extra_pos != 0)
+		return csv_problem(p, p->row_line, p->extra_pos,
+		    _("this line has %u fields but the header names %u; "
+		      "check the line's commas and quotes"),
+		    nfields, p->ncols);
+	for (int c = 0; c < CSV_NCOLS; c++)
+		if (required[c] && p->pos[c] > nfields)
+			return csv_problem(p, p->row_line, nfields,
+			    _("this line has %u fields but the header names "
+			      "%u; check the line's commas and quotes"),
+			    nfields, p->ncols);
+	if (p->ignored_pos != 0)
+		csv_problem(p, p->row_line, p->ignored_pos,
+		    _("this column has no name in the header, yet holds '%s'; "
+		      "name the column, or empty it"),
+		    p->ignored_show);
 
 	memset(&row, 0, sizeof(row));
 	row.line = p->row_line;
-	for (int c = 0; c < COL_N; c++) {
-		const char *s;
-		size_t len;
-		char *dst = NULL;
+	for (int c = 0; c < CSV_NCOLS; c++)
+		if (p->pos[c] != 0 && csv_cell(p, c, &row) == -1)
+			bad = true;
+	if (bad || p->ignored_pos != 0)
+		return 0;
 
-		if (!p->seen[c])
-			continue;
-		/* strtod() needs the end marked. */
-		p->fields[c].text[p->fields[c].len] = '\0';
-		csv_trim(&p->fields[c], csv_cols[c].trim, &s, &len);
-		if (!utf8_valid(s, len))
-			return csv_fail(p, p->row_line, "%s is not valid UTF-8",
-			    csv_cols[c].name);
-		if (memchr(s, '\0', len) != NULL)
-			return csv_fail(p, p->row_line,
-			    "%s contains a NUL byte", csv_cols[c].name);
-		if (len > csv_cols[c].max)
-			return csv_fail(p, p->row_line,
-			    "%s is longer than %zu bytes", csv_cols[c].name,
-			    csv_cols[c].max);
-		switch (c) {
-		case COL_INDUSTRY:
-			dst = row.industry;
-			break;
-		case COL_METRIC:
-			dst = row.metric;
-			break;
-		case COL_PERIOD:
-			dst = row.period;
-			break;
-		case COL_UNIT:
-			dst = row.unit;
-			break;
-		case COL_NOTE:
-			dst = row.note;
-			break;
-		case COL_VALUE:
-			if (csv_parse_value(p, s, len, &row.value) == -1)
-				return -1;
-			continue;
-		case COL_STATUS:
-			if (csv_parse_status(p, s, len, &row.status) == -1)
-				return -1;
-			continue;
-		}
-		if (csv_cols[c].required && len == 0)
-			return csv_fail(
-			    p, p->row_line, "%s is empty", csv_cols[c].name);
-		memcpy(dst, s, len);
-		dst[len] = '\0';
+	dup =
+	    keyset_add(p->keys, row.industry, row.metric, row.period, row.line);
+	if (dup != 0) {
+		keycol = p->pos[CSV_INDUSTRY];
+		if (p->pos[CSV_METRIC] < keycol)
+			keycol = p->pos[CSV_METRIC];
+		if (p->pos[CSV_PERIOD] < keycol)
+			keycol = p->pos[CSV_PERIOD];
+		return csv_problem(p, p->row_line, keycol,
+		    _("%s/%s/%s is also on line %u; keep one of the two lines"),
+		    row.industry, row.metric, row.period, dup);
 	}
-
 	p->rows++;
 	if (p->fn != NULL && p->fn(&row, p->arg) != 0)
-		return csv_fail(p, p->row_line, "stopped by caller");
+		return csv_stop(p, p->row_line, 0, "stopped by caller");
 	return 0;
+}
+
+/* The end of a data field: what an unnamed or extra column holds. */
+static void
+csv_data_field_end(struct csv_parser *p)
+{
+	const char *s;
+	size_t len;
+	struct csv_field *f = csv_cur(p);
+
+	csv_trim(f, &s, &len);
+	if (len > 0)
+		p->row_data = true;
+	if (f != &p->other)
+		return;
+	if (len > 0 && p->field >= p->ncols && p->extra_pos == 0)
+		p->extra_pos = p->field + 1;
+	if (len > 0 && p->field < p->ncols && p->ignored_pos == 0) {
+		p->ignored_pos = p->field + 1;
+		csv_show(p->ignored_show, sizeof(p->ignored_show), s, len);
+	}
+	p->other.len = 0;
+	p->other.overflow = false;
 }
 
 static int
@@ -355,6 +820,7 @@ csv_field_end(struct csv_parser *p)
 {
 	if (!p->header_done)
 		return csv_header_field(p);
+	csv_data_field_end(p);
 	return 0;
 }
 
@@ -363,12 +829,18 @@ static void
 csv_row_reset(struct csv_parser *p)
 {
 	p->field = 0;
-	p->nonspace = false;
+	p->pending = false;
+	p->row_data = false;
 	p->state = ST_FIELD_START;
 	p->row_line = p->line;
-	p->hdr.len = 0;
-	for (int c = 0; c < COL_N; c++)
+	p->other.len = 0;
+	p->other.overflow = false;
+	p->ignored_pos = 0;
+	p->extra_pos = 0;
+	for (int c = 0; c < CSV_NCOLS; c++) {
 		p->fields[c].len = 0;
+		p->fields[c].overflow = false;
+	}
 }
 
 static int
@@ -376,27 +848,29 @@ csv_line_end(struct csv_parser *p)
 {
 	int rc = 0;
 
-	/* Blank lines, spaces only included, are no rows. */
-	if (p->field > 0 || p->nonspace) {
-		if ((rc = csv_field_end(p)) == 0)
+	if (p->pending || p->field > 0) {
+		if ((rc = csv_field_end(p)) == 0 && p->row_data)
 			rc =
 			    p->header_done ? csv_row_end(p) : csv_header_end(p);
 	}
-	if (rc == 0) {
-		p->line++;
-		csv_row_reset(p);
-	}
-	return rc;
+	/* A row of empty fields (Excel writes ",,,,") is no row. */
+	if (!p->header_done && rc == 0 && !p->row_data)
+		memset(p->pos, 0, sizeof(p->pos));
+	if (p->stopped)
+		return -1;
+	p->line++;
+	csv_row_reset(p);
+	return 0;
 }
 
 static int
 csv_next_field(struct csv_parser *p)
 {
+	p->pending = true;
 	if (csv_field_end(p) == -1)
 		return -1;
 	p->field++;
 	p->state = ST_FIELD_START;
-	/* Too many header columns are caught as unknown or repeated. */
 	return 0;
 }
 
@@ -414,7 +888,8 @@ csv_byte(struct csv_parser *p, unsigned char c)
 		}
 		if (c == '\r' || (c == '\n' && !crlf))
 			p->line++;
-		return csv_append(p, c);
+		csv_append(p, c);
+		return 0;
 	case ST_FIELD_START:
 	case ST_UNQUOTED:
 	case ST_CLOSED:
@@ -432,27 +907,35 @@ csv_byte(struct csv_parser *p, unsigned char c)
 		if (c == '"') {
 			p->state = ST_QUOTED;
 			p->quote_line = p->line;
-			p->nonspace = true;
+			p->pending = true;
 			return 0;
 		}
 		p->state = ST_UNQUOTED;
-		return csv_append(p, c);
+		csv_append(p, c);
+		return 0;
 	case ST_UNQUOTED:
 		if (c == '"')
-			return csv_fail(p, p->line,
-			    "quote inside an unquoted field (quote the whole "
-			    "field and double the quote)");
-		return csv_append(p, c);
+			return csv_stop(p, p->line, p->field + 1,
+			    _("a quote inside a field that does not start with "
+			      "one; put the whole field in quotes and double "
+			      "the quote (\"\")"));
+		csv_append(p, c);
+		return 0;
 	case ST_CLOSED:
 		if (c == '"') {
 			p->state = ST_QUOTED;
-			return csv_append(p, c);
+			csv_append(p, c);
+			return 0;
 		}
 		if (c >= 0x20 && c < 0x7f)
-			return csv_fail(p, p->line,
-			    "unexpected '%c' after a closing quote", c);
-		return csv_fail(p, p->line,
-		    "unexpected byte 0x%02x after a closing quote", c);
+			return csv_stop(p, p->line, p->field + 1,
+			    _("'%c' after a closing quote; put the whole field "
+			      "in quotes, or remove the quotes"),
+			    c);
+		return csv_stop(p, p->line, p->field + 1,
+		    _("byte 0x%02x after a closing quote; put the whole field "
+		      "in quotes, or remove the quotes"),
+		    c);
 	case ST_QUOTED:
 		break;
 	}
@@ -478,7 +961,7 @@ csv_feed(struct csv_parser *p, const char *buf, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)buf;
 
-	if (p->failed || p->finished)
+	if (p->stopped || p->finished)
 		return -1;
 	for (size_t i = 0; i < len; i++) {
 		if (!p->bom_done) {
@@ -492,7 +975,7 @@ csv_feed(struct csv_parser *p, const char *buf, size_t len)
 			if (csv_bom_replay(p) == -1)
 				return -1;
 		}
-		if (csv_byte(p, s[i]) == -1)
+		if (csv_byte(p, s[i]) == -1 || p->stopped)
 			return -1;
 	}
 	return 0;
@@ -501,36 +984,61 @@ csv_feed(struct csv_parser *p, const char *buf, size_t len)
 int
 csv_finish(struct csv_parser *p)
 {
-	if (p->failed)
+	char list[CSV_LIST_MAX];
+
+	if (p->stopped)
 		return -1;
 	if (p->finished)
-		return 0;
+		return p->nerrors > 0 ? -1 : 0;
 	p->finished = true;
 	if (!p->bom_done && csv_bom_replay(p) == -1)
 		return -1;
 	if (p->state == ST_QUOTED)
-		return csv_fail(p, p->quote_line, "unterminated quoted field");
-	if ((p->field > 0 || p->nonspace) && csv_line_end(p) == -1)
+		return csv_stop(p, p->quote_line, p->field + 1,
+		    _("a quoted field begins here and is never closed; close "
+		      "the quote, or remove it"));
+	if ((p->pending || p->field > 0) && csv_line_end(p) == -1)
 		return -1;
 	if (!p->header_done)
-		return csv_fail(p, 1, "no header row");
-	return 0;
+		return csv_stop(p, 1, 0,
+		    _("no header row; the first line must name the columns "
+		      "%s"),
+		    csv_list(p, REG_COLUMN, NULL, list, sizeof(list)));
+	return p->nerrors > 0 ? -1 : 0;
 }
 
 const char *
 csv_error(const struct csv_parser *p)
 {
-	return p->failed ? p->err : "";
+	return p->nerrors > 0 ? p->first.message : "";
 }
 
 unsigned
 csv_error_line(const struct csv_parser *p)
 {
-	return p->failed ? p->err_line : 0;
+	return p->nerrors > 0 ? p->first.line : 0;
+}
+
+unsigned
+csv_error_column(const struct csv_parser *p)
+{
+	return p->nerrors > 0 ? p->first.column : 0;
+}
+
+unsigned
+csv_errors(const struct csv_parser *p)
+{
+	return p->nerrors;
 }
 
 unsigned long
 csv_rows(const struct csv_parser *p)
 {
 	return p->rows;
+}
+
+unsigned
+csv_column(const struct csv_parser *p, enum csv_col c)
+{
+	return p->header_done && c < CSV_NCOLS ? p->pos[c] : 0;
 }

@@ -1,12 +1,287 @@
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "aggregate.h"
 #include "registry.h"
+#include "xmalloc.h"
 
 /* The derived metric: industries whose city output_value reaches 1000. */
 #define DERIVED_CLUSTERS "clusters_100bn"
+
+const char *const registry_columns[REG_COLUMNS] = { "industry", "metric",
+	"period", "value", "unit", "status", "note" };
+const char *const registry_statuses[REG_STATUSES] = { "provisional", "final",
+	"revised" };
+
+static const char *const kind_names[] = {
+	[REG_INDUSTRY] = "industry",
+	[REG_METRIC] = "metric",
+	[REG_UNIT] = "unit",
+	[REG_COLUMN] = "column",
+	[REG_STATUS] = "status",
+};
+
+/* ASCII letters in any case; every other byte as itself, whatever the
+ * locale. */
+static bool
+same_ascii_case(const char *a, size_t alen, const char *b, size_t blen)
+{
+	if (alen != blen)
+		return false;
+	for (size_t i = 0; i < alen; i++) {
+		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+
+		if (x >= 'A' && x <= 'Z')
+			x += 'a' - 'A';
+		if (y >= 'A' && y <= 'Z')
+			y += 'a' - 'A';
+		if (x != y)
+			return false;
+	}
+	return true;
+}
+
+/* The i-th code of a kind, NULL past the last. Units are those of every
+ * metric's accept list, each once, in the order first met. */
+static const char *
+kind_code(const struct registry *reg, enum reg_kind kind, size_t i)
+{
+	switch (kind) {
+	case REG_INDUSTRY:
+		return i < reg->nindustries ? reg->industries[i].code : NULL;
+	case REG_METRIC:
+		return i < reg->nmetrics ? reg->metrics[i].code : NULL;
+	case REG_COLUMN:
+		return i < REG_COLUMNS ? registry_columns[i] : NULL;
+	case REG_STATUS:
+		return i < REG_STATUSES ? registry_statuses[i] : NULL;
+	case REG_UNIT:
+		break;
+	}
+	for (size_t m = 0; m < reg->nmetrics; m++)
+		for (size_t u = 0; u < reg->metrics[m].naccept; u++) {
+			const char *code = reg->metrics[m].accept[u].code;
+			bool seen = false;
+
+			for (size_t p = 0; p <= m && !seen; p++)
+				for (size_t q = 0;
+				     q < reg->metrics[p].naccept &&
+				     (p < m || q < u);
+				     q++)
+					if (strcmp(
+						reg->metrics[p].accept[q].code,
+						code) == 0) {
+						seen = true;
+						break;
+					}
+			if (seen)
+				continue;
+			if (i-- == 0)
+				return code;
+		}
+	return NULL;
+}
+
+const char *
+registry_resolve(const struct registry *reg, enum reg_kind kind,
+    const char *text, size_t len)
+{
+	const char *code;
+
+	for (size_t i = 0; (code = kind_code(reg, kind, i)) != NULL; i++)
+		if (strlen(code) == len && memcmp(code, text, len) == 0)
+			return code;
+	for (size_t i = 0; (code = kind_code(reg, kind, i)) != NULL; i++)
+		if (same_ascii_case(code, strlen(code), text, len))
+			return code;
+	for (size_t i = 0; i < reg->naliases; i++) {
+		const struct reg_alias *a = &reg->aliases[i];
+
+		if (a->kind == kind &&
+		    same_ascii_case(a->name, strlen(a->name), text, len))
+			return a->code;
+	}
+	return NULL;
+}
+
+const char *
+registry_alias(const struct registry *reg, enum reg_kind kind, const char *code)
+{
+	for (size_t i = 0; i < reg->naliases; i++)
+		if (reg->aliases[i].kind == kind &&
+		    strcmp(reg->aliases[i].code, code) == 0)
+			return reg->aliases[i].name;
+	return NULL;
+}
+
+/* Appends s to buf (of len bytes, holding *o); false when it did not fit
+ * (then buf ends in "..."). */
+static bool
+list_add(char *buf, size_t len, size_t *o, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (*o + n + 4 > len) {
+		if (*o + 4 <= len) {
+			memcpy(buf + *o, "...", 4);
+			*o += 3;
+		}
+		return false;
+	}
+	memcpy(buf + *o, s, n + 1);
+	*o += n;
+	return true;
+}
+
+static bool
+metric_takes(const struct reg_metric *m, const char *unit)
+{
+	return m == NULL || registry_metric_unit(m, unit) != NULL;
+}
+
+const char *
+registry_list(const struct registry *reg, enum reg_kind kind,
+    const struct reg_metric *m, char *buf, size_t len)
+{
+	const char *code, *alias;
+	size_t o = 0, n = 0;
+	char item[IND_CODE_MAX + REG_ALIAS_MAX + 8];
+
+	if (len == 0)
+		return buf;
+	buf[0] = '\0';
+	for (size_t i = 0; (code = kind_code(reg, kind, i)) != NULL; i++) {
+		if (kind == REG_UNIT && !metric_takes(m, code))
+			continue;
+		alias = registry_alias(reg, kind, code);
+		if (alias != NULL)
+			snprintf(item, sizeof(item), "%s%s (%s)",
+			    n > 0 ? ", " : "", code, alias);
+		else
+			snprintf(item, sizeof(item), "%s%s", n > 0 ? ", " : "",
+			    code);
+		n++;
+		if (!list_add(buf, len, &o, item))
+			break;
+	}
+	return buf;
+}
+
+/* The next name of an alias list: up to ',' or '，', trimmed of spaces. */
+static const char *
+alias_next(const char *s, const char **name, size_t *len)
+{
+	const char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	for (e = s; *e != '\0' && *e != ',' && strncmp(e, "，", 3) != 0; e++)
+		;
+	*name = s;
+	*len = (size_t)(e - s);
+	while (*len > 0 && (s[*len - 1] == ' ' || s[*len - 1] == '\t'))
+		(*len)--;
+	if (*e == ',')
+		return e + 1;
+	if (*e != '\0')
+		return e + 3;
+	return NULL;
+}
+
+const char *
+registry_set_aliases(struct registry *reg, enum reg_kind kind, const char *code,
+    const char *list, char *err, size_t errlen)
+{
+	const char *name, *next = list;
+	size_t j = 0, len;
+
+	for (size_t i = 0; i < reg->naliases; i++)
+		if (reg->aliases[i].kind != kind ||
+		    strcmp(reg->aliases[i].code, code) != 0)
+			reg->aliases[j++] = reg->aliases[i];
+	reg->naliases = j;
+	while (next != NULL) {
+		struct reg_alias *a;
+
+		next = alias_next(next, &name, &len);
+		if (len == 0) {
+			if (next == NULL)
+				break; /* "aliases =", or a last comma */
+			snprintf(err, errlen, "an empty name in the list");
+			return err;
+		}
+		if (len > REG_ALIAS_MAX) {
+			snprintf(err, errlen, "'%.*s' is longer than %d bytes",
+			    (int)len, name, REG_ALIAS_MAX);
+			return err;
+		}
+		for (size_t i = 0; i < len; i++)
+			if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
+				snprintf(err, errlen,
+				    "a name holds a control character");
+				return err;
+			}
+		if (reg->naliases == REG_ALIASES_MAX) {
+			snprintf(err, errlen, "more than %d aliases",
+			    REG_ALIASES_MAX);
+			return err;
+		}
+		a = &reg->aliases[reg->naliases++];
+		a->kind = kind;
+		strlcpy_ok(a->code, code, sizeof(a->code));
+		memcpy(a->name, name, len);
+		a->name[len] = '\0';
+	}
+	return NULL;
+}
+
+/* Every alias names a code of its kind, and no name stands for two. */
+static const char *
+check_aliases(const struct registry *reg, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < reg->naliases; i++) {
+		const struct reg_alias *a = &reg->aliases[i];
+		const char *code, *k = kind_names[a->kind];
+		bool known = false;
+
+		for (size_t c = 0; (code = kind_code(reg, a->kind, c)) != NULL;
+		     c++) {
+			if (strcmp(code, a->code) == 0)
+				known = true;
+			else if (same_ascii_case(code, strlen(code), a->name,
+				     strlen(a->name))) {
+				snprintf(err, errlen,
+				    "%s %s: alias '%s' is the code of another "
+				    "%s",
+				    k, a->code, a->name, k);
+				return err;
+			}
+		}
+		/* A unit no metric accepts may keep its names: a file
+		 * that uses them is refused for the unit, by its code. */
+		if (!known && a->kind != REG_UNIT) {
+			snprintf(err, errlen,
+			    "%s %s: aliases for an unknown code", k, a->code);
+			return err;
+		}
+		for (size_t j = 0; j < i; j++) {
+			const struct reg_alias *b = &reg->aliases[j];
+
+			if (b->kind == a->kind &&
+			    same_ascii_case(a->name, strlen(a->name), b->name,
+				strlen(b->name)) &&
+			    strcmp(a->code, b->code) != 0) {
+				snprintf(err, errlen,
+				    "alias '%s' names both %s %s and %s %s",
+				    a->name, k, b->code, k, a->code);
+				return err;
+			}
+		}
+	}
+	return NULL;
+}
 
 const struct reg_district *
 registry_district(const struct registry *reg, const char *code)
@@ -182,7 +457,9 @@ registry_check(const struct registry *reg, char *err, size_t errlen)
 			return err;
 		}
 	}
-	return check_targets(reg, err, errlen);
+	if (check_targets(reg, err, errlen) != NULL)
+		return err;
+	return check_aliases(reg, err, errlen);
 }
 
 double

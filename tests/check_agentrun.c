@@ -59,15 +59,21 @@ struct world {
 };
 
 static void
-world_init(struct world *w, const char *id)
+world_init_with(struct world *w, const char *id, const char *conf)
 {
 	memset(w, 0, sizeof(*w));
-	harness_daemon_init(&w->d, NULL);
+	harness_daemon_init(&w->d, conf);
 	snprintf(w->drop, sizeof(w->drop), "%s/drop", w->d.dir);
 	snprintf(w->outbox, sizeof(w->outbox), "%s/outbox", w->d.dir);
 	snprintf(w->log, sizeof(w->log), "%s/agent.log", w->d.dir);
 	snprintf(w->id, sizeof(w->id), "%s", id);
 	ck_assert_int_eq(mkdir(w->drop, 0700), 0);
+}
+
+static void
+world_init(struct world *w, const char *id)
+{
+	world_init_with(w, id, NULL);
 }
 
 /* Starts `indicator-agent ... run` with the extra options (NULL-ended). */
@@ -187,22 +193,41 @@ dir_count(const char *dir)
 
 /*
  * CSV text of rows first..first+n-1: each row a distinct (industry,
- * period) of output_value, so that the store ends with one observation per
- * row and any 80 rows in a row (a report holds 50) differ.
+ * metric, period), so that the store ends with one observation per row
+ * and a file never holds one key twice (the agent refuses that). Periods
+ * go back from 2025 (the year, its quarters, its months, then 2024...):
+ * the first 8976 rows stay within the registry's first year 2015, 100,000
+ * rows need first_year 1903.
  */
 static char *
 csv_text(size_t first, size_t n)
 {
-	size_t cap = 64 + n * 64, len;
+	static const char *const metrics[] = { "output_value",
+		"innovation_platforms", "chain_leaders", "pilot_parks",
+		"core_products", "app_scenarios" };
+	size_t cap = 64 + n * 80, len;
 	char *s = xmalloc(cap);
 
 	len = (size_t)snprintf(s, cap, "industry,metric,period,value,unit\n");
 	for (size_t j = first; j < first + n; j++) {
-		size_t m = (j / 8) % 120;
+		size_t k = j / 8, p = k / 6, year = 2025 - p / 17, sub = p % 17;
+		char period[16];
 
-		len += (size_t)snprintf(s + len, cap - len,
-		    "%s,output_value,%zu-%02zu,%zu.5,CNY_100M\n",
-		    industries[j % 8], 2015 + m / 12, m % 12 + 1, j % 1000);
+		if (sub == 0)
+			snprintf(period, sizeof(period), "%zu", year);
+		else if (sub <= 4)
+			snprintf(period, sizeof(period), "%zu-Q%zu", year, sub);
+		else
+			snprintf(
+			    period, sizeof(period), "%zu-%02zu", year, sub - 4);
+		if (k % 6 == 0)
+			len += (size_t)snprintf(s + len, cap - len,
+			    "%s,output_value,%s,%zu.5,CNY_100M\n",
+			    industries[j % 8], period, j % 1000);
+		else
+			len += (size_t)snprintf(s + len, cap - len,
+			    "%s,%s,%s,%zu,count\n", industries[j % 8],
+			    metrics[k % 6], period, j % 1000);
 	}
 	return s;
 }
@@ -590,7 +615,7 @@ START_TEST(test_big_send_memory)
 	unsigned long kb;
 	int rc;
 
-	world_init(&w, "run-big");
+	world_init_with(&w, "run-big", "[registry]\nfirst_year = 1900\n");
 	snprintf(path, sizeof(path), "%s/big.csv", w.d.dir);
 	harness_write_file(path, text);
 	free(text);

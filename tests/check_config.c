@@ -512,6 +512,45 @@ static const struct bad_case {
 	{ "map_max below map_size",
 	    MINI "[daemon]\nmap_size_mb = 100\nmap_max_mb = 50\n", 0,
 	    "map_max_mb is below map_size_mb" },
+	{ "an alias for two industries",
+	    MINI "[industry materials]\nname = M\naliases = 新材料\n"
+		 "[industry photonics]\naliases = 光子, 新材料\n",
+	    0,
+	    "alias '新材料' names both industry materials and industry "
+	    "photonics" },
+	{ "an alias that is another code, in another case",
+	    MINI "[industry materials]\nname = M\naliases = Photonics\n", 0,
+	    "industry materials: alias 'Photonics' is the code of another "
+	    "industry" },
+	{ "an alias for two units",
+	    MINI "[unit CNY_100M]\naliases = 亿元\n[unit CNY_10K]\naliases = "
+		 "亿元\n",
+	    0, "alias '亿元' names both unit CNY_100M and unit CNY_10K" },
+	{ "aliases for an unknown metric's code",
+	    MINI "[metric output_value]\naliases = 产值\n[metric x]\naliases "
+		 "= 产量\n",
+	    0, "metric x: no unit" },
+	{ "unknown column key", "[columns]\ncolour = 颜色\n", 2,
+	    "[columns]: unknown key 'colour' (the keys are industry, metric, "
+	    "period, value, unit, status or note)" },
+	{ "unknown status key", "[status]\ndraft = 草稿\n", 2,
+	    "[status]: unknown key 'draft' (the keys are provisional, final or "
+	    "revised)" },
+	{ "a unit section's unknown key", "[unit count]\nname = 个\n", 2,
+	    "[unit count]: unknown key 'name'" },
+	{ "a unit section with a Chinese code", "[unit 万元]\naliases = w\n", 2,
+	    "[unit 万元]: a unit is 1 to 16 letters, digits, '_' or '-'" },
+	{ "aliases for a district", "[district 320583]\naliases = 昆山\n", 2,
+	    "[district 320583]: unknown key 'aliases'" },
+	{ "an alias too long",
+	    "[industry photonics]\naliases = " S64 "abcdefghijklmnopqrstuvwxyz"
+	    "0123456\n",
+	    2, "[industry photonics] aliases: '" S64 },
+	{ "an empty name among aliases",
+	    "[metric output_value]\naliases = 产值,,总产值\n", 2,
+	    "[metric output_value] aliases: an empty name in the list" },
+	{ "a control character in an alias", "[columns]\nvalue = 数\x01值\n", 2,
+	    "[columns] aliases: a name holds a control character" },
 };
 
 START_TEST(bad_config)
@@ -1371,7 +1410,193 @@ START_TEST(agent_id_at_limit)
 }
 END_TEST
 
+/* --- the names clerks use ------------------------------------------ */
+
+static const struct {
+	enum reg_kind kind;
+	const char *text;
+	const char *code; /* NULL: names nothing */
+} resolves[] = {
+	{ REG_INDUSTRY, "materials", "materials" },
+	{ REG_INDUSTRY, "Materials", "materials" },
+	{ REG_INDUSTRY, "MATERIALS", "materials" },
+	{ REG_INDUSTRY, "前沿新材料", "materials" },
+	{ REG_INDUSTRY, "新材料", "materials" },
+	{ REG_INDUSTRY, "光子芯片与光器件", "photonics" },
+	{ REG_INDUSTRY, "元宇宙", "metaverse" },
+	{ REG_INDUSTRY, "氢能", "hydrogen" },
+	{ REG_INDUSTRY, "数字金融", "digifin" },
+	{ REG_INDUSTRY, "细胞和基因诊疗", "cellgene" },
+	{ REG_INDUSTRY, "空天开发", "aerospace" },
+	{ REG_INDUSTRY, "量子技术", "quantum" },
+	{ REG_INDUSTRY, "新能源", NULL },
+	{ REG_INDUSTRY, "output_value", NULL },
+	{ REG_METRIC, "总产值", "output_value" },
+	{ REG_METRIC, "产值", "output_value" },
+	{ REG_METRIC, "Output_Value", "output_value" },
+	{ REG_METRIC, "创新平台", "innovation_platforms" },
+	{ REG_METRIC, "链主企业", "chain_leaders" },
+	{ REG_METRIC, "先导园区", "pilot_parks" },
+	{ REG_METRIC, "核心产品", "core_products" },
+	{ REG_METRIC, "应用场景", "app_scenarios" },
+	{ REG_METRIC, "materials", NULL },
+	{ REG_UNIT, "亿元", "CNY_100M" },
+	{ REG_UNIT, "万元", "CNY_10K" },
+	{ REG_UNIT, "元", "CNY" },
+	{ REG_UNIT, "个", "count" },
+	{ REG_UNIT, "家", "count" },
+	{ REG_UNIT, "项", "count" },
+	{ REG_UNIT, "cny_100m", "CNY_100M" },
+	{ REG_UNIT, "Count", "count" },
+	{ REG_UNIT, "千元", NULL },
+	{ REG_COLUMN, "行业", "industry" },
+	{ REG_COLUMN, "指标", "metric" },
+	{ REG_COLUMN, "报告期", "period" },
+	{ REG_COLUMN, "期间", "period" },
+	{ REG_COLUMN, "数值", "value" },
+	{ REG_COLUMN, "数据", "value" },
+	{ REG_COLUMN, "单位", "unit" },
+	{ REG_COLUMN, "状态", "status" },
+	{ REG_COLUMN, "备注", "note" },
+	{ REG_COLUMN, "VALUE", "value" },
+	{ REG_COLUMN, "颜色", NULL },
+	{ REG_STATUS, "Final", "final" },
+	{ REG_STATUS, "初步", "provisional" },
+	{ REG_STATUS, "修订", "revised" },
+	{ REG_STATUS, "草稿", NULL },
+};
+
+START_TEST(default_aliases)
+{
+	const char *t = resolves[_i].text;
+	const char *got;
+
+	load_default(&cfg);
+	got = registry_resolve(&cfg.reg, resolves[_i].kind, t, strlen(t));
+	if (resolves[_i].code == NULL)
+		ck_assert_msg(got == NULL, "'%s' names %s", t, got);
+	else
+		ck_assert_msg(
+		    got != NULL && strcmp(got, resolves[_i].code) == 0,
+		    "'%s' names %s, not %s", t, got ? got : "nothing",
+		    resolves[_i].code);
+}
+END_TEST
+
+/* A later aliases line replaces the list; an empty one removes it; a
+ * full-width comma separates as a comma does. */
+START_TEST(aliases_override)
+{
+	char *text = concat(config_default_text,
+	    "[industry materials]\naliases = 新材料产业，先进材料 , 材料\n"
+	    "[metric output_value]\naliases =\n"
+	    "[columns]\nvalue = 金额\n");
+	char list[512];
+
+	ck_assert_msg(
+	    config_parse(&cfg, text, "t", err, sizeof(err)) == 0, "%s", err);
+	free(text);
+	ck_assert_str_eq(registry_resolve(&cfg.reg, REG_INDUSTRY, "先进材料",
+			     strlen("先进材料")),
+	    "materials");
+	ck_assert_str_eq(
+	    registry_resolve(&cfg.reg, REG_INDUSTRY, "材料", strlen("材料")),
+	    "materials");
+	ck_assert_ptr_null(registry_resolve(
+	    &cfg.reg, REG_INDUSTRY, "前沿新材料", strlen("前沿新材料")));
+	ck_assert_ptr_null(
+	    registry_resolve(&cfg.reg, REG_METRIC, "产值", strlen("产值")));
+	ck_assert_ptr_null(
+	    registry_resolve(&cfg.reg, REG_COLUMN, "数值", strlen("数值")));
+	ck_assert_str_eq(
+	    registry_resolve(&cfg.reg, REG_COLUMN, "金额", strlen("金额")),
+	    "value");
+	ck_assert_str_eq(
+	    registry_alias(&cfg.reg, REG_INDUSTRY, "materials"), "新材料产业");
+	ck_assert_ptr_null(
+	    registry_alias(&cfg.reg, REG_METRIC, "output_value"));
+	registry_list(&cfg.reg, REG_METRIC, NULL, list, sizeof(list));
+	ck_assert_msg(
+	    strncmp(list, "output_value, innovation_platforms (创新平台), ",
+		strlen("output_value, innovation_platforms (创新平台), ")) == 0,
+	    "%s", list);
+}
+END_TEST
+
+/* The lists in messages: a metric's units only, cut with "..." when the
+ * buffer is short. */
+START_TEST(registry_lists)
+{
+	char list[512], small[40];
+
+	load_default(&cfg);
+	registry_list(&cfg.reg, REG_UNIT,
+	    registry_metric(&cfg.reg, "output_value"), list, sizeof(list));
+	ck_assert_str_eq(list, "CNY_100M (亿元), CNY_10K (万元), CNY (元)");
+	registry_list(&cfg.reg, REG_UNIT,
+	    registry_metric(&cfg.reg, "chain_leaders"), list, sizeof(list));
+	ck_assert_str_eq(list, "count (个)");
+	registry_list(&cfg.reg, REG_UNIT, NULL, list, sizeof(list));
+	ck_assert_str_eq(
+	    list, "CNY_100M (亿元), CNY_10K (万元), CNY (元), count (个)");
+	registry_list(&cfg.reg, REG_INDUSTRY, NULL, small, sizeof(small));
+	ck_assert_msg(strlen(small) < sizeof(small) &&
+			  strcmp(small + strlen(small) - 3, "...") == 0,
+	    "%s", small);
+}
+END_TEST
+
+/* The agent's file may carry the registry, as the daemon's does; without
+ * it, the built-in one (with its aliases). */
+START_TEST(agent_registry)
+{
+	struct agent_config a;
+
+	ck_assert_msg(agent_config_parse(
+			  &a, "[agent]\nid = k\n", "a", err, sizeof(err)) == 0,
+	    "%s", err);
+	ck_assert(a.registry_builtin);
+	ck_assert_uint_eq(a.reg.nindustries, 8);
+	ck_assert_str_eq(
+	    registry_resolve(&a.reg, REG_UNIT, "万元", 6), "CNY_10K");
+	ck_assert_uint_eq(a.limits.max_observations, 1000);
+	ck_assert_int_eq(a.encoding, ENC_AUTO);
+	ck_assert_str_eq(a.timezone, "Asia/Shanghai");
+
+	ck_assert_msg(agent_config_parse(&a,
+			  "[agent]\nid = k\nencoding = GBK\n"
+			  "timezone = Europe/Paris\n[limits]\n"
+			  "max_observations = 20\n" MINI
+			  "[industry photonics]\naliases = 光子\n",
+			  "a", err, sizeof(err)) == 0,
+	    "%s", err);
+	ck_assert(!a.registry_builtin);
+	ck_assert_uint_eq(a.reg.ndistricts, 1);
+	ck_assert_uint_eq(a.reg.nindustries, 1);
+	ck_assert_str_eq(
+	    registry_resolve(&a.reg, REG_INDUSTRY, "光子", 6), "photonics");
+	ck_assert_uint_eq(a.limits.max_observations, 20);
+	ck_assert_int_eq(a.encoding, ENC_GB18030);
+	ck_assert_str_eq(a.timezone, "Europe/Paris");
+
+	ck_assert_int_eq(agent_config_parse(&a,
+			     "[agent]\nid = k\n[industry x]\naliases = y\n",
+			     "a", err, sizeof(err)),
+	    -1);
+	ck_assert_msg(strstr(err, "a: registry: no [district CODE] section (a "
+				  "defines part of the registry") != NULL,
+	    "%s", err);
+}
+END_TEST
+
 static const struct bad_case bad_agent[] = {
+	{ "bad encoding", "[agent]\nencoding = latin1\n", 2,
+	    "[agent] encoding: 'latin1' is not auto, utf-8, utf-16le, utf-16be "
+	    "or gb18030" },
+	{ "bad time zone", "[agent]\ntimezone = ../x\n", 2,
+	    "[agent] timezone: '../x' is not a tz database name" },
+	{ "limits out of bounds", "[limits]\nmax_observations = 0\n", 2,
+	    "max_observations: 0 is outside 1..100000" },
 	{ "unknown key", "[agent]\nid = k\ncolour = red\n", 3,
 	    "[agent]: unknown key 'colour'" },
 	{ "daemon section", "[daemon]\nbatch_max = 5\n", 2,
@@ -1679,6 +1904,83 @@ START_TEST(period_parse_table)
 }
 END_TEST
 
+/* Periods as clerks write them: each form to its wire form, or refused. */
+static const struct {
+	const char *s;
+	const char *wire; /* NULL: refused */
+} clerk_periods[] = {
+	{ "2025", "2025" },
+	{ "2025年", "2025" },
+	{ "2025-09", "2025-09" },
+	{ "2025-9", "2025-09" },
+	{ "2025/9", "2025-09" },
+	{ "2025/09", "2025-09" },
+	{ "2025/12", "2025-12" },
+	{ "2025年9月", "2025-09" },
+	{ "2025年09月", "2025-09" },
+	{ "2025年12月", "2025-12" },
+	{ "2025年1月", "2025-01" },
+	{ "2025-Q3", "2025-Q3" },
+	{ "2025-q3", "2025-Q3" },
+	{ "2025Q3", "2025-Q3" },
+	{ "2025q1", "2025-Q1" },
+	{ "2025年第三季度", "2025-Q3" },
+	{ "2025年第一季度", "2025-Q1" },
+	{ "2025年第四季度", "2025-Q4" },
+	{ "2025年第3季度", "2025-Q3" },
+	{ "2025年3季度", "2025-Q3" },
+	{ "2025年二季度", "2025-Q2" },
+	{ "2025年4季度", "2025-Q4" },
+	{ "2025年3月", "2025-03" },
+	{ "2025-13", NULL },
+	{ "2025-0", NULL },
+	{ "2025-00", NULL },
+	{ "2025/13", NULL },
+	{ "2025-Q5", NULL },
+	{ "2025-Q0", NULL },
+	{ "2025-Q", NULL },
+	{ "2025-Q31", NULL },
+	{ "2025/Q3", NULL },
+	{ "2025年13月", NULL },
+	{ "2025年0月", NULL },
+	{ "2025年9", NULL },
+	{ "2025年9月份", NULL },
+	{ "2025年第五季度", NULL },
+	{ "2025年第0季度", NULL },
+	{ "2025年第三季", NULL },
+	{ "2025年5季度", NULL },
+	{ "2025年12季度", NULL },
+	{ "2025年第12季度", NULL },
+	{ "2025.09", NULL },
+	{ "2025-09-01", NULL },
+	{ "2025/9/1", NULL },
+	{ "25-09", NULL },
+	{ "Q3 2025", NULL },
+	{ "2025 Q3", NULL },
+	{ "二〇二五年", NULL },
+	{ "", NULL },
+	{ "2025-", NULL },
+	{ "2025/", NULL },
+	{ "2025-123", NULL },
+};
+
+START_TEST(period_clerk_table)
+{
+	struct period p;
+	char wire[8];
+	bool ok = period_parse_clerk(clerk_periods[_i].s, &p);
+
+	ck_assert_msg(ok == (clerk_periods[_i].wire != NULL),
+	    "'%s': parse gave %d", clerk_periods[_i].s, ok);
+	if (!ok)
+		return;
+	period_format(&p, wire, sizeof(wire));
+	ck_assert_str_eq(wire, clerk_periods[_i].wire);
+	/* The wire form reads back as the same period. */
+	ck_assert(period_parse(wire, &p));
+}
+END_TEST
+
 static const struct {
 	const char *s;
 	int year;
@@ -1775,6 +2077,10 @@ config_suite(void)
 	tcase_add_test(tc, agent_full);
 	tcase_add_test(tc, agent_id_at_limit);
 	tcase_add_loop_test(tc, agent_bad, 0, NELEM(bad_agent));
+	tcase_add_test(tc, agent_registry);
+	tcase_add_loop_test(tc, default_aliases, 0, NELEM(resolves));
+	tcase_add_test(tc, aliases_override);
+	tcase_add_test(tc, registry_lists);
 	tcase_add_test(tc, agent_load_file);
 	suite_add_tcase(s, tc);
 
@@ -1790,6 +2096,7 @@ config_suite(void)
 	tc = tcase_create("period");
 	tcase_add_loop_test(tc, period_parse_table, 0, NELEM(periods));
 	tcase_add_loop_test(tc, period_started_table, 0, NELEM(starts));
+	tcase_add_loop_test(tc, period_clerk_table, 0, NELEM(clerk_periods));
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -193,7 +193,8 @@ man_pages() {
 	# shellcheck disable=SC2086
 	documented_key indicator-agent.8 $keys
 	documented indicatord.conf.5 '[daemon]' '[limits]' '[registry]' \
-		'[district' '[industry' '[metric' '[target]'
+		'[district' '[industry' '[metric' '[target]' '[unit' \
+		'[columns]' '[status]' aliases
 
 	# indicatord's options: its getopt_long string and long options.
 	opts=$(sed -n 's/.*getopt_long(argc, argv, "+*\([a-z:]*\)".*/\1/p' \
