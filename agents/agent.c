@@ -15,6 +15,8 @@
 #include <time.h>
 
 #include "agent.h"
+#include "i18n.h"
+#include "intl.h"
 #include "keys.h"
 #include "log.h"
 #include "version.h"
@@ -36,6 +38,9 @@ struct agent_opts {
 	const char *timeout;
 	const char *drop;
 	const char *heartbeat;
+	const char *encoding;
+	const char *period;
+	bool purge;
 	bool verbose;
 };
 
@@ -49,6 +54,9 @@ enum {
 	OPT_TIMEOUT,
 	OPT_DROP,
 	OPT_HEARTBEAT,
+	OPT_ENCODING,
+	OPT_PERIOD,
+	OPT_PURGE,
 	OPT_VERSION,
 };
 
@@ -63,6 +71,9 @@ static const struct option agent_longopts[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "drop", required_argument, NULL, OPT_DROP },
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
+	{ "encoding", required_argument, NULL, OPT_ENCODING },
+	{ "period", required_argument, NULL, OPT_PERIOD },
+	{ "purge", no_argument, NULL, OPT_PURGE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "check", no_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
@@ -87,6 +98,26 @@ static const struct agent_cmd {
 	{ "status", "",
 	    "Prints the outbox, its epoch, the next sequence number, the\n"
 	    "pending and dead reports, and why each dead one was rejected." },
+	{ "check", "FILE...",
+	    "Checks each CSV file as the daemon would, offline: the file's\n"
+	    "encoding and columns, every row, then the daemon's own\n"
+	    "validation (core/validate.c) of each report send would make,\n"
+	    "with the registry of the agent's configuration and today's\n"
+	    "date in its time zone. Prints each problem as\n"
+	    "FILE:LINE:COLUMN: what is wrong; what to do. Exit 0 when every\n"
+	    "file would be accepted whole, 1 otherwise. Needs district." },
+	{ "template", "--period P [--encoding gb18030|utf-8-bom]",
+	    "Writes on standard output a CSV file with one row per industry\n"
+	    "and metric of the registry for period P (2025, 2025-09,\n"
+	    "2025-Q3, or as clerks write them), its values empty, for a clerk\n"
+	    "to fill in with Excel or WPS and drop back. UTF-8 with a byte\n"
+	    "order mark (what Excel needs to read UTF-8) unless --encoding\n"
+	    "gb18030." },
+	{ "dead-letters", "[--purge]",
+	    "Lists the reports the daemon rejected (the dead letters), each\n"
+	    "problem as FILE:LINE:COLUMN as when it was rejected; with\n"
+	    "--purge, removes them from the outbox (not while send or run\n"
+	    "holds it)." },
 	{ "run", "",
 	    "The service: takes each *.csv file closed in or renamed into the\n"
 	    "drop directory (--drop, drop_dir), enqueues it as send does and\n"
@@ -115,6 +146,11 @@ static const struct agent_opthelp {
 	{ "    --timeout S", NULL, "send: give up after S seconds (0: never)" },
 	{ "    --drop DIR", "drop_dir", "run: the drop directory" },
 	{ "    --heartbeat MS", "heartbeat_ms", "run: a heartbeat when idle" },
+	{ "    --encoding E", "encoding",
+	    "the files' encoding: auto, utf-8, utf-16le, utf-16be, gb18030;\n"
+	    "                         template: utf-8-bom or gb18030" },
+	{ "    --period P", NULL, "template: the period" },
+	{ "    --purge", NULL, "dead-letters: remove them" },
 	{ "-v, --verbose", NULL, "debug lines, and the peak memory at exit" },
 	{ "-n, --check", NULL,
 	    "check the configuration as run needs it, then exit" },
@@ -259,7 +295,8 @@ agent_parse_uint(const char *opt, const char *s, unsigned long min,
  * sending needs to know who we are.
  */
 static int
-agent_configure(struct agent *a, const struct agent_opts *o, bool identity)
+agent_configure(struct agent *a, const struct agent_opts *o, bool identity,
+    bool need_district)
 {
 	struct agent_config *c = &a->cfg;
 	char err[512];
@@ -279,6 +316,7 @@ agent_configure(struct agent *a, const struct agent_opts *o, bool identity)
 		{ "--window", "window", o->window },
 		{ "--ack-timeout", "ack_timeout_ms", o->ack_timeout },
 		{ "--heartbeat", "heartbeat_ms", o->heartbeat },
+		{ "--encoding", "encoding", o->encoding },
 	};
 
 	agent_config_defaults(c);
@@ -304,7 +342,7 @@ agent_configure(struct agent *a, const struct agent_opts *o, bool identity)
 			  "set id in the [agent] section of -c FILE");
 		return -1;
 	}
-	if (identity && c->district[0] == '\0') {
+	if ((identity || need_district) && c->district[0] == '\0') {
 		log_error("agent: no district: give --district CODE or set "
 			  "district in the [agent] section of -c FILE");
 		return -1;
@@ -334,7 +372,7 @@ agent_check(struct agent *a, const struct agent_opts *o)
 	struct key_client k;
 	char err[512];
 
-	if (agent_configure(a, o, true) == -1)
+	if (agent_configure(a, o, true, true) == -1)
 		return -1;
 	if (c->server_key[0] == '\0') {
 		if (c->public_key_file[0] != '\0' ||
@@ -376,13 +414,17 @@ agent_open_outbox(struct agent *a, bool readonly)
 
 static int
 agent_status_dead(uint64_t seq, const void *report, size_t report_len,
-    const void *ack, size_t ack_len, void *arg)
+    const void *ack, size_t ack_len, const void *src, size_t src_len, void *arg)
 {
-	char head[64];
+	struct agent_lines lines = { 0 };
+	struct agent *a = arg;
 
-	(void)arg;
-	snprintf(head, sizeof(head), "dead report seq %" PRIu64, seq);
-	agent_print_rejection(stdout, head, report, report_len, ack, ack_len);
+	printf(_("dead report seq %llu:\n"), (unsigned long long)seq);
+	agent_rejection(a, seq, report, report_len, ack, ack_len, src, src_len,
+	    &lines, NULL, NULL);
+	for (size_t i = 0; i < lines.n; i++)
+		printf("  %s\n", lines.v[i]);
+	agent_lines_free(&lines);
 	return 0;
 }
 
@@ -398,9 +440,43 @@ agent_status(struct agent *a)
 	printf("next seq: %" PRIu64 "\n", next_seq);
 	printf("pending: %" PRIu64 "\n", pending);
 	printf("dead: %" PRIu64 "\n", dead);
-	if (outbox_dead_scan(a->ob, agent_status_dead, NULL) == -1)
+	if (outbox_dead_scan(a->ob, agent_status_dead, a) == -1)
 		return AGENT_EXIT_FAIL;
 	return fflush(stdout) == 0 ? AGENT_EXIT_OK : AGENT_EXIT_FAIL;
+}
+
+/* dead-letters [--purge]: what the daemon refused, then maybe gone. */
+static int
+agent_dead_letters(struct agent *a, bool purge)
+{
+	uint64_t pending, dead, next_seq, n;
+
+	if (outbox_counts(a->ob, &pending, &dead, &next_seq) == -1 ||
+	    outbox_dead_scan(a->ob, agent_status_dead, a) == -1)
+		return AGENT_EXIT_FAIL;
+	if (!purge) {
+		printf(_("%llu dead letters in %s\n"), (unsigned long long)dead,
+		    a->cfg.outbox);
+		return fflush(stdout) == 0 ? AGENT_EXIT_OK : AGENT_EXIT_FAIL;
+	}
+	if (outbox_dead_purge(a->ob, &n) == -1)
+		return AGENT_EXIT_FAIL;
+	printf(_("%llu dead letters removed from %s\n"), (unsigned long long)n,
+	    a->cfg.outbox);
+	return fflush(stdout) == 0 ? AGENT_EXIT_OK : AGENT_EXIT_FAIL;
+}
+
+/* The line send ends with. */
+static void
+agent_summary(const struct agent *a)
+{
+	char line[512];
+
+	snprintf(line, sizeof(line),
+	    _("%lu reports (%lu observations) sent: %lu accepted, %lu "
+	      "duplicate, %lu rejected"),
+	    a->sent, a->observations, a->accepted, a->duplicate, a->rejected);
+	log_info("agent: %s", line);
 }
 
 static int
@@ -415,9 +491,7 @@ agent_send(struct agent *a, char *const files[], int nfiles)
 		rc = AGENT_EXIT_PENDING;
 	else
 		rc = agent_flush(a);
-	log_info("agent: %lu reports (%lu observations) sent: "
-		 "%lu accepted, %lu duplicate, %lu rejected",
-	    a->sent, a->observations, a->accepted, a->duplicate, a->rejected);
+	agent_summary(a);
 	if (rc != AGENT_EXIT_OK)
 		return rc;
 	return a->failed ? AGENT_EXIT_FAIL : AGENT_EXIT_OK;
@@ -442,6 +516,7 @@ agent_run(struct agent *a)
 		return AGENT_EXIT_FAIL;
 	if ((d = agent_drop_open(a)) == NULL)
 		goto metrics_stop;
+	a->drop = d;
 	if ((f = agent_flush_new(a)) == NULL)
 		goto drop_close;
 	log_info("agent: running: drop %s, outbox %s, daemon %s",
@@ -469,6 +544,7 @@ flush_destroy:
 			 " reports left pending in the outbox",
 		    pending);
 drop_close:
+	a->drop = NULL;
 	agent_drop_close(&d);
 metrics_stop:
 	agent_metrics_stop();
@@ -539,6 +615,15 @@ agent_getopt(int argc, char *argv[], struct agent_opts *o)
 		case OPT_HEARTBEAT:
 			o->heartbeat = optarg;
 			break;
+		case OPT_ENCODING:
+			o->encoding = optarg;
+			break;
+		case OPT_PERIOD:
+			o->period = optarg;
+			break;
+		case OPT_PURGE:
+			o->purge = true;
+			break;
 		case 'h':
 			o->help = true;
 			break;
@@ -571,12 +656,14 @@ agent_check_only(struct agent *a, const struct agent_opts *o)
 int
 main(int argc, char *argv[])
 {
-	struct agent a;
+	static struct agent a;
 	struct agent_opts o;
 	const char *cmd;
+	bool readonly;
 	int rc;
 
 	log_init("indicator-agent", LOG_STYLE_SERVICE);
+	intl_init("indicator-agent");
 	memset(&a, 0, sizeof(a));
 	a.start_ms = agent_now_ms();
 	if (agent_getopt(argc, argv, &o) == -1) {
@@ -613,23 +700,50 @@ main(int argc, char *argv[])
 		return AGENT_EXIT_USAGE;
 	}
 	cmd = argv[optind++];
-	if (strcmp(cmd, "send") != 0 &&
+	if (strcmp(cmd, "send") != 0 && strcmp(cmd, "check") != 0 &&
 	    (strcmp(cmd, "status") != 0 || optind != argc) &&
-	    (strcmp(cmd, "run") != 0 || optind != argc)) {
+	    (strcmp(cmd, "run") != 0 || optind != argc) &&
+	    (strcmp(cmd, "template") != 0 || optind != argc) &&
+	    (strcmp(cmd, "dead-letters") != 0 || optind != argc)) {
 		agent_usage(stderr);
 		return AGENT_EXIT_USAGE;
 	}
-	if (strcmp(cmd, "status") == 0 ? agent_configure(&a, &o, false) == -1
-				       : agent_check(&a, &o) == -1)
+	if ((o.period != NULL) != (strcmp(cmd, "template") == 0) ||
+	    (o.purge && strcmp(cmd, "dead-letters") != 0) ||
+	    (strcmp(cmd, "check") == 0 && optind == argc)) {
+		agent_usage(stderr);
+		return AGENT_EXIT_USAGE;
+	}
+	if (strcmp(cmd, "template") == 0) {
+		const char *enc = o.encoding;
+
+		/* Its --encoding is the template's own, not a key. */
+		o.encoding = NULL;
+		if (agent_configure(&a, &o, false, false) == -1)
+			return AGENT_EXIT_USAGE;
+		return agent_template(&a, o.period, enc);
+	}
+	if (strcmp(cmd, "check") == 0) {
+		if (agent_configure(&a, &o, false, true) == -1)
+			return AGENT_EXIT_USAGE;
+		return agent_check_files(&a, argv + optind, argc - optind);
+	}
+	readonly = strcmp(cmd, "status") == 0 ||
+		   (strcmp(cmd, "dead-letters") == 0 && !o.purge);
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "dead-letters") == 0
+		? agent_configure(&a, &o, false, false) == -1
+		: agent_check(&a, &o) == -1)
 		return AGENT_EXIT_USAGE;
 	log_set_format(a.cfg.log_format);
 	log_set_level(a.verbose ? CONFIG_LOG_DEBUG : CONFIG_LOG_INFO);
 	if (agent_signals(strcmp(cmd, "run") == 0) == -1 ||
-	    agent_open_outbox(&a, strcmp(cmd, "status") == 0) == -1)
+	    agent_open_outbox(&a, readonly) == -1)
 		return AGENT_EXIT_FAIL;
 
 	if (strcmp(cmd, "status") == 0)
 		rc = agent_status(&a);
+	else if (strcmp(cmd, "dead-letters") == 0)
+		rc = agent_dead_letters(&a, o.purge);
 	else if (strcmp(cmd, "run") == 0)
 		rc = agent_run(&a);
 	else

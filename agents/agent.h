@@ -12,6 +12,8 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "csv.h"
+#include "indicator.pb-c.h"
 #include "outbox.h"
 
 /* Exit statuses. */
@@ -20,9 +22,12 @@
 #define AGENT_EXIT_USAGE 2 /* usage or configuration */
 #define AGENT_EXIT_PENDING 3 /* timeout or signal with reports pending */
 
+struct agent_drop;
+
 struct agent {
 	struct agent_config cfg;
 	struct outbox *ob;
+	struct agent_drop *drop; /* run: the drop directory */
 	unsigned timeout_s; /* 0: no limit */
 	bool verbose;
 	bool service; /* run: backoff, heartbeats, outage notes */
@@ -46,6 +51,13 @@ struct agent {
 /* Set by the SIGINT and SIGTERM handlers. */
 extern volatile sig_atomic_t agent_stop;
 
+/* Lines of text, each a new string: what a clerk is told about a file. */
+struct agent_lines {
+	char **v;
+	size_t n;
+	size_t cap;
+};
+
 /* agent.c */
 
 /* Monotonic time in milliseconds. */
@@ -53,17 +65,39 @@ uint64_t agent_now_ms(void);
 /* Wall-clock time in milliseconds since the epoch. */
 int64_t agent_wall_ms(void);
 
+/* Appends a line (printf format) to l; aborts on out of memory. */
+void agent_lines_add(struct agent_lines *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Frees the lines; l is empty after. */
+void agent_lines_free(struct agent_lines *l);
+
 /* agent_enqueue.c */
 
 /*
  * Parses the CSV file at path and enqueues its rows into the outbox as
- * reports of at most cfg.report_size observations, all in one transaction.
- * Memory stays flat whatever the file's size: a first pass only checks the
- * file, a second builds one report at a time into an open outbox batch.
- * Returns 0, or -1 after printing why to stderr; then nothing from the
+ * reports of at most cfg.report_size observations, all in one transaction,
+ * each with its source (the file, its columns, each observation's line)
+ * for the mapping of the daemon's answers. The file is read in its
+ * encoding (encoding.h: cfg.encoding, a BOM decides) and with the
+ * registry's names (csv.h). Memory stays flat whatever the file's size: a
+ * first pass only checks the file, a second builds one report at a time
+ * into an open outbox batch. Returns 0, or -1 after logging every problem
+ * as "FILE:LINE:COLUMN: what is wrong; what to do"; then nothing from the
  * file is enqueued.
  */
 int agent_enqueue_file(struct agent *a, const char *path);
+
+/*
+ * Reads the file at path as agent_enqueue_file() does, without the
+ * outbox: fn gets each good row (return 0 to go on); problems go to
+ * *problems as "NAME:LINE:COLUMN: ..." lines, the file named name. cols
+ * receives the columns' places in the header. 0 when the file has no
+ * problem, 1 when it has (or cannot be read: said in *problems too).
+ */
+typedef int (*agent_row_fn)(const struct csv_row *row, void *arg);
+int agent_read_file(struct agent *a, const char *path, const char *name,
+    agent_row_fn fn, void *arg, unsigned cols[CSV_NCOLS],
+    struct agent_lines *problems);
 
 /*
  * The drop directory of `run`: files named *.csv (not starting with '.')
@@ -90,6 +124,14 @@ int agent_drop_scan(struct agent_drop *d);
 /* Takes the files named by waiting inotify events. Returns the number of
  * files enqueued, or -1 on an outbox error. */
 int agent_drop_events(struct agent_drop *d);
+/*
+ * The daemon rejected a report of the file whose identity is mark (taken
+ * as name): the file moves from done/ to rejected/ (or stays there when
+ * an earlier report of it was rejected), and lines are added to its
+ * .err. Logged; nothing is returned.
+ */
+void agent_drop_rejected(struct agent_drop *d, const char *name,
+    const char *mark, const struct agent_lines *lines);
 
 /* agent_flush.c */
 
@@ -143,13 +185,42 @@ uint64_t agent_metrics_wait_ms(const struct agent *a);
 void agent_metrics_update(struct agent *a, bool ready);
 void agent_metrics_stop(void);
 
+/* agent_explain.c: the daemon's codes in the clerk's terms. */
+
 /*
- * Prints why a report was rejected to fp: "head: code: message", then one
- * line per bad observation, named (industry/metric/period) from the packed
- * AgentMessage in report when it decodes, indented. With fp NULL the lines
- * are logged as errors instead, each starting with head.
+ * Why report seq was rejected, as lines for the clerk: with its source
+ * (the outbox's record of the file and lines: src_len bytes at src; NULL
+ * when it has none) "FILE:LINE:COLUMN: what is
+ * wrong; what to do" per problem of an observation, "FILE: ..." for one of
+ * the whole report; without one, "report seq N, observation I
+ * (industry/metric/period): ...". Translated; the accepted values are
+ * listed from the agent's registry. *file and *mark (when not NULL)
+ * receive the source's file and mark as new strings, NULL when none.
  */
-void agent_print_rejection(FILE *fp, const char *head, const void *report,
-    size_t report_len, const void *ack, size_t ack_len);
+void agent_rejection(struct agent *a, uint64_t seq, const void *report,
+    size_t report_len, const void *ack, size_t ack_len, const void *src,
+    size_t src_len, struct agent_lines *out, char **file, char **mark);
+
+/*
+ * One problem of an observation, for the clerk: the line "FILE:LINE:COL:
+ * what; what to do" for the code the validation gave (core/validate.c's,
+ * the daemon's or check's own), with msg the validation's message for
+ * the codes it alone can explain. cols are the file's columns (csv.h).
+ */
+void agent_explain(struct agent *a, struct agent_lines *out, const char *file,
+    unsigned line, const unsigned cols[CSV_NCOLS], const char *code,
+    const char *msg, const Indicator__Observation *o);
+/* The same for a problem of a whole report ("FILE: ..."). */
+void agent_explain_report(struct agent *a, struct agent_lines *out,
+    const char *file, uint64_t seq, const char *code, const char *msg);
+
+/* agent_check.c: the clerk's tools. */
+
+/* check FILE...: every file as the daemon would judge it, offline.
+ * AGENT_EXIT_OK when each would be accepted whole, else FAIL. */
+int agent_check_files(struct agent *a, char *const files[], int nfiles);
+/* template: the CSV a clerk fills in for period, on stdout.
+ * encoding is "utf-8-bom" (the default when NULL) or "gb18030". */
+int agent_template(struct agent *a, const char *period, const char *encoding);
 
 #endif

@@ -17,15 +17,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "agent.h"
-#include "log.h"
 #include "csv.h"
+#include "encoding.h"
+#include "i18n.h"
 #include "indicator.pb-c.h"
+#include "log.h"
+#include "store.pb-c.h"
 #include "xmalloc.h"
 
 #define AGENT_READ_CHUNK (64 * 1024)
@@ -38,6 +42,7 @@
 /* The second pass: rows gathered into reports and put into the batch. */
 struct agent_stream {
 	const struct agent *a;
+	const struct agent_file *f;
 	struct outbox_batch *batch;
 	struct csv_row *rows; /* cfg.report_size of them */
 	size_t n;
@@ -50,14 +55,28 @@ struct agent_stream {
 
 /* One file's enqueue. */
 struct agent_file {
+	const char *path; /* to open */
 	const char *name; /* for messages */
 	const void *mark; /* recorded with the reports, or NULL */
 	size_t mark_len;
+	enum encoding enc; /* decided by the sniffing pass */
+	size_t bom;
+	unsigned cols[CSV_NCOLS]; /* the header's columns */
 	unsigned long observations;
 	size_t reports;
 	uint64_t first_seq;
 	uint64_t last_seq;
-	char why[512]; /* AGENT_FILE_BAD: "NAME: line N: reason" */
+	struct agent_lines problems; /* "NAME:LINE:COLUMN: ..." */
+};
+
+/* One pass over a file: rows to fn, problems to the file. */
+struct agent_pass {
+	struct agent_file *f;
+	struct csv_parser *p;
+	agent_row_fn fn;
+	void *arg;
+	unsigned *cols_out; /* the caller's copy of f->cols, or NULL */
+	bool cols_done;
 };
 
 struct agent_drop {
@@ -68,12 +87,216 @@ struct agent_drop {
 	int ino; /* inotify */
 };
 
-static int
-agent_count_row(const struct csv_row *row, void *arg)
+void
+agent_lines_add(struct agent_lines *l, const char *fmt, ...)
 {
-	(void)row;
-	(void)arg;
+	va_list ap;
+	char *s;
+
+	char *raw;
+	size_t len;
+
+	va_start(ap, fmt);
+	if (vasprintf(&raw, fmt, ap) == -1)
+		abort();
+	va_end(ap);
+	/* The daemon's words and the report's strings, escaped as the log
+	 * does: a line is one line, and no control character reaches a
+	 * terminal or an .err file. */
+	len = strlen(raw);
+	s = xmalloc(4 * len + 1);
+	log_escape(s, 4 * len + 1, raw, len, NULL);
+	free(raw);
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	l->v[l->n++] = s;
+}
+
+void
+agent_lines_free(struct agent_lines *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* "NAME:LINE:COLUMN: message", with what is unknown (0) left out. */
+static void
+agent_problem_line(struct agent_lines *l, const char *name, unsigned line,
+    unsigned col, const char *msg)
+{
+	if (line == 0)
+		agent_lines_add(l, "%s: %s", name, msg);
+	else if (col == 0)
+		agent_lines_add(l, "%s:%u: %s", name, line, msg);
+	else
+		agent_lines_add(l, "%s:%u:%u: %s", name, line, col, msg);
+}
+
+static void
+agent_on_problem(const struct csv_problem *e, void *arg)
+{
+	struct agent_pass *ps = arg;
+
+	agent_problem_line(
+	    &ps->f->problems, ps->f->name, e->line, e->column, e->message);
+}
+
+static int
+agent_on_row(const struct csv_row *row, void *arg)
+{
+	struct agent_pass *ps = arg;
+
+	/* The header is read: its columns, before the first row. */
+	if (!ps->cols_done) {
+		for (int c = 0; c < CSV_NCOLS; c++)
+			ps->f->cols[c] = csv_column(ps->p, c);
+		if (ps->cols_out != NULL)
+			memcpy(ps->cols_out, ps->f->cols, sizeof(ps->f->cols));
+		ps->cols_done = true;
+	}
+	return ps->fn != NULL ? ps->fn(row, ps->arg) : 0;
+}
+
+/* The decoder's output goes to the parser; its failure stops both. */
+static int
+agent_on_text(const char *utf8, size_t len, void *arg)
+{
+	struct agent_pass *ps = arg;
+
+	return csv_feed(ps->p, utf8, len) == 0 ? 0 : 1;
+}
+
+/*
+ * The first look at a file: its encoding (a BOM, else cfg.encoding, else
+ * UTF-8 when valid, else GB18030). 0, or AGENT_FILE_BAD with the problem
+ * in f->problems.
+ */
+static int
+agent_sniff(const struct agent *a, FILE *fp, struct agent_file *f)
+{
+	struct enc_sniff sn;
+	char *buf;
+	size_t n;
+
+	if (fseek(fp, 0, SEEK_SET) == -1) {
+		agent_problem_line(
+		    &f->problems, f->name, 0, 0, strerror(errno));
+		return AGENT_FILE_BAD;
+	}
+	buf = xmalloc(AGENT_READ_CHUNK);
+	enc_sniff_init(&sn);
+	while ((n = fread(buf, 1, AGENT_READ_CHUNK, fp)) > 0)
+		enc_sniff_feed(&sn, buf, n);
+	free(buf);
+	if (ferror(fp)) {
+		agent_problem_line(
+		    &f->problems, f->name, 0, 0, _("the file cannot be read"));
+		return AGENT_FILE_BAD;
+	}
+	if (enc_sniff_nul_no_bom(&sn)) {
+		agent_problem_line(&f->problems, f->name, 0, 0,
+		    _("the file holds NUL bytes, as UTF-16 saved without its "
+		      "byte order mark does; save it as CSV UTF-8, or as "
+		      "Unicode text"));
+		return AGENT_FILE_BAD;
+	}
+	f->enc = enc_sniff_decide(&sn, a->cfg.encoding, &f->bom);
 	return 0;
+}
+
+/* One pass over the file with fn for each row. Returns 0, or
+ * AGENT_FILE_BAD with f->problems set (also when fn stopped the parse). */
+static int
+agent_csv_pass(const struct agent *a, FILE *fp, struct agent_file *f,
+    agent_row_fn fn, void *arg, unsigned *cols_out, unsigned long *rows)
+{
+	struct agent_pass ps = { f, NULL, fn, arg, cols_out, false };
+	struct enc_decoder *d;
+	char *buf, msg[CSV_MSG_MAX];
+	size_t n;
+	int rc = 0;
+
+	if (fseek(fp, 0, SEEK_SET) == -1) {
+		agent_problem_line(
+		    &f->problems, f->name, 0, 0, strerror(errno));
+		return AGENT_FILE_BAD;
+	}
+	if ((d = enc_decoder_new(f->enc, f->bom)) == NULL) {
+		agent_problem_line(&f->problems, f->name, 0, 0,
+		    _("this system cannot convert the file's encoding"));
+		return AGENT_FILE_BAD;
+	}
+	buf = xmalloc(AGENT_READ_CHUNK);
+	ps.p = csv_new(agent_on_row, &ps);
+	csv_set_registry(ps.p, &a->cfg.reg);
+	csv_set_problem_fn(ps.p, agent_on_problem);
+	while (rc == 0 && (n = fread(buf, 1, AGENT_READ_CHUNK, fp)) > 0)
+		rc = enc_decode(d, buf, n, agent_on_text, &ps);
+	if (rc == 0 && ferror(fp)) {
+		agent_problem_line(
+		    &f->problems, f->name, 0, 0, _("the file cannot be read"));
+		rc = AGENT_FILE_BAD;
+		goto parser_destroy;
+	}
+	if (rc == 0)
+		rc = enc_decode_finish(d);
+	if (rc == -1) {
+		/* The bytes are not the encoding: say where, in the file's
+		 * terms. */
+		snprintf(msg, sizeof(msg),
+		    _("the file is not valid %s here (bytes %s); save it as "
+		      "CSV UTF-8, or set the agent's encoding"),
+		    encoding_name(f->enc), enc_decoder_bad(d));
+		csv_fail_here(ps.p, msg);
+	}
+	if (csv_finish(ps.p) == -1)
+		rc = AGENT_FILE_BAD;
+	else
+		rc = 0;
+	for (int c = 0; c < CSV_NCOLS; c++)
+		f->cols[c] = csv_column(ps.p, c);
+	*rows = csv_rows(ps.p);
+	if (rc == AGENT_FILE_BAD && f->problems.n == 0)
+		agent_problem_line(&f->problems, f->name, csv_error_line(ps.p),
+		    csv_error_column(ps.p), csv_error(ps.p));
+parser_destroy:
+	csv_destroy(&ps.p);
+	enc_decoder_destroy(&d);
+	free(buf);
+	return rc;
+}
+
+/* The source record of the rows gathered: the file, its columns, their
+ * lines. A new buffer in *buf. */
+static void
+agent_stream_source(struct agent_stream *st, void **buf, size_t *len)
+{
+	Indicator__Store__ReportSource src =
+	    INDICATOR__STORE__REPORT_SOURCE__INIT;
+	uint32_t cols[CSV_NCOLS], *lines = xcalloc(st->n, sizeof(*lines));
+	unsigned prev = 0;
+
+	for (int c = 0; c < CSV_NCOLS; c++)
+		cols[c] = st->f->cols[c];
+	for (size_t k = 0; k < st->n; k++) {
+		lines[k] = st->rows[k].line - prev;
+		prev = st->rows[k].line;
+	}
+	src.file = (char *)st->f->name;
+	src.n_columns = CSV_NCOLS;
+	src.columns = cols;
+	src.n_lines = st->n;
+	src.lines = lines;
+	src.mark = st->f->mark != NULL ? (char *)st->f->mark : "";
+	src.encoding = (char *)encoding_name(st->f->enc);
+	*len = indicator__store__report_source__get_packed_size(&src);
+	*buf = xmalloc(*len > 0 ? *len : 1);
+	indicator__store__report_source__pack(&src, *buf);
+	free(lines);
 }
 
 /* Packs the rows gathered as the next report (outbox_build_fn). */
@@ -121,13 +344,21 @@ agent_build_report(
 	return 0;
 }
 
-/* Puts the rows gathered into the batch as one report. */
+/* Puts the rows gathered into the batch as one report, with its source. */
 static int
 agent_stream_flush(struct agent_stream *st)
 {
+	void *src;
+	size_t srclen;
+	int rc;
+
 	if (st->n == 0)
 		return 0;
-	if (outbox_batch_add(st->batch, agent_build_report, st) == -1) {
+	agent_stream_source(st, &src, &srclen);
+	rc = outbox_batch_add_source(
+	    st->batch, agent_build_report, st, src, srclen);
+	free(src);
+	if (rc == -1) {
 		st->failed = true;
 		return -1;
 	}
@@ -147,45 +378,6 @@ agent_stream_row(const struct csv_row *row, void *arg)
 	return agent_stream_flush(st);
 }
 
-/* One pass over the file with fn for each row. Returns 0, or
- * AGENT_FILE_BAD with f->why set (also when fn stopped the parse). */
-static int
-agent_csv_pass(FILE *fp, struct agent_file *f, csv_row_fn fn, void *arg,
-    unsigned long *rows)
-{
-	struct csv_parser *p;
-	char *buf;
-	size_t n;
-	int rc = 0;
-
-	if (fseek(fp, 0, SEEK_SET) == -1) {
-		snprintf(
-		    f->why, sizeof(f->why), "%s: %s", f->name, strerror(errno));
-		return AGENT_FILE_BAD;
-	}
-	buf = xmalloc(AGENT_READ_CHUNK);
-	p = csv_new(fn, arg);
-	while (rc == 0 && (n = fread(buf, 1, AGENT_READ_CHUNK, fp)) > 0)
-		rc = csv_feed(p, buf, n);
-	if (rc == 0 && ferror(fp)) {
-		snprintf(f->why, sizeof(f->why), "%s: read error", f->name);
-		rc = AGENT_FILE_BAD;
-		goto parser_destroy;
-	}
-	if (rc == 0)
-		rc = csv_finish(p);
-	if (rc == -1) {
-		snprintf(f->why, sizeof(f->why), "%s: line %u: %s", f->name,
-		    csv_error_line(p), csv_error(p));
-		rc = AGENT_FILE_BAD;
-	}
-	*rows = csv_rows(p);
-parser_destroy:
-	csv_destroy(&p);
-	free(buf);
-	return rc;
-}
-
 /* The second pass, into one outbox batch: 0, -1 (the outbox failed) or
  * AGENT_FILE_BAD (the file changed since the first pass). */
 static int
@@ -197,11 +389,12 @@ agent_stream_file(struct agent *a, FILE *fp, struct agent_file *f)
 
 	memset(&st, 0, sizeof(st));
 	st.a = a;
+	st.f = f;
 	st.sent_at_ms = agent_wall_ms();
 	if ((st.batch = outbox_batch_begin(a->ob)) == NULL)
 		return -1;
 	st.rows = xcalloc(a->cfg.report_size, sizeof(*st.rows));
-	rc = agent_csv_pass(fp, f, agent_stream_row, &st, &rows);
+	rc = agent_csv_pass(a, fp, f, agent_stream_row, &st, NULL, &rows);
 	if (rc == 0)
 		agent_stream_flush(&st);
 	if (st.failed)
@@ -222,7 +415,7 @@ agent_stream_file(struct agent *a, FILE *fp, struct agent_file *f)
 
 /*
  * Enqueues the open file fp all or nothing. Returns 0; AGENT_FILE_BAD with
- * f->why set; or -1 when the outbox failed (logged).
+ * f->problems set; or -1 when the outbox failed (logged).
  */
 static int
 agent_enqueue_fp(struct agent *a, FILE *fp, struct agent_file *f)
@@ -230,10 +423,49 @@ agent_enqueue_fp(struct agent *a, FILE *fp, struct agent_file *f)
 	unsigned long rows = 0;
 	int rc;
 
-	rc = agent_csv_pass(fp, f, agent_count_row, NULL, &rows);
+	if ((rc = agent_sniff(a, fp, f)) != 0)
+		return rc;
+	rc = agent_csv_pass(a, fp, f, NULL, NULL, NULL, &rows);
 	if (rc != 0 || rows == 0)
 		return rc;
 	return agent_stream_file(a, fp, f);
+}
+
+/* The last line about a refused file, after its problems. */
+static void
+agent_refused_line(struct agent_lines *l, const char *name)
+{
+	agent_lines_add(l,
+	    _("%s: refused: nothing from this file is sent; correct the "
+	      "lines above and send the whole file again"),
+	    name);
+}
+
+int
+agent_read_file(struct agent *a, const char *path, const char *name,
+    agent_row_fn fn, void *arg, unsigned cols[CSV_NCOLS],
+    struct agent_lines *problems)
+{
+	struct agent_file f;
+	unsigned long rows = 0;
+	FILE *fp;
+	int rc;
+
+	memset(&f, 0, sizeof(f));
+	f.path = path;
+	f.name = name;
+	if ((fp = fopen(path, "rb")) == NULL) {
+		agent_problem_line(problems, name, 0, 0, strerror(errno));
+		return 1;
+	}
+	f.problems = *problems;
+	rc = agent_sniff(a, fp, &f);
+	if (rc == 0)
+		rc = agent_csv_pass(a, fp, &f, fn, arg, cols, &rows);
+	fclose(fp);
+	*problems = f.problems;
+	memcpy(cols, f.cols, sizeof(f.cols));
+	return rc == 0 ? 0 : 1;
 }
 
 int
@@ -244,6 +476,7 @@ agent_enqueue_file(struct agent *a, const char *path)
 	int rc;
 
 	memset(&f, 0, sizeof(f));
+	f.path = path;
 	f.name = path;
 	if ((fp = fopen(path, "rb")) == NULL) {
 		log_error("agent: %s: %s", path, strerror(errno));
@@ -252,9 +485,13 @@ agent_enqueue_file(struct agent *a, const char *path)
 	rc = agent_enqueue_fp(a, fp, &f);
 	fclose(fp);
 	if (rc == AGENT_FILE_BAD) {
-		log_error("agent: %s", f.why);
+		agent_refused_line(&f.problems, path);
+		for (size_t i = 0; i < f.problems.n; i++)
+			log_error("agent: %s", f.problems.v[i]);
+		agent_lines_free(&f.problems);
 		return -1;
 	}
+	agent_lines_free(&f.problems);
 	if (rc == -1) {
 		log_error("agent: %s: could not store its reports in the "
 			  "outbox; nothing from it is sent",
@@ -358,21 +595,23 @@ agent_drop_fd(const struct agent_drop *d)
 }
 
 /*
- * Moves name into the subdirectory todir without replacing anything there:
- * NAME, else NAME.1, NAME.2... The name used goes to final. 0 or -1, logged.
+ * Moves name from the directory fromdir into the subdirectory todir
+ * without replacing anything there: base, else base.1, base.2... (base is
+ * the file's name as dropped). The name used goes to final. 0 or -1,
+ * logged.
  */
 static int
-agent_drop_move(struct agent_drop *d, const char *name, int todir,
-    const char *sub, char *final, size_t finallen)
+agent_drop_move_from(struct agent_drop *d, int fromdir, const char *name,
+    const char *base, int todir, const char *sub, char *final, size_t finallen)
 {
 	struct stat sb;
 
 	for (unsigned i = 0; i < AGENT_CLASH_MAX; i++) {
 		if (i == 0)
-			snprintf(final, finallen, "%s", name);
+			snprintf(final, finallen, "%s", base);
 		else
-			snprintf(final, finallen, "%s.%u", name, i);
-		if (renameat2(d->dirfd, name, todir, final, RENAME_NOREPLACE) ==
+			snprintf(final, finallen, "%s.%u", base, i);
+		if (renameat2(fromdir, name, todir, final, RENAME_NOREPLACE) ==
 		    0)
 			return 0;
 		if (errno == EEXIST)
@@ -383,7 +622,7 @@ agent_drop_move(struct agent_drop *d, const char *name, int todir,
 		 * only one writing in done/ and rejected/. */
 		if (fstatat(todir, final, &sb, AT_SYMLINK_NOFOLLOW) == 0)
 			continue;
-		if (renameat(d->dirfd, name, todir, final) == 0)
+		if (renameat(fromdir, name, todir, final) == 0)
 			return 0;
 		break;
 	}
@@ -393,21 +632,30 @@ agent_drop_move(struct agent_drop *d, const char *name, int todir,
 	return -1;
 }
 
-/* Moves a bad file to rejected/ and writes why next to it. */
-static void
-agent_drop_reject(struct agent_drop *d, const char *name, const char *why)
+/* Moves name out of the drop directory into todir (done/, rejected/). */
+static int
+agent_drop_move(struct agent_drop *d, const char *name, int todir,
+    const char *sub, char *final, size_t finallen)
 {
-	char final[NAME_MAX + 16], err[NAME_MAX + 32];
+	return agent_drop_move_from(
+	    d, d->dirfd, name, name, todir, sub, final, finallen);
+}
+
+/* Writes lines to rejected/NAME.err, or adds them to it (append). */
+static void
+agent_drop_err(struct agent_drop *d, const char *final,
+    const struct agent_lines *lines, bool append)
+{
+	char err[NAME_MAX + 32];
 	FILE *fp;
 	int fd;
 
-	log_warn("agent: %s", why);
-	if (agent_drop_move(
-		d, name, d->rejfd, "rejected", final, sizeof(final)) == -1)
-		return;
-	snprintf(err, sizeof(err), "%s.err", final);
-	fd = openat(
-	    d->rejfd, err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	/* A new .err appears whole: written under a hidden name, then
+	 * renamed. */
+	snprintf(err, sizeof(err), append ? "%s.err" : ".%s.err.tmp", final);
+	fd = openat(d->rejfd, err,
+	    O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC),
+	    0666);
 	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL) {
 		log_error("agent: %s/rejected/%s: %s", d->a->cfg.drop_dir, err,
 		    strerror(errno));
@@ -415,11 +663,119 @@ agent_drop_reject(struct agent_drop *d, const char *name, const char *why)
 			close(fd);
 		return;
 	}
-	fprintf(fp, "%s\n", why);
-	if (fclose(fp) == EOF)
+	for (size_t i = 0; i < lines->n; i++)
+		fprintf(fp, "%s\n", lines->v[i]);
+	if (fclose(fp) == EOF) {
 		log_error("agent: %s/rejected/%s: %s", d->a->cfg.drop_dir, err,
 		    strerror(errno));
+		return;
+	}
+	if (!append) {
+		char to[NAME_MAX + 32];
+
+		snprintf(to, sizeof(to), "%s.err", final);
+		if (renameat(d->rejfd, err, d->rejfd, to) == -1)
+			log_error("agent: %s/rejected/%s: %s",
+			    d->a->cfg.drop_dir, to, strerror(errno));
+	}
+}
+
+/* Moves a bad file to rejected/ and writes why next to it. */
+static void
+agent_drop_reject(
+    struct agent_drop *d, const char *name, struct agent_lines *problems)
+{
+	char final[NAME_MAX + 16];
+
+	agent_refused_line(problems, name);
+	for (size_t i = 0; i < problems->n; i++)
+		log_warn("agent: %s", problems->v[i]);
+	if (agent_drop_move(
+		d, name, d->rejfd, "rejected", final, sizeof(final)) == -1)
+		return;
+	agent_drop_err(d, final, problems, false);
 	log_warn("agent: %s: moved to rejected/%s", name, final);
+	d->a->files_rejected++;
+}
+
+/* The mark of the file name, as agent_drop_take() makes it, from sb. */
+static void
+agent_drop_mark(char *key, size_t len, const char *name, const struct stat *sb)
+{
+	snprintf(key, len, "file %s size %jd mtime %jd.%09ld ino %ju dev %ju",
+	    name, (intmax_t)sb->st_size, (intmax_t)sb->st_mtim.tv_sec,
+	    sb->st_mtim.tv_nsec, (uintmax_t)sb->st_ino, (uintmax_t)sb->st_dev);
+}
+
+/*
+ * Finds the file of mark (dropped as name) in the subdirectory dirfd:
+ * name or name.N, with the same identity. Its name there goes to found.
+ */
+static bool
+agent_drop_find(
+    int dirfd, const char *name, const char *mark, char *found, size_t len)
+{
+	size_t n = strlen(name);
+	char key[OUTBOX_MARK_MAX];
+	struct dirent *de;
+	struct stat sb;
+	bool hit = false;
+	DIR *dir;
+	int fd;
+
+	if ((fd = dup(dirfd)) == -1 || (dir = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return false;
+	}
+	rewinddir(dir);
+	while (!hit && (de = readdir(dir)) != NULL) {
+		const char *rest = de->d_name + n;
+
+		if (strncmp(de->d_name, name, n) != 0 ||
+		    (*rest != '\0' && (*rest != '.' ||
+					  strspn(rest + 1, "0123456789") !=
+					      strlen(rest + 1) ||
+					  rest[1] == '\0')))
+			continue;
+		if (fstatat(dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) ==
+			-1 ||
+		    !S_ISREG(sb.st_mode))
+			continue;
+		agent_drop_mark(key, sizeof(key), name, &sb);
+		if (strcmp(key, mark) == 0) {
+			snprintf(found, len, "%s", de->d_name);
+			hit = true;
+		}
+	}
+	closedir(dir);
+	return hit;
+}
+
+void
+agent_drop_rejected(struct agent_drop *d, const char *name, const char *mark,
+    const struct agent_lines *lines)
+{
+	char where[NAME_MAX + 16], final[NAME_MAX + 16];
+
+	if (agent_drop_find(d->rejfd, name, mark, where, sizeof(where))) {
+		agent_drop_err(d, where, lines, true);
+		log_warn("agent: %s: the reasons are added to rejected/%s.err",
+		    name, where);
+		return;
+	}
+	if (!agent_drop_find(d->donefd, name, mark, where, sizeof(where))) {
+		log_warn("agent: %s: no longer in done/: the reasons are in "
+			 "the log only",
+		    name);
+		return;
+	}
+	if (agent_drop_move_from(d, d->donefd, where, name, d->rejfd,
+		"rejected", final, sizeof(final)) == -1)
+		return;
+	agent_drop_err(d, final, lines, false);
+	log_warn(
+	    "agent: %s: moved from done/%s to rejected/%s", name, where, final);
 	d->a->files_rejected++;
 }
 
@@ -484,10 +840,8 @@ agent_drop_take(struct agent_drop *d, const char *name)
 		close(fd);
 		return 0;
 	}
-	key_len = (size_t)snprintf(key, sizeof(key),
-	    "file %s size %jd mtime %jd.%09ld ino %ju dev %ju", name,
-	    (intmax_t)sb.st_size, (intmax_t)sb.st_mtim.tv_sec,
-	    sb.st_mtim.tv_nsec, (uintmax_t)sb.st_ino, (uintmax_t)sb.st_dev);
+	agent_drop_mark(key, sizeof(key), name, &sb);
+	key_len = strlen(key);
 	if (outbox_marked(d->a->ob, key, key_len, &marked) == -1) {
 		rc = -1;
 		goto file_close;
@@ -498,15 +852,18 @@ agent_drop_take(struct agent_drop *d, const char *name)
 	}
 
 	memset(&f, 0, sizeof(f));
+	f.path = name;
 	f.name = name;
 	f.mark = key;
 	f.mark_len = key_len;
 	rc = agent_enqueue_fp(d->a, fp, &f);
 	fclose(fp);
 	if (rc == AGENT_FILE_BAD) {
-		agent_drop_reject(d, name, f.why);
+		agent_drop_reject(d, name, &f.problems);
+		agent_lines_free(&f.problems);
 		return 0;
 	}
+	agent_lines_free(&f.problems);
 	if (rc == -1) {
 		log_error("agent: %s: could not store its reports in the "
 			  "outbox; left in %s",

@@ -198,92 +198,32 @@ agent_flush_commit(struct agent_flush *f)
 	return rc;
 }
 
-/* One line of a rejection: to fp, or logged as an error when fp is NULL. */
-static void rejection_line(FILE *fp, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-rejection_line(FILE *fp, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (fp != NULL) {
-		char line[LOG_MESSAGE_MAX], esc[4 * LOG_MESSAGE_MAX];
-
-		/* The daemon's words and the report's strings, escaped as
-		 * the log does: no control character reaches a terminal. */
-		vsnprintf(line, sizeof(line), fmt, ap);
-		log_escape(esc, sizeof(esc), line, strlen(line), NULL);
-		fputs(esc, fp);
-		fputc('\n', fp);
-	} else {
-		log_vlog(CONFIG_LOG_ERROR, fmt, ap);
-	}
-	va_end(ap);
-}
-
-void
-agent_print_rejection(FILE *fp, const char *head, const void *report,
-    size_t report_len, const void *ackbuf, size_t ack_len)
-{
-	Indicator__Ack *ack;
-	Indicator__AgentMessage *msg;
-	const Indicator__Report *r = NULL;
-	/* In the log each line names its report; on fp they are indented
-	 * under the first. */
-	const char *sub = fp != NULL ? "" : head,
-		   *sep = fp != NULL ? " " : ": ";
-
-	if ((ack = indicator__ack__unpack(NULL, ack_len, ackbuf)) == NULL) {
-		rejection_line(fp, "%s: (the ack does not decode)", head);
-		return;
-	}
-	if (ack->code[0] != '\0' && ack->message[0] != '\0')
-		rejection_line(fp, "%s: %s: %s", head, ack->code, ack->message);
-	else if (ack->code[0] != '\0' || ack->message[0] != '\0')
-		rejection_line(fp, "%s: %s", head,
-		    ack->code[0] != '\0' ? ack->code : ack->message);
-	else
-		rejection_line(
-		    fp, "%s: %zu bad observations", head, ack->n_errors);
-
-	msg = indicator__agent_message__unpack(NULL, report_len, report);
-	if (msg != NULL &&
-	    msg->body_case == INDICATOR__AGENT_MESSAGE__BODY_REPORT)
-		r = msg->report;
-	for (size_t i = 0; i < ack->n_errors; i++) {
-		const Indicator__ObservationError *e = ack->errors[i];
-
-		if (r != NULL && e->index < r->n_observations) {
-			const Indicator__Observation *o =
-			    r->observations[e->index];
-
-			rejection_line(fp,
-			    "%s%sobservation %" PRIu32 " (%s/%s/%s): %s: %s",
-			    sub, sep, e->index, o->industry, o->metric,
-			    o->period, e->code, e->message);
-		} else {
-			rejection_line(fp,
-			    "%s%sobservation %" PRIu32 ": %s: %s", sub, sep,
-			    e->index, e->code, e->message);
-		}
-	}
-	indicator__agent_message__free_unpacked(msg, NULL);
-	indicator__ack__free_unpacked(ack, NULL);
-}
-
 static void
 agent_flush_rejected(struct agent_flush *f, struct agent_flight *fl,
     const void *ack, size_t ack_len)
 {
-	char head[96];
+	struct agent_lines lines = { 0 };
+	char *file = NULL, *mark = NULL;
+	void *src = NULL;
+	size_t src_len = 0;
 
 	if (outbox_kill(f->a->ob, fl->seq, ack, ack_len) == -1)
 		f->error = true;
-	snprintf(head, sizeof(head), "agent: report seq %" PRIu64 " REJECTED",
-	    fl->seq);
-	agent_print_rejection(NULL, head, fl->buf, fl->len, ack, ack_len);
+	if (outbox_source(f->a->ob, fl->seq, &src, &src_len) == -1)
+		f->error = true;
+	agent_rejection(f->a, fl->seq, fl->buf, fl->len, ack, ack_len, src,
+	    src_len, &lines, &file, &mark);
+	free(src);
+	for (size_t i = 0; i < lines.n; i++)
+		log_error("agent: %s", lines.v[i]);
+	/* A file of the drop directory goes to rejected/ with the reasons,
+	 * as one the parser refused does. */
+	if (f->a->drop != NULL && file != NULL && mark != NULL &&
+	    mark[0] != '\0')
+		agent_drop_rejected(f->a->drop, file, mark, &lines);
+	agent_lines_free(&lines);
+	free(file);
+	free(mark);
 	f->a->rejected++;
 	f->a->failed = true;
 }

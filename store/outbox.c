@@ -29,6 +29,8 @@ struct outbox {
 	MDB_dbi pending;
 	MDB_dbi dead;
 	MDB_dbi marks;
+	MDB_dbi sources;
+	bool has_sources; /* false: a read-only outbox made before them */
 	void *map_start; /* data.mdb's mapping, for outbox_unmap() */
 	size_t map_len; /* 0: not known */
 	int lockfd; /* -1 when read-only */
@@ -211,11 +213,13 @@ init_txn(struct outbox *o, MDB_txn *txn, void *arg)
 	if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &o->meta)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "pending", MDB_CREATE, &o->pending)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "dead", MDB_CREATE, &o->dead)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "marks", MDB_CREATE, &o->marks)) != 0) {
+	    (rc = mdb_dbi_open(txn, "marks", MDB_CREATE, &o->marks)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "sources", MDB_CREATE, &o->sources)) != 0) {
 		if (rc == MDB_MAP_FULL)
 			return rc;
 		return outbox_fail("open databases", rc);
 	}
+	o->has_sources = true;
 	if (meta_get(txn, o->meta, "epoch", &o->epoch, &found) == -1)
 		return -1;
 	if (found && o->epoch != 0)
@@ -254,7 +258,7 @@ outbox_open(const char *dir, char *err, size_t errlen)
 		snprintf(err, errlen, "outbox: create: %s", mdb_strerror(rc));
 		goto lock_release;
 	}
-	if ((rc = mdb_env_set_maxdbs(o->env, 4)) != 0 ||
+	if ((rc = mdb_env_set_maxdbs(o->env, 5)) != 0 ||
 	    (rc = mdb_env_set_mapsize(o->env, OUTBOX_MAP_START)) != 0 ||
 	    (rc = mdb_env_open(o->env, dir, 0, 0600)) != 0) {
 		envcheck_open_failed(dir, "outbox", rc, err, errlen);
@@ -316,7 +320,7 @@ outbox_open_readonly(const char *dir, char *err, size_t errlen)
 		snprintf(err, errlen, "outbox: create: %s", mdb_strerror(rc));
 		goto free_outbox;
 	}
-	if ((rc = mdb_env_set_maxdbs(o->env, 4)) != 0 ||
+	if ((rc = mdb_env_set_maxdbs(o->env, 5)) != 0 ||
 	    (rc = mdb_env_open(o->env, dir, MDB_RDONLY, 0600)) != 0) {
 		envcheck_open_failed(dir, "outbox", rc, err, errlen);
 		goto env_close;
@@ -338,6 +342,14 @@ outbox_open_readonly(const char *dir, char *err, size_t errlen)
 		    mdb_strerror(rc));
 		goto txn_abort;
 	}
+	/* An outbox from before the sources has none until a writer opens
+	 * it. */
+	rc = mdb_dbi_open(txn, "sources", 0, &o->sources);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		snprintf(err, errlen, "outbox: %s: %s", dir, mdb_strerror(rc));
+		goto txn_abort;
+	}
+	o->has_sources = rc == 0;
 	if (meta_get(txn, o->meta, "epoch", &o->epoch, &found) == -1 ||
 	    !found || o->epoch == 0) {
 		snprintf(err, errlen, "outbox: %s has no epoch", dir);
@@ -567,6 +579,8 @@ remove_txn(struct outbox *o, MDB_txn *txn, void *arg)
 	for (i = 0; i < r->n; i++) {
 		put_be64(kb, r->seqs[i]);
 		rc = mdb_del(txn, o->pending, &k, NULL);
+		if (rc == 0 || rc == MDB_NOTFOUND)
+			rc = mdb_del(txn, o->sources, &k, NULL);
 		if (rc == MDB_MAP_FULL)
 			return rc;
 		if (rc != 0 && rc != MDB_NOTFOUND)
@@ -648,7 +662,7 @@ outbox_kill(struct outbox *o, uint64_t seq, const void *ack, size_t ack_len)
 int
 outbox_dead_scan(struct outbox *o, outbox_dead_fn fn, void *arg)
 {
-	MDB_val k, v;
+	MDB_val k, v, src;
 	MDB_cursor *c;
 	MDB_txn *txn;
 	int rc;
@@ -670,8 +684,18 @@ outbox_dead_scan(struct outbox *o, outbox_dead_fn fn, void *arg)
 		       (size_t)p[2] << 8 | p[3];
 		if (rlen > v.mv_size - 4)
 			goto corrupt;
+		src.mv_data = NULL;
+		src.mv_size = 0;
+		if (o->has_sources) {
+			int src_rc = mdb_get(txn, o->sources, &k, &src);
+
+			if (src_rc != 0 && src_rc != MDB_NOTFOUND) {
+				rc = outbox_fail("sources", src_rc);
+				goto cursor_close;
+			}
+		}
 		rc = fn(get_be64(k.mv_data), p + 4, rlen, p + 4 + rlen,
-		    v.mv_size - 4 - rlen, arg);
+		    v.mv_size - 4 - rlen, src.mv_data, src.mv_size, arg);
 		if (rc != 0)
 			goto cursor_close;
 	}
@@ -755,9 +779,12 @@ struct outbox_batch {
 	MDB_txn *txn; /* the open transaction */
 	uint64_t first; /* next_seq when the batch began */
 	size_t n; /* reports added */
-	/* The open transaction's reports, to write again after growing. */
+	/* The open transaction's reports, to write again after growing,
+	 * and their sources (NULL: none). */
 	void **bufs;
 	size_t *lens;
+	void **srcs;
+	size_t *srclens;
 	size_t nopen;
 	size_t cap;
 	size_t open_bytes;
@@ -767,21 +794,23 @@ struct outbox_batch {
 };
 
 /*
- * Deletes the pending keys from seq on: a batch's reports that were never
- * committed. Each pass seeks from `from` again with a key of its own:
- * MDB_SET_RANGE points k into the map at the key it found, and after the
- * delete that memory holds whatever the page moved there, a key before
- * `from` (a committed report) or past the last one. 0, MDB_MAP_FULL or -1.
+ * Deletes the keys of dbi (pending or sources) from seq on: a batch's
+ * reports that were never committed. Each pass seeks from `from` again
+ * with a key of its own: MDB_SET_RANGE points k into the map at the key it
+ * found, and after the delete that memory holds whatever the page moved
+ * there, a key before `from` (a committed report) or past the last one.
+ * 0, MDB_MAP_FULL or -1.
  */
 static int
-staged_clear(struct outbox *o, MDB_txn *txn, uint64_t from)
+staged_clear(struct outbox *o, MDB_txn *txn, MDB_dbi dbi, uint64_t from)
 {
 	unsigned char kb[8];
 	MDB_val k, v;
 	MDB_cursor *c;
 	int rc;
 
-	if ((rc = mdb_cursor_open(txn, o->pending, &c)) != 0)
+	(void)o;
+	if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0)
 		return outbox_fail("pending", rc);
 	for (;;) {
 		put_be64(kb, from);
@@ -804,20 +833,25 @@ staged_txn(struct outbox *o, MDB_txn *txn, void *arg)
 {
 	uint64_t next;
 	bool found;
+	int rc;
 
 	(void)arg;
 	if (meta_get(txn, o->meta, "next_seq", &next, &found) == -1)
 		return -1;
 	if (!found || next == 0)
 		return 0;
-	return staged_clear(o, txn, next);
+	if ((rc = staged_clear(o, txn, o->pending, next)) != 0)
+		return rc;
+	return staged_clear(o, txn, o->sources, next);
 }
 
 static void
 batch_free_open(struct outbox_batch *b)
 {
-	for (size_t i = 0; i < b->nopen; i++)
+	for (size_t i = 0; i < b->nopen; i++) {
 		free(b->bufs[i]);
+		free(b->srcs[i]);
+	}
 	b->nopen = 0;
 	b->open_bytes = 0;
 }
@@ -837,6 +871,11 @@ batch_put_open(struct outbox_batch *b, size_t from)
 		v.mv_data = b->bufs[i];
 		/* Seqs only rise, so each key goes at the end. */
 		rc = mdb_put(b->txn, b->o->pending, &k, &v, MDB_APPEND);
+		if (rc == 0 && b->srcs[i] != NULL) {
+			v.mv_size = b->srclens[i];
+			v.mv_data = b->srcs[i];
+			rc = mdb_put(b->txn, b->o->sources, &k, &v, 0);
+		}
 		if (rc == MDB_MAP_FULL)
 			return rc;
 		if (rc != 0)
@@ -953,6 +992,13 @@ batch_free:
 int
 outbox_batch_add(struct outbox_batch *b, outbox_build_fn build, void *arg)
 {
+	return outbox_batch_add_source(b, build, arg, NULL, 0);
+}
+
+int
+outbox_batch_add_source(struct outbox_batch *b, outbox_build_fn build,
+    void *arg, const void *src, size_t srclen)
+{
 	uint64_t seq = b->first + b->n;
 	void *buf = NULL;
 	size_t len = 0;
@@ -975,10 +1021,18 @@ outbox_batch_add(struct outbox_batch *b, outbox_build_fn build, void *arg)
 		b->cap = b->cap ? b->cap * 2 : 64;
 		b->bufs = xrealloc(b->bufs, b->cap * sizeof(*b->bufs));
 		b->lens = xrealloc(b->lens, b->cap * sizeof(*b->lens));
+		b->srcs = xrealloc(b->srcs, b->cap * sizeof(*b->srcs));
+		b->srclens = xrealloc(b->srclens, b->cap * sizeof(*b->srclens));
 	}
 	b->bufs[b->nopen] = buf;
+	b->srcs[b->nopen] = NULL;
+	b->srclens[b->nopen] = srclen;
+	if (src != NULL && srclen > 0) {
+		b->srcs[b->nopen] = xmalloc(srclen);
+		memcpy(b->srcs[b->nopen], src, srclen);
+	}
 	b->lens[b->nopen++] = len;
-	b->open_bytes += len;
+	b->open_bytes += len + srclen;
 	b->n++;
 	rc = batch_put_open(b, b->nopen - 1);
 	if (rc == MDB_MAP_FULL)
@@ -1022,6 +1076,8 @@ batch_free(struct outbox_batch *b)
 	batch_free_open(b);
 	free(b->bufs);
 	free(b->lens);
+	free(b->srcs);
+	free(b->srclens);
 	free(b->mark);
 	free(b);
 }
@@ -1117,4 +1173,77 @@ outbox_unmark(struct outbox *o, const void *key, size_t len)
 	if (key != NULL && (len == 0 || len > OUTBOX_MARK_MAX))
 		return 0;
 	return outbox_write(o, unmark_txn, &u);
+}
+
+int
+outbox_source(struct outbox *o, uint64_t seq, void **buf, size_t *len)
+{
+	unsigned char kb[8];
+	MDB_val k = { sizeof(kb), kb }, v;
+	MDB_txn *txn;
+	int rc;
+
+	*buf = NULL;
+	*len = 0;
+	if (!o->has_sources)
+		return 1;
+	put_be64(kb, seq);
+	if ((rc = outbox_read_begin(o, &txn)) != 0)
+		return outbox_fail("begin", rc);
+	rc = mdb_get(txn, o->sources, &k, &v);
+	if (rc == 0) {
+		*buf = xmalloc(v.mv_size > 0 ? v.mv_size : 1);
+		memcpy(*buf, v.mv_data, v.mv_size);
+		*len = v.mv_size;
+	}
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND)
+		return 1;
+	if (rc != 0)
+		return outbox_fail("sources", rc);
+	return 0;
+}
+
+static int
+purge_txn(struct outbox *o, MDB_txn *txn, void *arg)
+{
+	uint64_t *n = arg;
+	MDB_cursor *c;
+	MDB_val k, v;
+	MDB_stat st;
+	int rc;
+
+	if ((rc = mdb_stat(txn, o->dead, &st)) != 0)
+		return outbox_fail("dead", rc);
+	*n = st.ms_entries;
+	if ((rc = mdb_cursor_open(txn, o->dead, &c)) != 0)
+		return outbox_fail("dead", rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		int drc = mdb_del(txn, o->sources, &k, NULL);
+
+		if (drc != 0 && drc != MDB_NOTFOUND) {
+			rc = drc;
+			break;
+		}
+	}
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		rc = mdb_drop(txn, o->dead, 0);
+	if (rc == MDB_MAP_FULL)
+		return rc;
+	if (rc != 0)
+		return outbox_fail("purge", rc);
+	return 0;
+}
+
+int
+outbox_dead_purge(struct outbox *o, uint64_t *n)
+{
+	*n = 0;
+	if (o->lockfd == -1) {
+		log_error("outbox: purge needs the outbox open for writing");
+		return -1;
+	}
+	return outbox_write(o, purge_txn, n);
 }

@@ -6,6 +6,9 @@
  *   pending seq (8 bytes, big-endian) -> packed Report
  *   dead    seq -> packed Report and the packed Ack that rejected it
  *   marks   caller's key -> first seq of the batch that recorded it
+ *   sources seq -> the caller's record of where a pending or dead report
+ *           came from (the agent's ReportSource: file, lines), written
+ *           with the report and removed with it or with its dead letter
  *
  * A report is written here before it is first sent and removed only when
  * the daemon answers ACCEPTED or DUPLICATE; a REJECTED one moves to dead
@@ -47,8 +50,12 @@ typedef int (*outbox_build_fn)(
  * (returned by the scan). buf and ack are valid only during the call. */
 typedef int (*outbox_pending_fn)(
     uint64_t seq, const void *buf, size_t len, void *arg);
+/* For a dead report, src is its source record (src_len bytes; NULL when
+ * it has none), read in the same transaction: a callback may not begin
+ * another (LMDB allows one per thread). */
 typedef int (*outbox_dead_fn)(uint64_t seq, const void *report,
-    size_t report_len, const void *ack, size_t ack_len, void *arg);
+    size_t report_len, const void *ack, size_t ack_len, const void *src,
+    size_t src_len, void *arg);
 
 /* outbox.c */
 
@@ -119,6 +126,11 @@ struct outbox_batch *outbox_batch_begin(struct outbox *o);
  * built once) and writes it. 0, or -1 when build or the store failed
  * (logged): the batch can then only be aborted. */
 int outbox_batch_add(struct outbox_batch *b, outbox_build_fn build, void *arg);
+/* The same, with the report's source record (srclen bytes at src,
+ * copied; NULL for none), written in the same transaction as the report
+ * and read back with outbox_source(). */
+int outbox_batch_add_source(struct outbox_batch *b, outbox_build_fn build,
+    void *arg, const void *src, size_t srclen);
 
 /* Records key (1 to OUTBOX_MARK_MAX bytes), to be written in the commit's
  * transaction, so that once committed outbox_marked() finds it: a caller's
@@ -136,6 +148,17 @@ int outbox_batch_commit(struct outbox_batch **b);
 
 /* Drops the batch and what it wrote; accepts NULL and *b == NULL. */
 void outbox_batch_abort(struct outbox_batch **b);
+
+/*
+ * The source record of report seq, pending or dead: 0 with *buf a new
+ * copy (caller frees) of *len bytes; 1 when it has none (then *buf is
+ * NULL); -1 on failure (logged). Works on a read-only outbox.
+ */
+int outbox_source(struct outbox *o, uint64_t seq, void **buf, size_t *len);
+
+/* Removes every dead letter and its source, one transaction; *n: how
+ * many. Not on a read-only outbox. */
+int outbox_dead_purge(struct outbox *o, uint64_t *n);
 
 /* Sets *found to whether a committed batch marked key. */
 int outbox_marked(struct outbox *o, const void *key, size_t len, bool *found);

@@ -296,10 +296,12 @@ struct dead_seen {
 
 static int
 collect_dead(uint64_t seq, const void *report, size_t report_len,
-    const void *ack, size_t ack_len, void *arg)
+    const void *ack, size_t ack_len, const void *src, size_t src_len, void *arg)
 {
 	struct dead_seen *d = arg;
 
+	(void)src;
+	(void)src_len;
 	ck_assert_uint_lt(d->n, 8);
 	ck_assert_uint_lt(report_len, sizeof(d->reports[0]));
 	ck_assert_uint_le(ack_len, sizeof(d->acks[0]));

@@ -209,7 +209,8 @@ man_pages() {
 	opts=$(long_options agents/agent.c)
 	[ -n "$opts" ] || fail "no long options in agents/agent.c"
 	# shellcheck disable=SC2086
-	documented indicator-agent.8 $opts -n send status run help conf.d
+	documented indicator-agent.8 $opts -n send status run help conf.d \
+		check template dead-letters
 
 	# indicator-web's long options.
 	opts=$(long_options web/indicator-web.c)

@@ -1,0 +1,285 @@
+/*
+ * The validation's codes (core/validate.c, the same for the daemon's
+ * answers and for check) told to the clerk: the file, the line and the
+ * column of the observation, what is wrong and what to do, translated,
+ * with the accepted values listed from the agent's registry. The daemon's
+ * Ack names an observation by its index in the report; the outbox keeps
+ * each report's source (the file, its columns, each observation's line),
+ * so the index becomes FILE:LINE:COLUMN.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "i18n.h"
+#include "log.h"
+#include "store.pb-c.h"
+#include "xmalloc.h"
+
+#define EXPLAIN_LIST_MAX 600
+#define EXPLAIN_MSG_MAX 1200
+
+/* The column a code is about. */
+static enum csv_col
+code_column(const char *code, const char *msg)
+{
+	static const struct {
+		const char *code;
+		enum csv_col col;
+	} cols[] = {
+		{ "unknown_industry", CSV_INDUSTRY },
+		{ "unknown_metric", CSV_METRIC },
+		{ "bad_period", CSV_PERIOD },
+		{ "future_period", CSV_PERIOD },
+		{ "too_early", CSV_PERIOD },
+		{ "not_finite", CSV_VALUE },
+		{ "negative", CSV_VALUE },
+		{ "not_integer", CSV_VALUE },
+		{ "implausible", CSV_VALUE },
+		{ "unknown_unit", CSV_UNIT },
+		{ "bad_status", CSV_STATUS },
+		{ "duplicate_key", CSV_INDUSTRY },
+	};
+
+	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+		if (strcmp(cols[i].code, code) == 0)
+			return cols[i].col;
+	/* bad_string: the validation's message starts with the field. */
+	for (int c = 0; c < CSV_NCOLS && msg != NULL; c++) {
+		size_t n = strlen(registry_columns[c]);
+
+		if (strncmp(msg, registry_columns[c], n) == 0 && msg[n] == ' ')
+			return c;
+	}
+	return CSV_NCOLS;
+}
+
+static const char *
+fmt_value(double v, char *buf, size_t len)
+{
+	snprintf(buf, len, "%.15g", v);
+	return buf;
+}
+
+void
+agent_explain(struct agent *a, struct agent_lines *out, const char *file,
+    unsigned line, const unsigned cols[CSV_NCOLS], const char *code,
+    const char *msg, const Indicator__Observation *o)
+{
+	const struct registry *reg = &a->cfg.reg;
+	const struct reg_metric *m = registry_metric(reg, o->metric);
+	char list[EXPLAIN_LIST_MAX], text[EXPLAIN_MSG_MAX], v[32], max[32];
+	enum csv_col c = code_column(code, msg);
+	unsigned col = c < CSV_NCOLS && cols != NULL ? cols[c] : 0;
+
+	if (strcmp(code, "unknown_industry") == 0)
+		snprintf(text, sizeof(text),
+		    _("industry '%s' is not in the daemon's registry; write "
+		      "one of: %s"),
+		    o->industry,
+		    registry_list(reg, REG_INDUSTRY, NULL, list, sizeof(list)));
+	else if (strcmp(code, "unknown_metric") == 0)
+		snprintf(text, sizeof(text),
+		    _("metric '%s' is not in the daemon's registry; write one "
+		      "of: %s"),
+		    o->metric,
+		    registry_list(reg, REG_METRIC, NULL, list, sizeof(list)));
+	else if (strcmp(code, "unknown_unit") == 0)
+		snprintf(text, sizeof(text),
+		    _("unit '%s' is not one that %s takes; write one of: %s"),
+		    o->unit, o->metric,
+		    registry_list(reg, REG_UNIT, m, list, sizeof(list)));
+	else if (strcmp(code, "future_period") == 0)
+		snprintf(text, sizeof(text),
+		    _("period %s has not begun yet; report it once it has "
+		      "begun, or correct the year"),
+		    o->period);
+	else if (strcmp(code, "too_early") == 0)
+		snprintf(text, sizeof(text),
+		    _("period %s is before %d, the registry's first year; "
+		      "correct the year"),
+		    o->period, reg->first_year);
+	else if (strcmp(code, "bad_period") == 0)
+		snprintf(text, sizeof(text),
+		    _("period '%s' is not one the daemon takes; write it as "
+		      "one "
+		      "of 2025, 2025-09, 2025-Q3"),
+		    o->period);
+	else if (strcmp(code, "not_finite") == 0)
+		snprintf(text, sizeof(text),
+		    _("the value is not a finite number; write the figure"));
+	else if (strcmp(code, "negative") == 0)
+		snprintf(text, sizeof(text),
+		    _("value %s is below zero; no figure of the plan is "
+		      "negative: check the sign"),
+		    fmt_value(o->value, v, sizeof(v)));
+	else if (strcmp(code, "not_integer") == 0)
+		snprintf(text, sizeof(text),
+		    _("%s is a count, and %s %s is not a whole number; write a "
+		      "whole number"),
+		    o->metric, fmt_value(o->value, v, sizeof(v)), o->unit);
+	else if (strcmp(code, "implausible") == 0 && m != NULL)
+		snprintf(text, sizeof(text),
+		    _("value %s %s is more than one district can have of %s "
+		      "(at most %s %s); check the unit (万元 or 亿元) and the "
+		      "digits"),
+		    fmt_value(o->value, v, sizeof(v)), o->unit, o->metric,
+		    fmt_value(m->max, max, sizeof(max)), m->unit);
+	else if (strcmp(code, "duplicate_key") == 0)
+		snprintf(text, sizeof(text),
+		    _("%s/%s/%s is twice in the same report; keep one of the "
+		      "two "
+		      "lines"),
+		    o->industry, o->metric, o->period);
+	else if (strcmp(code, "bad_status") == 0)
+		snprintf(text, sizeof(text),
+		    _("the status is not one the daemon takes; write one of: "
+		      "%s, or leave it empty"),
+		    registry_list(reg, REG_STATUS, NULL, list, sizeof(list)));
+	else
+		snprintf(text, sizeof(text), _("%s (%s); correct this field"),
+		    msg != NULL && msg[0] != '\0' ? msg : code, code);
+
+	if (line == 0)
+		agent_lines_add(out, "%s: %s", file, text);
+	else if (col == 0)
+		agent_lines_add(out, "%s:%u: %s", file, line, text);
+	else
+		agent_lines_add(out, "%s:%u:%u: %s", file, line, col, text);
+}
+
+void
+agent_explain_report(struct agent *a, struct agent_lines *out, const char *file,
+    uint64_t seq, const char *code, const char *msg)
+{
+	char text[EXPLAIN_MSG_MAX];
+
+	if (strcmp(code, "unknown_district") == 0)
+		snprintf(text, sizeof(text),
+		    _("district %s is not in the daemon's registry; set the "
+		      "district of the agent's configuration"),
+		    a->cfg.district);
+	else if (strcmp(code, "too_many_observations") == 0)
+		snprintf(text, sizeof(text),
+		    _("a report of %u observations is more than the daemon "
+		      "takes (%s); lower report_size in the agent's "
+		      "configuration"),
+		    a->cfg.report_size, msg);
+	else if (strcmp(code, "not_authorised") == 0)
+		snprintf(text, sizeof(text),
+		    _("the daemon does not take this agent's reports for "
+		      "district %s (%s); ask the city to authorise its key"),
+		    a->cfg.district, msg);
+	else
+		snprintf(text, sizeof(text),
+		    _("%s (%s); nothing of it is "
+		      "stored"),
+		    msg != NULL && msg[0] != '\0' ? msg : code, code);
+	/* The code too: what the daemon's log and metrics count it by. */
+	if (seq != 0)
+		agent_lines_add(out, _("%s: report seq %llu: %s [%s]"), file,
+		    (unsigned long long)seq, text, code);
+	else
+		agent_lines_add(out, "%s: %s [%s]", file, text, code);
+}
+
+/* The source's lines, made absolute; NULL when it has none. */
+static unsigned *
+source_lines(const Indicator__Store__ReportSource *src)
+{
+	unsigned *lines, at = 0;
+
+	if (src->n_lines == 0)
+		return NULL;
+	lines = xcalloc(src->n_lines, sizeof(*lines));
+	for (size_t i = 0; i < src->n_lines; i++) {
+		at += src->lines[i];
+		lines[i] = at;
+	}
+	return lines;
+}
+
+void
+agent_rejection(struct agent *a, uint64_t seq, const void *report,
+    size_t report_len, const void *ackbuf, size_t ack_len, const void *srcbuf,
+    size_t src_len, struct agent_lines *out, char **file, char **mark)
+{
+	Indicator__Store__ReportSource *src = NULL;
+	Indicator__AgentMessage *msg;
+	const Indicator__Report *r = NULL;
+	unsigned cols[CSV_NCOLS] = { 0 }, *lines = NULL;
+	char head[128];
+	const char *name;
+	Indicator__Ack *ack;
+
+	if (file != NULL)
+		*file = NULL;
+	if (mark != NULL)
+		*mark = NULL;
+	if (srcbuf != NULL)
+		src = indicator__store__report_source__unpack(
+		    NULL, src_len, srcbuf);
+	msg = indicator__agent_message__unpack(NULL, report_len, report);
+	if (msg != NULL &&
+	    msg->body_case == INDICATOR__AGENT_MESSAGE__BODY_REPORT)
+		r = msg->report;
+	snprintf(
+	    head, sizeof(head), _("report seq %llu"), (unsigned long long)seq);
+	name = src != NULL ? src->file : head;
+	if (src != NULL) {
+		lines = source_lines(src);
+		for (size_t c = 0; c < CSV_NCOLS && c < src->n_columns; c++)
+			cols[c] = src->columns[c];
+		if (file != NULL)
+			*file = xstrdup(src->file);
+		if (mark != NULL)
+			*mark = xstrdup(src->mark);
+	}
+
+	if ((ack = indicator__ack__unpack(NULL, ack_len, ackbuf)) == NULL) {
+		agent_lines_add(out,
+		    _("%s: the daemon's answer to report seq %llu does not "
+		      "decode"),
+		    name, (unsigned long long)seq);
+		goto free_all;
+	}
+	if (src != NULL && lines != NULL)
+		agent_lines_add(out,
+		    _("%s: the daemon refused report seq %llu (lines %u to "
+		      "%u): nothing of it is stored"),
+		    name, (unsigned long long)seq, lines[0],
+		    lines[src->n_lines - 1]);
+	if (ack->code[0] != '\0')
+		agent_explain_report(a, out, name, src != NULL ? seq : 0,
+		    ack->code, ack->message);
+	for (size_t i = 0; i < ack->n_errors; i++) {
+		const Indicator__ObservationError *e = ack->errors[i];
+		Indicator__Observation empty = INDICATOR__OBSERVATION__INIT;
+		const Indicator__Observation *o = &empty;
+		char where[256];
+
+		if (r != NULL && e->index < r->n_observations)
+			o = r->observations[e->index];
+		if (lines != NULL && e->index < src->n_lines) {
+			agent_explain(a, out, src->file, lines[e->index], cols,
+			    e->code, e->message, o);
+			continue;
+		}
+		snprintf(where, sizeof(where),
+		    _("%s, observation %u (%s/%s/%s)"), head,
+		    (unsigned)e->index, o->industry, o->metric, o->period);
+		agent_explain(a, out, where, 0, NULL, e->code, e->message, o);
+	}
+	if (src != NULL)
+		agent_lines_add(out,
+		    _("%s: other reports of this file may have been stored; "
+		      "correct the lines above and send the whole file again"),
+		    name);
+	indicator__ack__free_unpacked(ack, NULL);
+free_all:
+	free(lines);
+	indicator__agent_message__free_unpacked(msg, NULL);
+	if (src != NULL)
+		indicator__store__report_source__free_unpacked(src, NULL);
+}
