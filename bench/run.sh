@@ -331,20 +331,35 @@ run_agent_backlog() {
 	dir=$(mktemp -d "$tmp/agent-XXXXXX")
 	away="tcp://127.0.0.1:$(free_port)"
 	say "agent backlog: enqueueing 100,000 reports with the daemon away"
-	awk 'BEGIN {
+	# 100 files of 8,000 rows: a file never holds one key twice (the
+	# agent refuses that), and 8,000 distinct keys of one district fit
+	# in 2016..2025 (8 industries, 6 metrics, 17 periods a year).
+	awk -v dir="$dir" 'BEGIN {
 		split("materials photonics metaverse hydrogen digifin cellgene aerospace quantum", ind, " ")
-		print "industry,metric,period,value,unit"
-		for (r = 0; r < 800000; r++) {
-			k = r % 480
-			printf "%s,output_value,%d-%02d,%.1f,CNY_100M\n",
-			    ind[k % 8 + 1], 2020 + int(k / 96), int(k / 8) % 12 + 1,
-			    (r % 997) / 10 + 1
+		split("output_value innovation_platforms chain_leaders pilot_parks core_products app_scenarios", met, " ")
+		for (f = 0; f < 100; f++) {
+			out = sprintf("%s/backlog-%02d.csv", dir, f)
+			print "industry,metric,period,value,unit" >out
+			for (r = 0; r < 8000; r++) {
+				k = int(r / 8); m = k % 6; p = int(k / 6)
+				y = 2025 - int(p / 17); s = p % 17
+				if (s == 0) per = y
+				else if (s <= 4) per = sprintf("%d-Q%d", y, s)
+				else per = sprintf("%d-%02d", y, s - 4)
+				if (m == 0)
+					printf "%s,output_value,%s,%.1f,CNY_100M\n",
+					    ind[r % 8 + 1], per, (r % 997) / 10 + 1 >out
+				else
+					printf "%s,%s,%s,%d,count\n", ind[r % 8 + 1],
+					    met[m + 1], per, r % 997 + 1 >out
+			}
+			close(out)
 		}
-	}' >"$dir/backlog.csv"
+	}'
 	printf '[agent]\nid = backlog-01\ndistrict = 320583\noutbox = %s/outbox\nreport_size = 8\nwindow = 100\n' \
 		"$dir" >"$dir/agent.conf"
 	"$agent_bin" -c "$dir/agent.conf" --endpoint "$away" --timeout 1 \
-		send "$dir/backlog.csv" >"$dir/enqueue.log" 2>&1 || true
+		send "$dir"/backlog-*.csv >"$dir/enqueue.log" 2>&1 || true
 	start_daemon "$dir" plain
 	say "agent backlog: flushing to $ingest"
 	t0=$(date +%s.%N)
