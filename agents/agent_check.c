@@ -153,8 +153,9 @@ check_one(struct agent *a, const char *path, const struct civil_date *today)
 			 "them all\n"),
 		    path, cf.nrows, cf.reports);
 	else
-		printf(_("%s: %zu problems; correct them, then check the file "
-			 "again before sending it\n"),
+		printf(
+		    _("%s: problems found: %zu; correct them, then check the "
+		      "file again before sending it\n"),
 		    path, cf.problems);
 	agent_lines_free(&out);
 	validation_free(&cf.v);

@@ -55,6 +55,20 @@ code_column(const char *code, const char *msg)
 	return CSV_NCOLS;
 }
 
+/* A code as the lists show it: "chain_leaders (链主企业)". */
+static const char *
+named(const struct registry *reg, enum reg_kind kind, const char *code,
+    char *buf, size_t len)
+{
+	const char *alias = registry_alias(reg, kind, code);
+
+	if (alias != NULL)
+		snprintf(buf, len, "%s (%s)", code, alias);
+	else
+		snprintf(buf, len, "%s", code);
+	return buf;
+}
+
 static const char *
 fmt_value(double v, char *buf, size_t len)
 {
@@ -70,7 +84,15 @@ agent_explain(struct agent *a, struct agent_lines *out, const char *file,
 	const struct registry *reg = &a->cfg.reg;
 	const struct reg_metric *m = registry_metric(reg, o->metric);
 	char list[EXPLAIN_LIST_MAX], text[EXPLAIN_MSG_MAX], v[32], max[32];
+	char mname[IND_CODE_MAX + REG_ALIAS_MAX + 8];
+	char uname[IND_CODE_MAX + REG_ALIAS_MAX + 8];
+	char cname[IND_CODE_MAX + REG_ALIAS_MAX + 8];
 	enum csv_col c = code_column(code, msg);
+
+	named(reg, REG_METRIC, o->metric, mname, sizeof(mname));
+	named(reg, REG_UNIT, o->unit, uname, sizeof(uname));
+	if (m != NULL)
+		named(reg, REG_UNIT, m->unit, cname, sizeof(cname));
 	unsigned col = c < CSV_NCOLS && cols != NULL ? cols[c] : 0;
 
 	if (strcmp(code, "unknown_industry") == 0)
@@ -88,7 +110,7 @@ agent_explain(struct agent *a, struct agent_lines *out, const char *file,
 	else if (strcmp(code, "unknown_unit") == 0)
 		snprintf(text, sizeof(text),
 		    _("unit '%s' is not one that %s takes; write one of: %s"),
-		    o->unit, o->metric,
+		    o->unit, mname,
 		    registry_list(reg, REG_UNIT, m, list, sizeof(list)));
 	else if (strcmp(code, "future_period") == 0)
 		snprintf(text, sizeof(text),
@@ -118,14 +140,14 @@ agent_explain(struct agent *a, struct agent_lines *out, const char *file,
 		snprintf(text, sizeof(text),
 		    _("%s is a count, and %s %s is not a whole number; write a "
 		      "whole number"),
-		    o->metric, fmt_value(o->value, v, sizeof(v)), o->unit);
+		    mname, fmt_value(o->value, v, sizeof(v)), uname);
 	else if (strcmp(code, "implausible") == 0 && m != NULL)
 		snprintf(text, sizeof(text),
 		    _("value %s %s is more than one district can have of %s "
-		      "(at most %s %s); check the unit (万元 or 亿元) and the "
-		      "digits"),
-		    fmt_value(o->value, v, sizeof(v)), o->unit, o->metric,
-		    fmt_value(m->max, max, sizeof(max)), m->unit);
+		      "(at most %s %s); check the unit (yuan, 10,000 yuan or "
+		      "100 million yuan?) and the digits"),
+		    fmt_value(o->value, v, sizeof(v)), uname, mname,
+		    fmt_value(m->max, max, sizeof(max)), cname);
 	else if (strcmp(code, "duplicate_key") == 0)
 		snprintf(text, sizeof(text),
 		    _("%s/%s/%s is twice in the same report; keep one of the "

@@ -19,6 +19,7 @@
 #include "aggregate.h"
 #include "config.h"
 #include "indicator.pb-c.h"
+#include "i18n.h"
 #include "indicatorctl.h"
 #include "period.h"
 #include "store.h"
@@ -84,7 +85,8 @@ expected_json(const struct expected_ctx *e, size_t d, const char *period)
 int
 cmd_expected(struct ctl *ctl, int argc, char *argv[])
 {
-	static const char *const head[] = { "district", "name", "missing" };
+	static const char *const head[] = { N_("district"), N_("name"),
+		N_("missing") };
 	const char *metric = NULL;
 	const struct opt opts[] = {
 		{ "metric", &metric, NULL },
@@ -126,7 +128,7 @@ cmd_expected(struct ctl *ctl, int argc, char *argv[])
 	mlen = reg->nmetrics * (IND_CODE_MAX + 1) + 1;
 	missing = xmalloc(mlen);
 	t = out_table_new(3);
-	out_table_add(t, head, true);
+	ctl_head(t, head, sizeof(head) / sizeof(head[0]));
 	for (size_t d = 0; d < reg->ndistricts; d++) {
 		const char *cells[3];
 

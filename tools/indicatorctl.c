@@ -23,7 +23,9 @@
 #include "aggregate.h"
 #include "config.h"
 #include "indicator.pb-c.h"
+#include "i18n.h"
 #include "indicatorctl.h"
+#include "intl.h"
 #include "log.h"
 #include "period.h"
 #include "store.h"
@@ -98,6 +100,17 @@ cmd_synopsis(FILE *f, const char *lead, const struct cmd *c, size_t indent)
 		col += word;
 	}
 	fputc('\n', f);
+}
+
+void
+ctl_head(struct out_table *t, const char *const head[], size_t n)
+{
+	const char **cells = xcalloc(n, sizeof(*cells));
+
+	for (size_t i = 0; i < n; i++)
+		cells[i] = _(head[i]);
+	out_table_add(t, cells, true);
+	free(cells);
 }
 
 const char *
@@ -321,9 +334,9 @@ query_row(const struct store_obs *o, void *arg)
 static int
 cmd_query(struct ctl *ctl, int argc, char *argv[])
 {
-	static const char *const head[] = { "district", "industry", "metric",
-		"period", "value", "unit", "status", "rev", "agent",
-		"stored at" };
+	static const char *const head[] = { N_("district"), N_("industry"),
+		N_("metric"), N_("period"), N_("value"), N_("unit"),
+		N_("status"), N_("rev"), N_("agent"), N_("stored at") };
 	struct store_filter f = { 0 };
 	const struct opt opts[] = {
 		{ "district", &f.district, NULL },
@@ -341,7 +354,7 @@ cmd_query(struct ctl *ctl, int argc, char *argv[])
 		return 1;
 	q.t = out_table_new(10);
 	q.t->right[4] = q.t->right[7] = true;
-	out_table_add(q.t, head, true);
+	ctl_head(q.t, head, sizeof(head) / sizeof(head[0]));
 	if (store_obs_scan(ctl->txn, &f, query_row, &q) != 0)
 		goto table_destroy;
 	if (!ctl->json)
@@ -391,8 +404,9 @@ history_row(const struct store_obs *o, void *arg)
 static int
 cmd_history(struct ctl *ctl, int argc, char *argv[])
 {
-	static const char *const head[] = { "rev", "value", "unit", "sent",
-		"status", "agent", "epoch", "seq", "sent at", "stored at" };
+	static const char *const head[] = { N_("rev"), N_("value"), N_("unit"),
+		N_("sent"), N_("status"), N_("agent"), N_("epoch"), N_("seq"),
+		N_("sent at"), N_("stored at") };
 	struct query_ctx q = { ctl, NULL };
 	char *key[4];
 	int rc = 1;
@@ -403,7 +417,7 @@ cmd_history(struct ctl *ctl, int argc, char *argv[])
 		return 1;
 	q.t = out_table_new(10);
 	q.t->right[0] = q.t->right[1] = q.t->right[6] = q.t->right[7] = true;
-	out_table_add(q.t, head, true);
+	ctl_head(q.t, head, sizeof(head) / sizeof(head[0]));
 	if (store_hist_scan(
 		ctl->txn, key[0], key[1], key[2], key[3], history_row, &q) != 0)
 		goto table_destroy;
@@ -459,8 +473,9 @@ agents_row(
 static int
 cmd_agents(struct ctl *ctl, int argc, char *argv[])
 {
-	static const char *const head[] = { "agent", "epoch", "last seq",
-		"accepted", "rejected", "first seen", "last seen" };
+	static const char *const head[] = { N_("agent"), N_("epoch"),
+		N_("last seq"), N_("accepted"), N_("rejected"),
+		N_("first seen"), N_("last seen") };
 	struct query_ctx q = { ctl, NULL };
 	int rc = 1;
 
@@ -471,7 +486,7 @@ cmd_agents(struct ctl *ctl, int argc, char *argv[])
 	q.t = out_table_new(7);
 	for (size_t c = 1; c <= 4; c++)
 		q.t->right[c] = true;
-	out_table_add(q.t, head, true);
+	ctl_head(q.t, head, sizeof(head) / sizeof(head[0]));
 	if (store_seq_scan(ctl->txn, agents_row, &q) != 0)
 		goto table_destroy;
 	if (!ctl->json)
@@ -618,16 +633,16 @@ city_print(
 	const char **cells = xcalloc(ncols, sizeof(*cells));
 	char(*buf)[CELL_MAX] = xcalloc(ncols, sizeof(*buf));
 
-	out_line(stdout, "City of Suzhou, future industries, %s", period);
+	out_line(stdout, _("City of Suzhou, future industries, %s"), period);
 	if (s->synthetic)
-		printf("(synthetic sample data)\n");
+		printf(_("(synthetic sample data)\n"));
 
-	cells[0] = "industry";
+	cells[0] = _("industry");
 	for (size_t m = 0; m < reg->nmetrics; m++) {
 		cells[m + 1] = reg->metrics[m].code;
 		t->right[m + 1] = true;
 	}
-	cells[ncols - 1] = "districts";
+	cells[ncols - 1] = _("districts");
 	t->right[ncols - 1] = true;
 	out_table_add(t, cells, true);
 	cells[0] = cells[ncols - 1] = "";
@@ -788,9 +803,9 @@ aggregates_row(const char *topic, const void *buf, size_t len, void *arg)
 static int
 cmd_aggregates(struct ctl *ctl, int argc, char *argv[])
 {
-	static const char *const head[] = { "topic", "value", "unit",
-		"reporting", "target", "target year", "progress", "rev", "seq",
-		"updated at" };
+	static const char *const head[] = { N_("topic"), N_("value"),
+		N_("unit"), N_("reporting"), N_("target"), N_("target year"),
+		N_("progress"), N_("rev"), N_("seq"), N_("updated at") };
 	const char *prefix = "";
 	const struct opt opts[] = {
 		{ "prefix", &prefix, NULL },
@@ -806,7 +821,7 @@ cmd_aggregates(struct ctl *ctl, int argc, char *argv[])
 	q.t = out_table_new(10);
 	for (size_t c = 1; c <= 8; c++)
 		q.t->right[c] = c != 2;
-	out_table_add(q.t, head, true);
+	ctl_head(q.t, head, sizeof(head) / sizeof(head[0]));
 	if (store_agg_scan(ctl->txn, prefix, aggregates_row, &q) != 0)
 		goto table_destroy;
 	if (!ctl->json)
@@ -1016,23 +1031,25 @@ plan_print(const struct registry *reg, const struct plan *pl)
 	const char **cells = xcalloc(ncols, sizeof(*cells));
 	char(*buf)[CELL_MAX] = xcalloc(ncols, sizeof(*buf));
 
-	printf(
-	    "City progress toward the plan's targets (%d figures)\n", pl->year);
+	printf(_("City progress toward the plan's targets (%d figures)\n"),
+	    pl->year);
 	if (pl->synthetic)
-		printf("(synthetic sample data)\n");
+		printf(_("(synthetic sample data)\n"));
 
-	cells[0] = "metric";
-	cells[1] = "year";
-	cells[2] = "value";
-	cells[3] = "unit";
-	cells[4] = "districts";
+	cells[0] = _("metric");
+	cells[1] = _("year");
+	cells[2] = _("value");
+	cells[3] = _("unit");
+	cells[4] = _("districts");
 	for (size_t y = 0; y < pl->nyears; y++) {
-		snprintf(buf[5 + 2 * y], CELL_MAX, "target %d", pl->years[y]);
-		snprintf(buf[6 + 2 * y], CELL_MAX, "progress %d", pl->years[y]);
+		snprintf(
+		    buf[5 + 2 * y], CELL_MAX, _("target %d"), pl->years[y]);
+		snprintf(
+		    buf[6 + 2 * y], CELL_MAX, _("progress %d"), pl->years[y]);
 		cells[5 + 2 * y] = buf[5 + 2 * y];
 		cells[6 + 2 * y] = buf[6 + 2 * y];
 	}
-	cells[ncols - 1] = "name";
+	cells[ncols - 1] = _("name");
 	for (size_t c = 1; c < ncols - 1; c++)
 		t->right[c] = c != 3;
 	out_table_add(t, cells, true);
@@ -1249,6 +1266,7 @@ main(int argc, char *argv[])
 	int ch, rc;
 
 	log_init("indicatorctl", LOG_STYLE_TOOL);
+	intl_init("indicatord");
 	/* '+': stop at the command; its options are its own. */
 	while ((ch = getopt_long(argc, argv, "+c:d:h", longopts, NULL)) != -1) {
 		switch (ch) {

@@ -44,6 +44,11 @@ int usage(void);
 void obs_json(FILE *f, const struct store_obs *o);
 void aggregate_json(FILE *f, const char *topic, const Indicator__Aggregate *a);
 
+/* Adds the header row head (n cells, English, marked N_()) to t, in the
+ * language of the locale (log/intl.h): the tables' headers are for
+ * people; JSON and CSV keep their English keys. */
+void ctl_head(struct out_table *t, const char *const head[], size_t n);
+
 /* "provisional", "final", "revised", or "unspecified". */
 const char *status_name(int status);
 

@@ -5,8 +5,9 @@
  * numbers that read back exactly, and times in the configured time zone.
  *
  * Nothing here depends on the locale: widths are computed from the UTF-8
- * bytes, numbers are written with '.' as the decimal point (the tools never
- * call setlocale()). No function fails; allocation failures abort
+ * bytes, numbers are written with '.' as the decimal point (the tools set
+ * LC_MESSAGES only, for translated headers: log/intl.h). No function
+ * fails; allocation failures abort
  * (xmalloc.h).
  */
 #ifndef INDICATOR_OUT_H

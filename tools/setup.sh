@@ -9,13 +9,15 @@
 # test, and a CJK font so that its screenshots show the Chinese rather
 # than boxes: fonts-wqy-microhei, 1.6 MB to download (5 MB installed)
 # against 56.5 MB (91 MB) for fonts-noto-cjk, which only adds weights and
-# the other CJK scripts). Idempotent; uses sudo when not root.
+# the other CJK scripts); gettext for the translations' catalogues, locales
+# for the zh_CN locale the tests build with localedef into a temporary
+# directory. Idempotent; uses sudo when not root.
 set -eu
 
 PKGS="build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev
 protobuf-c-compiler protobuf-compiler liblmdb-dev lmdb-utils check
 libinih-dev libsystemd-dev libmicrohttpd-dev tzdata python3 python3-zmq python3-protobuf
-libjansson-dev libxlsxwriter-dev python3-openpyxl
+libjansson-dev libxlsxwriter-dev python3-openpyxl gettext locales
 clang libclang-rt-14-dev
 systemd dpkg-dev groff-base
 libjs-chart.js chromium chromium-driver python3-selenium fonts-wqy-microhei"
