@@ -625,6 +625,111 @@ START_TEST(test_batch_crash)
 }
 END_TEST
 
+/* Sources, as dead_scan hands them over. */
+struct dead_src {
+	uint64_t seqs[8];
+	char srcs[8][32];
+	size_t n;
+};
+
+static int
+collect_dead_src(uint64_t seq, const void *report, size_t report_len,
+    const void *ack, size_t ack_len, const void *src, size_t src_len, void *arg)
+{
+	struct dead_src *d = arg;
+
+	(void)report;
+	(void)report_len;
+	(void)ack;
+	(void)ack_len;
+	ck_assert_uint_lt(d->n, 8);
+	ck_assert_uint_lt(src_len, sizeof(d->srcs[0]));
+	d->seqs[d->n] = seq;
+	if (src != NULL)
+		memcpy(d->srcs[d->n], src, src_len);
+	d->srcs[d->n][src_len] = '\0';
+	d->n++;
+	return 0;
+}
+
+static void
+expect_source(struct outbox *o, uint64_t seq, const char *want)
+{
+	void *buf = (void *)1;
+	size_t len = 99;
+	int rc = outbox_source(o, seq, &buf, &len);
+
+	if (want == NULL) {
+		ck_assert_int_eq(rc, 1);
+		ck_assert_ptr_null(buf);
+		return;
+	}
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(len, strlen(want));
+	ck_assert(memcmp(buf, want, len) == 0);
+	free(buf);
+}
+
+/*
+ * A report's source is written with it, read back, kept with its dead
+ * letter, removed with an acknowledged report and with a purged dead
+ * letter; a batch that never committed leaves none, and a read-only
+ * reader sees them.
+ */
+START_TEST(test_sources)
+{
+	struct build b = { 0, SIZE_MAX, 0, 0, 0, false };
+	struct outbox_batch *bt;
+	struct dead_src d = { .n = 0 };
+	struct outbox *ro;
+	uint64_t seq, n;
+	char err[256];
+
+	ck_assert_ptr_nonnull(bt = outbox_batch_begin(ob));
+	ck_assert_int_eq(outbox_batch_add_source(bt, build_report, &b,
+			     "a.csv 2-3", strlen("a.csv 2-3")),
+	    0);
+	ck_assert_int_eq(outbox_batch_add(bt, build_report, &b), 0);
+	ck_assert_int_eq(outbox_batch_add_source(bt, build_report, &b,
+			     "a.csv 6", strlen("a.csv 6")),
+	    0);
+	ck_assert_int_eq(outbox_batch_commit(&bt), 0);
+	expect_source(ob, 1, "a.csv 2-3");
+	expect_source(ob, 2, NULL);
+	expect_source(ob, 3, "a.csv 6");
+
+	/* Aborted: its sources are not kept, and the seq goes again. */
+	ck_assert_ptr_nonnull(bt = outbox_batch_begin(ob));
+	ck_assert_int_eq(outbox_batch_add_source(
+			     bt, build_report, &b, "b.csv", strlen("b.csv")),
+	    0);
+	outbox_batch_abort(&bt);
+	expect_source(ob, 4, NULL);
+
+	ck_assert_ptr_nonnull(
+	    ro = outbox_open_readonly(odir, err, sizeof(err)));
+	expect_source(ro, 3, "a.csv 6");
+
+	seq = 1;
+	ck_assert_int_eq(outbox_remove(ob, &seq, 1), 0);
+	expect_source(ob, 1, NULL);
+	ck_assert_int_eq(outbox_kill(ob, 3, "ack", 3), 0);
+	ck_assert_int_eq(outbox_dead_scan(ro, collect_dead_src, &d), 0);
+	ck_assert_uint_eq(d.n, 1);
+	ck_assert_uint_eq(d.seqs[0], 3);
+	ck_assert_str_eq(d.srcs[0], "a.csv 6");
+
+	ck_assert_int_eq(outbox_dead_purge(ro, &n), -1);
+	ck_assert_int_eq(outbox_dead_purge(ob, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	expect_source(ob, 3, NULL);
+	assert_counts(ob, 1, 0, 4);
+	ck_assert_int_eq(outbox_dead_purge(ob, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	outbox_close(&ro);
+}
+END_TEST
+
 /* Marks: visible once the batch that made them commits, not before, not
  * after an abort; forgotten one by one or all. */
 START_TEST(test_marks)
@@ -772,6 +877,7 @@ outbox_suite(void)
 	tcase_add_test(tc, test_batch_crash_many);
 	tcase_add_test(tc, test_readonly);
 	tcase_add_test(tc, test_marks);
+	tcase_add_test(tc, test_sources);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("batch");
