@@ -515,6 +515,10 @@ csv_number(const char *s, size_t len, double *v)
 		ngroups++;
 		group = 0;
 	}
+	/* A letter or a sign in the middle is no number, whatever the
+	 * commas before it. */
+	if (i < na && a[i] != '.' && a[i] != 'e' && a[i] != 'E')
+		return NUM_BAD;
 	if (ngroups > 0 && (group != 3 || bad_group))
 		return sep == ',' ? NUM_GROUPING : NUM_BAD;
 	if (i < na && a[i] == '.') {
