@@ -372,8 +372,15 @@ agent_check(struct agent *a, const struct agent_opts *o)
 	struct key_client k;
 	char err[512];
 
+	char why[256];
+
 	if (agent_configure(a, o, true, true) == -1)
 		return -1;
+	/* check's today: a zone glibc would silently take for UTC. */
+	if (config_check_zone(c->timezone, NULL, why, sizeof(why)) != NULL) {
+		log_error("agent: timezone: %s", why);
+		return -1;
+	}
 	if (c->server_key[0] == '\0') {
 		if (c->public_key_file[0] != '\0' ||
 		    c->secret_key_file[0] != '\0') {
