@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "csv.h"
 #include "utf8.h"
 
@@ -82,6 +83,23 @@ on_row(const struct csv_row *row, void *arg)
 	return 0;
 }
 
+/* The default registry, for inputs that ask for its names (aliases). */
+static const struct registry *
+default_registry(void)
+{
+	static struct config cfg;
+	static bool loaded;
+	char err[512];
+
+	if (!loaded) {
+		if (config_parse(&cfg, config_default_text, "default", err,
+			sizeof(err)) != 0)
+			abort();
+		loaded = true;
+	}
+	return &cfg.reg;
+}
+
 static void
 parse(const uint8_t *data, size_t size, size_t cut, struct outcome *o)
 {
@@ -90,6 +108,9 @@ parse(const uint8_t *data, size_t size, size_t cut, struct outcome *o)
 	memset(o, 0, sizeof(*o));
 	o->hash = 0xcbf29ce484222325ULL;
 	p = csv_new(on_row, o);
+	/* An odd first byte: with the registry's names. */
+	if (size > 0 && (data[0] & 1))
+		csv_set_registry(p, default_registry());
 	o->rc = csv_feed(p, (const char *)data, cut);
 	if (o->rc == 0)
 		o->rc = csv_feed(p, (const char *)data + cut, size - cut);
