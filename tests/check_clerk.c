@@ -193,6 +193,11 @@ suite_setup(void)
 	/* localedef exits 1 for warnings with the locale written. */
 	ck_assert_msg(rc == 0 || rc == 1, "localedef: %d: %s", rc, err);
 	free(err);
+	/* glibc 2.36's setlocale() loses the argz list it makes of LOCPATH:
+	 * under LeakSanitizer (make test-asan) every program run with it
+	 * would exit 1. Not the project's leak: suppressed. */
+	snprintf(out, sizeof(out), "%s/lsan.supp", dir);
+	harness_write_file(out, "leak:__argz_add_sep\n");
 	locpath = dir;
 }
 
@@ -209,14 +214,20 @@ suite_teardown(void)
 static void
 chinese(bool on)
 {
+	char supp[700];
+
 	if (on) {
+		snprintf(
+		    supp, sizeof(supp), "suppressions=%s/lsan.supp", locpath);
 		setenv("LOCPATH", locpath, 1);
 		setenv("LANG", "zh_CN.UTF-8", 1);
 		setenv("INDICATOR_LOCALEDIR", LOCALE_DIR, 1);
+		setenv("LSAN_OPTIONS", supp, 1);
 	} else {
 		unsetenv("LOCPATH");
 		setenv("LANG", "C", 1);
 		unsetenv("INDICATOR_LOCALEDIR");
+		unsetenv("LSAN_OPTIONS");
 	}
 	unsetenv("LC_ALL");
 	unsetenv("LC_MESSAGES");
@@ -550,6 +561,7 @@ START_TEST(test_dead_letters)
 	const char *send[] = { "send", path, NULL };
 	const char *list[] = { "dead-letters", NULL };
 	const char *purge[] = { "dead-letters", "--purge", NULL };
+	int rc;
 	const char *want =
 	    "nano.csv:3:1: 行业“nanotech”不在守护进程的登记表中；"
 	    "请填写以下之一：materials (前沿新材料)";
@@ -570,7 +582,8 @@ START_TEST(test_dead_letters)
 	    "%s", err);
 	free(out);
 	free(err);
-	ck_assert_int_eq(agent(NULL, list, &out, &err), 0);
+	rc = agent(NULL, list, &out, &err);
+	ck_assert_msg(rc == 0, "dead-letters: %d: %s", rc, err);
 	ck_assert_msg(strstr(out, "被拒收的报告 seq 1：") != NULL &&
 			  strstr(out, want) != NULL &&
 			  strstr(out, "中有 1 份被拒收的报告") != NULL,

@@ -254,7 +254,8 @@ debs() {
 		-DSANITIZE=OFF -DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON \
 		>"$tmp/log" 2>&1 || fail "cmake: $(tail -20 "$tmp/log")"
 	cmake --build "$b" -j 2 --target indicatord indicatorctl \
-		indicator-sub indicator-agent indicator-web >"$tmp/log" 2>&1 ||
+		indicator-sub indicator-agent indicator-web catalogues \
+		>"$tmp/log" 2>&1 ||
 		fail "build: $(tail -20 "$tmp/log")"
 	rm -f "$b"/*.deb
 	(cd "$b" && cpack -G DEB) >"$tmp/log" 2>&1 ||
@@ -430,6 +431,14 @@ package() {
 	grep -q '^ Depends:.*tzdata' "$tmp/indicatord.info" ||
 		fail "indicatord: no tzdata in Depends: $(grep Depends "$tmp/indicatord.info")"
 	has "$tmp/indicator-agent.list" /usr/lib/tmpfiles.d/indicator-agent.conf
+	# Each package its catalogue (text domain) and the contract.
+	for pkg in indicatord indicator-agent; do
+		has "$tmp/$pkg.list" /usr/share/locale/zh_CN/LC_MESSAGES/$pkg.mo
+		has "$tmp/$pkg.list" /usr/share/doc/$pkg/protocol.md
+		has "$tmp/$pkg.list" /usr/share/doc/$pkg/domain.md
+	done
+	grep -q '^ Depends:.*tzdata' "$tmp/indicator-agent.info" ||
+		fail "indicator-agent: no tzdata in Depends"
 	grep -q "systemd-tmpfiles --create /usr/lib/tmpfiles.d/indicator-agent.conf" \
 		"$tmp/indicator-agent.ctl/postinst" ||
 		fail "indicator-agent postinst does not make the drop directory"
