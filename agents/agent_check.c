@@ -112,6 +112,10 @@ check_report(struct check_file *cf)
 	cf->n = 0;
 	free(obsp);
 	free(obs);
+	/* Said as found: a file of many problems is not held. */
+	for (size_t i = 0; i < cf->out->n; i++)
+		printf("%s\n", cf->out->v[i]);
+	agent_lines_free(cf->out);
 }
 
 static int

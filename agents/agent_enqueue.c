@@ -208,11 +208,13 @@ agent_sniff(const struct agent *a, FILE *fp, struct agent_file *f)
 	return 0;
 }
 
-/* One pass over the file with fn for each row. Returns 0, or
- * AGENT_FILE_BAD with f->problems set (also when fn stopped the parse). */
+/* One pass over the file with fn for each row, refusing a key given twice
+ * when unique. Returns 0, or AGENT_FILE_BAD with f->problems set (also
+ * when fn stopped the parse). */
 static int
 agent_csv_pass(const struct agent *a, FILE *fp, struct agent_file *f,
-    agent_row_fn fn, void *arg, unsigned *cols_out, unsigned long *rows)
+    agent_row_fn fn, void *arg, unsigned *cols_out, bool unique,
+    unsigned long *rows)
 {
 	struct agent_pass ps = { f, NULL, fn, arg, cols_out, false };
 	struct enc_decoder *d;
@@ -234,6 +236,7 @@ agent_csv_pass(const struct agent *a, FILE *fp, struct agent_file *f,
 	ps.p = csv_new(agent_on_row, &ps);
 	csv_set_registry(ps.p, &a->cfg.reg);
 	csv_set_problem_fn(ps.p, agent_on_problem);
+	csv_set_unique(ps.p, unique);
 	while (rc == 0 && (n = fread(buf, 1, AGENT_READ_CHUNK, fp)) > 0)
 		rc = enc_decode(d, buf, n, agent_on_text, &ps);
 	if (rc == 0 && ferror(fp)) {
@@ -394,7 +397,9 @@ agent_stream_file(struct agent *a, FILE *fp, struct agent_file *f)
 	if ((st.batch = outbox_batch_begin(a->ob)) == NULL)
 		return -1;
 	st.rows = xcalloc(a->cfg.report_size, sizeof(*st.rows));
-	rc = agent_csv_pass(a, fp, f, agent_stream_row, &st, NULL, &rows);
+	/* The first pass found no key twice: this one keeps no keys. */
+	rc =
+	    agent_csv_pass(a, fp, f, agent_stream_row, &st, NULL, false, &rows);
 	if (rc == 0)
 		agent_stream_flush(&st);
 	if (st.failed)
@@ -425,7 +430,7 @@ agent_enqueue_fp(struct agent *a, FILE *fp, struct agent_file *f)
 
 	if ((rc = agent_sniff(a, fp, f)) != 0)
 		return rc;
-	rc = agent_csv_pass(a, fp, f, NULL, NULL, NULL, &rows);
+	rc = agent_csv_pass(a, fp, f, NULL, NULL, NULL, true, &rows);
 	if (rc != 0 || rows == 0)
 		return rc;
 	return agent_stream_file(a, fp, f);
@@ -461,7 +466,7 @@ agent_read_file(struct agent *a, const char *path, const char *name,
 	f.problems = *problems;
 	rc = agent_sniff(a, fp, &f);
 	if (rc == 0)
-		rc = agent_csv_pass(a, fp, &f, fn, arg, cols, &rows);
+		rc = agent_csv_pass(a, fp, &f, fn, arg, cols, true, &rows);
 	fclose(fp);
 	*problems = f.problems;
 	memcpy(cols, f.cols, sizeof(f.cols));

@@ -124,6 +124,15 @@ csv_set_problem_fn(struct csv_parser *p, csv_problem_fn fn)
 	p->problem_fn = fn;
 }
 
+void
+csv_set_unique(struct csv_parser *p, bool unique)
+{
+	if (!unique)
+		keyset_destroy(&p->keys);
+	else if (p->keys == NULL)
+		p->keys = keyset_new();
+}
+
 const char *
 csv_column_label(enum csv_col c)
 {
@@ -778,8 +787,9 @@ csv_row_end(struct csv_parser *p)
 	if (bad || p->ignored_pos != 0)
 		return 0;
 
-	dup =
-	    keyset_add(p->keys, row.industry, row.metric, row.period, row.line);
+	dup = p->keys == NULL ? 0
+			      : keyset_add(p->keys, row.industry, row.metric,
+				    row.period, row.line);
 	if (dup != 0) {
 		keycol = p->pos[CSV_INDUSTRY];
 		if (p->pos[CSV_METRIC] < keycol)

@@ -28,6 +28,7 @@
 #ifndef INDICATOR_CSV_H
 #define INDICATOR_CSV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "registry.h"
@@ -93,6 +94,10 @@ void csv_destroy(struct csv_parser **p);
 void csv_set_registry(struct csv_parser *p, const struct registry *reg);
 /* Before the first csv_feed(): where every problem goes. */
 void csv_set_problem_fn(struct csv_parser *p, csv_problem_fn fn);
+/* Before the first csv_feed(): whether a key given twice is a problem
+ * (true, the default). Off for a second pass over a file the first one
+ * found clean, which then holds no keys. */
+void csv_set_unique(struct csv_parser *p, bool unique);
 
 /* Feed the next len bytes of UTF-8. Returns 0, or -1 once the parse has
  * stopped (a broken structure, too many problems, the caller); later calls

@@ -757,6 +757,26 @@ START_TEST(test_every_problem)
 }
 END_TEST
 
+/* Without the uniqueness check (a second pass), a key twice is no
+ * problem and no key is kept. */
+START_TEST(test_not_unique)
+{
+	const char *in = HDR "photonics,output_value,2025,1,CNY_100M\n"
+			     "photonics,output_value,2025,2,CNY_100M\n";
+	struct result r;
+	struct csv_parser *p;
+
+	memset(&r, 0, sizeof(r));
+	r.stop_after = -1;
+	p = parser_new(&r, false);
+	csv_set_unique(p, false);
+	ck_assert_int_eq(csv_feed(p, in, strlen(in)), 0);
+	ck_assert_int_eq(csv_finish(p), 0);
+	ck_assert_uint_eq(r.nrows, 2);
+	csv_destroy(&p);
+}
+END_TEST
+
 /* A file with more problems than CSV_ERRORS_MAX stops after them. */
 START_TEST(test_problems_capped)
 {
@@ -866,6 +886,7 @@ csv_suite(void)
 	tcase_add_test(tc, test_failure_sticks);
 	tcase_add_test(tc, test_every_problem);
 	tcase_add_test(tc, test_problems_capped);
+	tcase_add_test(tc, test_not_unique);
 	tcase_add_test(tc, test_huge_field);
 	tcase_add_test(tc, test_many_rows);
 	suite_add_tcase(s, tc);
