@@ -16,7 +16,6 @@
 #include "promhttp.h"
 #include "xmalloc.h"
 
-
 /* /healthz fails when the loop has not turned for this long; with the
  * metrics on it turns at least every AGENT_METRICS_TICK_MS. */
 #define AGENT_HEALTH_STALL_MS 10000
@@ -99,7 +98,8 @@ render(const struct agent_figures *g, bool ready, FILE *f)
 	    "Files from the drop directory enqueued and moved to done/.",
 	    g->files_taken);
 	counter(f, "indicator_agent_files_rejected_total",
-	    "Files from the drop directory refused and moved to rejected/.",
+	    "Files from the drop directory moved to rejected/: refused by "
+	    "the agent, or by the daemon after done/.",
 	    g->files_rejected);
 	counter(f, "indicator_agent_reports_sent_total",
 	    "Reports sent, resends included.", g->sent);
