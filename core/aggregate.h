@@ -1,8 +1,8 @@
 /*
  * Aggregation: city and district figures computed from the latest
- * observations (docs/protocol.md, "Aggregates"). Pure: the observations are read
- * through a lookup callback, so the module does no I/O and tests drive it
- * with a table in memory.
+ * observations (docs/protocol.md, "The live feed"). Pure: the observations
+ * are read through a lookup callback, so the module does no I/O and tests
+ * drive it with a table in memory.
  *
  * For each (metric, period):
  *   scope <district>, industry I   that district's latest value of I

@@ -1,6 +1,6 @@
 /*
- * Validation of reports: the rules of docs/protocol.md, "Validation and error
- * codes". Pure: no I/O, no logging, no clock (the caller passes today).
+ * Validation of reports: the rules of docs/protocol.md, "Error codes".
+ * Pure: no I/O, no logging, no clock (the caller passes today).
  */
 #include <math.h>
 #include <stdarg.h>

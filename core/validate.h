@@ -1,7 +1,7 @@
 /*
  * The rules that decide whether a report is valid: a pure module, no I/O,
  * no logging, callable from tests with plain structs. Every failure has a
- * stable code from the contract (docs/protocol.md, "Validation and error codes").
+ * stable code from the contract (docs/protocol.md, "Error codes").
  */
 #ifndef INDICATOR_VALIDATE_H
 #define INDICATOR_VALIDATE_H

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A subscriber to indicatord's live aggregates, in Python.
 
-It follows the clone pattern of docs/protocol.md ("Late joiners"): subscribe
+It follows the clone pattern of docs/protocol.md ("The live feed"): subscribe
 first, then ask for a snapshot per prefix, keep it, then apply every update
 whose seq is greater than the seq of the snapshot that covers its topic.
 Subscribed to everything, a gap in seq means updates were lost: it takes a

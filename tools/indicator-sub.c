@@ -1,6 +1,6 @@
 /*
  * indicator-sub: a live view of the daemon's aggregates, by the clone
- * pattern (docs/protocol.md, "Late joiners"): subscribe first, then take a
+ * pattern (docs/protocol.md, "The live feed"): subscribe first, then take a
  * snapshot per prefix, apply it, then apply every update newer than the
  * snapshot that covers its topic. Subscribed to everything, a gap in seq
  * means updates were lost (the daemon's PUB drops at its high-water mark

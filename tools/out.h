@@ -139,8 +139,8 @@ void out_json_null(FILE *f, bool *first, const char *key);
 char *out_xml_clean(const char *s);
 
 /*
- * One aggregate as a JSON line (docs/protocol.md's Aggregate, field for field,
- * after "source" when source is not NULL and "topic"): revision, seq and
+ * One aggregate as a JSON line (docs/protocol.md's Aggregate, field for
+ * field, after "source" when source is not NULL and "topic"): revision, seq and
  * updated_at_ms as strings; where no target applies (target_year 0),
  * target, target_year and progress are null, never 0.
  */
