@@ -678,7 +678,7 @@ expect_source(struct outbox *o, uint64_t seq, const char *want)
  */
 START_TEST(test_sources)
 {
-	struct build b = { 0, SIZE_MAX, 0, 0, 0, false };
+	struct build b = { 0, SIZE_MAX, 0, 0, 0, false, false };
 	struct outbox_batch *bt;
 	struct dead_src d = { .n = 0 };
 	struct outbox *ro;
