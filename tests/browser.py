@@ -31,6 +31,7 @@ Chromium, chromedriver, selenium or the CJK font is missing (CI installs
 them, and there CI=true makes that a failure).
 """
 import csv
+import fcntl
 import json
 import os
 import shutil
@@ -63,10 +64,36 @@ def skip(why):
     sys.exit(1 if os.environ.get("CI") == "true" else 77)
 
 
+_port_locks = []
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port below the ephemeral range, reserved for this process's life
+    by an flock in the directory the C suites use (tests/harness.c,
+    harness_free_port), and checked free by a bind."""
+    d = os.path.join(os.environ.get("TMPDIR") or "/tmp",
+                     "indicatord-test-ports")
+    os.makedirs(d, mode=0o1777, exist_ok=True)
+    lo, hi = 20000, 32000
+    start = (os.getpid() * 7919 + int(time.monotonic() * 1000)) % (hi - lo)
+    for i in range(hi - lo):
+        port = lo + (start + i) % (hi - lo)
+        f = open(os.path.join(d, str(port)), "a")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                f.close()
+                continue
+        _port_locks.append(f)
+        return port
+    raise AssertionError("no free port in %d..%d" % (lo, hi))
 
 
 def wait_for(what, fn, timeout=WAIT_S, step=0.05):

@@ -9,6 +9,7 @@
 /* nftw() and FTW_PHYS are XSI. */
 #define _XOPEN_SOURCE 700
 
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -214,25 +215,73 @@ harness_rmtree(const char *dir)
 		fprintf(stderr, "harness: nftw %s: %s\n", dir, strerror(errno));
 }
 
-int
-harness_free_port(void)
+/*
+ * Ports for what the tests start. bind(0) alone is not enough: the port it
+ * finds is free only until it is closed, and suites run side by side
+ * (ctest -j) would be handed the same one, or a client's connect() the
+ * same one as its own ephemeral port (a ZeroMQ socket reconnecting to a
+ * port nothing listens on can even connect to itself). So a port is taken
+ * from below Linux's ephemeral range (32768 and up), reserved for the
+ * life of the process that asked by an flock on a file of its own in a
+ * directory the suites share, and checked free by a bind.
+ */
+#define PORT_LO 20000
+#define PORT_HI 32000
+
+static bool
+port_bindable(int port)
 {
 	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd;
+	int fd, one = 1;
+	bool ok;
 
-	fd = socket(AF_INET, SOCK_STREAM, 0);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_msg(fd != -1, "harness: socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = 0;
-	ck_assert_msg(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0,
-	    "harness: bind: %s", strerror(errno));
-	ck_assert_msg(getsockname(fd, (struct sockaddr *)&sin, &len) == 0,
-	    "harness: getsockname: %s", strerror(errno));
+	sin.sin_port = htons((uint16_t)port);
+	ok = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
 	close(fd);
-	return ntohs(sin.sin_port);
+	return ok;
+}
+
+int
+harness_free_port(void)
+{
+	const char *base = getenv("TMPDIR");
+	char dir[512], path[600];
+	unsigned span = PORT_HI - PORT_LO;
+	unsigned start;
+	int fd;
+
+	if (base == NULL || base[0] == '\0')
+		base = "/tmp";
+	snprintf(dir, sizeof(dir), "%s/indicatord-test-ports", base);
+	if (mkdir(dir, 01777) == 0)
+		chmod(dir, 01777);
+	start = (unsigned)getpid() * 7919u + (unsigned)harness_now_ms();
+	for (unsigned i = 0; i < span; i++) {
+		int port = PORT_LO + (int)((start + i) % span);
+
+		snprintf(path, sizeof(path), "%s/%d", dir, port);
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+		ck_assert_msg(
+		    fd != -1, "harness: open %s: %s", path, strerror(errno));
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+			close(fd);
+			continue;
+		}
+		if (!port_bindable(port)) {
+			close(fd);
+			continue;
+		}
+		/* fd stays open: the reservation ends with the process. */
+		return port;
+	}
+	ck_abort_msg("harness: no free port in %d..%d", PORT_LO, PORT_HI);
+	return -1;
 }
 
 void

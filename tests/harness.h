@@ -53,7 +53,8 @@ void harness_sleep_ms(long ms);
 char *harness_tmpdir(void);
 /* Removes a directory tree (rm -rf). */
 void harness_rmtree(const char *dir);
-/* A TCP port on 127.0.0.1 that was free a moment ago. */
+/* A TCP port on 127.0.0.1, free, below the ephemeral range, and reserved
+ * for this process's life against the other suites (harness.c). */
 int harness_free_port(void);
 
 /*
