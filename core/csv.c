@@ -718,6 +718,13 @@ csv_cell(struct csv_parser *p, enum csv_col c, struct csv_row *row)
 	if (memchr(s, '\0', len) != NULL)
 		return csv_problem(p, p->row_line, col,
 		    _("%s holds a NUL byte; delete it"), csv_column_label(c));
+	/* The daemon takes no control character but a tab in a note
+	 * (bad_string); other fields with one are not codes, numbers or
+	 * periods, and say so below. */
+	if (c == CSV_NOTE && utf8_control(s, len, true) != -1)
+		return csv_problem(p, p->row_line, col,
+		    _("the note holds a line break or another control "
+		      "character; keep it on one line"));
 	if (len == 0 && c == CSV_VALUE)
 		return csv_problem(p, p->row_line, col,
 		    _("the value is empty; fill in the figure (0 when there "
