@@ -35,7 +35,8 @@ int
 keys_client_load(const char *server, const char *public_file,
     const char *secret_file, struct key_client *out, char *err, size_t errlen)
 {
-	struct stat st;
+	char why[256], *text;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (public_file[0] == '\0' || secret_file[0] == '\0') {
@@ -48,20 +49,24 @@ keys_client_load(const char *server, const char *public_file,
 		memcpy(out->server, server, sizeof(out->server));
 	else if (load_key(server, out->server, err, errlen) == -1)
 		return -1;
-	if (stat(secret_file, &st) == -1) {
-		snprintf(err, errlen, "%s: %s", secret_file, strerror(errno));
+	/* The secret key as the daemon's own: a regular file owned by root
+	 * or this user, readable by nobody else, checked on the open file. */
+	if ((text = keys_file_read(
+		 secret_file, true, (uid_t)-1, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen, "secret key %s", why);
 		return -1;
 	}
-	if (st.st_mode & 077) {
-		snprintf(err, errlen,
-		    "secret key %s is accessible by others (mode %04o); fix "
-		    "it with: chmod 600 %s",
-		    secret_file, (unsigned)(st.st_mode & 07777), secret_file);
+	rc = keys_parse_key(text, out->secret_key, why, sizeof(why));
+	explicit_bzero(text, strlen(text));
+	free(text);
+	if (rc == -1) {
+		snprintf(err, errlen, "%s: %s", secret_file, why);
 		return -1;
 	}
-	if (load_key(public_file, out->public_key, err, errlen) == -1 ||
-	    load_key(secret_file, out->secret_key, err, errlen) == -1)
+	if (load_key(public_file, out->public_key, err, errlen) == -1) {
+		explicit_bzero(out, sizeof(*out));
 		return -1;
+	}
 	return 0;
 }
 
@@ -103,8 +108,8 @@ file_trusted(
 		user_name(st.st_uid, owner, sizeof(owner));
 		user_name(want, self, sizeof(self));
 		snprintf(err, errlen,
-		    "%s belongs to %s, neither root nor the daemon's user "
-		    "%s: its owner could %s; fix it with: chown %s %s",
+		    "%s belongs to %s, neither root nor the user %s it runs "
+		    "as: its owner could %s; fix it with: chown %s %s",
 		    path, owner, self,
 		    secret ? "give the key away" : "add a key",
 		    pw != NULL ? pw->pw_name : "root", path);

@@ -421,7 +421,7 @@ START_TEST(check_refuses_foreign_owner)
 	harness_daemon_init(&dm, extra);
 	ck_assert_int_eq(harness_run(check, NULL, &err, RUN_S), 1);
 	ck_assert_msg(strstr(err, "belongs to uid 54321, neither root nor "
-				  "the daemon's user") != NULL,
+				  "the user ") != NULL,
 	    "%s", err);
 	ck_assert_msg(strstr(err, "fix it with: chown ") != NULL, "%s", err);
 	free(err);
@@ -592,6 +592,37 @@ START_TEST(agent_run_refused_like_check)
 }
 END_TEST
 
+/* The agent's secret key is held to the daemon's rule: a file another
+ * user owns is refused, even at mode 0600 (its owner could swap the key).
+ * Needs root for chown. */
+START_TEST(agent_refuses_foreign_secret_key)
+{
+	char path[1024], key[1024], *err, *text;
+	const char *argv[] = { AGENT_BIN, "-n", "-c", path, NULL };
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "check_cli: not root, agent owner skipped\n");
+		return;
+	}
+	refused_files();
+	keygen("agent");
+	snprintf(path, sizeof(path), "%s/agent.conf", tmp);
+	snprintf(key, sizeof(key), "%s/agent.key", tmp);
+	ck_assert_int_eq(chown(key, 54321, (gid_t)-1), 0);
+	text = with_tmp("[agent]\nid = k\ndistrict = 320583\n"
+			"server_key = @TMP@/server.pub\n"
+			"public_key_file = @TMP@/agent.pub\n"
+			"secret_key_file = @TMP@/agent.key\n");
+	harness_write_file(path, text);
+	ck_assert_int_eq(harness_run(argv, NULL, &err, RUN_S), 2);
+	ck_assert_msg(strstr(err, "belongs to uid 54321") != NULL &&
+			  strstr(err, "fix it with: chown ") != NULL,
+	    "%s", err);
+	free(err);
+	free(text);
+}
+END_TEST
+
 /* --- drop-ins at a reload ------------------------------------------------- */
 
 /* The target the daemon gave agg/output_value/'*'/city/2024 (the nearest,
@@ -683,6 +714,7 @@ cli_suite(void)
 	tcase_add_test(tc, check_site_file);
 	tcase_add_loop_test(tc, agent_check, 0, NELEM(agent_checks));
 	tcase_add_test(tc, agent_run_refused_like_check);
+	tcase_add_test(tc, agent_refuses_foreign_secret_key);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("reload");
