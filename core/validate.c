@@ -191,6 +191,9 @@ const char *const validate_reject_codes[VALIDATE_REJECT_CODES] = {
 	"implausible",
 	"duplicate_key",
 	"bad_status",
+	"bad_file",
+	"file_rejected",
+	"file_unknown",
 };
 
 const char *const validate_retry_codes[VALIDATE_RETRY_CODES] = {

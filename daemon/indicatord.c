@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "filetx.h"
 #include "indicatord.h"
 #include "lockfile.h"
 #include "version.h"
@@ -310,11 +311,20 @@ run(struct daemon *d)
 	}
 	char drain[64];
 	int wait_ms = notify_wait_ms(1000), n;
+	struct timespec ts;
+	int64_t expire_at = 0, mono;
 	bool idle;
 
 	while (!daemon_quit) {
 		notify_watchdog();
 		notify_status(d);
+		/* Files left open too long (filetx.h), hourly. */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		mono = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		if (mono >= expire_at) {
+			filetx_expire(d);
+			expire_at = mono + FILETX_EXPIRE_EVERY_MS;
+		}
 		if (daemon_reload) {
 			char why[512];
 

@@ -46,6 +46,14 @@ struct counters {
 	 * not counted again), each RETRY_LATER once. */
 	uint64_t rejections[VALIDATE_REJECT_CODES];
 	uint64_t retries[VALIDATE_RETRY_CODES];
+	/* File transactions (filetx.c): parts answered STAGED; files stored
+	 * whole, refused, abandoned (never completed: superseded or
+	 * expired); and, a gauge, files open now. */
+	uint64_t staged;
+	uint64_t files_stored;
+	uint64_t files_rejected;
+	uint64_t files_abandoned;
+	uint64_t files_open;
 };
 
 /* meta: "report_ms/DISTRICT", the time of the district's last accepted
@@ -226,6 +234,17 @@ void ingest_destroy(struct ingest **ing);
  * when the socket failed.
  */
 int ingest_batch(struct daemon *d);
+
+/*
+ * In the batch's write transaction t: logs every observation of the valid
+ * report r (v: its validation, with the canonical values) as its key's
+ * latest revision, with r's seq, into the aggregates, and notes the
+ * district's last report. For a report accepted alone and for each part
+ * of a file (filetx.c). 0, STORE_FULL or -1.
+ */
+int ingest_apply_report(struct daemon *d, struct store_txn *t,
+    const Indicator__Report *r, const struct validation *v, int64_t now,
+    uint64_t batch);
 
 /* Brings obs and agg up to date with the log (a checkpoint): writes the
  * latest values and aggregates changed since the last one, and "applied",

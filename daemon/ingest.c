@@ -11,6 +11,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "filetx.h"
 #include "indicatord.h"
 #include "validate.h"
 #include "xmalloc.h"
@@ -138,6 +139,7 @@ struct ingest {
 	size_t cap;
 	struct log_limit reject_limit;
 	bool full_logged;
+	struct filetx_answer file; /* a part of a file's answer */
 };
 
 struct ingest *
@@ -163,6 +165,7 @@ ingest_destroy(struct ingest **ingp)
 		free(ing->msgs[i].ack);
 	}
 	free(ing->msgs);
+	filetx_answer_free(&ing->file);
 	arena_reset(&ing->arena);
 	free(ing->arena.head);
 	free(ing);
@@ -260,6 +263,28 @@ msg_reject(struct msg *m, uint64_t seq, uint64_t expected)
 	ack.n_errors = v->nerrors;
 	ack.errors = ptrs;
 	msg_set_ack(m, &ack);
+	free(ptrs);
+	free(errs);
+}
+
+/* A part of a file: filetx.c's answer. */
+static void
+msg_file_answer(struct msg *m, uint64_t seq, const struct filetx_answer *ans)
+{
+	Indicator__Ack ack = INDICATOR__ACK__INIT;
+	Indicator__ObservationError *errs, **ptrs;
+
+	filetx_ack(ans, &ack, &errs, &ptrs);
+	ack.seq = seq;
+	ack.expected_seq = seq + 1;
+	msg_set_ack(m, &ack);
+	m->ack_code = ans->code;
+	/* Counted and logged with the report's own errors. */
+	if (ans->code != NULL) {
+		m->val.code = ans->code;
+		strlcpy_ok(m->val.message, ans->message,
+		    sizeof(m->val.message));
+	}
 	free(ptrs);
 	free(errs);
 }
@@ -477,11 +502,12 @@ latest_prev(struct daemon *d, struct store_txn *t, const struct store_obs *o,
 	return rc;
 }
 
-static int
-apply_observations(struct daemon *d, struct store_txn *t, struct msg *m,
-    int64_t now, uint64_t batch)
+int
+ingest_apply_report(struct daemon *d, struct store_txn *t,
+    const Indicator__Report *r, const struct validation *v, int64_t now,
+    uint64_t batch)
 {
-	Indicator__Report *r = m->am->report;
+	char name[sizeof(META_REPORT_MS) + IND_CODE_MAX];
 	struct store_ref prev;
 	struct store_obs o;
 	bool had_prev;
@@ -496,8 +522,8 @@ apply_observations(struct daemon *d, struct store_txn *t, struct msg *m,
 		strlcpy_ok(o.industry, src->industry, sizeof(o.industry));
 		strlcpy_ok(o.metric, src->metric, sizeof(o.metric));
 		strlcpy_ok(o.period, src->period, sizeof(o.period));
-		o.value = m->val.values[i];
-		strlcpy_ok(o.unit, m->val.metrics[i]->unit, sizeof(o.unit));
+		o.value = v->values[i];
+		strlcpy_ok(o.unit, v->metrics[i]->unit, sizeof(o.unit));
 		o.sent_value = src->value;
 		strlcpy_ok(o.sent_unit, src->unit, sizeof(o.sent_unit));
 		o.status = src->status;
@@ -522,7 +548,10 @@ apply_observations(struct daemon *d, struct store_txn *t, struct msg *m,
 			return rc;
 	}
 	d->count.observations += r->n_observations;
-	return 0;
+	/* The district's last report, for the metrics after a restart (the
+	 * district is registered: at most its code's length). */
+	snprintf(name, sizeof(name), META_REPORT_MS "%s", r->district);
+	return store_meta_put(t, name, (uint64_t)now);
 }
 
 /* The exactly-once rule: seq == last + 1 is processed, seq <= last is a
@@ -532,6 +561,7 @@ apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now,
     uint64_t batch)
 {
 	Indicator__Report *r = m->am->report;
+	struct filetx_answer *file = &d->ing->file;
 	struct store_seq st;
 	const void *buf;
 	size_t len;
@@ -572,21 +602,27 @@ apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now,
 		    st.last_seq + 1, "out_of_order", why);
 		return 0;
 	}
-	if (m->invalid) {
+	/* A part of a file is decided by filetx.c (and any report ends a
+	 * file it is not the next part of). */
+	if ((rc = filetx_take(d, t, r, &m->val, m->invalid, now, batch,
+		 file)) != 0)
+		return rc;
+	if (file->status != 0) {
+		msg_file_answer(m, r->seq, file);
+		if (file->status == INDICATOR__ACK_STATUS__REJECTED) {
+			rc = store_reject_put(t, r->agent_id, r->epoch, r->seq,
+			    m->ack, m->acklen);
+			st.rejected++;
+		} else if (file->status == INDICATOR__ACK_STATUS__ACCEPTED) {
+			st.accepted++;
+		}
+	} else if (m->invalid) {
 		msg_reject(m, r->seq, r->seq + 1);
 		rc = store_reject_put(
 		    t, r->agent_id, r->epoch, r->seq, m->ack, m->acklen);
 		st.rejected++;
 	} else {
-		char name[sizeof(META_REPORT_MS) + IND_CODE_MAX];
-
-		rc = apply_observations(d, t, m, now, batch);
-		/* The district's last report, for the metrics after a
-		 * restart (the district is registered: at most its code's
-		 * length). */
-		snprintf(name, sizeof(name), META_REPORT_MS "%s", r->district);
-		if (rc == 0)
-			rc = store_meta_put(t, name, (uint64_t)now);
+		rc = ingest_apply_report(d, t, r, &m->val, now, batch);
 		msg_answer(m, INDICATOR__ACK_STATUS__ACCEPTED, r->seq,
 		    r->seq + 1, NULL, NULL);
 		st.accepted++;
@@ -962,6 +998,9 @@ send_acks(struct daemon *d, struct ingest *ing)
 			break;
 		case INDICATOR__ACK_STATUS__DUPLICATE:
 			d->count.duplicate++;
+			break;
+		case INDICATOR__ACK_STATUS__STAGED:
+			d->count.staged++;
 			break;
 		case INDICATOR__ACK_STATUS__RETRY_LATER:
 			d->count.retry++;

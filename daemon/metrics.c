@@ -152,6 +152,21 @@ render(const struct control_stats *s, bool ready, FILE *f)
 	    c->rate_limited);
 	counter(f, "indicatord_heartbeats_total", "Heartbeats answered.",
 	    c->heartbeats);
+	counter(f, "indicatord_parts_staged_total",
+	    "Parts of files answered STAGED.", c->staged);
+	counter(f, "indicatord_files_stored_total",
+	    "Files of several parts (or one part, with file fields) stored "
+	    "whole.",
+	    c->files_stored);
+	counter(f, "indicatord_files_rejected_total",
+	    "Files refused whole.", c->files_rejected);
+	counter(f, "indicatord_files_abandoned_total",
+	    "Files left incomplete and discarded: another report took their "
+	    "next seq, or no part came for 7 days.",
+	    c->files_abandoned);
+	gauge(f, "indicatord_files_open",
+	    "Files with parts staged, waiting for their last part.",
+	    (double)c->files_open);
 	counter(f, "indicatord_observations_total", "Observations stored.",
 	    c->observations);
 	counter(f, "indicatord_batches_total",

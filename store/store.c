@@ -32,7 +32,17 @@
  * of a small file). */
 #define STORE_ID_EVERY_MS 1000
 
-enum store_db { DB_OBS, DB_LOG, DB_SEQ, DB_REJECT, DB_AGG, DB_META, DB_COUNT };
+enum store_db {
+	DB_OBS,
+	DB_LOG,
+	DB_SEQ,
+	DB_REJECT,
+	DB_AGG,
+	DB_META,
+	DB_STAGE,
+	DB_STAGED,
+	DB_COUNT
+};
 
 static const char *const db_names[DB_COUNT] = {
 	"obs",
@@ -41,6 +51,8 @@ static const char *const db_names[DB_COUNT] = {
 	"reject",
 	"agg",
 	"meta",
+	"stage",
+	"staged",
 };
 
 struct store {
@@ -1505,6 +1517,192 @@ store_meta_put(struct store_txn *t, const char *name, uint64_t value)
 		return -1;
 	put_be64(buf, value);
 	return txn_put(t, DB_META, name, strlen(name), buf, sizeof(buf));
+}
+
+/*
+ * Files being staged (docs/protocol.md, "File transactions"): "stage"
+ * holds one FileStage per (agent_id, epoch), keyed as seq is; "staged"
+ * its parts, keyed by (agent_id, epoch, part).
+ */
+
+static int
+stage_decode(const MDB_val *v, struct store_stage *out)
+{
+	Indicator__Store__FileStage *m;
+
+	m = indicator__store__file_stage__unpack(NULL, v->mv_size, v->mv_data);
+	if (m == NULL) {
+		log_error("store: corrupt file stage record");
+		return -1;
+	}
+	out->file_id = m->file_id;
+	out->parts = m->parts;
+	out->received = m->received;
+	out->first_seq = m->first_seq;
+	out->started_ms = m->started_ms;
+	out->last_ms = m->last_ms;
+	out->rejected = m->rejected;
+	out->bytes = m->bytes;
+	indicator__store__file_stage__free_unpacked(m, NULL);
+	return 0;
+}
+
+int
+store_stage_get(struct store_txn *t, const char *agent_id, uint64_t epoch,
+    struct store_stage *out)
+{
+	struct key k;
+	MDB_val v;
+	int rc;
+
+	if (key_seq(&k, agent_id, epoch) == -1)
+		return -1;
+	if ((rc = txn_get(t, DB_STAGE, k.b, k.len, &v)) != 0)
+		return rc;
+	return stage_decode(&v, out);
+}
+
+int
+store_stage_put(struct store_txn *t, const char *agent_id, uint64_t epoch,
+    const struct store_stage *st)
+{
+	Indicator__Store__FileStage m = INDICATOR__STORE__FILE_STAGE__INIT;
+	unsigned char buf[96];
+	struct key k;
+	size_t len;
+
+	if (key_seq(&k, agent_id, epoch) == -1)
+		return -1;
+	m.file_id = st->file_id;
+	m.parts = st->parts;
+	m.received = st->received;
+	m.first_seq = st->first_seq;
+	m.started_ms = st->started_ms;
+	m.last_ms = st->last_ms;
+	m.rejected = st->rejected;
+	m.bytes = st->bytes;
+	/* Eight varints: at most 8 * 11 bytes. */
+	len = indicator__store__file_stage__pack(&m, buf);
+	return txn_put(t, DB_STAGE, k.b, k.len, buf, len);
+}
+
+int
+store_stage_del(struct store_txn *t, const char *agent_id, uint64_t epoch)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	struct key kb;
+	int rc;
+
+	if (!t->write) {
+		log_error("store: stage: delete in a read transaction");
+		return -1;
+	}
+	if (key_seq(&kb, agent_id, epoch) == -1)
+		return -1;
+	if (t->have[DB_STAGE]) {
+		k.mv_size = kb.len;
+		k.mv_data = kb.b;
+		rc = mdb_del(t->txn, t->s->dbi[DB_STAGE], &k, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return txn_fail(t, "stage", rc);
+	}
+	/* Every part: the keys that start with (agent_id, epoch), each
+	 * found afresh (a deleted cursor's position is LMDB's to define). */
+	rc = cursor_first(t, DB_STAGED, kb.b, kb.len, &c, &k, &v);
+	if (rc == STORE_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	while (mdb_has_prefix(&k, kb.b, kb.len)) {
+		if ((rc = mdb_cursor_del(c, 0)) != 0) {
+			rc = txn_fail(t, "staged", rc);
+			break;
+		}
+		k.mv_size = kb.len;
+		k.mv_data = kb.b;
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
+			break;
+		}
+		if (rc != 0) {
+			rc = store_fail("staged", rc);
+			break;
+		}
+	}
+	mdb_cursor_close(c);
+	return rc;
+}
+
+int
+store_stage_scan(struct store_txn *t,
+    int (*fn)(const char *agent_id, uint64_t epoch,
+	const struct store_stage *st, void *arg),
+    void *arg)
+{
+	char agent_id[IND_AGENT_ID_MAX + 1];
+	struct store_stage st;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	rc = cursor_first(t, DB_STAGE, NULL, 0, &c, &k, &v);
+	if (rc == STORE_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	do {
+		const char *p = k.mv_data;
+		size_t n = strnlen(p, k.mv_size);
+
+		if (n == 0 || n > IND_AGENT_ID_MAX || k.mv_size != n + 1 + 8) {
+			log_error("store: corrupt file stage key");
+			rc = -1;
+			break;
+		}
+		memcpy(agent_id, p, n + 1);
+		if (stage_decode(&v, &st) == -1) {
+			rc = -1;
+			break;
+		}
+		rc = fn(agent_id, get_be64((const unsigned char *)p + n + 1),
+		    &st, arg);
+		if (rc != 0)
+			break;
+	} while ((rc = cursor_next(c, DB_STAGE, &k, &v)) == 0);
+	mdb_cursor_close(c);
+	return rc == 1 ? 0 : rc;
+}
+
+int
+store_staged_put(struct store_txn *t, const char *agent_id, uint64_t epoch,
+    uint32_t part, const void *buf, size_t len)
+{
+	struct key k;
+
+	if (key_seq(&k, agent_id, epoch) == -1)
+		return -1;
+	key_add_be64(&k, part);
+	return txn_put(t, DB_STAGED, k.b, k.len, buf, len);
+}
+
+int
+store_staged_get(struct store_txn *t, const char *agent_id, uint64_t epoch,
+    uint32_t part, const void **buf, size_t *len)
+{
+	struct key k;
+	MDB_val v;
+	int rc;
+
+	if (key_seq(&k, agent_id, epoch) == -1)
+		return -1;
+	key_add_be64(&k, part);
+	if ((rc = txn_get(t, DB_STAGED, k.b, k.len, &v)) != 0)
+		return rc;
+	*buf = v.mv_data;
+	*len = v.mv_size;
+	return 0;
 }
 
 static int

@@ -11,6 +11,9 @@
  *   reject (agent_id, epoch, seq) -> the packed Ack that rejected it
  *   agg    topic "agg/<metric>/<industry>/<scope>/<period>" -> packed Aggregate
  *   meta   name -> value (counters such as the publish seq)
+ *   stage  (agent_id, epoch) -> FileStage: the file whose parts are being
+ *          staged (docs/protocol.md, "File transactions"); at most one
+ *   staged (agent_id, epoch, part) -> that part's packed Report
  *
  * The log is the truth; obs and agg are derived from it. The daemon appends
  * to the log on its acknowledgement path and brings obs and agg up to date
@@ -98,6 +101,18 @@ struct store_seq {
 	int64_t last_seen_ms;
 	uint64_t accepted;
 	uint64_t rejected;
+};
+
+/* A file being staged for one (agent_id, epoch): FileStage. */
+struct store_stage {
+	uint64_t file_id;
+	uint32_t parts;
+	uint32_t received; /* parts taken, 1 .. parts - 1 */
+	uint64_t first_seq; /* part 1's seq */
+	int64_t started_ms;
+	int64_t last_ms; /* when the latest part came */
+	uint32_t rejected; /* the part that refused the file; 0: none */
+	uint64_t bytes; /* the staged parts' size */
 };
 
 /* Filter for store_obs_scan(): NULL or "" fields match anything. */
@@ -249,6 +264,27 @@ int store_agg_scan(struct store_txn *t, const char *prefix,
 /* Named 64-bit counters (e.g. "pub_seq"); get gives 0 for an absent name. */
 int store_meta_get(struct store_txn *t, const char *name, uint64_t *out);
 int store_meta_put(struct store_txn *t, const char *name, uint64_t value);
+
+/*
+ * Files being staged. get: 0 with *out filled, STORE_NOTFOUND or -1. del
+ * removes the stage record and every staged part of (agent_id, epoch)
+ * (none: not an error). scan: each stage record in key order; fn returns
+ * 0 to go on, nonzero to stop (returned). staged_get: *buf points into the
+ * store, valid until the transaction ends; do not free.
+ */
+int store_stage_get(struct store_txn *t, const char *agent_id, uint64_t epoch,
+    struct store_stage *out);
+int store_stage_put(struct store_txn *t, const char *agent_id, uint64_t epoch,
+    const struct store_stage *st);
+int store_stage_del(struct store_txn *t, const char *agent_id, uint64_t epoch);
+int store_stage_scan(struct store_txn *t,
+    int (*fn)(const char *agent_id, uint64_t epoch,
+	const struct store_stage *st, void *arg),
+    void *arg);
+int store_staged_put(struct store_txn *t, const char *agent_id, uint64_t epoch,
+    uint32_t part, const void *buf, size_t len);
+int store_staged_get(struct store_txn *t, const char *agent_id, uint64_t epoch,
+    uint32_t part, const void **buf, size_t *len);
 
 /* Sizes and counts, from a read transaction. */
 int store_stat(struct store_txn *t, struct store_stat *out);
