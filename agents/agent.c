@@ -427,8 +427,8 @@ agent_status_dead(uint64_t seq, const void *report, size_t report_len,
 	struct agent *a = arg;
 
 	printf(_("dead report seq %llu:\n"), (unsigned long long)seq);
-	agent_rejection(a, seq, report, report_len, ack, ack_len, src, src_len,
-	    &lines, NULL, NULL);
+	agent_rejection(a, NULL, seq, report, report_len, ack, ack_len, src,
+	    src_len, &lines, NULL, NULL);
 	for (size_t i = 0; i < lines.n; i++)
 		printf("  %s\n", lines.v[i]);
 	agent_lines_free(&lines);

@@ -39,10 +39,11 @@ struct agent {
 	unsigned long accepted;
 	unsigned long duplicate;
 	unsigned long rejected;
+	unsigned long staged; /* parts STAGED, their file not yet decided */
 	bool failed; /* a bad file, a rejected report or an error */
 
 	/* For the metrics (agent_metrics.c). */
-	unsigned long files_taken; /* run: moved to done/ */
+	unsigned long files_taken; /* run: moved to done/ (stored whole) */
 	unsigned long files_rejected; /* run: moved to rejected/ */
 	int64_t last_ack_wall_ms; /* 0: none yet */
 	bool reachable; /* an answer came, none is overdue since */
@@ -102,11 +103,12 @@ int agent_read_file(struct agent *a, const char *path, const char *name,
 /*
  * The drop directory of `run`: files named *.csv (not starting with '.')
  * that are closed after writing in it or moved into it are enqueued as by
- * agent_enqueue_file(), then moved to done/ (or, when bad, to rejected/
- * next to a NAME.err that says why). A file's identity (name, size, mtime,
- * inode) is marked in the outbox in the transaction that enqueues it, so a
- * file enqueued but not yet moved when the agent stopped is moved at the
- * next start, not enqueued twice.
+ * agent_enqueue_file(), then moved to sending/ (or, when bad, to rejected/
+ * next to a NAME.err that says why); from sending/ to done/ once the
+ * daemon has stored the whole file, to rejected/ when it refused it. A file's
+ * identity (name, size, mtime, inode) is marked in the outbox in the
+ * transaction that enqueues it, so a file enqueued but not yet moved when the
+ * agent stopped is moved at the next start, not enqueued twice.
  */
 struct agent_drop;
 
@@ -126,12 +128,17 @@ int agent_drop_scan(struct agent_drop *d);
 int agent_drop_events(struct agent_drop *d);
 /*
  * The daemon rejected a report of the file whose identity is mark (taken
- * as name): the file moves from done/ to rejected/ (or stays there when
- * an earlier report of it was rejected), and lines are added to its
- * .err. Logged; nothing is returned.
+ * as name): the file moves from sending/ (or done/, where an agent from
+ * before file transactions put it) to rejected/, or stays there when an
+ * earlier report of it was rejected, and lines are added to its .err.
+ * Logged; nothing is returned.
  */
 void agent_drop_rejected(struct agent_drop *d, const char *name,
     const char *mark, const struct agent_lines *lines);
+/* The daemon stored the file of mark (taken as name) whole: it moves from
+ * sending/ to done/. Logged; nothing is returned. */
+void agent_drop_stored(
+    struct agent_drop *d, const char *name, const char *mark);
 
 /* agent_flush.c */
 
@@ -196,10 +203,16 @@ void agent_metrics_stop(void);
  * (industry/metric/period): ...". Translated; the accepted values are
  * listed from the agent's registry. *file and *mark (when not NULL)
  * receive the source's file and mark as new strings, NULL when none.
+ * For a part of a file, the errors the daemon places in another part
+ * (ObservationError.part) are told at that part's line, read from ob
+ * while it is pending there (NULL: not read, as from inside a scan); a
+ * later part refused only because the file was (file_rejected, no error
+ * of its own) gives no line.
  */
-void agent_rejection(struct agent *a, uint64_t seq, const void *report,
-    size_t report_len, const void *ack, size_t ack_len, const void *src,
-    size_t src_len, struct agent_lines *out, char **file, char **mark);
+void agent_rejection(struct agent *a, struct outbox *ob, uint64_t seq,
+    const void *report, size_t report_len, const void *ack, size_t ack_len,
+    const void *src, size_t src_len, struct agent_lines *out, char **file,
+    char **mark);
 
 /*
  * One problem of an observation, for the clerk: the line "FILE:LINE:COL:

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE /* renameat2 */
 
 #include <sys/inotify.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -51,6 +52,10 @@ struct agent_stream {
 	uint64_t last_seq;
 	size_t reports;
 	bool failed; /* the outbox failed */
+	/* A file of several reports: its parts carry these
+	 * (docs/protocol.md, "File transactions"); parts 1: none. */
+	uint64_t file_id;
+	uint32_t parts;
 };
 
 /* One file's enqueue. */
@@ -84,6 +89,7 @@ struct agent_drop {
 	int dirfd;
 	int donefd;
 	int rejfd;
+	int sendfd; /* sending/: enqueued, not yet stored whole or refused */
 	int ino; /* inotify */
 };
 
@@ -333,6 +339,11 @@ agent_build_report(
 	report.sent_at_ms = st->sent_at_ms;
 	report.n_observations = st->n;
 	report.observations = obsp;
+	if (st->parts > 1) {
+		report.file_id = st->file_id;
+		report.part = (uint32_t)st->reports + 1;
+		report.parts = st->parts;
+	}
 	msg.body_case = INDICATOR__AGENT_MESSAGE__BODY_REPORT;
 	msg.report = &report;
 
@@ -381,19 +392,45 @@ agent_stream_row(const struct csv_row *row, void *arg)
 	return agent_stream_flush(st);
 }
 
+/* A file id for the daemon: random, never 0. */
+static uint64_t
+agent_file_id(void)
+{
+	uint64_t id = 0;
+
+	while (id == 0)
+		if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+			id = (uint64_t)agent_wall_ms() ^ (uint64_t)getpid()
+							     << 32;
+	return id;
+}
+
 /* The second pass, into one outbox batch: 0, -1 (the outbox failed) or
- * AGENT_FILE_BAD (the file changed since the first pass). */
+ * AGENT_FILE_BAD (the file changed since the first pass, or is too big).
+ * rows: what the first pass counted, which makes the parts. */
 static int
-agent_stream_file(struct agent *a, FILE *fp, struct agent_file *f)
+agent_stream_file(
+    struct agent *a, FILE *fp, struct agent_file *f, unsigned long rows)
 {
 	struct agent_stream st;
-	unsigned long rows = 0;
+	unsigned long parts =
+	    (rows + a->cfg.report_size - 1) / a->cfg.report_size;
 	int rc;
 
+	if (parts > IND_FILE_PARTS_MAX) {
+		agent_problem_line(&f->problems, f->name, 0, 0,
+		    _("the file makes more reports than one file may (its "
+		      "rows in reports of report_size rows); split it into "
+		      "smaller files"));
+		return AGENT_FILE_BAD;
+	}
 	memset(&st, 0, sizeof(st));
 	st.a = a;
 	st.f = f;
 	st.sent_at_ms = agent_wall_ms();
+	st.parts = (uint32_t)parts;
+	if (parts > 1)
+		st.file_id = agent_file_id();
 	if ((st.batch = outbox_batch_begin(a->ob)) == NULL)
 		return -1;
 	st.rows = xcalloc(a->cfg.report_size, sizeof(*st.rows));
@@ -404,6 +441,11 @@ agent_stream_file(struct agent *a, FILE *fp, struct agent_file *f)
 		agent_stream_flush(&st);
 	if (st.failed)
 		rc = -1;
+	if (rc == 0 && st.reports != parts) {
+		agent_problem_line(&f->problems, f->name, 0, 0,
+		    _("the file changed while it was read; save it again"));
+		rc = AGENT_FILE_BAD;
+	}
 	if (rc == 0 && f->mark != NULL)
 		rc = outbox_batch_mark(st.batch, f->mark, f->mark_len);
 	if (rc == 0) {
@@ -433,7 +475,7 @@ agent_enqueue_fp(struct agent *a, FILE *fp, struct agent_file *f)
 	rc = agent_csv_pass(a, fp, f, NULL, NULL, NULL, true, &rows);
 	if (rc != 0 || rows == 0)
 		return rc;
-	return agent_stream_file(a, fp, f);
+	return agent_stream_file(a, fp, f, rows);
 }
 
 /* The last line about a refused file, after its problems. */
@@ -550,7 +592,7 @@ agent_drop_open(struct agent *a)
 	const char *dir = a->cfg.drop_dir;
 
 	d->a = a;
-	d->dirfd = d->donefd = d->rejfd = d->ino = -1;
+	d->dirfd = d->donefd = d->rejfd = d->sendfd = d->ino = -1;
 	if (mkdir(dir, 0777) == -1 && errno != EEXIST) {
 		log_error("agent: mkdir %s: %s", dir, strerror(errno));
 		goto drop_close;
@@ -560,7 +602,8 @@ agent_drop_open(struct agent *a)
 		goto drop_close;
 	}
 	if ((d->donefd = agent_drop_subdir(d, "done")) == -1 ||
-	    (d->rejfd = agent_drop_subdir(d, "rejected")) == -1)
+	    (d->rejfd = agent_drop_subdir(d, "rejected")) == -1 ||
+	    (d->sendfd = agent_drop_subdir(d, "sending")) == -1)
 		goto drop_close;
 	if ((d->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
 	    inotify_add_watch(
@@ -585,6 +628,8 @@ agent_drop_close(struct agent_drop **dp)
 		close(d->ino);
 	if (d->rejfd != -1)
 		close(d->rejfd);
+	if (d->sendfd != -1)
+		close(d->sendfd);
 	if (d->donefd != -1)
 		close(d->donefd);
 	if (d->dirfd != -1)
@@ -762,6 +807,8 @@ agent_drop_rejected(struct agent_drop *d, const char *name, const char *mark,
     const struct agent_lines *lines)
 {
 	char where[NAME_MAX + 16], final[NAME_MAX + 16];
+	const char *sub = "done";
+	int from = d->donefd;
 
 	if (agent_drop_find(d->rejfd, name, mark, where, sizeof(where))) {
 		agent_drop_err(d, where, lines, true);
@@ -769,43 +816,73 @@ agent_drop_rejected(struct agent_drop *d, const char *name, const char *mark,
 		    name, where);
 		return;
 	}
-	if (!agent_drop_find(d->donefd, name, mark, where, sizeof(where))) {
-		log_warn("agent: %s: no longer in done/: the reasons are in "
-			 "the log only",
+	/* In sending/ until the daemon decides; in done/ when an agent
+	 * from before file transactions enqueued it. */
+	if (agent_drop_find(d->sendfd, name, mark, where, sizeof(where))) {
+		from = d->sendfd;
+		sub = "sending";
+	} else if (!agent_drop_find(
+		       d->donefd, name, mark, where, sizeof(where))) {
+		log_warn("agent: %s: no longer in sending/: the reasons are "
+			 "in the log only",
 		    name);
 		return;
 	}
-	if (agent_drop_move_from(d, d->donefd, where, name, d->rejfd,
-		"rejected", final, sizeof(final)) == -1)
+	if (agent_drop_move_from(d, from, where, name, d->rejfd, "rejected",
+		final, sizeof(final)) == -1)
 		return;
 	agent_drop_err(d, final, lines, false);
-	log_warn(
-	    "agent: %s: moved from done/%s to rejected/%s", name, where, final);
+	log_warn("agent: %s: moved from %s/%s to rejected/%s", name, sub, where,
+	    final);
 	d->a->files_rejected++;
 }
 
-/* Moves an enqueued file to done/, then forgets its mark. */
+void
+agent_drop_stored(struct agent_drop *d, const char *name, const char *mark)
+{
+	char where[NAME_MAX + 16], final[NAME_MAX + 16];
+
+	if (!agent_drop_find(d->sendfd, name, mark, where, sizeof(where))) {
+		log_debug(
+		    "agent: %s: stored; not in sending/ (moved already)", name);
+		return;
+	}
+	if (agent_drop_move_from(d, d->sendfd, where, name, d->donefd, "done",
+		final, sizeof(final)) == -1)
+		return;
+	log_info("agent: %s: stored whole; moved to done/%s", name, final);
+	d->a->files_taken++;
+}
+
+/*
+ * Moves an enqueued file to sending/ (to done/ when it had no rows: there
+ * is nothing to wait for), then forgets its mark. It moves on when the
+ * daemon has answered its last report (agent_drop_stored(),
+ * agent_drop_rejected()).
+ */
 static int
-agent_drop_done(struct agent_drop *d, const char *name, const char *key,
+agent_drop_sent(struct agent_drop *d, const char *name, const char *key,
     size_t key_len, const struct agent_file *f)
 {
 	char final[NAME_MAX + 16];
+	bool empty = f != NULL && f->reports == 0;
 
-	if (agent_drop_move(d, name, d->donefd, "done", final, sizeof(final)) ==
-	    -1)
+	if (agent_drop_move(d, name, empty ? d->donefd : d->sendfd,
+		empty ? "done" : "sending", final, sizeof(final)) == -1)
 		return 0;
-	d->a->files_taken++;
 	if (f == NULL)
 		log_info("agent: %s: enqueued before a restart; moved to "
-			 "done/%s",
+			 "sending/%s",
 		    name, final);
-	else if (f->reports == 0)
+	else if (empty)
 		log_info("agent: %s: no rows; moved to done/%s", name, final);
 	else
 		log_info("agent: %s: %lu observations in %zu reports, "
-			 "seq %" PRIu64 "-%" PRIu64 "; moved to done/%s",
+			 "seq %" PRIu64 "-%" PRIu64 "; moved to sending/%s",
 		    name, f->observations, f->reports, f->first_seq,
 		    f->last_seq, final);
+	if (empty)
+		d->a->files_taken++;
 	if (key != NULL)
 		return outbox_unmark(d->a->ob, key, key_len);
 	return 0;
@@ -853,7 +930,7 @@ agent_drop_take(struct agent_drop *d, const char *name)
 	}
 	if (marked) {
 		fclose(fp);
-		return agent_drop_done(d, name, key, key_len, NULL);
+		return agent_drop_sent(d, name, key, key_len, NULL);
 	}
 
 	memset(&f, 0, sizeof(f));
@@ -875,7 +952,7 @@ agent_drop_take(struct agent_drop *d, const char *name)
 		    name, d->a->cfg.drop_dir);
 		return -1;
 	}
-	if (agent_drop_done(d, name, f.reports ? key : NULL, key_len, &f) == -1)
+	if (agent_drop_sent(d, name, f.reports ? key : NULL, key_len, &f) == -1)
 		return -1;
 	return f.reports > 0 ? 1 : 0;
 file_close:

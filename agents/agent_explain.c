@@ -222,10 +222,65 @@ source_lines(const Indicator__Store__ReportSource *src)
 	return lines;
 }
 
+/* Another part of the file, pending in the outbox: its report and
+ * source. */
+struct other_part {
+	Indicator__AgentMessage *msg;
+	Indicator__Store__ReportSource *src;
+	unsigned *lines;
+	unsigned cols[CSV_NCOLS];
+};
+
+static int
+other_part_report(uint64_t seq, const void *buf, size_t len, void *arg)
+{
+	struct other_part *op = arg;
+
+	(void)seq;
+	op->msg = indicator__agent_message__unpack(NULL, len, buf);
+	return 1;
+}
+
+/* Reads part seq of the file from ob; false when it is not there. */
+static bool
+other_part_read(struct outbox *ob, uint64_t seq, struct other_part *op)
+{
+	void *buf = NULL;
+	size_t len = 0;
+
+	memset(op, 0, sizeof(*op));
+	if (ob == NULL || outbox_source(ob, seq, &buf, &len) != 0)
+		return false;
+	op->src = indicator__store__report_source__unpack(NULL, len, buf);
+	free(buf);
+	if (op->src == NULL)
+		return false;
+	op->lines = source_lines(op->src);
+	for (size_t c = 0; c < CSV_NCOLS && c < op->src->n_columns; c++)
+		op->cols[c] = op->src->columns[c];
+	if (outbox_scan(ob, seq, 1, other_part_report, op) == -1 ||
+	    op->msg == NULL ||
+	    op->msg->body_case != INDICATOR__AGENT_MESSAGE__BODY_REPORT ||
+	    op->msg->report->seq != seq || op->lines == NULL)
+		return false;
+	return true;
+}
+
+static void
+other_part_free(struct other_part *op)
+{
+	indicator__agent_message__free_unpacked(op->msg, NULL);
+	if (op->src != NULL)
+		indicator__store__report_source__free_unpacked(op->src, NULL);
+	free(op->lines);
+	memset(op, 0, sizeof(*op));
+}
+
 void
-agent_rejection(struct agent *a, uint64_t seq, const void *report,
-    size_t report_len, const void *ackbuf, size_t ack_len, const void *srcbuf,
-    size_t src_len, struct agent_lines *out, char **file, char **mark)
+agent_rejection(struct agent *a, struct outbox *ob, uint64_t seq,
+    const void *report, size_t report_len, const void *ackbuf, size_t ack_len,
+    const void *srcbuf, size_t src_len, struct agent_lines *out, char **file,
+    char **mark)
 {
 	Indicator__Store__ReportSource *src = NULL;
 	Indicator__AgentMessage *msg;
@@ -234,6 +289,7 @@ agent_rejection(struct agent *a, uint64_t seq, const void *report,
 	char head[128];
 	const char *name;
 	Indicator__Ack *ack;
+	bool part = false;
 
 	if (file != NULL)
 		*file = NULL;
@@ -244,8 +300,11 @@ agent_rejection(struct agent *a, uint64_t seq, const void *report,
 		    NULL, src_len, srcbuf);
 	msg = indicator__agent_message__unpack(NULL, report_len, report);
 	if (msg != NULL &&
-	    msg->body_case == INDICATOR__AGENT_MESSAGE__BODY_REPORT)
+	    msg->body_case == INDICATOR__AGENT_MESSAGE__BODY_REPORT) {
 		r = msg->report;
+		part = r->parts > 1 && r->part >= 1 && r->part <= r->parts &&
+		       r->part <= seq;
+	}
 	snprintf(
 	    head, sizeof(head), _("report seq %llu"), (unsigned long long)seq);
 	name = src != NULL ? src->file : head;
@@ -266,21 +325,53 @@ agent_rejection(struct agent *a, uint64_t seq, const void *report,
 		    name, (unsigned long long)seq);
 		goto free_all;
 	}
-	if (src != NULL && lines != NULL)
+	/* The later parts of a file refused earlier say nothing new. */
+	if (part && ack->n_errors == 0 &&
+	    strcmp(ack->code, "file_rejected") == 0)
+		goto free_ack;
+	if (part && src != NULL && lines != NULL)
+		agent_lines_add(out,
+		    _("%s: the daemon refused the file at part %u of %u "
+		      "(report seq %llu, lines %u to %u): nothing of this "
+		      "file is stored"),
+		    name, r->part, r->parts, (unsigned long long)seq, lines[0],
+		    lines[src->n_lines - 1]);
+	else if (src != NULL && lines != NULL)
 		agent_lines_add(out,
 		    _("%s: the daemon refused report seq %llu (lines %u to "
 		      "%u): nothing of it is stored"),
 		    name, (unsigned long long)seq, lines[0],
 		    lines[src->n_lines - 1]);
-	if (ack->code[0] != '\0')
+	if (ack->code[0] != '\0' && strcmp(ack->code, "file_rejected") != 0)
 		agent_explain_report(a, out, name, src != NULL ? seq : 0,
 		    ack->code, ack->message);
 	for (size_t i = 0; i < ack->n_errors; i++) {
 		const Indicator__ObservationError *e = ack->errors[i];
 		Indicator__Observation empty = INDICATOR__OBSERVATION__INIT;
 		const Indicator__Observation *o = &empty;
+		struct other_part op;
 		char where[256];
 
+		if (e->part != 0 && part && e->part <= r->parts) {
+			/* An observation of another part of the file. */
+			uint64_t at = seq - r->part + e->part;
+
+			if (other_part_read(ob, at, &op) &&
+			    e->index < op.msg->report->n_observations &&
+			    e->index < op.src->n_lines)
+				agent_explain(a, out, op.src->file,
+				    op.lines[e->index], op.cols, e->code,
+				    e->message,
+				    op.msg->report->observations[e->index]);
+			else
+				agent_lines_add(out,
+				    _("%s: part %u of the file, observation "
+				      "%u: %s [%s]"),
+				    name, e->part, (unsigned)e->index,
+				    e->message, e->code);
+			other_part_free(&op);
+			continue;
+		}
 		if (r != NULL && e->index < r->n_observations)
 			o = r->observations[e->index];
 		if (lines != NULL && e->index < src->n_lines) {
@@ -293,11 +384,17 @@ agent_rejection(struct agent *a, uint64_t seq, const void *report,
 		    (unsigned)e->index, o->industry, o->metric, o->period);
 		agent_explain(a, out, where, 0, NULL, e->code, e->message, o);
 	}
-	if (src != NULL)
+	if (part && src != NULL)
+		agent_lines_add(out,
+		    _("%s: correct the lines above and send the whole file "
+		      "again"),
+		    name);
+	else if (src != NULL)
 		agent_lines_add(out,
 		    _("%s: other reports of this file may have been stored; "
 		      "correct the lines above and send the whole file again"),
 		    name);
+free_ack:
 	indicator__ack__free_unpacked(ack, NULL);
 free_all:
 	free(lines);

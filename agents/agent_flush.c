@@ -20,6 +20,7 @@
 #include "log.h"
 #include "keys.h"
 #include "indicator.pb-c.h"
+#include "store.pb-c.h"
 #include "xmalloc.h"
 
 #define AGENT_BACKOFF_MIN_MS 100
@@ -40,6 +41,8 @@ struct agent_flight {
 	unsigned backoff_ms; /* RETRY_LATER backoff; 0 before the first */
 	uint64_t send_no; /* f->sends when it was last sent */
 	bool done; /* acknowledged; dropped at the end of the round */
+	uint32_t part; /* a part of a file: part of parts; 0 0: alone */
+	uint32_t parts;
 };
 
 struct agent_flush {
@@ -149,9 +152,15 @@ agent_flight_add(uint64_t seq, const void *buf, size_t len, void *arg)
 	f->a->sent++;
 	msg = indicator__agent_message__unpack(NULL, len, buf);
 	if (msg != NULL &&
-	    msg->body_case == INDICATOR__AGENT_MESSAGE__BODY_REPORT)
+	    msg->body_case == INDICATOR__AGENT_MESSAGE__BODY_REPORT) {
 		f->a->observations += msg->report->n_observations;
-	else
+		if (msg->report->parts > 1 && msg->report->part >= 1 &&
+		    msg->report->part <= msg->report->parts &&
+		    msg->report->part <= seq) {
+			fl->part = msg->report->part;
+			fl->parts = msg->report->parts;
+		}
+	} else
 		log_debug(
 		    "agent: pending seq %" PRIu64 " does not decode", seq);
 	indicator__agent_message__free_unpacked(msg, NULL);
@@ -198,6 +207,59 @@ agent_flush_commit(struct agent_flush *f)
 	return rc;
 }
 
+/* Whether fl is a part of a file other than its last. */
+static bool
+agent_flight_held(const struct agent_flight *fl)
+{
+	return fl->parts > 1 && fl->part < fl->parts;
+}
+
+/*
+ * The last part of fl's file was answered (fl is it): the earlier parts,
+ * kept pending while the daemon held them (so that their sources could
+ * place its errors), go, with any still in flight. Before the last part
+ * leaves the outbox: a crash in between resends the last part, whose
+ * answer is the same again.
+ */
+static void
+agent_flush_file_end(struct agent_flush *f, const struct agent_flight *fl)
+{
+	uint64_t first = fl->seq - fl->part + 1;
+
+	if (fl->parts <= 1)
+		return;
+	if (outbox_remove_pending(f->a->ob, first, fl->seq - 1) == -1)
+		f->error = true;
+	for (size_t i = 0; i < f->nfl; i++) {
+		struct agent_flight *o = &f->fl[i];
+
+		if (o->seq >= first && o->seq < fl->seq && !o->done) {
+			o->done = true;
+			f->live--;
+		}
+	}
+}
+
+/* The file of report seq (its last part, or a report alone) is stored:
+ * a file of the drop directory moves to done/. */
+static void
+agent_flush_stored(struct agent_flush *f, uint64_t seq)
+{
+	Indicator__Store__ReportSource *src;
+	void *buf = NULL;
+	size_t len = 0;
+
+	if (f->a->drop == NULL || outbox_source(f->a->ob, seq, &buf, &len) != 0)
+		return;
+	src = indicator__store__report_source__unpack(NULL, len, buf);
+	free(buf);
+	if (src == NULL)
+		return;
+	if (src->mark[0] != '\0')
+		agent_drop_stored(f->a->drop, src->file, src->mark);
+	indicator__store__report_source__free_unpacked(src, NULL);
+}
+
 static void
 agent_flush_rejected(struct agent_flush *f, struct agent_flight *fl,
     const void *ack, size_t ack_len)
@@ -207,24 +269,30 @@ agent_flush_rejected(struct agent_flush *f, struct agent_flight *fl,
 	void *src = NULL;
 	size_t src_len = 0;
 
-	if (outbox_kill(f->a->ob, fl->seq, ack, ack_len) == -1)
-		f->error = true;
+	/* Told and moved first, while every part's source is here: a crash
+	 * before the kill resends, and the same answer comes again. */
 	if (outbox_source(f->a->ob, fl->seq, &src, &src_len) == -1)
 		f->error = true;
-	agent_rejection(f->a, fl->seq, fl->buf, fl->len, ack, ack_len, src,
-	    src_len, &lines, &file, &mark);
+	agent_rejection(f->a, f->a->ob, fl->seq, fl->buf, fl->len, ack, ack_len,
+	    src, src_len, &lines, &file, &mark);
 	free(src);
 	for (size_t i = 0; i < lines.n; i++)
 		log_error("agent: %s", lines.v[i]);
 	/* A file of the drop directory goes to rejected/ with the reasons,
 	 * as one the parser refused does. */
 	if (f->a->drop != NULL && file != NULL && mark != NULL &&
-	    mark[0] != '\0')
+	    mark[0] != '\0' && lines.n > 0)
 		agent_drop_rejected(f->a->drop, file, mark, &lines);
 	agent_lines_free(&lines);
 	free(file);
 	free(mark);
-	f->a->rejected++;
+	if (fl->parts > 1 && fl->part == fl->parts)
+		agent_flush_file_end(f, fl);
+	if (outbox_kill(f->a->ob, fl->seq, ack, ack_len) == -1)
+		f->error = true;
+	/* The parts the daemon held for the file are refused with it. */
+	f->a->rejected += 1 + f->a->staged;
+	f->a->staged = 0;
 	f->a->failed = true;
 }
 
@@ -293,12 +361,33 @@ agent_flush_ack(struct agent_flush *f, const void *data, size_t len)
 		goto ack_free;
 	}
 	switch (ack->status) {
+	case INDICATOR__ACK_STATUS__STAGED:
 	case INDICATOR__ACK_STATUS__ACCEPTED:
 	case INDICATOR__ACK_STATUS__DUPLICATE:
+		if (agent_flight_held(fl)) {
+			/* Held by the daemon until the file's last part;
+			 * pending here until then. */
+			if (ack->status == INDICATOR__ACK_STATUS__DUPLICATE)
+				f->a->duplicate++;
+			else
+				f->a->staged++;
+			break;
+		}
+		if (ack->status == INDICATOR__ACK_STATUS__STAGED) {
+			log_debug("agent: ignored STAGED for seq %" PRIu64
+				  ": not a held part of a file",
+			    ack->seq);
+			goto ack_free;
+		}
+		/* A report alone, or a file's last part: the file is
+		 * stored whole. */
 		if (ack->status == INDICATOR__ACK_STATUS__ACCEPTED)
-			f->a->accepted++;
+			f->a->accepted += 1 + f->a->staged;
 		else
 			f->a->duplicate++;
+		f->a->staged = 0;
+		agent_flush_stored(f, fl->seq);
+		agent_flush_file_end(f, fl);
 		f->done[f->ndone++] = fl->seq;
 		break;
 	case INDICATOR__ACK_STATUS__REJECTED:

@@ -13,6 +13,10 @@
 #define IND_NOTE_MAX 256
 #define IND_NAME_MAX 1024 /* registry display names: 341 CJK characters */
 #define IND_SCOPE_MAX IND_CODE_MAX
+/* File transactions (docs/protocol.md): the most parts a file may be cut
+ * into, and the most bytes of parts the daemon stages for one. */
+#define IND_FILE_PARTS_MAX 100000
+#define IND_FILE_BYTES_MAX (64ULL << 20)
 /* agg/<metric>/<industry>/<scope>/<period> */
 #define IND_TOPIC_MAX (4 + 4 * IND_CODE_MAX + 4 + IND_PERIOD_MAX)
 

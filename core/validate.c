@@ -194,6 +194,7 @@ const char *const validate_reject_codes[VALIDATE_REJECT_CODES] = {
 	"bad_file",
 	"file_rejected",
 	"file_unknown",
+	"file_too_large",
 };
 
 const char *const validate_retry_codes[VALIDATE_RETRY_CODES] = {

@@ -63,11 +63,11 @@ struct validation {
 /*
  * Every code a REJECTED answer can carry, in the order of docs/protocol.md's
  * table and then its additions (malformed ... duplicate_key, bad_status,
- * and the file transactions' bad_file, file_rejected, file_unknown),
+ * and the file transactions' bad_file, file_rejected, file_unknown, file_too_large),
  * and every code of a RETRY_LATER answer (out_of_order, rate_limited,
  * store_full, store_error). The metrics count answers by these.
  */
-#define VALIDATE_REJECT_CODES 24
+#define VALIDATE_REJECT_CODES 25
 #define VALIDATE_RETRY_CODES 4
 extern const char *const validate_reject_codes[VALIDATE_REJECT_CODES];
 extern const char *const validate_retry_codes[VALIDATE_RETRY_CODES];

@@ -33,11 +33,12 @@ answer_reset(struct filetx_answer *ans)
 	ans->nerrors = 0;
 	ans->stored = false;
 	ans->observations = 0;
+	ans->reports = 1;
 }
 
-static void
-answer_error(struct filetx_answer *ans, uint32_t part, uint32_t index,
-    const char *code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void answer_error(struct filetx_answer *ans, uint32_t part,
+    uint32_t index, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 static void
 answer_error(struct filetx_answer *ans, uint32_t part, uint32_t index,
@@ -72,8 +73,7 @@ answer_errors(
 
 /* REJECTED: code (NULL for errors of observations only), the message,
  * and the report's own errors when it is invalid. */
-static void
-answer_reject(struct filetx_answer *ans, const struct validation *v,
+static void answer_reject(struct filetx_answer *ans, const struct validation *v,
     bool invalid, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
@@ -179,8 +179,8 @@ stage_part(struct store_txn *t, const Indicator__Report *r,
 
 /* The file of (agent_id, epoch) is over: its stage and parts go. */
 static int
-stage_end(struct daemon *d, struct store_txn *t, const char *agent_id,
-    uint64_t epoch)
+stage_end(
+    struct daemon *d, struct store_txn *t, const char *agent_id, uint64_t epoch)
 {
 	if (d->count.files_open > 0)
 		d->count.files_open--;
@@ -254,13 +254,11 @@ file_duplicates(struct filetx_answer *ans, Indicator__Report **parts,
 			continue;
 		/* The strings passed validation: safe to echo. */
 		answer_error(ans, a->part == last ? 0 : a->part, a->index,
-		    "duplicate_key",
-		    "%s/%s/%s is also part %u, observation %u",
+		    "duplicate_key", "%s/%s/%s is also part %u, observation %u",
 		    a->o->industry, a->o->metric, a->o->period, b->part,
 		    b->index);
 		answer_error(ans, b->part == last ? 0 : b->part, b->index,
-		    "duplicate_key",
-		    "%s/%s/%s is also part %u, observation %u",
+		    "duplicate_key", "%s/%s/%s is also part %u, observation %u",
 		    b->o->industry, b->o->metric, b->o->period, a->part,
 		    a->index);
 	}
@@ -326,13 +324,14 @@ file_complete(struct daemon *d, struct store_txn *t, const Indicator__Report *r,
 		    "the file's %u parts hold %zu errors; nothing of the file "
 		    "is stored",
 		    n, ans->nerrors);
+		ans->reports = n;
 		d->count.files_rejected++;
 		rc = stage_end(d, t, r->agent_id, r->epoch);
 		goto free_parts;
 	}
 	for (uint32_t p = 0; p < n && rc == 0; p++) {
-		rc = ingest_apply_report(d, t, parts[p],
-		    p + 1 < n ? &vals[p] : v, now, batch);
+		rc = ingest_apply_report(
+		    d, t, parts[p], p + 1 < n ? &vals[p] : v, now, batch);
 		nobs += parts[p]->n_observations;
 	}
 	if (rc == 0)
@@ -341,6 +340,7 @@ file_complete(struct daemon *d, struct store_txn *t, const Indicator__Report *r,
 		ans->status = INDICATOR__ACK_STATUS__ACCEPTED;
 		ans->stored = true;
 		ans->observations = nobs;
+		ans->reports = n;
 		snprintf(ans->message, sizeof(ans->message),
 		    "file stored: %u parts, %llu observations", n,
 		    (unsigned long long)nobs);
@@ -414,8 +414,8 @@ filetx_take(struct daemon *d, struct store_txn *t, const Indicator__Report *r,
 			return store_stage_put(t, r->agent_id, r->epoch, &st);
 		}
 		if (r->parts == 1) {
-			if ((rc = ingest_apply_report(d, t, r, v, now, batch)) !=
-			    0)
+			if ((rc = ingest_apply_report(
+				 d, t, r, v, now, batch)) != 0)
 				return rc;
 			ans->status = INDICATOR__ACK_STATUS__ACCEPTED;
 			ans->stored = true;
@@ -428,6 +428,7 @@ filetx_take(struct daemon *d, struct store_txn *t, const Indicator__Report *r,
 		}
 		d->count.files_open++;
 		ans->status = INDICATOR__ACK_STATUS__STAGED;
+		ans->reports = 0;
 		snprintf(ans->message, sizeof(ans->message),
 		    "part 1 of %u staged", r->parts);
 		return stage_part(t, r, &st, now);
@@ -455,6 +456,7 @@ filetx_take(struct daemon *d, struct store_txn *t, const Indicator__Report *r,
 		answer_reject(ans, v, true, NULL,
 		    "part %u of %u is invalid; nothing of the file is stored",
 		    r->part, r->parts);
+		ans->reports = 1 + st.received;
 		d->count.files_rejected++;
 		/* The staged parts go; the file stays known as refused. */
 		if ((rc = stage_end(d, t, r->agent_id, r->epoch)) != 0 ||
@@ -467,8 +469,28 @@ filetx_take(struct daemon *d, struct store_txn *t, const Indicator__Report *r,
 		d->count.files_open++;
 		return store_stage_put(t, r->agent_id, r->epoch, &st);
 	}
+	if (r->part < r->parts &&
+	    st.bytes + indicator__report__get_packed_size(r) >
+		FILETX_BYTES_MAX) {
+		answer_reject(ans, v, false, "file_too_large",
+		    "part %u of %u: the file's parts exceed %llu MiB; nothing "
+		    "of it is stored; send it as smaller files",
+		    r->part, r->parts,
+		    (unsigned long long)(FILETX_BYTES_MAX >> 20));
+		ans->reports = 1 + st.received;
+		d->count.files_rejected++;
+		if ((rc = stage_end(d, t, r->agent_id, r->epoch)) != 0)
+			return rc;
+		st.received = r->part;
+		st.rejected = r->part;
+		st.last_ms = now;
+		st.bytes = 0;
+		d->count.files_open++;
+		return store_stage_put(t, r->agent_id, r->epoch, &st);
+	}
 	if (r->part < r->parts) {
 		ans->status = INDICATOR__ACK_STATUS__STAGED;
+		ans->reports = 0;
 		snprintf(ans->message, sizeof(ans->message),
 		    "part %u of %u staged", r->part, r->parts);
 		return stage_part(t, r, &st, now);
@@ -483,7 +505,7 @@ struct expiry {
 	struct {
 		char agent_id[IND_AGENT_ID_MAX + 1];
 		uint64_t epoch;
-	} *old;
+	} * old;
 	size_t nold;
 	size_t cap;
 };

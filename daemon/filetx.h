@@ -18,8 +18,10 @@
 
 #include "indicatord.h"
 
-/* The most parts a file may have: a file of more is refused (bad_file). */
-#define FILETX_PARTS_MAX 1000
+/* The most parts a file may have (a file of more is refused, bad_file),
+ * and the most bytes of parts staged for it (file_too_large). */
+#define FILETX_PARTS_MAX IND_FILE_PARTS_MAX
+#define FILETX_BYTES_MAX IND_FILE_BYTES_MAX
 /* An open file whose latest part came longer ago than this is discarded
  * (abandoned): its agent is gone, or lost its outbox. */
 #define FILETX_TTL_MS (7LL * 24 * 3600 * 1000)
@@ -43,6 +45,10 @@ struct filetx_answer {
 	size_t nerrors;
 	size_t cap;
 	bool stored; /* ACCEPTED: every part was stored */
+	/* The reports this answer decides, for the agent's counters: every
+	 * part when the file is stored; this one and the staged parts it
+	 * discards when the file is refused; 0 when staged. */
+	uint32_t reports;
 	uint64_t observations; /* stored, when stored */
 };
 
@@ -68,8 +74,8 @@ bool filetx_is_part(const Indicator__Report *r);
  * aborted).
  */
 int filetx_take(struct daemon *d, struct store_txn *t,
-    const Indicator__Report *r, struct validation *v, bool invalid,
-    int64_t now, uint64_t batch, struct filetx_answer *ans);
+    const Indicator__Report *r, struct validation *v, bool invalid, int64_t now,
+    uint64_t batch, struct filetx_answer *ans);
 
 /* Fills ack from ans (its errors point into ans and the arrays given
  * back in *errs and *ptrs, which the caller frees after packing). */

@@ -282,8 +282,8 @@ msg_file_answer(struct msg *m, uint64_t seq, const struct filetx_answer *ans)
 	/* Counted and logged with the report's own errors. */
 	if (ans->code != NULL) {
 		m->val.code = ans->code;
-		strlcpy_ok(m->val.message, ans->message,
-		    sizeof(m->val.message));
+		strlcpy_ok(
+		    m->val.message, ans->message, sizeof(m->val.message));
 	}
 	free(ptrs);
 	free(errs);
@@ -604,17 +604,17 @@ apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now,
 	}
 	/* A part of a file is decided by filetx.c (and any report ends a
 	 * file it is not the next part of). */
-	if ((rc = filetx_take(d, t, r, &m->val, m->invalid, now, batch,
-		 file)) != 0)
+	if ((rc = filetx_take(
+		 d, t, r, &m->val, m->invalid, now, batch, file)) != 0)
 		return rc;
 	if (file->status != 0) {
 		msg_file_answer(m, r->seq, file);
 		if (file->status == INDICATOR__ACK_STATUS__REJECTED) {
 			rc = store_reject_put(t, r->agent_id, r->epoch, r->seq,
 			    m->ack, m->acklen);
-			st.rejected++;
+			st.rejected += file->reports;
 		} else if (file->status == INDICATOR__ACK_STATUS__ACCEPTED) {
-			st.accepted++;
+			st.accepted += file->reports;
 		}
 	} else if (m->invalid) {
 		msg_reject(m, r->seq, r->seq + 1);

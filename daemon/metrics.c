@@ -20,7 +20,6 @@
 #include "promhttp.h"
 #include "xmalloc.h"
 
-
 /* /healthz fails when the main loop has not turned for this long; it
  * turns at least once a second when healthy. */
 #define HEALTH_STALL_MS 10000
@@ -158,8 +157,8 @@ render(const struct control_stats *s, bool ready, FILE *f)
 	    "Files of several parts (or one part, with file fields) stored "
 	    "whole.",
 	    c->files_stored);
-	counter(f, "indicatord_files_rejected_total",
-	    "Files refused whole.", c->files_rejected);
+	counter(f, "indicatord_files_rejected_total", "Files refused whole.",
+	    c->files_rejected);
 	counter(f, "indicatord_files_abandoned_total",
 	    "Files left incomplete and discarded: another report took their "
 	    "next seq, or no part came for 7 days.",

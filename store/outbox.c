@@ -602,6 +602,47 @@ outbox_remove(struct outbox *o, const uint64_t *seqs, size_t n)
 	return 0;
 }
 
+struct remove_range {
+	uint64_t from;
+	uint64_t to;
+};
+
+static int
+remove_range_txn(struct outbox *o, MDB_txn *txn, void *arg)
+{
+	struct remove_range *r = arg;
+	unsigned char kb[8];
+	MDB_val k = { sizeof(kb), kb };
+	int rc;
+
+	for (uint64_t seq = r->from; seq <= r->to && seq != 0; seq++) {
+		put_be64(kb, seq);
+		rc = mdb_del(txn, o->pending, &k, NULL);
+		if (rc == MDB_NOTFOUND)
+			continue; /* a dead letter keeps its source */
+		if (rc == 0)
+			rc = mdb_del(txn, o->sources, &k, NULL);
+		if (rc == MDB_MAP_FULL)
+			return rc;
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return outbox_fail("remove", rc);
+	}
+	return 0;
+}
+
+int
+outbox_remove_pending(struct outbox *o, uint64_t from, uint64_t to)
+{
+	struct remove_range r = { from, to };
+
+	if (from > to)
+		return 0;
+	if (outbox_write(o, remove_range_txn, &r) == -1)
+		return -1;
+	outbox_unmap(o);
+	return 0;
+}
+
 struct kill {
 	uint64_t seq;
 	const void *ack;

@@ -89,6 +89,10 @@ int outbox_scan(struct outbox *o, uint64_t from, size_t max,
 /* Removes acknowledged reports (absent seqs are ignored), one transaction. */
 int outbox_remove(struct outbox *o, const uint64_t *seqs, size_t n);
 
+/* Removes the reports from .. to that are pending, with their sources;
+ * dead letters in the range stay, with theirs. One transaction. */
+int outbox_remove_pending(struct outbox *o, uint64_t from, uint64_t to);
+
 /* Moves a pending report to dead with the Ack that rejected it. */
 int outbox_kill(
     struct outbox *o, uint64_t seq, const void *ack, size_t ack_len);

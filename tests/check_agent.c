@@ -923,9 +923,10 @@ START_TEST(test_bad_line)
 END_TEST
 
 /*
- * A report with an unknown industry is REJECTED as a whole and kept as a
- * dead letter; the other reports of the file are stored, and a later send
- * does not try the dead one again.
+ * A report with an unknown industry is REJECTED and kept as a dead letter,
+ * and with it the whole file (docs/protocol.md, "File transactions"): the
+ * report before it, staged at the daemon, is not stored either. A later
+ * send does not try the dead one again.
  */
 START_TEST(test_rejected_report)
 {
@@ -958,11 +959,13 @@ START_TEST(test_rejected_report)
 	    csv);
 	ck_assert_msg(
 	    strstr(err, want) != NULL &&
-		strstr(err, "refused report seq 2 (lines 4 to 5)") != NULL,
+		strstr(err, "refused the file at part 2 of 2 (report seq 2, "
+			    "lines 4 to 5): nothing of this file is "
+			    "stored") != NULL,
 	    "the rejection is not explained: %s", err);
 	sum = summary_of(err);
 	ck_assert_msg(
-	    sum.reports == 2 && sum.accepted == 1 && sum.rejected == 1, "%s",
+	    sum.reports == 2 && sum.accepted == 0 && sum.rejected == 2, "%s",
 	    err);
 	free(err);
 
@@ -974,15 +977,12 @@ START_TEST(test_rejected_report)
 	free(out);
 
 	obs_set_load(&s);
-	ck_assert_msg(
-	    s.n == 2 &&
-		obs_set_find(&s, "320583/photonics/output_value/2021") &&
-		obs_set_find(&s, "320583/photonics/output_value/2022"),
-	    "want only seq 1's two rows stored, have %zu", s.n);
+	ck_assert_msg(s.n == 0, "want nothing of the file stored, have %zu",
+	    s.n);
 	obs_set_free(&s);
 	r = agent_row_of("kunshan-01");
 	ck_assert_uint_eq(r.last_seq, 2);
-	ck_assert_uint_eq(r.rejected, 1);
+	ck_assert_uint_eq(r.rejected, 2);
 	log = harness_daemon_log(&dm);
 	rejections = harness_count_str(log, "rejected report");
 	free(log);
@@ -996,20 +996,20 @@ START_TEST(test_rejected_report)
 	free(err);
 	r = agent_row_of("kunshan-01");
 	ck_assert_uint_eq(r.last_seq, 2);
-	ck_assert_uint_eq(r.rejected, 1);
+	ck_assert_uint_eq(r.rejected, 2);
 	log = harness_daemon_log(&dm);
 	ck_assert_uint_eq(
 	    harness_count_str(log, "rejected report"), rejections);
 	free(log);
 	obs_set_load(&s);
-	ck_assert_uint_eq(s.n, 2);
+	ck_assert_uint_eq(s.n, 0);
 	obs_set_free(&s);
 	out = agent_status(&ag, &pending, &dead);
 	ck_assert_msg(pending == 0 && dead == 1, "status: %s", out);
 	free(out);
-	printf("check_agent: rejected: 2 reports, 1 accepted (2 rows stored), "
-	       "1 dead letter, daemon rejected count %llu after a second "
-	       "send\n",
+	printf("check_agent: rejected: a file of 2 reports refused whole at "
+	       "its second (0 rows stored), 1 dead letter, daemon rejected "
+	       "count %llu after a second send\n",
 	    r.rejected);
 }
 END_TEST

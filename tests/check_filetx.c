@@ -35,9 +35,8 @@
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const industries[] = { "materials", "photonics",
-	"metaverse", "hydrogen", "digifin", "cellgene", "aerospace",
-	"quantum" };
+static const char *const industries[] = { "materials", "photonics", "metaverse",
+	"hydrogen", "digifin", "cellgene", "aerospace", "quantum" };
 
 static struct daemon_proc dm;
 static void *zctx;
@@ -73,7 +72,8 @@ static void
 obs_key(Indicator__Observation *o, unsigned k, char *period, size_t len)
 {
 	indicator__observation__init(o);
-	snprintf(period, len, "2024-%02u", (unsigned)(k / NELEM(industries) + 1));
+	snprintf(
+	    period, len, "2024-%02u", (unsigned)(k / NELEM(industries) + 1));
 	o->industry = (char *)industries[k % NELEM(industries)];
 	o->metric = "output_value";
 	o->period = period;
@@ -114,8 +114,8 @@ send_part(uint64_t seq, uint64_t file_id, uint32_t part, uint32_t parts,
 	r.part = part;
 	r.parts = parts;
 	ack = harness_send_report(sock, &r, ACK_TIMEOUT_MS);
-	ck_assert_msg(ack != NULL, "no answer to seq %llu",
-	    (unsigned long long)seq);
+	ck_assert_msg(
+	    ack != NULL, "no answer to seq %llu", (unsigned long long)seq);
 	ck_assert_uint_eq(ack->seq, seq);
 	return ack;
 }
@@ -125,8 +125,8 @@ expect(Indicator__Ack *ack, int status, const char *code)
 {
 	ck_assert_msg(ack->status == (Indicator__AckStatus)status,
 	    "seq %llu: status %d, not %d (%s: %s)",
-	    (unsigned long long)ack->seq, (int)ack->status, status,
-	    ack->code, ack->message);
+	    (unsigned long long)ack->seq, (int)ack->status, status, ack->code,
+	    ack->message);
 	if (code != NULL)
 		ck_assert_str_eq(ack->code, code);
 	indicator__ack__free_unpacked(ack, NULL);
@@ -259,6 +259,176 @@ START_TEST(test_abandoned_and_bad)
 }
 END_TEST
 
+/* The agent: run on a drop directory in the daemon's directory, its
+ * reports of report_size rows. */
+struct agent_world {
+	char conf[700];
+	char outbox[700];
+	char drop[700];
+	char log[700];
+	char sub[3][800]; /* sending, done, rejected */
+	pid_t pid;
+};
+
+static void
+agent_world_init(struct agent_world *w, unsigned report_size)
+{
+	char text[128];
+
+	snprintf(w->conf, sizeof(w->conf), "%s/agent.conf", dm.dir);
+	snprintf(w->outbox, sizeof(w->outbox), "%s/outbox", dm.dir);
+	snprintf(w->drop, sizeof(w->drop), "%s/drop", dm.dir);
+	snprintf(w->log, sizeof(w->log), "%s/agent.log", dm.dir);
+	snprintf(w->sub[0], sizeof(w->sub[0]), "%s/sending", w->drop);
+	snprintf(w->sub[1], sizeof(w->sub[1]), "%s/done", w->drop);
+	snprintf(w->sub[2], sizeof(w->sub[2]), "%s/rejected", w->drop);
+	snprintf(text, sizeof(text), "[agent]\nreport_size = %u\nwindow = 8\n",
+	    report_size);
+	harness_write_file(w->conf, text);
+	ck_assert_int_eq(mkdir(w->drop, 0700), 0);
+	w->pid = 0;
+}
+
+static void
+agent_start(struct agent_world *w)
+{
+	const char *argv[] = { AGENT_BIN, "-v", "-c", w->conf, "--id", AGENT,
+		"--district", DISTRICT, "--endpoint", dm.ingest, "--outbox",
+		w->outbox, "--drop", w->drop, "--ack-timeout", "300", "run",
+		NULL };
+
+	w->pid = harness_spawn(argv, w->log);
+}
+
+static void
+agent_kill(struct agent_world *w, int sig)
+{
+	if (w->pid == 0)
+		return;
+	kill(w->pid, sig);
+	harness_wait(w->pid, 30);
+	w->pid = 0;
+}
+
+static bool
+exists(const char *dir, const char *name)
+{
+	char path[1200];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &sb) == 0;
+}
+
+static void
+wait_exists(const char *dir, const char *name, int ms)
+{
+	int64_t end = harness_now_ms() + ms;
+
+	while (!exists(dir, name)) {
+		ck_assert_msg(harness_now_ms() < end, "no %s/%s", dir, name);
+		harness_sleep_ms(20);
+	}
+}
+
+/* Drops text as name: written under a hidden name, then renamed. */
+static void
+drop_file(const struct agent_world *w, const char *name, const char *text)
+{
+	char tmp[1400], path[1400];
+
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", w->drop, name);
+	snprintf(path, sizeof(path), "%s/%s", w->drop, name);
+	harness_write_file(tmp, text);
+	ck_assert_int_eq(rename(tmp, path), 0);
+}
+
+/* The periods keys are made of: years, quarters, months of 2016-2024. */
+static void
+key_period(unsigned i, char *buf, size_t len)
+{
+	if (i < 9)
+		snprintf(buf, len, "%u", 2016 + i);
+	else if (i < 9 + 36)
+		snprintf(buf, len, "%u-Q%u", 2016 + (i - 9) / 4,
+		    (i - 9) % 4 + 1);
+	else
+		snprintf(buf, len, "%u-%02u", 2016 + (i - 45) / 12,
+		    (i - 45) % 12 + 1);
+}
+
+#define KEYS (153 * NELEM(industries))
+
+/* A CSV of rows for keys first .. first + n - 1; row bad (relative, or
+ * -1) implausible. Caller frees. */
+static char *
+csv_of(unsigned first, unsigned n, int bad)
+{
+	size_t cap = 64 + (size_t)n * 80, off;
+	char *text = xmalloc(cap), period[16];
+
+	off = (size_t)snprintf(
+	    text, cap, "industry,metric,period,value,unit\n");
+	for (unsigned i = 0; i < n; i++) {
+		unsigned k = first + i;
+
+		ck_assert_uint_lt(k, KEYS);
+		key_period(k / NELEM(industries), period, sizeof(period));
+		off += (size_t)snprintf(text + off, cap - off,
+		    "%s,output_value,%s,%s,CNY_100M\n",
+		    industries[k % NELEM(industries)], period,
+		    (int)i == bad ? "99999" : "1.5");
+	}
+	return text;
+}
+
+/*
+ * A file of 10 reports whose 7th holds a value the daemon refuses (the
+ * agent's parser cannot know a plausible maximum): nothing of it is
+ * stored, it lands in rejected/ (never done/) with the bad row's
+ * FILE:LINE:COLUMN, and the district is still missing for the period.
+ */
+START_TEST(test_agent_seventh_of_ten)
+{
+	struct agent_world w;
+	const char *expected[] = { "expected", "2024", "--metric",
+		"output_value", NULL };
+	char *text, *err, path[900], *out, *line;
+	int rc;
+
+	agent_world_init(&w, 3);
+	agent_start(&w);
+	harness_wait_log(w.log, "running", 10000);
+	/* Rows 0-29 at lines 2-31; the 7th report is rows 18-20, and row 19
+	 * (line 21) is bad. The file starts with 2024's. */
+	text = csv_of(8 * 8, 30, 19);
+	drop_file(&w, "ten.csv", text);
+	free(text);
+	wait_exists(w.sub[2], "ten.csv.err", 20000);
+	ck_assert(exists(w.sub[2], "ten.csv"));
+	ck_assert(!exists(w.sub[1], "ten.csv"));
+	ck_assert(!exists(w.sub[0], "ten.csv"));
+	snprintf(path, sizeof(path), "%s/ten.csv.err", w.sub[2]);
+	err = harness_read_file(path);
+	ck_assert_msg(strstr(err, "ten.csv:21:4: ") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "refused the file at part 7 of 10") != NULL,
+	    "%s", err);
+	ck_assert_uint_eq(stored(), 0);
+	rc = harness_ctl_run(NULL, dm.data_dir, expected, &out, NULL, 20);
+	ck_assert_int_eq(rc, 1);
+	line = harness_line_with(out, DISTRICT);
+	ck_assert_msg(line != NULL && strstr(line, "output_value") != NULL,
+	    "%s", out);
+	free(line);
+	free(out);
+	printf("check_filetx: agent: a file of 10 reports, the 7th bad: "
+	       "nothing stored, in rejected/ with:\n%s",
+	    err);
+	free(err);
+	agent_kill(&w, SIGTERM);
+}
+END_TEST
+
 static Suite *
 filetx_suite(void)
 {
@@ -272,6 +442,11 @@ filetx_suite(void)
 	tcase_add_test(tc, test_seventh_of_ten);
 	tcase_add_test(tc, test_key_twice);
 	tcase_add_test(tc, test_abandoned_and_bad);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("agent");
+	tcase_set_timeout(tc, 240);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_agent_seventh_of_ten);
 	suite_add_tcase(s, tc);
 	return s;
 }
