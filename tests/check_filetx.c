@@ -313,7 +313,7 @@ agent_kill(struct agent_world *w, int sig)
 static bool
 exists(const char *dir, const char *name)
 {
-	char path[1200];
+	char path[2100];
 	struct stat sb;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -429,6 +429,146 @@ START_TEST(test_agent_seventh_of_ten)
 }
 END_TEST
 
+/* One file of the kill test: its keys and how many reports it makes. */
+struct kfile {
+	char name[32];
+	unsigned first;
+	unsigned rows;
+};
+
+#define KFILES 25
+#define KILLS 24
+#define KREPORT 2
+
+/* Each file's rows stored: all or none, never some. Returns how many
+ * files are stored whole. */
+static unsigned
+expect_whole(const struct kfile *files, size_t n, bool *twice)
+{
+	const char *args[] = { "query", "--district", DISTRICT, "--json",
+		NULL };
+	char *out = harness_ctl(dm.data_dir, args, CTL_TIMEOUT_S);
+	unsigned whole = 0;
+
+	*twice = harness_count_str(out, "\"revision\":1") !=
+		 harness_count_str(out, "\"district\":\"" DISTRICT "\"");
+	for (size_t f = 0; f < n; f++) {
+		unsigned have = 0;
+
+		for (unsigned i = 0; i < files[f].rows; i++) {
+			unsigned k = files[f].first + i;
+			char needle[128], period[16];
+
+			key_period(k / NELEM(industries), period,
+			    sizeof(period));
+			snprintf(needle, sizeof(needle),
+			    "\"industry\":\"%s\",\"metric\":\"output_value\","
+			    "\"period\":\"%s\"",
+			    industries[k % NELEM(industries)], period);
+			if (strstr(out, needle) != NULL)
+				have++;
+		}
+		ck_assert_msg(have == 0 || have == files[f].rows,
+		    "%s: %u of its %u rows stored", files[f].name, have,
+		    files[f].rows);
+		whole += have == files[f].rows;
+	}
+	free(out);
+	return whole;
+}
+
+/*
+ * kill -9 of the daemon and of the agent at random moments while files of
+ * 1 to 40 reports are in flight: after each of the daemon's restarts, and
+ * at the end, every file is stored whole or not at all, and no row twice;
+ * at the end every file is stored, and each is in done/.
+ */
+START_TEST(test_kill_nine)
+{
+	struct kfile files[KFILES];
+	struct agent_world w;
+	unsigned first = 0, kills_d = 0, kills_a = 0, dropped = 0, whole = 0;
+	unsigned in_flight = 0;
+	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+	int64_t end;
+	bool twice;
+	char *text;
+
+	fprintf(stderr, "check_filetx: kill -9 test, seed %u\n", seed);
+	srand(seed);
+	for (unsigned f = 0; f < KFILES; f++) {
+		/* 1 to 40 reports, the first and the last of them. */
+		unsigned reports = f == 0 ? 1 : f == 1 ? 40 : 1 + rand() % 40;
+
+		snprintf(files[f].name, sizeof(files[f].name), "f%02u.csv", f);
+		files[f].first = first;
+		files[f].rows = reports * KREPORT - (reports > 1 ? f % 2 : 0);
+		first += files[f].rows;
+		if (first > KEYS) {
+			files[f].rows -= first - KEYS;
+			first = KEYS;
+		}
+	}
+	agent_world_init(&w, KREPORT);
+	agent_start(&w);
+	harness_wait_log(w.log, "running", 10000);
+	for (unsigned k = 0; k < KILLS; k++) {
+		/* A few files at a time, so that some are being enqueued
+		 * while others are in flight. */
+		if (dropped < KFILES) {
+			text = csv_of(files[dropped].first,
+			    files[dropped].rows, -1);
+			drop_file(&w, files[dropped].name, text);
+			free(text);
+			dropped++;
+		}
+		harness_sleep_ms(rand() % 200);
+		for (unsigned f = 0; f < dropped; f++)
+			in_flight += exists(w.sub[0], files[f].name);
+		if (rand() % 2 == 0) {
+			harness_daemon_stop(&dm, SIGKILL);
+			kills_d++;
+			harness_daemon_start(&dm);
+			expect_whole(files, KFILES, &twice);
+			ck_assert_msg(!twice, "a row stored twice");
+		} else {
+			agent_kill(&w, SIGKILL);
+			kills_a++;
+			agent_start(&w);
+		}
+	}
+	while (dropped < KFILES) {
+		text = csv_of(files[dropped].first, files[dropped].rows, -1);
+		drop_file(&w, files[dropped].name, text);
+		free(text);
+		dropped++;
+	}
+	/* Then it all goes through. */
+	end = harness_now_ms() + 60000;
+	for (;;) {
+		unsigned done = 0;
+
+		for (unsigned f = 0; f < KFILES; f++)
+			done += exists(w.sub[1], files[f].name);
+		if (done == KFILES)
+			break;
+		ck_assert_msg(harness_now_ms() < end,
+		    "%u of %u files in done/ after a minute", done, KFILES);
+		harness_sleep_ms(100);
+	}
+	whole = expect_whole(files, KFILES, &twice);
+	ck_assert_msg(!twice, "a row stored twice");
+	ck_assert_uint_eq(whole, KFILES);
+	ck_assert_uint_eq(stored(), first);
+	agent_kill(&w, SIGTERM);
+	printf("check_filetx: kill -9: %u files of 1 to 40 reports (%u rows), "
+	       "%u kills of the daemon and %u of the agent, with %u files in "
+	       "sending/ at the kills: after each restart every file whole "
+	       "or absent; at the end all %u stored once, in done/\n",
+	    KFILES, first, kills_d, kills_a, in_flight, whole);
+}
+END_TEST
+
 static Suite *
 filetx_suite(void)
 {
@@ -447,6 +587,7 @@ filetx_suite(void)
 	tcase_set_timeout(tc, 240);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_agent_seventh_of_ten);
+	tcase_add_test(tc, test_kill_nine);
 	suite_add_tcase(s, tc);
 	return s;
 }
