@@ -95,11 +95,12 @@ render(const struct agent_figures *g, bool ready, FILE *f)
 	    "outage.",
 	    g->reachable ? 1 : 0);
 	counter(f, "indicator_agent_files_taken_total",
-	    "Files from the drop directory enqueued and moved to done/.",
+	    "Files from the drop directory stored whole by the daemon and "
+	    "moved to done/.",
 	    g->files_taken);
 	counter(f, "indicator_agent_files_rejected_total",
 	    "Files from the drop directory moved to rejected/: refused by "
-	    "the agent, or by the daemon after done/.",
+	    "the agent, or by the daemon (from sending/).",
 	    g->files_rejected);
 	counter(f, "indicator_agent_reports_sent_total",
 	    "Reports sent, resends included.", g->sent);

@@ -1,6 +1,7 @@
 /*
  * indicator-agent run, the service form, on the real daemon: files dropped
- * in the drop directory are delivered and moved to done/, bad ones to
+ * in the drop directory are delivered and moved to done/ (through
+ * sending/, until the daemon has stored them whole), bad ones to
  * rejected/ with the reason; delivery survives the daemon being away and
  * the agent being stopped; heartbeats keep the agent seen. And send of a
  * big file keeps the agent's memory small. Nothing here passes or fails on
@@ -469,7 +470,8 @@ START_TEST(test_stop_and_restart)
 	world_init(&w, "run-restart");
 	agent_run(&w, NULL);
 	drop_renamed(&w, "a.csv", a);
-	wait_log(&w, "moved to done/a.csv", 1);
+	/* No daemon: enqueued, the file waits in sending/. */
+	wait_log(&w, "moved to sending/a.csv", 1);
 	ck_assert_int_eq(kill(w.agent, SIGHUP), 0);
 	ck_assert_int_eq(agent_stop(&w, SIGTERM), 0);
 	text = agent_log(&w);
@@ -507,8 +509,9 @@ build_junk(
 /*
  * The agent stopped after enqueueing a file and before moving it: the
  * outbox holds the file's mark. At the next start the file is moved to
- * done/ and not enqueued again. The mark is written here as the agent
- * writes it ("file NAME size S mtime SEC.NSEC ino I dev D").
+ * sending/ (to wait for the daemon's answer) and not enqueued again. The
+ * mark is written here as the agent writes it ("file NAME size S mtime
+ * SEC.NSEC ino I dev D").
  */
 START_TEST(test_enqueued_not_moved)
 {
@@ -539,7 +542,7 @@ START_TEST(test_enqueued_not_moved)
 
 	/* No daemon: what is pending stays so. */
 	agent_run(&w, NULL);
-	snprintf(done, sizeof(done), "%s/done", w.drop);
+	snprintf(done, sizeof(done), "%s/sending", w.drop);
 	wait_file(done, "a.csv");
 	ck_assert_int_eq(agent_stop(&w, SIGTERM), 0);
 	text = agent_log(&w);

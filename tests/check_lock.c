@@ -257,7 +257,8 @@ START_TEST(test_agent_lock)
 	snprintf(csv, sizeof(csv), "%s/a.csv", w.drop);
 	csv_write(tmp);
 	ck_assert_int_eq(rename(tmp, csv), 0);
-	harness_wait_log(w.log, "moved to done/a.csv", WAIT_MS);
+	/* No daemon: enqueued, the file waits in sending/. */
+	harness_wait_log(w.log, "moved to sending/a.csv", WAIT_MS);
 	ck_assert_int_eq(lock_pid(w.outbox, "lock"), w.pid);
 
 	snprintf(csv, sizeof(csv), "%s/b.csv", w.dir);

@@ -611,9 +611,10 @@ START_TEST(agent_page)
 				 "photonics,output_value,2999,5,CNY_100M\n");
 	page = wait_sample(port, "indicator_agent_dead_letters", 1);
 	free(page);
-	page = wait_sample(port, "indicator_agent_files_taken_total", 2);
-	/* bad.csv by the agent, future.csv by the daemon: both moved to
-	 * rejected/ (future.csv from done/). */
+	page = wait_sample(port, "indicator_agent_files_taken_total", 1);
+	/* good.csv stored whole, in done/; bad.csv refused by the agent,
+	 * future.csv by the daemon: both moved to rejected/ (future.csv
+	 * from sending/, never done/). */
 	ck_assert(sample(page, "indicator_agent_files_rejected_total") == 2);
 	ck_assert(sample(page, "indicator_agent_reports_pending") == 0);
 	ck_assert(sample(page, "indicator_agent_acks_total{status="
