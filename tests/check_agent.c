@@ -977,8 +977,8 @@ START_TEST(test_rejected_report)
 	free(out);
 
 	obs_set_load(&s);
-	ck_assert_msg(s.n == 0, "want nothing of the file stored, have %zu",
-	    s.n);
+	ck_assert_msg(
+	    s.n == 0, "want nothing of the file stored, have %zu", s.n);
 	obs_set_free(&s);
 	r = agent_row_of("kunshan-01");
 	ck_assert_uint_eq(r.last_seq, 2);

@@ -658,24 +658,29 @@ drop(const char *dropdir, const char *name, const char *text)
 }
 
 /*
- * The drop directory under a Chinese locale, with GBK files: a good one is
- * stored whole and goes to done/; the same file with one value a clerk
- * mistyped goes to rejected/ with FILE:LINE:COLUMN in Chinese, nothing of
- * it stored; with a value the daemon refuses it goes from done/ to
- * rejected/ with the daemon's reason at its line and column, and since
- * the file is one report, nothing of it is stored either.
+ * The drop directory under a Chinese locale, with GBK files cut into
+ * reports of two rows (five reports each): a good one is stored whole and
+ * goes to done/; the same file with one value a clerk mistyped goes to
+ * rejected/ with FILE:LINE:COLUMN in Chinese, nothing of it stored; the
+ * same with a changed value in its first report and a value the daemon
+ * refuses in its fourth goes from sending/ to rejected/ (never done/)
+ * with the daemon's reason at its line and column, and nothing of it is
+ * stored: not even the first report, which the daemon had staged
+ * (docs/protocol.md, "File transactions").
  */
 START_TEST(test_drop_gbk)
 {
 	char dropdir[700], outbox[700], log[700], done[800], rej[800];
-	char errpath[900], *text, *bad, *late;
-	const char *argv[] = { AGENT_BIN, "--id", "kunshan-01", "--district",
-		DISTRICT, "--endpoint", dm.ingest, "--outbox", outbox, "--drop",
-		dropdir, "run", NULL };
+	char errpath[900], conf[700], *text, *bad, *late, *changed;
+	const char *argv[] = { AGENT_BIN, "-c", conf, "--id", "kunshan-01",
+		"--district", DISTRICT, "--endpoint", dm.ingest, "--outbox",
+		outbox, "--drop", dropdir, "run", NULL };
 
 	work_path(dropdir, sizeof(dropdir), "drop");
 	work_path(outbox, sizeof(outbox), "outbox");
 	work_path(log, sizeof(log), "agent.log");
+	work_path(conf, sizeof(conf), "drop-agent.conf");
+	harness_write_file(conf, "[agent]\nreport_size = 2\n");
 	snprintf(done, sizeof(done), "%s/done", dropdir);
 	snprintf(rej, sizeof(rej), "%s/rejected", dropdir);
 	ck_assert_int_eq(mkdir(dropdir, 0700), 0);
@@ -703,27 +708,33 @@ START_TEST(test_drop_gbk)
 	free(bad);
 	expect_clerk_stored();
 
-	/* A value the daemon refuses: the file leaves done/ for
-	 * rejected/. */
-	late = replace(clerk_text, "\"1,234.5\"", "\"99,999\"");
+	/* A value the daemon refuses in the 4th report, a changed one in
+	 * the 1st: the file goes from sending/ to rejected/, and nothing of
+	 * it is stored. */
+	changed = replace(clerk_text, "\"12,345\"", "\"12,346\"");
+	late = replace(changed, ",0.5,", ",99999,");
 	drop(dropdir, "late.csv", late);
 	wait_exists(rej, "late.csv.err");
 	ck_assert(exists(rej, "late.csv"));
 	ck_assert(!exists(done, "late.csv"));
 	snprintf(errpath, sizeof(errpath), "%s/late.csv.err", rej);
 	text = harness_read_file(errpath);
-	ck_assert_msg(strstr(text, "late.csv:3:4: 数值 99999 CNY_100M (亿元) "
+	ck_assert_msg(strstr(text, "late.csv:11:4: 数值 99999 CNY_100M (亿元) "
 				   "超过一个区县 output_value (总产值) "
 				   "可能达到的上限") != NULL,
 	    "%s", text);
-	ck_assert_msg(strstr(text, "late.csv：守护进程拒收报告 seq 2（第 3 至 "
-				   "12 行）") != NULL,
+	ck_assert_msg(
+	    strstr(text, "late.csv：守护进程在第 4 部分（共 5 "
+			 "部分，报告 seq 9，第 10 至 11 "
+			 "行）拒收了该文件：该文件的数据均未入库") != NULL,
 	    "%s", text);
 	free(text);
 	free(late);
+	free(changed);
 	expect_clerk_stored();
-	printf("check_clerk: drop: a GBK file stored whole, a mistyped one and "
-	       "one the daemon refused in rejected/ with Chinese reasons\n");
+	printf("check_clerk: drop: a GBK file of 5 reports stored whole, a "
+	       "mistyped one and one the daemon refused at its 4th report in "
+	       "rejected/ with Chinese reasons, nothing of either stored\n");
 }
 END_TEST
 

@@ -350,8 +350,8 @@ key_period(unsigned i, char *buf, size_t len)
 	if (i < 9)
 		snprintf(buf, len, "%u", 2016 + i);
 	else if (i < 9 + 36)
-		snprintf(buf, len, "%u-Q%u", 2016 + (i - 9) / 4,
-		    (i - 9) % 4 + 1);
+		snprintf(
+		    buf, len, "%u-Q%u", 2016 + (i - 9) / 4, (i - 9) % 4 + 1);
 	else
 		snprintf(buf, len, "%u-%02u", 2016 + (i - 45) / 12,
 		    (i - 45) % 12 + 1);
@@ -367,8 +367,8 @@ csv_of(unsigned first, unsigned n, int bad)
 	size_t cap = 64 + (size_t)n * 80, off;
 	char *text = xmalloc(cap), period[16];
 
-	off = (size_t)snprintf(
-	    text, cap, "industry,metric,period,value,unit\n");
+	off =
+	    (size_t)snprintf(text, cap, "industry,metric,period,value,unit\n");
 	for (unsigned i = 0; i < n; i++) {
 		unsigned k = first + i;
 
@@ -411,14 +411,14 @@ START_TEST(test_agent_seventh_of_ten)
 	snprintf(path, sizeof(path), "%s/ten.csv.err", w.sub[2]);
 	err = harness_read_file(path);
 	ck_assert_msg(strstr(err, "ten.csv:21:4: ") != NULL, "%s", err);
-	ck_assert_msg(strstr(err, "refused the file at part 7 of 10") != NULL,
-	    "%s", err);
+	ck_assert_msg(
+	    strstr(err, "refused the file at part 7 of 10") != NULL, "%s", err);
 	ck_assert_uint_eq(stored(), 0);
 	rc = harness_ctl_run(NULL, dm.data_dir, expected, &out, NULL, 20);
 	ck_assert_int_eq(rc, 1);
 	line = harness_line_with(out, DISTRICT);
-	ck_assert_msg(line != NULL && strstr(line, "output_value") != NULL,
-	    "%s", out);
+	ck_assert_msg(
+	    line != NULL && strstr(line, "output_value") != NULL, "%s", out);
 	free(line);
 	free(out);
 	printf("check_filetx: agent: a file of 10 reports, the 7th bad: "
@@ -459,8 +459,8 @@ expect_whole(const struct kfile *files, size_t n, bool *twice)
 			unsigned k = files[f].first + i;
 			char needle[128], period[16];
 
-			key_period(k / NELEM(industries), period,
-			    sizeof(period));
+			key_period(
+			    k / NELEM(industries), period, sizeof(period));
 			snprintf(needle, sizeof(needle),
 			    "\"industry\":\"%s\",\"metric\":\"output_value\","
 			    "\"period\":\"%s\"",
@@ -516,8 +516,8 @@ START_TEST(test_kill_nine)
 		/* A few files at a time, so that some are being enqueued
 		 * while others are in flight. */
 		if (dropped < KFILES) {
-			text = csv_of(files[dropped].first,
-			    files[dropped].rows, -1);
+			text = csv_of(
+			    files[dropped].first, files[dropped].rows, -1);
 			drop_file(&w, files[dropped].name, text);
 			free(text);
 			dropped++;
