@@ -207,7 +207,7 @@ void agent_metrics_stop(void);
  * (ObservationError.part) are told at that part's line, read from ob
  * while it is pending there (NULL: not read, as from inside a scan); a
  * later part refused only because the file was (file_rejected, no error
- * of its own) gives no line.
+ * of its own) gives one line that says so.
  */
 void agent_rejection(struct agent *a, struct outbox *ob, uint64_t seq,
     const void *report, size_t report_len, const void *ack, size_t ack_len,

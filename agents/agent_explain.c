@@ -325,10 +325,15 @@ agent_rejection(struct agent *a, struct outbox *ob, uint64_t seq,
 		    name, (unsigned long long)seq);
 		goto free_all;
 	}
-	/* The later parts of a file refused earlier say nothing new. */
+	/* A later part of a file refused earlier: one line says so. */
 	if (part && ack->n_errors == 0 &&
-	    strcmp(ack->code, "file_rejected") == 0)
+	    strcmp(ack->code, "file_rejected") == 0) {
+		agent_lines_add(out,
+		    _("%s: part %u of %u (report seq %llu) was refused with "
+		      "the file"),
+		    name, r->part, r->parts, (unsigned long long)seq);
 		goto free_ack;
+	}
 	if (part && src != NULL && lines != NULL)
 		agent_lines_add(out,
 		    _("%s: the daemon refused the file at part %u of %u "

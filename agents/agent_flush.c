@@ -262,7 +262,7 @@ agent_flush_stored(struct agent_flush *f, uint64_t seq)
 
 static void
 agent_flush_rejected(struct agent_flush *f, struct agent_flight *fl,
-    const void *ack, size_t ack_len)
+    const void *ack, size_t ack_len, bool quiet)
 {
 	struct agent_lines lines = { 0 };
 	char *file = NULL, *mark = NULL;
@@ -276,12 +276,17 @@ agent_flush_rejected(struct agent_flush *f, struct agent_flight *fl,
 	agent_rejection(f->a, f->a->ob, fl->seq, fl->buf, fl->len, ack, ack_len,
 	    src, src_len, &lines, &file, &mark);
 	free(src);
+	/* The later parts of a file refused earlier add nothing the clerk
+	 * needs: the log's debug lines only. */
 	for (size_t i = 0; i < lines.n; i++)
-		log_error("agent: %s", lines.v[i]);
+		if (quiet)
+			log_debug("agent: %s", lines.v[i]);
+		else
+			log_error("agent: %s", lines.v[i]);
 	/* A file of the drop directory goes to rejected/ with the reasons,
 	 * as one the parser refused does. */
 	if (f->a->drop != NULL && file != NULL && mark != NULL &&
-	    mark[0] != '\0' && lines.n > 0)
+	    mark[0] != '\0' && !quiet)
 		agent_drop_rejected(f->a->drop, file, mark, &lines);
 	agent_lines_free(&lines);
 	free(file);
@@ -391,7 +396,9 @@ agent_flush_ack(struct agent_flush *f, const void *data, size_t len)
 		f->done[f->ndone++] = fl->seq;
 		break;
 	case INDICATOR__ACK_STATUS__REJECTED:
-		agent_flush_rejected(f, fl, data, len);
+		agent_flush_rejected(f, fl, data, len,
+		    fl->parts > 1 && ack->n_errors == 0 &&
+			strcmp(ack->code, "file_rejected") == 0);
 		break;
 	case INDICATOR__ACK_STATUS__RETRY_LATER:
 		agent_flush_retry(f, fl, ack, now);
