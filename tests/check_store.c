@@ -588,6 +588,67 @@ START_TEST(test_reject)
 }
 END_TEST
 
+static int
+count_stage(const char *agent_id, uint64_t epoch,
+    const struct store_stage *stage, void *arg)
+{
+	unsigned *n = arg;
+
+	(void)agent_id;
+	(void)epoch;
+	(void)stage;
+	(*n)++;
+	return 0;
+}
+
+/* A file's stage record and parts: kept per (agent_id, epoch), read
+ * back, and removed together without touching another's. */
+START_TEST(test_stage)
+{
+	struct store_stage in = { 0xfeed, 3, 2, 41, 1000, 2000, 0, 77 }, out;
+	struct store_txn *t;
+	const void *buf;
+	size_t len;
+	unsigned n = 0;
+
+	t = store_txn_begin(st, true);
+	ck_assert_int_eq(store_stage_put(t, "a", 1, &in), 0);
+	ck_assert_int_eq(store_stage_put(t, "a", 2, &in), 0);
+	ck_assert_int_eq(store_staged_put(t, "a", 1, 1, "one", 3), 0);
+	ck_assert_int_eq(store_staged_put(t, "a", 1, 2, "two", 3), 0);
+	ck_assert_int_eq(store_staged_put(t, "a", 2, 1, "other", 5), 0);
+	ck_assert_int_eq(store_txn_commit(&t), 0);
+
+	t = store_txn_begin(st, true);
+	ck_assert_int_eq(store_stage_get(t, "a", 1, &out), 0);
+	ck_assert_uint_eq(out.file_id, 0xfeed);
+	ck_assert_uint_eq(out.parts, 3);
+	ck_assert_uint_eq(out.received, 2);
+	ck_assert_uint_eq(out.first_seq, 41);
+	ck_assert_int_eq(out.last_ms, 2000);
+	ck_assert_uint_eq(out.bytes, 77);
+	ck_assert_int_eq(store_staged_get(t, "a", 1, 2, &buf, &len), 0);
+	ck_assert_uint_eq(len, 3);
+	ck_assert_mem_eq(buf, "two", 3);
+	ck_assert_int_eq(store_stage_scan(t, count_stage, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(store_stage_del(t, "a", 1), 0);
+	ck_assert_int_eq(store_stage_del(t, "b", 1), 0);
+	ck_assert_int_eq(store_txn_commit(&t), 0);
+
+	t = store_txn_begin(st, false);
+	ck_assert_int_eq(store_stage_get(t, "a", 1, &out), STORE_NOTFOUND);
+	ck_assert_int_eq(
+	    store_staged_get(t, "a", 1, 1, &buf, &len), STORE_NOTFOUND);
+	ck_assert_int_eq(
+	    store_staged_get(t, "a", 1, 2, &buf, &len), STORE_NOTFOUND);
+	ck_assert_int_eq(store_stage_get(t, "a", 2, &out), 0);
+	ck_assert_int_eq(store_staged_get(t, "a", 2, 1, &buf, &len), 0);
+	ck_assert_mem_eq(buf, "other", 5);
+	store_txn_abort(&t);
+}
+END_TEST
+
 struct agg_seen {
 	char topics[512];
 	size_t total_len;
@@ -1523,6 +1584,7 @@ store_suite(void)
 	    sizeof(chain_cases) / sizeof(chain_cases[0]));
 	tcase_add_test(tc, test_seq);
 	tcase_add_test(tc, test_reject);
+	tcase_add_test(tc, test_stage);
 	tcase_add_loop_test(
 	    tc, test_agg, 0, sizeof(agg_cases) / sizeof(agg_cases[0]));
 	tcase_add_test(tc, test_meta);
