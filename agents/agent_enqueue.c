@@ -302,6 +302,7 @@ agent_stream_source(struct agent_stream *st, void **buf, size_t *len)
 	src.lines = lines;
 	src.mark = st->f->mark != NULL ? (char *)st->f->mark : "";
 	src.encoding = (char *)encoding_name(st->f->enc);
+	src.parts = st->parts;
 	*len = indicator__store__report_source__get_packed_size(&src);
 	*buf = xmalloc(*len > 0 ? *len : 1);
 	indicator__store__report_source__pack(&src, *buf);

@@ -389,7 +389,7 @@ agent_rejection(struct agent *a, struct outbox *ob, uint64_t seq,
 		    (unsigned)e->index, o->industry, o->metric, o->period);
 		agent_explain(a, out, where, 0, NULL, e->code, e->message, o);
 	}
-	if (part && src != NULL)
+	if ((part || (src != NULL && src->parts == 1)) && src != NULL)
 		agent_lines_add(out,
 		    _("%s: correct the lines above and send the whole file "
 		      "again"),
