@@ -222,7 +222,8 @@ agent_flight_held(const struct agent_flight *fl)
  * answer is the same again.
  */
 static void
-agent_flush_file_end(struct agent_flush *f, const struct agent_flight *fl)
+agent_flush_file_end(
+    struct agent_flush *f, const struct agent_flight *fl, bool stored)
 {
 	uint64_t first = fl->seq - fl->part + 1;
 
@@ -233,9 +234,14 @@ agent_flush_file_end(struct agent_flush *f, const struct agent_flight *fl)
 	for (size_t i = 0; i < f->nfl; i++) {
 		struct agent_flight *o = &f->fl[i];
 
+		/* Its answer lost: stored or refused with the file. */
 		if (o->seq >= first && o->seq < fl->seq && !o->done) {
 			o->done = true;
 			f->live--;
+			if (stored)
+				f->a->accepted++;
+			else
+				f->a->rejected++;
 		}
 	}
 }
@@ -292,7 +298,7 @@ agent_flush_rejected(struct agent_flush *f, struct agent_flight *fl,
 	free(file);
 	free(mark);
 	if (fl->parts > 1 && fl->part == fl->parts)
-		agent_flush_file_end(f, fl);
+		agent_flush_file_end(f, fl, false);
 	if (outbox_kill(f->a->ob, fl->seq, ack, ack_len) == -1)
 		f->error = true;
 	/* The parts the daemon held for the file are refused with it. */
@@ -386,13 +392,16 @@ agent_flush_ack(struct agent_flush *f, const void *data, size_t len)
 		}
 		/* A report alone, or a file's last part: the file is
 		 * stored whole. */
-		if (ack->status == INDICATOR__ACK_STATUS__ACCEPTED)
+		if (ack->status == INDICATOR__ACK_STATUS__ACCEPTED) {
 			f->a->accepted += 1 + f->a->staged;
-		else
+		} else {
+			/* The parts staged in this run were stored with it. */
+			f->a->accepted += f->a->staged;
 			f->a->duplicate++;
+		}
 		f->a->staged = 0;
 		agent_flush_stored(f, fl->seq);
-		agent_flush_file_end(f, fl);
+		agent_flush_file_end(f, fl, true);
 		f->done[f->ndone++] = fl->seq;
 		break;
 	case INDICATOR__ACK_STATUS__REJECTED:

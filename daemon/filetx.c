@@ -329,13 +329,15 @@ file_complete(struct daemon *d, struct store_txn *t, const Indicator__Report *r,
 		rc = stage_end(d, t, r->agent_id, r->epoch);
 		goto free_parts;
 	}
+	/* The staged parts go first (they are read): the pages the delete
+	 * frees are then taken again by the log's new records rather than
+	 * left unwritten at the end of the file (store.c). */
+	rc = stage_end(d, t, r->agent_id, r->epoch);
 	for (uint32_t p = 0; p < n && rc == 0; p++) {
 		rc = ingest_apply_report(
 		    d, t, parts[p], p + 1 < n ? &vals[p] : v, now, batch);
 		nobs += parts[p]->n_observations;
 	}
-	if (rc == 0)
-		rc = stage_end(d, t, r->agent_id, r->epoch);
 	if (rc == 0) {
 		ans->status = INDICATOR__ACK_STATUS__ACCEPTED;
 		ans->stored = true;

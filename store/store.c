@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -786,6 +787,35 @@ txn_free(struct store_txn **t)
 	*t = NULL;
 }
 
+/*
+ * After a write commit: data.mdb covers every page the meta page counts.
+ * LMDB counts the pages a transaction freed again before it ended (its
+ * "loose" pages: a page copied for a write, then emptied by a delete, as
+ * the staging of files does) without writing them; when they are the
+ * highest, the file ends before the count, a state LMDB never reads past
+ * but envcheck_size() would refuse at the next open. The file is extended
+ * (sparse) to the count. A failure is logged and otherwise ignored.
+ */
+static void
+store_cover_pages(struct store *s)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	uint64_t size, need;
+	int fd;
+
+	if (mdb_env_info(s->env, &info) != 0 ||
+	    mdb_env_stat(s->env, &st) != 0 ||
+	    envcheck_file_size(s->env, &size) == -1)
+		return;
+	need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	if (size >= need || mdb_env_get_fd(s->env, &fd) != 0)
+		return;
+	if (ftruncate(fd, (off_t)need) == -1)
+		log_error("store: extend %s/data.mdb to %llu bytes: %s", s->dir,
+		    (unsigned long long)need, strerror(errno));
+}
+
 int
 store_txn_commit(struct store_txn **t)
 {
@@ -804,8 +834,10 @@ store_txn_commit(struct store_txn **t)
 		return STORE_FULL;
 	if (rc != 0)
 		return store_fail("commit", rc);
-	if (write)
+	if (write) {
+		store_cover_pages(s);
 		store_ident_note(s, false);
+	}
 	return 0;
 }
 
