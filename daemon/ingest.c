@@ -44,6 +44,7 @@ struct msg {
 	int status;
 	const char *ack_code; /* its code, for the counters; NULL: none */
 	bool repeat; /* the earlier rejection of a resent seq, again */
+	uint32_t reports; /* ACCEPTED: the reports stored (a file's parts) */
 };
 
 /*
@@ -315,6 +316,7 @@ msg_recv(void *sock, struct msg *m, ProtobufCAllocator *alloc)
 	m->invalid = 0;
 	m->ack_code = NULL;
 	m->repeat = false;
+	m->reports = 1;
 	for (;;) {
 		if (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &moresz) == -1 ||
 		    !more)
@@ -615,6 +617,7 @@ apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now,
 			st.rejected += file->reports;
 		} else if (file->status == INDICATOR__ACK_STATUS__ACCEPTED) {
 			st.accepted += file->reports;
+			m->reports = file->reports;
 		}
 	} else if (m->invalid) {
 		msg_reject(m, r->seq, r->seq + 1);
@@ -991,7 +994,9 @@ send_acks(struct daemon *d, struct ingest *ing)
 			    INDICATOR__AGENT_MESSAGE__BODY_HEARTBEAT) {
 				d->count.heartbeats++;
 			} else {
-				d->count.accepted++;
+				/* Reports stored: a file's parts with its
+				 * last. */
+				d->count.accepted += m->reports;
 				metrics_report_seen(
 				    d, m->am->report->district, now);
 			}

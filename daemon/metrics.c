@@ -123,7 +123,9 @@ render(const struct control_stats *s, bool ready, FILE *f)
 	    "replayed, not stopping.",
 	    ready ? 1 : 0);
 
-	promhttp_family(f, r, "counter", "Reports answered, by status.");
+	promhttp_family(f, r, "counter",
+	    "Reports answered, by status (accepted: reports stored, a file's "
+	    "parts with its last).");
 	promhttp_sample_u64(f, r, "{status=\"accepted\"}", c->accepted);
 	promhttp_sample_u64(f, r, "{status=\"duplicate\"}", c->duplicate);
 	promhttp_sample_u64(f, r, "{status=\"rejected\"}", c->rejected);
