@@ -235,7 +235,8 @@ START_TEST(test_key_twice)
 }
 END_TEST
 
-/* A file left open ends when another report takes its next seq; a part
+/* A file left open ends when another report (another file's part 1, a
+ * version 1 report) takes its next seq; a part
  * whose earlier parts the daemon does not hold, or with fields that make
  * no sense, refuses its file. */
 START_TEST(test_abandoned_and_bad)
@@ -256,6 +257,11 @@ START_TEST(test_abandoned_and_bad)
 	expect(send_part(7, 8, 1, 0, 30, 3, -1), REJECTED, "bad_file");
 	expect(send_part(8, 0, 1, 2, 30, 3, -1), REJECTED, "bad_file");
 	ck_assert_uint_eq(stored(), 6);
+	/* A version 1 report in the middle of a file ends it too. */
+	expect(send_part(9, 11, 1, 2, 40, 3, -1), STAGED, "");
+	expect(send_part(10, 0, 0, 0, 43, 2, -1), ACCEPTED, "");
+	expect(send_part(11, 11, 2, 2, 45, 3, -1), REJECTED, "file_unknown");
+	ck_assert_uint_eq(stored(), 8);
 }
 END_TEST
 
