@@ -150,8 +150,7 @@ agent_explain(struct agent *a, struct agent_lines *out, const char *file,
 		    fmt_value(m->max, max, sizeof(max)), cname);
 	else if (strcmp(code, "duplicate_key") == 0)
 		snprintf(text, sizeof(text),
-		    _("%s/%s/%s is twice in the same report; keep one of the "
-		      "two "
+		    _("%s/%s/%s is twice in the file; keep one of the two "
 		      "lines"),
 		    o->industry, o->metric, o->period);
 	else if (strcmp(code, "bad_status") == 0)

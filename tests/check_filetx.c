@@ -575,6 +575,127 @@ START_TEST(test_kill_nine)
 }
 END_TEST
 
+/* Answers one message on the ROUTER rt: STAGED for the first part,
+ * for the second a REJECTED whose duplicate_key errors name an
+ * observation of each part. Returns the seq answered. */
+static uint64_t
+fake_answer(void *rt)
+{
+	Indicator__Ack ack = INDICATOR__ACK__INIT;
+	Indicator__ObservationError e[2], *ep[2] = { &e[0], &e[1] };
+	Indicator__AgentMessage *m;
+	zmq_msg_t id, body;
+	uint8_t out[1024];
+	size_t len;
+	uint64_t seq;
+
+	zmq_msg_init(&id);
+	zmq_msg_init(&body);
+	ck_assert_int_ge(zmq_msg_recv(&id, rt, 0), 0);
+	ck_assert_int_ge(zmq_msg_recv(&body, rt, 0), 0);
+	m = indicator__agent_message__unpack(
+	    NULL, zmq_msg_size(&body), zmq_msg_data(&body));
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(m->body_case, INDICATOR__AGENT_MESSAGE__BODY_REPORT);
+	seq = m->report->seq;
+	ck_assert_uint_eq(m->report->parts, 2);
+	ck_assert_uint_eq(m->report->part, seq);
+	ck_assert_uint_ne(m->report->file_id, 0);
+	ack.seq = seq;
+	ack.expected_seq = seq + 1;
+	if (seq == 1) {
+		ack.status = INDICATOR__ACK_STATUS__STAGED;
+		ack.message = "part 1 of 2 staged";
+	} else {
+		indicator__observation_error__init(&e[0]);
+		indicator__observation_error__init(&e[1]);
+		e[0].part = 1;
+		e[0].index = 1;
+		e[0].code = "duplicate_key";
+		e[0].message = "photonics/output_value/2024 is also part 2, "
+			       "observation 0";
+		e[1].part = 0;
+		e[1].index = 0;
+		e[1].code = "duplicate_key";
+		e[1].message = "photonics/output_value/2024 is also part 1, "
+			       "observation 1";
+		ack.status = INDICATOR__ACK_STATUS__REJECTED;
+		ack.message = "the file's 2 parts hold 2 errors";
+		ack.n_errors = 2;
+		ack.errors = ep;
+	}
+	len = indicator__ack__pack(&ack, out);
+	ck_assert_int_ge(
+	    zmq_send(rt, zmq_msg_data(&id), zmq_msg_size(&id), ZMQ_SNDMORE), 0);
+	ck_assert_int_ge(zmq_send(rt, out, len, 0), 0);
+	indicator__agent_message__free_unpacked(m, NULL);
+	zmq_msg_close(&id);
+	zmq_msg_close(&body);
+	return seq;
+}
+
+/*
+ * The agent tells a daemon's error in another part of the file at that
+ * part's line: a daemon (played here) that finds one key in parts 1 and
+ * 2 names both observations, and the agent names both lines, with the
+ * file refused whole and send exiting 1. (The agent's own parser refuses
+ * such a file before sending; another client's daemon-side rule is in
+ * test_key_twice.)
+ */
+START_TEST(test_agent_other_part)
+{
+	char ep[64], csv[700], conf[700], outbox[700], *err = NULL;
+	const char *argv[] = { AGENT_BIN, "-c", conf, "--id", AGENT,
+		"--district", DISTRICT, "--endpoint", ep, "--outbox", outbox,
+		"send", csv, NULL };
+	void *rt = zmq_socket(zctx, ZMQ_ROUTER);
+	char *log;
+	pid_t pid;
+	int rc;
+
+	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", harness_free_port());
+	ck_assert_int_eq(zmq_bind(rt, ep), 0);
+	snprintf(csv, sizeof(csv), "%s/two.csv", dm.dir);
+	snprintf(conf, sizeof(conf), "%s/agent.conf", dm.dir);
+	snprintf(outbox, sizeof(outbox), "%s/outbox", dm.dir);
+	harness_write_file(conf, "[agent]\nreport_size = 2\n");
+	harness_write_file(csv, "industry,metric,period,value,unit\n"
+				"materials,output_value,2024,1,CNY_100M\n"
+				"photonics,output_value,2024,2,CNY_100M\n"
+				"photonics,output_value,2023,3,CNY_100M\n"
+				"quantum,output_value,2024,4,CNY_100M\n");
+	{
+		char logpath[800];
+
+		snprintf(logpath, sizeof(logpath), "%s/send.log", dm.dir);
+		pid = harness_spawn(argv, logpath);
+		ck_assert_uint_eq(fake_answer(rt), 1);
+		ck_assert_uint_eq(fake_answer(rt), 2);
+		rc = harness_wait(pid, 30);
+		log = harness_read_file(logpath);
+	}
+	ck_assert_msg(rc == 1, "send exited %d: %s", rc, log);
+	/* Part 1's second row is line 3; part 2's first, line 4. */
+	ck_assert_msg(strstr(log, "two.csv:3:1: photonics/output_value/2024 "
+				  "is twice in the file") != NULL,
+	    "%s", log);
+	/* (The played daemon calls them one key; the agent tells each
+	 * observation as it sent it: the file itself holds no key twice,
+	 * which the agent would have refused.) */
+	ck_assert_msg(strstr(log, "two.csv:4:1: photonics/output_value/2023 "
+				  "is twice in the file") != NULL,
+	    "%s", log);
+	ck_assert_msg(
+	    strstr(log, "refused the file at part 2 of 2") != NULL, "%s", log);
+	ck_assert_msg(
+	    strstr(log, "0 accepted, 0 duplicate, 2 rejected") != NULL, "%s",
+	    log);
+	free(log);
+	free(err);
+	zmq_close(rt);
+}
+END_TEST
+
 static Suite *
 filetx_suite(void)
 {
@@ -594,6 +715,7 @@ filetx_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_agent_seventh_of_ten);
 	tcase_add_test(tc, test_kill_nine);
+	tcase_add_test(tc, test_agent_other_part);
 	suite_add_tcase(s, tc);
 	return s;
 }
