@@ -393,6 +393,40 @@ map_adopt(struct store *s, uint64_t want)
 	return rc;
 }
 
+/*
+ * data.mdb always covers every page its meta page counts, as
+ * envcheck_size() requires at each open. LMDB counts the pages a
+ * transaction freed again before it ended (its "loose" pages: a page
+ * copied for a write, then emptied by a delete, as the staging of files
+ * does) without writing them; when they are the highest, the file would
+ * end before the count, a state LMDB never reads past but the check
+ * refuses. So a write commit is bracketed: the file is extended (sparse)
+ * to the map's size before it, when no count can pass it, and set to
+ * exactly the count after it. A kill at any instant leaves a file at
+ * least as long as its count. A failure is logged and otherwise ignored.
+ */
+static void
+store_file_size(struct store *s, bool ahead)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	uint64_t size, want;
+	int fd;
+
+	if (mdb_env_info(s->env, &info) != 0 ||
+	    mdb_env_stat(s->env, &st) != 0 ||
+	    envcheck_file_size(s->env, &size) == -1 ||
+	    mdb_env_get_fd(s->env, &fd) != 0)
+		return;
+	want = ahead ? info.me_mapsize
+		     : ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	if (ahead ? size >= want : size == want)
+		return;
+	if (ftruncate(fd, (off_t)want) == -1)
+		log_error("store: size %s/data.mdb to %llu bytes: %s", s->dir,
+		    (unsigned long long)want, strerror(errno));
+}
+
 static int64_t
 mono_ms(void)
 {
@@ -637,6 +671,10 @@ store_open(const struct store_opts *opts, char *err, size_t errlen)
 		    opts->dir);
 		goto env_close;
 	}
+	/* A kill in a commit's bracket left the file longer than its
+	 * count: exactly the count again, before store.id records it. */
+	if (!s->readonly)
+		store_file_size(s, false);
 	if (store_ident_check(s, err, errlen) == -1)
 		goto env_close;
 	return s;
@@ -787,35 +825,6 @@ txn_free(struct store_txn **t)
 	*t = NULL;
 }
 
-/*
- * After a write commit: data.mdb covers every page the meta page counts.
- * LMDB counts the pages a transaction freed again before it ended (its
- * "loose" pages: a page copied for a write, then emptied by a delete, as
- * the staging of files does) without writing them; when they are the
- * highest, the file ends before the count, a state LMDB never reads past
- * but envcheck_size() would refuse at the next open. The file is extended
- * (sparse) to the count. A failure is logged and otherwise ignored.
- */
-static void
-store_cover_pages(struct store *s)
-{
-	MDB_envinfo info;
-	MDB_stat st;
-	uint64_t size, need;
-	int fd;
-
-	if (mdb_env_info(s->env, &info) != 0 ||
-	    mdb_env_stat(s->env, &st) != 0 ||
-	    envcheck_file_size(s->env, &size) == -1)
-		return;
-	need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
-	if (size >= need || mdb_env_get_fd(s->env, &fd) != 0)
-		return;
-	if (ftruncate(fd, (off_t)need) == -1)
-		log_error("store: extend %s/data.mdb to %llu bytes: %s", s->dir,
-		    (unsigned long long)need, strerror(errno));
-}
-
 int
 store_txn_commit(struct store_txn **t)
 {
@@ -828,16 +837,18 @@ store_txn_commit(struct store_txn **t)
 		txn_free(t);
 		return STORE_FULL;
 	}
+	if (write)
+		store_file_size(s, true);
 	rc = mdb_txn_commit((*t)->txn);
 	txn_free(t);
+	if (write)
+		store_file_size(s, false);
 	if (rc == MDB_MAP_FULL)
 		return STORE_FULL;
 	if (rc != 0)
 		return store_fail("commit", rc);
-	if (write) {
-		store_cover_pages(s);
+	if (write)
 		store_ident_note(s, false);
-	}
 	return 0;
 }
 
