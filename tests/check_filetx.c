@@ -21,6 +21,7 @@
 
 #include "harness.h"
 #include "indicator.pb-c.h"
+#include "store.h"
 #include "xmalloc.h"
 
 #define ACK_TIMEOUT_MS 10000
@@ -262,6 +263,85 @@ START_TEST(test_abandoned_and_bad)
 	expect(send_part(10, 0, 0, 0, 43, 2, -1), ACCEPTED, "");
 	expect(send_part(11, 11, 2, 2, 45, 3, -1), REJECTED, "file_unknown");
 	ck_assert_uint_eq(stored(), 8);
+}
+END_TEST
+
+/* Part 1 of 2 of file_id, observations 0-2, staged in the store of the
+ * stopped daemon for (AGENT, ep) as the daemon stages it, its latest part
+ * at last_ms. */
+static void
+stage_by_hand(
+    struct store_txn *t, uint64_t ep, uint64_t file_id, int64_t last_ms)
+{
+	Indicator__Report r = INDICATOR__REPORT__INIT;
+	Indicator__Observation obs[3], *ptrs[3];
+	char periods[3][16];
+	struct store_stage st = { 0 };
+	struct store_seq seq = { 0 };
+	uint8_t buf[2048];
+	size_t len;
+
+	for (unsigned i = 0; i < 3; i++) {
+		obs_key(&obs[i], i, periods[i], sizeof(periods[i]));
+		ptrs[i] = &obs[i];
+	}
+	r.agent_id = AGENT;
+	r.district = DISTRICT;
+	r.epoch = ep;
+	r.seq = 1;
+	r.sent_at_ms = 1;
+	r.n_observations = 3;
+	r.observations = ptrs;
+	r.file_id = file_id;
+	r.part = 1;
+	r.parts = 2;
+	len = indicator__report__pack(&r, buf);
+	ck_assert_int_eq(store_staged_put(t, AGENT, ep, 1, buf, len), 0);
+	st.file_id = file_id;
+	st.parts = 2;
+	st.received = 1;
+	st.first_seq = 1;
+	st.started_ms = last_ms;
+	st.last_ms = last_ms;
+	st.bytes = len;
+	ck_assert_int_eq(store_stage_put(t, AGENT, ep, &st), 0);
+	seq.last_seq = 1;
+	seq.first_seen_ms = last_ms;
+	seq.last_seen_ms = last_ms;
+	ck_assert_int_eq(store_seq_put(t, AGENT, ep, &seq), 0);
+}
+
+/* A file whose latest part came more than 7 days ago is abandoned when
+ * the daemon starts (its later part then file_unknown); a younger one
+ * stays, and its last part stores it. */
+START_TEST(test_expired)
+{
+	struct store_opts o = { dm.data_dir, 0, 0, false, STORE_SYNC_FULL };
+	int64_t now = (int64_t)time(NULL) * 1000;
+	struct store_txn *t;
+	struct store *st;
+	char err[512];
+	char *log;
+
+	harness_daemon_stop(&dm, SIGTERM);
+	st = store_open(&o, err, sizeof(err));
+	ck_assert_msg(st != NULL, "%s", err);
+	ck_assert_ptr_nonnull(t = store_txn_begin(st, true));
+	stage_by_hand(t, epoch, 21, now - 8LL * 24 * 3600 * 1000);
+	stage_by_hand(t, epoch + 1, 22, now - 1LL * 24 * 3600 * 1000);
+	ck_assert_int_eq(store_txn_commit(&t), 0);
+	store_close(&st);
+	harness_daemon_start(&dm);
+
+	expect(send_part(2, 21, 2, 2, 3, 3, -1), REJECTED, "file_unknown");
+	epoch++;
+	expect(send_part(2, 22, 2, 2, 3, 3, -1), ACCEPTED, "");
+	ck_assert_uint_eq(stored(), 6);
+	log = harness_daemon_log(&dm);
+	ck_assert_msg(harness_count_str(log, "file abandoned: no part for 7 "
+					     "days") == 1,
+	    "%s", log);
+	free(log);
 }
 END_TEST
 
@@ -709,6 +789,7 @@ filetx_suite(void)
 	tcase_add_test(tc, test_seventh_of_ten);
 	tcase_add_test(tc, test_key_twice);
 	tcase_add_test(tc, test_abandoned_and_bad);
+	tcase_add_test(tc, test_expired);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("agent");
 	tcase_set_timeout(tc, 240);
