@@ -385,7 +385,9 @@ filetx_take(struct daemon *d, struct store_txn *t, const Indicator__Report *r,
 		    (unsigned long long)r->seq);
 		if ((rc = stage_end(d, t, r->agent_id, r->epoch)) != 0)
 			return rc;
-		d->count.files_abandoned++;
+		/* One refused already is counted as such. */
+		if (st.rejected == 0)
+			d->count.files_abandoned++;
 		open = false;
 	}
 	if (!filetx_is_part(r))
