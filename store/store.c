@@ -861,6 +861,29 @@ store_txn_abort(struct store_txn **t)
 	txn_free(t);
 }
 
+int
+store_write(struct store *s, int (*fn)(struct store_txn *t, void *arg),
+    void (*undo)(void *arg), void *arg)
+{
+	struct store_txn *t;
+	int rc;
+
+	for (;;) {
+		if ((t = store_txn_begin(s, true)) == NULL)
+			rc = -1;
+		else if ((rc = fn(t, arg)) != 0)
+			store_txn_abort(&t);
+		else
+			rc = store_txn_commit(&t);
+		if (rc == 0)
+			return 0;
+		if (undo != NULL)
+			undo(arg);
+		if (rc != STORE_FULL || store_grow(s) == -1)
+			return rc == STORE_FULL ? STORE_FULL : -1;
+	}
+}
+
 static int
 txn_get(struct store_txn *t, enum store_db db, const void *key, size_t klen,
     MDB_val *v)
@@ -1455,6 +1478,32 @@ store_agg_put(
 	if (topic_check(topic, false) == -1)
 		return -1;
 	return txn_put(t, DB_AGG, topic, strlen(topic), buf, len);
+}
+
+int
+store_agg_del(struct store_txn *t, const char *topic)
+{
+	MDB_val k;
+	int rc;
+
+	if (topic_check(topic, false) == -1)
+		return -1;
+	if (!t->write) {
+		log_error("store: agg: delete in a read transaction");
+		return -1;
+	}
+	if (t->full)
+		return STORE_FULL;
+	if (!t->have[DB_AGG])
+		return STORE_NOTFOUND;
+	k.mv_size = strlen(topic);
+	k.mv_data = (void *)topic;
+	rc = mdb_del(t->txn, t->s->dbi[DB_AGG], &k, NULL);
+	if (rc == MDB_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc != 0)
+		return txn_fail(t, "agg", rc);
+	return 0;
 }
 
 int

@@ -178,6 +178,18 @@ int store_txn_commit(struct store_txn **t);
 /* Aborts; accepts NULL; sets *t to NULL. */
 void store_txn_abort(struct store_txn **t);
 
+/*
+ * One write, grown as needed: begins a write transaction, runs fn(t, arg)
+ * in it and commits. When fn or the commit says STORE_FULL, the
+ * transaction is aborted, undo(arg) is called (if not NULL) to forget what
+ * fn did outside the store, the map grows (store_grow()) and fn runs again
+ * in a new transaction; undo also runs after any other failure. fn returns
+ * 0, STORE_FULL or -1, and must not end t. Returns 0, STORE_FULL when the
+ * map is at map_max, or -1.
+ */
+int store_write(struct store *s, int (*fn)(struct store_txn *t, void *arg),
+    void (*undo)(void *arg), void *arg);
+
 /* Sequence state of (agent_id, epoch): 0 and *out filled, STORE_NOTFOUND,
  * or -1. */
 int store_seq_get(struct store_txn *t, const char *agent_id, uint64_t epoch,
@@ -257,6 +269,8 @@ int store_agg_put(
     struct store_txn *t, const char *topic, const void *buf, size_t len);
 int store_agg_get(
     struct store_txn *t, const char *topic, const void **buf, size_t *len);
+/* Removes topic's aggregate: 0, STORE_NOTFOUND, STORE_FULL or -1. */
+int store_agg_del(struct store_txn *t, const char *topic);
 int store_agg_scan(struct store_txn *t, const char *prefix,
     int (*fn)(const char *topic, const void *buf, size_t len, void *arg),
     void *arg);
