@@ -17,6 +17,7 @@
 #include <zmq.h>
 
 #include "indicatord.h"
+#include "ledger.h"
 #include "xmalloc.h"
 
 #define MON_INGEST "inproc://indicatord-monitor-ingest"
@@ -175,6 +176,15 @@ control_stats(struct daemon *d, struct control_stats *out)
 	monitor_drain(d->ctl.mon_publish, &d->ctl.subscribers);
 	memset(out, 0, sizeof(*out));
 	out->count = d->count;
+	/* The checkpoints are the ledger's (NULL during its replay). */
+	if (d->ledger != NULL) {
+		struct ledger_stats ls;
+
+		ledger_stats(d->ledger, &ls);
+		out->count.checkpoints = ls.checkpoints;
+		out->count.checkpoint_sum_s = ls.checkpoint_sum_s;
+		out->count.checkpoint_max_s = ls.checkpoint_max_s;
+	}
 	/* Before control_init() (the metrics during the replay): 0. */
 	out->uptime_s = d->ctl.started_ms == 0
 			    ? 0
@@ -308,7 +318,7 @@ control_serve(struct daemon *d)
 	else if (n == (int)strlen("checkpoint") &&
 		 memcmp(req, "checkpoint", (size_t)n) == 0)
 		n = snprintf(reply, sizeof(reply), "{\"checkpoint\":%s}",
-		    ingest_checkpoint(d) == 0 ? "true" : "false");
+		    ledger_checkpoint(d->ledger) == 0 ? "true" : "false");
 	else if (n == (int)strlen("reload") &&
 		 memcmp(req, "reload", (size_t)n) == 0)
 		n = reload_json(d, reply, sizeof(reply));

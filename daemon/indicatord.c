@@ -232,17 +232,28 @@ socket_bind(struct daemon *d, int type, const char *endpoint, const char *what)
 	return s;
 }
 
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int
 indicatord_reload(struct daemon *d, char *why, size_t len)
 {
 	struct config *next = xmalloc(sizeof(*next));
+	const struct ledger_pub *pubs;
+	size_t npubs;
 	char err[512];
 	int rc = -1;
 
 	notify_reloading();
 	/* The aggregates held in memory were made with the old registry:
 	 * store them before it changes. */
-	ingest_checkpoint(d);
+	ledger_checkpoint(d->ledger);
 	if (config_load(next, d->conf_path, err, sizeof(err)) == -1) {
 		snprintf(why, len, "%s", err);
 		log_error("indicatord: reload refused, old configuration "
@@ -275,6 +286,11 @@ indicatord_reload(struct daemon *d, char *why, size_t len)
 		 "industries, %zu metrics, %zu targets",
 	    d->cfg.reg.ndistricts, d->cfg.reg.nindustries, d->cfg.reg.nmetrics,
 	    d->cfg.reg.ntargets);
+	/* The aggregates follow the registry: recomputed where it changed
+	 * them, and published. */
+	if (ledger_registry_set(
+		d->ledger, &d->cfg.reg, wall_ms(), &pubs, &npubs) == 0)
+		publisher_send(d, pubs, npubs);
 	/* The districts the metrics follow may have changed. */
 	metrics_watch_load(d);
 	rc = 0;
@@ -313,7 +329,6 @@ run(struct daemon *d)
 	int wait_ms = notify_wait_ms(1000), n;
 	struct timespec ts;
 	int64_t expire_at = 0, mono;
-	bool idle;
 
 	while (!daemon_quit) {
 		notify_watchdog();
@@ -331,20 +346,14 @@ run(struct daemon *d)
 			daemon_reload = 0;
 			indicatord_reload(d, why, sizeof(why));
 		}
-		/* While a checkpoint is due, wake soon: once the agents go
-		 * quiet the tables catch up with the log. */
-		idle = d->cfg.checkpoint_idle_ms > 0 && ingest_dirty(d);
-		n = zmq_poll(items, nbase,
-		    idle && (int)d->cfg.checkpoint_idle_ms < wait_ms
-			? (int)d->cfg.checkpoint_idle_ms
-			: wait_ms);
+		/* While changes wait for a checkpoint, wake soon: once the
+		 * agents go quiet the tables catch up with the log. */
+		n = zmq_poll(items, nbase, ledger_wait_ms(d->ledger, wait_ms));
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("indicatord: poll: %s", zmq_strerror(errno));
 		}
-		if (n == 0 && idle)
-			ingest_checkpoint(d);
 		if (items[2].revents & ZMQ_POLLIN)
 			while (read(signal_pipe[0], drain, sizeof(drain)) > 0)
 				continue;
@@ -369,6 +378,9 @@ run(struct daemon *d)
 		for (int i = 0; i < 8 && (items[1].revents & ZMQ_POLLIN); i++)
 			if (snapshot_serve(d) == 0)
 				break;
+		/* The one place periodic checkpoints are decided. */
+		if (ledger_checkpoint_due(d->ledger, n == 0))
+			ledger_checkpoint(d->ledger);
 	}
 }
 
@@ -386,6 +398,7 @@ main(int argc, char *argv[])
 	};
 	struct daemon *d;
 	struct store_opts so = { 0 };
+	struct ledger_opts lo = { 0 };
 	const char *path = NULL, *dir = NULL;
 	bool check = false;
 	char err[512];
@@ -456,13 +469,20 @@ main(int argc, char *argv[])
 	d->snapshot = socket_bind(d, ZMQ_ROUTER, d->cfg.snapshot, "snapshot");
 	d->ing = ingest_new();
 	d->pub = publisher_new();
-	d->latest = latest_new();
 	/* The metrics answer from here on: /readyz says 503 during the
 	 * replay, and a port clash stops the start before it. */
 	if (metrics_watch_load(d) == -1 || metrics_init(d) == -1)
 		fatal("indicatord: not started (see above)");
-	/* Whatever was acknowledged but not checkpointed before a crash. */
-	if (ingest_recover(d) == -1)
+	/* Whatever was acknowledged but not checkpointed before a crash is
+	 * replayed, and a changed registry applied to the aggregates. */
+	lo.store = d->store;
+	lo.reg = &d->cfg.reg;
+	lo.checkpoint_ms = d->cfg.checkpoint_ms;
+	lo.checkpoint_entries = d->cfg.checkpoint_entries;
+	lo.checkpoint_idle_ms = d->cfg.checkpoint_idle_ms;
+	lo.tick = metrics_tick;
+	lo.replaying = metrics_set_replaying;
+	if ((d->ledger = ledger_open(&lo)) == NULL)
 		fatal("indicatord: not started: the store's log cannot be "
 		      "replayed (see above)");
 	if (control_init(d) == -1)
@@ -477,7 +497,7 @@ main(int argc, char *argv[])
 	quit_log();
 	metrics_set_ready(false);
 	notify_stopping();
-	ingest_checkpoint(d);
+	ledger_checkpoint(d->ledger);
 
 	log_info("indicatord: stopping: %llu accepted, %llu duplicate, %llu "
 		 "rejected (%llu malformed), %llu retry-later, %llu batches",
@@ -493,7 +513,7 @@ main(int argc, char *argv[])
 		    (unsigned long long)publisher_dropped(d->pub));
 	ingest_destroy(&d->ing);
 	publisher_destroy(&d->pub);
-	latest_destroy(&d->latest);
+	ledger_close(&d->ledger);
 	/* The monitors watch the ingest and publish sockets: stop them
 	 * before those sockets close. */
 	metrics_destroy();

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "indicator.pb-c.h"
+#include "ledger.h"
 #include "log.h"
 #include "store.h"
 #include "validate.h"
@@ -37,7 +38,7 @@ struct counters {
 	uint64_t commits;
 	uint64_t batch_reports;
 	/* Checkpoints that wrote something: how many, their total and
-	 * longest time (the ingest loop waits for each). */
+	 * longest time (the ledger's, copied by control_stats()). */
 	uint64_t checkpoints;
 	double checkpoint_sum_s;
 	double checkpoint_max_s;
@@ -119,8 +120,7 @@ struct daemon {
 	struct publisher *pub; /* publish.c's state */
 	struct auth *auth; /* auth.c's state */
 	struct control ctl; /* control.c's state */
-	struct latest *latest; /* latest.c: keys changed since the checkpoint */
-	int64_t checkpoint_ms; /* monotonic time of the last checkpoint */
+	struct ledger *ledger; /* ledger.h: log, tables, checkpoints */
 	struct watch watch; /* metrics.c: districts */
 };
 
@@ -238,104 +238,28 @@ int ingest_batch(struct daemon *d);
 /*
  * In the batch's write transaction t: logs every observation of the valid
  * report r (v: its validation, with the canonical values) as its key's
- * latest revision, with r's seq, into the aggregates, and notes the
+ * latest revision, with r's seq, into the ledger (ledger.h), and notes the
  * district's last report. For a report accepted alone and for each part
- * of a file (filetx.c). 0, STORE_FULL or -1.
+ * of a file (filetx.c). batch is unused: the ledger numbers the batch.
+ * 0, STORE_FULL or -1.
  */
 int ingest_apply_report(struct daemon *d, struct store_txn *t,
     const Indicator__Report *r, const struct validation *v, int64_t now,
     uint64_t batch);
 
-/* Brings obs and agg up to date with the log (a checkpoint): writes the
- * latest values and aggregates changed since the last one, and "applied",
- * in one transaction. 0, or -1 (logged; the changes stay in memory for the
- * next attempt). Nothing to do is 0. */
-int ingest_checkpoint(struct daemon *d);
-/* True when a checkpoint has something to write. */
-bool ingest_dirty(const struct daemon *d);
-/* Rebuilds the in-memory state from the store: forgets what is not
- * checkpointed, replays the log past "applied" (aggregates, revisions and
- * publish seqs as they were first given) and checkpoints. At start and
- * after a batch's transaction failed. 0 or -1 (logged). */
-int ingest_recover(struct daemon *d);
-
-/* latest.c */
-
-/* Room for a key: four codes, each with its NUL. */
-#define LATEST_KEY_MAX (3 * (IND_CODE_MAX + 1) + IND_PERIOD_MAX + 1)
-
-struct latest *latest_new(void);
-void latest_destroy(struct latest **l);
-/* The key's latest ObsRef: changed since the checkpoint, else the
- * store's. 0, STORE_NOTFOUND or -1. */
-int latest_get(struct latest *l, struct store_txn *t, const char *district,
-    const char *industry, const char *metric, const char *period,
-    struct store_ref *out);
-/* Records the key's new latest revision. 0, or -1 for a code too long. */
-int latest_set(struct latest *l, const char *district, const char *industry,
-    const char *metric, const char *period, const struct store_ref *ref);
-/* Keys changed since the checkpoint; keys held (changed or cached). */
-size_t latest_count(const struct latest *l);
-size_t latest_size(const struct latest *l);
-/* Writes every key changed since the checkpoint to obs in t. 0,
- * STORE_FULL or -1. */
-int latest_flush(const struct latest *l, struct store_txn *t);
-/* After the checkpoint committed: the keys held are the store's; keep them
- * as a cache, or forget them (keep false). */
-void latest_checkpointed(struct latest *l, bool keep);
-/* Forgets every key: to rebuild. */
-void latest_clear(struct latest *l);
-
 /* publish.c */
 
-/* Aggregation and publication state; never NULL (aborts on out of
- * memory). */
+/* The PUB socket's state; never NULL (aborts on out of memory). */
 struct publisher *publisher_new(void);
 void publisher_destroy(struct publisher **p);
-/* Forgets which keys this batch changed and the queued publications: at
- * the start of a batch. */
-void publisher_reset(struct publisher *p);
-/* Forgets every aggregate held: to rebuild. */
-void publisher_clear(struct publisher *p);
-/* After a checkpoint committed (and publisher_send()): the aggregates held
- * are the store's; keep them as a cache, or forget them (keep false). */
-void publisher_checkpointed(struct publisher *p, bool keep);
-/* Aggregates to write at the checkpoint; aggregates held in memory (to
- * write, or cached). */
-size_t publisher_pending(const struct publisher *p);
-size_t publisher_entries(const struct publisher *p);
-/* The publish seq the store's aggregates are consistent with (meta
- * "pub_seq"): where a replay starts. */
-int publisher_load(struct daemon *d, struct store_txn *t);
-/* In the batch's transaction: records the highest seq it gave in meta
- * "pub_seq_sent". 0, STORE_FULL or -1. */
-int publisher_save_seq(struct daemon *d, struct store_txn *t);
-/* After a replay: never gives a seq below one already published. */
-int publisher_seq_floor(struct daemon *d, struct store_txn *t);
-/* Writes the aggregates changed since the checkpoint and "pub_seq" in t.
- * 0, STORE_FULL or -1. */
-int publisher_flush(struct daemon *d, struct store_txn *t);
-/*
- * In the batch's write transaction, after o was logged (prev being the
- * canonical value it replaced, when had_prev): applies the difference to
- * every aggregate it belongs to (read from the store the first time it is
- * needed since the checkpoint), and counts a new district or key in
- * districts_reporting. A value re-sent unchanged changes nothing. 0 or -1.
- */
-int publisher_touch(struct daemon *d, struct store_txn *t,
-    const struct store_obs *o, double prev, bool had_prev);
-/* In the batch's write transaction, after every report: gives revision + 1
- * and the next publish seq to each aggregate whose content the batch
- * changed (clusters_100bn recounted from the industries' sums) and queues
- * them for publisher_send(). Reads only. 0 or -1. */
-int publisher_update(struct daemon *d, struct store_txn *t, int64_t now);
-/* After the commit: publishes the queued aggregates on the PUB socket,
- * never blocking (counted as dropped at the high-water mark). */
-void publisher_send(struct daemon *d);
+/* After a batch committed: publishes pubs (the ledger's, ledger.h) on the
+ * PUB socket, never blocking (counted as dropped at the high-water mark). */
+void publisher_send(struct daemon *d, const struct ledger_pub *pubs, size_t n);
 uint64_t publisher_dropped(const struct publisher *p);
 /* Answers one waiting SnapshotRequest, if any: a Snapshot of the stored
  * aggregates under the prefix with the publish seq they are consistent
- * with. Returns 1 when a request was handled, 0 when none was waiting. */
+ * with (after a checkpoint). Returns 1 when a request was handled, 0 when
+ * none was waiting. */
 int snapshot_serve(struct daemon *d);
 
 /* query.c: queries on the snapshot socket (history of a key, expected

@@ -11,16 +11,16 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "arena.h"
 #include "filetx.h"
 #include "indicatord.h"
+#include "ledger.h"
+#include "ratelimit.h"
 #include "validate.h"
 #include "xmalloc.h"
 
 #define ID_MAX 256 /* ROUTER identities are at most 255 bytes */
 #define REJECT_LOG_BURST 20 /* rejection lines a second, at most */
-/* What a checkpoint may need per key held, generously: the entry, and the
- * copy of its page a write makes. */
-#define CHECKPOINT_ENTRY_BYTES 512
 
 enum outcome {
 	OUT_NONE, /* decided in the transaction */
@@ -47,94 +47,24 @@ struct msg {
 	uint32_t reports; /* ACCEPTED: the reports stored (a file's parts) */
 };
 
-/*
- * The memory of a batch's decoded messages: protobuf-c's unpack allocates
- * every sub-message, string and array separately, and freeing them one by
- * one was a tenth of the daemon's time. Through this allocator they come
- * from large chunks, and the batch gives them all back at once. The first
- * chunk is kept from batch to batch.
- */
-#define ARENA_CHUNK (1024 * 1024)
-
-struct arena_chunk {
-	struct arena_chunk *next;
-	size_t used;
-	size_t size;
-	max_align_t data[];
-};
-
-struct arena {
-	struct arena_chunk *head; /* the chunk in use; older ones follow */
-};
-
+/* The decoded messages come from the batch's arena (arena.h). */
 static void *
-arena_alloc(void *data, size_t size)
+alloc_arena(void *data, size_t size)
 {
-	struct arena *a = data;
-	struct arena_chunk *c = a->head;
-	size_t need =
-	    (size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
-	void *p;
-
-	if (c == NULL || c->size - c->used < need) {
-		size_t csize = need > ARENA_CHUNK ? need : ARENA_CHUNK;
-
-		c = xmalloc(sizeof(*c) + csize);
-		c->size = csize;
-		c->used = 0;
-		c->next = a->head;
-		a->head = c;
-	}
-	p = (char *)c->data + c->used;
-	c->used += need;
-	return p;
+	return arena_alloc(data, size);
 }
 
 static void
-arena_free(void *data, void *ptr)
+free_arena(void *data, void *ptr)
 {
 	(void)data;
 	(void)ptr; /* all at once, in arena_reset() */
 }
 
-/* Gives back everything allocated; keeps one chunk for the next batch. */
-static void
-arena_reset(struct arena *a)
-{
-	struct arena_chunk *c = a->head, *keep = NULL;
-
-	while (c != NULL) {
-		struct arena_chunk *next = c->next;
-
-		if (keep == NULL && c->size == ARENA_CHUNK) {
-			keep = c;
-		} else {
-			free(c);
-		}
-		c = next;
-	}
-	if (keep != NULL) {
-		keep->used = 0;
-		keep->next = NULL;
-	}
-	a->head = keep;
-}
-
-/* Per-agent token bucket for the rate limit. */
-struct bucket {
-	char agent_id[IND_AGENT_ID_MAX + 1];
-	double tokens;
-	int64_t at_ms;
-};
-
-#define BUCKETS 1024 /* a power of two; more agents share slots */
-
 struct ingest {
-	struct arena arena; /* the batch's decoded messages */
+	struct arena *arena; /* the batch's decoded messages */
 	ProtobufCAllocator alloc; /* from the arena */
-	bool applied; /* the last batch carried its checkpoint */
-	bool tight; /* a checkpoint failed for room: every batch carries it */
-	struct bucket buckets[BUCKETS];
+	struct ratelimit *rate; /* rate_limit per agent */
 	struct msg *msgs;
 	size_t n;
 	size_t cap;
@@ -148,9 +78,11 @@ ingest_new(void)
 {
 	struct ingest *ing = xcalloc(1, sizeof(struct ingest));
 
-	ing->alloc.alloc = arena_alloc;
-	ing->alloc.free = arena_free;
-	ing->alloc.allocator_data = &ing->arena;
+	ing->arena = arena_new();
+	ing->rate = ratelimit_new();
+	ing->alloc.alloc = alloc_arena;
+	ing->alloc.free = free_arena;
+	ing->alloc.allocator_data = ing->arena;
 	return ing;
 }
 
@@ -167,8 +99,8 @@ ingest_destroy(struct ingest **ingp)
 	}
 	free(ing->msgs);
 	filetx_answer_free(&ing->file);
-	arena_reset(&ing->arena);
-	free(ing->arena.head);
+	arena_destroy(&ing->arena);
+	ratelimit_destroy(&ing->rate);
 	free(ing);
 	*ingp = NULL;
 }
@@ -356,38 +288,15 @@ msg_recv(void *sock, struct msg *m, ProtobufCAllocator *alloc)
 }
 
 /*
- * The per-agent rate limit: a token bucket of rate_limit reports a second
- * (burst one second's worth), so one agent cannot take the disk from the
- * others. Agents hashed to the same slot share it, which only makes the
- * limit stricter for them. True when the report may go on.
+ * The per-agent rate limit (ratelimit.h): rate_limit reports a second,
+ * burst one second's worth, so one agent cannot take the disk from the
+ * others. True when the report may go on.
  */
 static bool
 rate_take(struct daemon *d, const char *agent_id)
 {
-	struct bucket *b;
-	uint32_t h = 2166136261u;
-	double rate = d->cfg.rate_limit;
-	int64_t now;
-
-	if (d->cfg.rate_limit == 0)
-		return true;
-	for (const char *s = agent_id; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	b = &d->ing->buckets[h & (BUCKETS - 1)];
-	now = wall_ms();
-	if (strcmp(b->agent_id, agent_id) != 0) {
-		strlcpy_ok(b->agent_id, agent_id, sizeof(b->agent_id));
-		b->tokens = rate;
-		b->at_ms = now;
-	}
-	b->tokens += (double)(now - b->at_ms) * rate / 1000.0;
-	if (b->tokens > rate)
-		b->tokens = rate;
-	b->at_ms = now;
-	if (b->tokens < 1.0)
-		return false;
-	b->tokens -= 1.0;
-	return true;
+	return ratelimit_take(
+	    d->ing->rate, agent_id, (double)d->cfg.rate_limit, wall_ms());
 }
 
 /* Decides what can be decided without the store: malformed messages, bad
@@ -470,51 +379,17 @@ apply_heartbeat(struct store_txn *t, struct msg *m, int64_t now)
 	return 0;
 }
 
-/*
- * Takes o, logged at o->lsn, as its key's latest value: in the latest table
- * and, by the difference from prev (had_prev: the key had a value), in the
- * aggregates. The one path for live batches and replay.
- */
-static int
-take_latest(struct daemon *d, struct store_txn *t, const struct store_obs *o,
-    const struct store_ref *prev, bool had_prev)
-{
-	const struct store_ref ref = { o->revision, o->value, o->lsn };
-
-	if (latest_set(d->latest, o->district, o->industry, o->metric,
-		o->period, &ref) == -1)
-		return -1;
-	return publisher_touch(d, t, o, prev->value, had_prev);
-}
-
-/* The key's latest revision as prev; had_prev false (prev zeroed) for a
- * new key. 0 or -1. */
-static int
-latest_prev(struct daemon *d, struct store_txn *t, const struct store_obs *o,
-    struct store_ref *prev, bool *had_prev)
-{
-	int rc = latest_get(
-	    d->latest, t, o->district, o->industry, o->metric, o->period, prev);
-
-	*had_prev = rc == 0;
-	if (rc == STORE_NOTFOUND) {
-		memset(prev, 0, sizeof(*prev));
-		return 0;
-	}
-	return rc;
-}
-
+/* The report's observations into the ledger: log, latest, aggregates. */
 int
 ingest_apply_report(struct daemon *d, struct store_txn *t,
     const Indicator__Report *r, const struct validation *v, int64_t now,
     uint64_t batch)
 {
 	char name[sizeof(META_REPORT_MS) + IND_CODE_MAX];
-	struct store_ref prev;
 	struct store_obs o;
-	bool had_prev;
 	int rc;
 
+	(void)batch; /* the ledger numbers the batch (ledger_batch_begin()) */
 	for (size_t i = 0; i < r->n_observations; i++) {
 		const Indicator__Observation *src = r->observations[i];
 
@@ -535,18 +410,7 @@ ingest_apply_report(struct daemon *d, struct store_txn *t,
 		o.seq = r->seq;
 		o.sent_at_ms = r->sent_at_ms;
 		o.stored_at_ms = now;
-		if ((rc = latest_prev(d, t, &o, &prev, &had_prev)) != 0)
-			return rc;
-		if (prev.revision == UINT32_MAX) {
-			log_error("ingest: %s/%s/%s/%s: too many revisions",
-			    o.district, o.industry, o.metric, o.period);
-			return -1;
-		}
-		o.revision = prev.revision + 1;
-		o.prev = prev.lsn;
-		o.batch = batch;
-		if ((rc = store_log_append(t, &o)) != 0 ||
-		    (rc = take_latest(d, t, &o, &prev, had_prev)) != 0)
+		if ((rc = ledger_observe(d->ledger, t, &o)) != 0)
 			return rc;
 	}
 	d->count.observations += r->n_observations;
@@ -559,8 +423,7 @@ ingest_apply_report(struct daemon *d, struct store_txn *t,
 /* The exactly-once rule: seq == last + 1 is processed, seq <= last is a
  * duplicate (or the same rejection again), seq > last + 1 waits. */
 static int
-apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now,
-    uint64_t batch)
+apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now)
 {
 	Indicator__Report *r = m->am->report;
 	struct filetx_answer *file = &d->ing->file;
@@ -606,8 +469,7 @@ apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now,
 	}
 	/* A part of a file is decided by filetx.c (and any report ends a
 	 * file it is not the next part of). */
-	if ((rc = filetx_take(
-		 d, t, r, &m->val, m->invalid, now, batch, file)) != 0)
+	if ((rc = filetx_take(d, t, r, &m->val, m->invalid, now, 0, file)) != 0)
 		return rc;
 	if (file->status != 0) {
 		msg_file_answer(m, r->seq, file);
@@ -625,7 +487,7 @@ apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now,
 		    t, r->agent_id, r->epoch, r->seq, m->ack, m->acklen);
 		st.rejected++;
 	} else {
-		rc = ingest_apply_report(d, t, r, &m->val, now, batch);
+		rc = ingest_apply_report(d, t, r, &m->val, now, 0);
 		msg_answer(m, INDICATOR__ACK_STATUS__ACCEPTED, r->seq,
 		    r->seq + 1, NULL, NULL);
 		st.accepted++;
@@ -637,38 +499,6 @@ apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now,
 	return store_seq_put(t, r->agent_id, r->epoch, &st);
 }
 
-/* Keys held in memory: changed since the checkpoint, or cached. */
-static size_t
-held(const struct daemon *d)
-{
-	return latest_size(d->latest) + publisher_entries(d->pub);
-}
-
-/* After a checkpoint committed: what is held in memory is the store's.
- * It stays as a cache while it is under checkpoint_entries (the next
- * interval under the same load reads the same keys), else it goes, so that
- * the limit bounds memory. */
-static void
-checkpointed(struct daemon *d)
-{
-	bool keep = held(d) < d->cfg.checkpoint_entries;
-
-	latest_checkpointed(d->latest, keep);
-	publisher_checkpointed(d->pub, keep);
-}
-
-/* Writes what is held in memory, and "applied" = last, in t. */
-static int
-checkpoint_write(struct daemon *d, struct store_txn *t, uint64_t last)
-{
-	int rc;
-
-	if ((rc = latest_flush(d->latest, t)) != 0 ||
-	    (rc = publisher_flush(d, t)) != 0)
-		return rc;
-	return store_meta_put(t, STORE_META_APPLIED, last);
-}
-
 static double
 mono_s(void)
 {
@@ -678,32 +508,24 @@ mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
+/* One attempt at the batch's write transaction (store_write()). */
+struct attempt {
+	struct daemon *d;
+	struct ingest *ing;
+	int64_t now;
+	const struct ledger_pub *pubs; /* to publish after the commit */
+	size_t npubs;
+	bool failed; /* the ledger could not be rebuilt after an attempt */
+};
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Applies the batch in one write transaction and commits. 0, STORE_FULL or
- * -1; on failure the transaction is gone, the answers are void and the
- * in-memory state has been rebuilt from the store. */
 static int
-apply_batch(struct daemon *d, struct ingest *ing)
+apply_fn(struct store_txn *t, void *arg)
 {
-	struct store_txn *t;
-	int64_t now = wall_ms();
-	uint64_t batch;
-	int rc = 0;
+	struct attempt *a = arg;
+	struct ingest *ing = a->ing;
+	int rc;
 
-	publisher_reset(d->pub);
-	if ((t = store_txn_begin(d->store, true)) == NULL)
-		return -1;
-	/* The batch's records are told apart by where the first one goes:
-	 * a replay redoes each batch as one. */
-	rc = store_log_next(t, &batch);
+	rc = ledger_batch_begin(a->d->ledger, t);
 	for (size_t i = 0; i < ing->n && rc == 0; i++) {
 		struct msg *m = &ing->msgs[i];
 
@@ -711,184 +533,52 @@ apply_batch(struct daemon *d, struct ingest *ing)
 			continue;
 		if (m->am->body_case ==
 		    INDICATOR__AGENT_MESSAGE__BODY_HEARTBEAT)
-			rc = apply_heartbeat(t, m, now);
+			rc = apply_heartbeat(t, m, a->now);
 		else
-			rc = apply_report(d, t, m, now, batch);
+			rc = apply_report(a->d, t, m, a->now);
 	}
 	if (rc == 0)
-		rc = publisher_update(d, t, now);
-	if (rc == 0)
-		rc = publisher_save_seq(d, t);
-	/* With little room left, a checkpoint could fail for want of it
-	 * after the acks went out, leaving acknowledged reports out of the
-	 * tables: the batch then carries its own, and a batch that does not
-	 * fit is refused whole. */
-	ing->applied = rc == 0 && ingest_dirty(d) &&
-		       (ing->tight || store_room(d->store) <
-					  2 * CHECKPOINT_ENTRY_BYTES *
-					      (latest_count(d->latest) +
-						  publisher_pending(d->pub)));
-	if (ing->applied) {
-		uint64_t next;
+		rc = ledger_batch_end(
+		    a->d->ledger, t, a->now, &a->pubs, &a->npubs);
+	return rc;
+}
 
-		if ((rc = store_log_next(t, &next)) == 0)
-			rc = checkpoint_write(d, t, next - 1);
-	}
-	if (rc != 0)
-		store_txn_abort(&t);
-	else
-		rc = store_txn_commit(&t);
-	/* The latest values and aggregates in memory took this batch in:
-	 * without its commit they are wrong. Redo them from the log. */
-	if (rc != 0 && ingest_recover(d) == -1)
+/* The attempt failed: the ledger took the batch in and must forget it. */
+static void
+apply_undo(void *arg)
+{
+	struct attempt *a = arg;
+
+	a->npubs = 0;
+	if (ledger_batch_done(a->d->ledger, false) == -1)
+		a->failed = true;
+}
+
+/* Applies the batch in one write transaction (grown and redone while the
+ * map fills) and commits. 0, STORE_FULL or -1; on failure the answers are
+ * void and the ledger has been rebuilt from the store. */
+static int
+apply_batch(struct daemon *d, struct ingest *ing, struct attempt *a)
+{
+	size_t before = (size_t)store_map_size(d->store);
+	int rc;
+
+	a->d = d;
+	a->ing = ing;
+	a->now = wall_ms();
+	a->npubs = 0;
+	rc = store_write(d->store, apply_fn, apply_undo, a);
+	if (a->failed)
 		fatal("ingest: the store cannot be read back; stopping rather "
 		      "than answer from a state it may not hold");
+	if (rc == 0)
+		ledger_batch_done(d->ledger, true);
+	if ((size_t)store_map_size(d->store) != before) {
+		log_info("ingest: store map grown to %llu MiB",
+		    (unsigned long long)(store_map_size(d->store) >> 20));
+		ing->full_logged = false;
+	}
 	return rc;
-}
-
-/* Replay: the batch being redone. */
-struct replay {
-	struct daemon *d;
-	struct store_txn *t;
-	uint64_t batch; /* 0 before the first record */
-	int64_t at_ms; /* its stored_at_ms: the aggregates' updated_at_ms */
-	uint64_t last; /* the last position replayed */
-	uint64_t records;
-	uint64_t batches;
-};
-
-/* The batch in hand is complete: its aggregates, as the live batch had
- * them (publications dropped: they went out before the crash). */
-static int
-replay_batch_end(struct replay *r)
-{
-	int rc;
-
-	if (r->batch == 0)
-		return 0;
-	metrics_tick();
-	rc = publisher_update(r->d, r->t, r->at_ms);
-	publisher_reset(r->d->pub);
-	r->batches++;
-	return rc;
-}
-
-static int
-replay_one(const struct store_obs *o, void *arg)
-{
-	struct replay *r = arg;
-	struct store_ref prev;
-	bool had_prev;
-	int rc;
-
-	if (o->batch != r->batch) {
-		if ((rc = replay_batch_end(r)) != 0)
-			return rc;
-		r->batch = o->batch;
-		r->at_ms = o->stored_at_ms;
-	}
-	if ((rc = latest_prev(r->d, r->t, o, &prev, &had_prev)) != 0)
-		return rc;
-	if (prev.lsn != o->prev || prev.revision + 1 != o->revision) {
-		log_error("ingest: log record %llu (%s/%s/%s/%s revision %u) "
-			  "does not follow revision %u at %llu",
-		    (unsigned long long)o->lsn, o->district, o->industry,
-		    o->metric, o->period, o->revision, prev.revision,
-		    (unsigned long long)prev.lsn);
-		return -1;
-	}
-	r->last = o->lsn;
-	r->records++;
-	return take_latest(r->d, r->t, o, &prev, had_prev);
-}
-
-int
-ingest_recover(struct daemon *d)
-{
-	struct replay r = { .d = d };
-	uint64_t applied = 0;
-	int rc = -1;
-
-	/* A read transaction: the replay writes nothing, so it works on a
-	 * full store too; the checkpoint after it may wait for room. */
-	latest_clear(d->latest);
-	publisher_clear(d->pub);
-	metrics_set_replaying(true);
-	if ((r.t = store_txn_begin(d->store, false)) != NULL &&
-	    (rc = store_meta_get(r.t, STORE_META_APPLIED, &applied)) == 0 &&
-	    (rc = publisher_load(d, r.t)) == 0) {
-		r.last = applied;
-		if ((rc = store_log_scan(r.t, applied + 1, replay_one, &r)) ==
-			0 &&
-		    (rc = replay_batch_end(&r)) == 0)
-			rc = publisher_seq_floor(d, r.t);
-	}
-	store_txn_abort(&r.t);
-	metrics_set_replaying(false);
-	if (rc != 0) {
-		log_error("ingest: cannot replay the log from position %llu",
-		    (unsigned long long)applied + 1);
-		latest_clear(d->latest);
-		publisher_clear(d->pub);
-		return -1;
-	}
-	if (r.records > 0)
-		log_info("ingest: replayed %llu logged observations in %llu "
-			 "batches, log positions %llu to %llu",
-		    (unsigned long long)r.records,
-		    (unsigned long long)r.batches,
-		    (unsigned long long)applied + 1,
-		    (unsigned long long)r.last);
-	ingest_checkpoint(d);
-	return 0;
-}
-
-bool
-ingest_dirty(const struct daemon *d)
-{
-	return latest_count(d->latest) > 0 || publisher_pending(d->pub) > 0;
-}
-
-int
-ingest_checkpoint(struct daemon *d)
-{
-	struct store_txn *t;
-	uint64_t next;
-	double t0, took;
-	int rc;
-
-	d->checkpoint_ms = mono_ms();
-	if (!ingest_dirty(d))
-		return 0;
-	t0 = mono_s();
-	for (;;) {
-		if ((t = store_txn_begin(d->store, true)) == NULL)
-			return -1;
-		if ((rc = store_log_next(t, &next)) == 0 &&
-		    (rc = checkpoint_write(d, t, next - 1)) == 0)
-			rc = store_txn_commit(&t);
-		else
-			store_txn_abort(&t);
-		if (rc != STORE_FULL || store_grow(d->store) == -1)
-			break;
-	}
-	if (rc != 0) {
-		log_error("ingest: checkpoint failed%s; the log keeps every "
-			  "report and the next checkpoint tries again",
-		    rc == STORE_FULL ? " (store full): until one succeeds, "
-				       "each batch carries its own"
-				     : "");
-		d->ing->tight = rc == STORE_FULL;
-		return -1;
-	}
-	d->ing->tight = false;
-	checkpointed(d);
-	took = mono_s() - t0;
-	d->count.checkpoints++;
-	d->count.checkpoint_sum_s += took;
-	if (took > d->count.checkpoint_max_s)
-		d->count.checkpoint_max_s = took;
-	return 0;
 }
 
 /* When the batch cannot be stored: every undecided message is told to come
@@ -1043,7 +733,7 @@ release(struct ingest *ing)
 {
 	for (size_t i = 0; i < ing->n; i++)
 		ing->msgs[i].am = NULL;
-	arena_reset(&ing->arena);
+	arena_reset(ing->arena);
 	ing->n = 0;
 }
 
@@ -1051,6 +741,7 @@ int
 ingest_batch(struct daemon *d)
 {
 	struct ingest *ing = d->ing;
+	struct attempt a = { 0 };
 	struct civil_date day;
 	double t0;
 	int rc;
@@ -1088,13 +779,7 @@ ingest_batch(struct daemon *d)
 		ing->full_logged = false;
 	}
 	t0 = mono_s();
-	while ((rc = apply_batch(d, ing)) == STORE_FULL) {
-		if (store_grow(d->store) == -1)
-			break;
-		log_info("ingest: store map grown to %llu MiB",
-		    (unsigned long long)(store_map_size(d->store) >> 20));
-		ing->full_logged = false;
-	}
+	rc = apply_batch(d, ing, &a);
 	if (rc == STORE_FULL) {
 		if (!ing->full_logged)
 			log_error("ingest: store is full at map_max_mb; "
@@ -1110,18 +795,8 @@ ingest_batch(struct daemon *d)
 	d->count.batches++;
 	send_acks(d, ing);
 	if (rc == 0)
-		publisher_send(d);
-	else
-		publisher_reset(d->pub);
-	if (rc == 0 && ing->applied) {
-		checkpointed(d);
-		d->checkpoint_ms = mono_ms();
-	}
+		publisher_send(d, a.pubs, a.npubs);
 	rc = (int)ing->n;
 	release(ing);
-	if (ingest_dirty(d) &&
-	    (mono_ms() - d->checkpoint_ms >= (int64_t)d->cfg.checkpoint_ms ||
-		held(d) >= d->cfg.checkpoint_entries))
-		ingest_checkpoint(d);
 	return rc;
 }

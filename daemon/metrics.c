@@ -17,6 +17,7 @@
 
 #include "version.h"
 #include "indicatord.h"
+#include "ledger.h"
 #include "promhttp.h"
 #include "xmalloc.h"
 
@@ -393,6 +394,18 @@ current_period(char *buf, size_t len)
  * industry, which is when its district aggregate over all industries
  * exists. Read from the stored aggregates, so after a checkpoint.
  */
+/* Checkpoints so far (0 before the ledger is open). */
+static uint64_t
+checkpoints(const struct daemon *d)
+{
+	struct ledger_stats ls;
+
+	if (d->ledger == NULL)
+		return 0;
+	ledger_stats(d->ledger, &ls);
+	return ls.checkpoints;
+}
+
 static void
 watch_count(struct daemon *d)
 {
@@ -402,7 +415,7 @@ watch_count(struct daemon *d)
 	struct store_txn *t;
 
 	current_period(w->period, sizeof(w->period));
-	w->checkpoints = d->count.checkpoints;
+	w->checkpoints = checkpoints(d);
 	w->counted_ms = mono_ms();
 	if ((t = store_txn_begin(d->store, false)) == NULL)
 		return;
@@ -437,7 +450,7 @@ metrics_update(struct daemon *d)
 		return;
 	now = mono_ms();
 	if (d->watch.counted_ms == 0 ||
-	    d->watch.checkpoints != d->count.checkpoints ||
+	    d->watch.checkpoints != checkpoints(d) ||
 	    now - d->watch.counted_ms >= MISSING_EVERY_MS)
 		watch_count(d);
 	s = xmalloc(sizeof(*s));

@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "indicatord.h"
+#include "ledger.h"
 #include "period.h"
 #include "xmalloc.h"
 
@@ -239,7 +240,7 @@ query_serve(struct daemon *d, const unsigned char *id, size_t idlen,
 	/* Read after a checkpoint, as a snapshot is: the tables then hold
 	 * every acknowledged report. */
 	if (error == NULL) {
-		ingest_checkpoint(d);
+		ledger_checkpoint(d->ledger);
 		if ((t = store_txn_begin(d->store, false)) == NULL)
 			error = "store_error";
 	}

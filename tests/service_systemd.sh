@@ -332,7 +332,7 @@ pid2=$(prop indicatord MainPID)
 [ "$(prop indicatord NRestarts)" -gt "$restarts" ] ||
 	fail "NRestarts did not grow after kill -9"
 replayed=$(in_box journalctl -u indicatord --no-pager -o cat |
-	sed -n 's/.*ingest: replayed \([0-9]*\) logged observations.*/\1/p' |
+	sed -n 's/.*ledger: replayed \([0-9]*\) logged observations.*/\1/p' |
 	tail -1)
 [ -n "$replayed" ] && [ "$replayed" -ge 480 ] ||
 	fail "the restart replayed ${replayed:-no} logged observations, not >= 480"

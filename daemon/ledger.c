@@ -1,0 +1,1457 @@
+/*
+ * The ledger: log append, the latest-value and aggregate tables, the
+ * publish seq, checkpoints and their policy, replay, and the registry's
+ * effect on the aggregates. The design and its invariant are at the top
+ * of ledger.h.
+ *
+ * Two tables, both open addressing over hash.h's function, both written at
+ * the checkpoint:
+ *
+ *   latest  (district, industry, metric, period) -> store_ref: the key's
+ *           latest revision. Keys (the four codes, NUL-separated, as in the
+ *           store) live in one buffer, so that dropping the table frees
+ *           everything at once.
+ *   aggs    agg_key -> the aggregate's sum in units, districts reporting,
+ *           content, revision and packed bytes as last published. Keys are
+ *           zero-filled past each code, so a key is its bytes: hashed and
+ *           compared whole. Each district-industry leaf remembers the three
+ *           aggregates above it (an observation touches four, and three are
+ *           shared by many keys).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aggregate.h"
+#include "hash.h"
+#include "indicator.pb-c.h"
+#include "ledger.h"
+#include "log.h"
+#include "pbpack.h"
+#include "pbwire.h"
+#include "xmalloc.h"
+
+/* What a checkpoint may need per key held, generously: the entry, and the
+ * copy of its page a write makes. */
+#define CHECKPOINT_ENTRY_BYTES 512
+/* Room for a latest key: four codes, each with its NUL. */
+#define LATEST_KEY_MAX (3 * (IND_CODE_MAX + 1) + IND_PERIOD_MAX + 1)
+
+/* ---- the latest-value table ---- */
+
+struct latest_entry {
+	uint32_t hash;
+	uint32_t keylen; /* 0: empty slot */
+	bool dirty; /* changed since the checkpoint */
+	size_t keyoff; /* in keys */
+	struct store_ref ref;
+};
+
+struct latest {
+	struct latest_entry *e;
+	size_t n;
+	size_t ndirty;
+	size_t cap; /* a power of two */
+	char *keys;
+	size_t used;
+	size_t size;
+};
+
+/* ---- the aggregate table ---- */
+
+struct slot {
+	uint32_t idx; /* 0: empty, else the entry's index + 1 */
+	uint32_t hash;
+};
+
+struct entry {
+	uint32_t hash;
+	struct agg_key key;
+	bool stored; /* it exists (in the store or since): old and revision
+			are set */
+	bool dirty; /* changed by this batch: recompute and maybe publish */
+	bool unflushed; /* published since the checkpoint: packed is new */
+	int64_t units; /* the sum, in aggregate.h's units (a count for
+			  clusters_100bn) */
+	uint32_t reporting;
+	struct agg_value old;
+	uint64_t revision;
+	uint8_t *packed; /* the last Aggregate published */
+	size_t packed_len;
+	size_t packed_cap;
+	uint32_t up[3]; /* see entry_up() */
+};
+
+struct aggs {
+	struct entry *e; /* in the order first met */
+	size_t n;
+	size_t ecap;
+	struct slot *slot;
+	size_t cap; /* a power of two */
+	size_t unflushed; /* entries to write at the checkpoint */
+	size_t *touched; /* entries this batch changed */
+	size_t ntouched;
+	size_t touchedcap;
+};
+
+/* Publications of the batch: topics and packed bytes copied, so that they
+ * outlive a checkpoint that drops the tables. */
+struct pubs {
+	struct ledger_pub *p;
+	size_t n;
+	size_t cap;
+	uint8_t *buf;
+	size_t used;
+	size_t size;
+};
+
+struct ledger {
+	struct ledger_opts o;
+	struct latest lt;
+	struct aggs ag;
+	struct pubs pub;
+	uint64_t seq; /* the last publish seq given */
+	uint64_t batch; /* the batch's first log position */
+	bool carried; /* the batch wrote its own checkpoint */
+	bool tight; /* a checkpoint failed for room: each batch carries one */
+	int64_t checkpoint_ms; /* monotonic: the last checkpoint */
+	struct ledger_stats st;
+};
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double
+mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- latest ---- */
+
+/* The four codes as one key, each with its NUL; its length, or 0 when a
+ * code does not fit (validation keeps them short, so never). */
+static size_t
+latest_key(char *buf, const char *district, const char *industry,
+    const char *metric, const char *period)
+{
+	const char *parts[] = { district, industry, metric, period };
+	size_t off = 0;
+
+	for (size_t i = 0; i < 4; i++) {
+		size_t n = strlen(parts[i]) + 1;
+
+		if (off + n > LATEST_KEY_MAX)
+			return 0;
+		memcpy(buf + off, parts[i], n);
+		off += n;
+	}
+	return off;
+}
+
+static size_t
+latest_find(const struct latest *l, const struct latest_entry *e, size_t cap,
+    const char *k, size_t len, uint32_t h)
+{
+	size_t i = h & (cap - 1);
+
+	while (
+	    e[i].keylen != 0 && !(e[i].hash == h && e[i].keylen == len &&
+				    memcmp(l->keys + e[i].keyoff, k, len) == 0))
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+static void
+latest_grow(struct latest *l)
+{
+	size_t cap = l->cap * 2;
+	struct latest_entry *e = xcalloc(cap, sizeof(*e));
+
+	for (size_t i = 0; i < l->cap; i++)
+		if (l->e[i].keylen != 0)
+			e[latest_find(l, e, cap, l->keys + l->e[i].keyoff,
+			    l->e[i].keylen, l->e[i].hash)] = l->e[i];
+	free(l->e);
+	l->e = e;
+	l->cap = cap;
+}
+
+/* The key's latest revision: held, else the store's. 0, STORE_NOTFOUND or
+ * -1. */
+static int
+latest_get(struct latest *l, struct store_txn *t, const struct store_obs *o,
+    struct store_ref *out)
+{
+	char k[LATEST_KEY_MAX];
+	size_t len, i;
+
+	len = latest_key(k, o->district, o->industry, o->metric, o->period);
+	if (len == 0)
+		return -1;
+	i = latest_find(l, l->e, l->cap, k, len, hash_bytes(k, len));
+	if (l->e[i].keylen != 0) {
+		*out = l->e[i].ref;
+		return 0;
+	}
+	return store_ref_get(
+	    t, o->district, o->industry, o->metric, o->period, out);
+}
+
+static int
+latest_set(struct latest *l, const struct store_obs *o)
+{
+	char k[LATEST_KEY_MAX];
+	size_t len, i;
+	uint32_t h;
+
+	len = latest_key(k, o->district, o->industry, o->metric, o->period);
+	if (len == 0)
+		return -1;
+	h = hash_bytes(k, len);
+	i = latest_find(l, l->e, l->cap, k, len, h);
+	if (l->e[i].keylen == 0) {
+		if ((l->n + 1) * 2 > l->cap) {
+			latest_grow(l);
+			i = latest_find(l, l->e, l->cap, k, len, h);
+		}
+		if (l->used + len > l->size) {
+			l->size = l->size ? l->size * 2 : 64 * 1024;
+			l->keys = xrealloc(l->keys, l->size);
+		}
+		memcpy(l->keys + l->used, k, len);
+		l->e[i].hash = h;
+		l->e[i].keylen = (uint32_t)len;
+		l->e[i].keyoff = l->used;
+		l->used += len;
+		l->n++;
+	}
+	if (!l->e[i].dirty) {
+		l->e[i].dirty = true;
+		l->ndirty++;
+	}
+	l->e[i].ref.revision = o->revision;
+	l->e[i].ref.value = o->value;
+	l->e[i].ref.lsn = o->lsn;
+	return 0;
+}
+
+static int
+latest_flush(const struct latest *l, struct store_txn *t)
+{
+	int rc;
+
+	for (size_t i = 0; i < l->cap && l->ndirty > 0; i++) {
+		const char *d, *in, *m, *p;
+
+		if (l->e[i].keylen == 0 || !l->e[i].dirty)
+			continue;
+		d = l->keys + l->e[i].keyoff;
+		in = d + strlen(d) + 1;
+		m = in + strlen(in) + 1;
+		p = m + strlen(m) + 1;
+		if ((rc = store_ref_put(t, d, in, m, p, &l->e[i].ref)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void
+latest_clear(struct latest *l)
+{
+	l->ndirty = 0;
+	if (l->n == 0)
+		return;
+	/* The table keeps its size: checkpoint_entries bounds it, and the
+	 * next interval under the same load needs it again. */
+	memset(l->e, 0, l->cap * sizeof(*l->e));
+	l->n = 0;
+	l->used = 0;
+}
+
+static void
+latest_clean(struct latest *l)
+{
+	for (size_t i = 0; i < l->cap && l->ndirty > 0; i++)
+		if (l->e[i].dirty) {
+			l->e[i].dirty = false;
+			l->ndirty--;
+		}
+}
+
+/* ---- aggregates ---- */
+
+/* Copies s into a zero-filled field of n bytes (n - 1 at most). */
+static void
+field_set(char *field, size_t n, const char *s)
+{
+	memcpy(field, s, strnlen(s, n - 1));
+}
+
+static void
+key_set(struct agg_key *k, const char *metric, const char *industry,
+    const char *scope, const char *period)
+{
+	memset(k, 0, sizeof(*k));
+	field_set(k->metric, sizeof(k->metric), metric);
+	field_set(k->industry, sizeof(k->industry), industry);
+	field_set(k->scope, sizeof(k->scope), scope);
+	field_set(k->period, sizeof(k->period), period);
+}
+
+static size_t
+aggs_find(const struct aggs *a, const struct slot *slot, size_t cap,
+    const struct agg_key *k, uint32_t h)
+{
+	size_t i = h & (cap - 1);
+
+	while (slot[i].idx != 0 &&
+	       !(slot[i].hash == h &&
+		   memcmp(&a->e[slot[i].idx - 1].key, k, sizeof(*k)) == 0))
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+/* Doubles the index; the entries stay where they are. */
+static void
+aggs_grow(struct aggs *a)
+{
+	size_t cap = a->cap * 2;
+	struct slot *slot = xcalloc(cap, sizeof(*slot));
+
+	for (size_t i = 0; i < a->n; i++) {
+		size_t at = aggs_find(a, slot, cap, &a->e[i].key, a->e[i].hash);
+
+		slot[at].idx = (uint32_t)i + 1;
+		slot[at].hash = a->e[i].hash;
+	}
+	free(a->slot);
+	a->slot = slot;
+	a->cap = cap;
+}
+
+static void
+aggs_clear(struct aggs *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->e[i].packed);
+	if (a->n > 0)
+		memset(a->slot, 0, a->cap * sizeof(*a->slot));
+	a->n = 0;
+	a->unflushed = 0;
+	a->ntouched = 0;
+}
+
+static void
+aggs_clean(struct aggs *a)
+{
+	for (size_t i = 0; i < a->n && a->unflushed > 0; i++)
+		if (a->e[i].unflushed) {
+			a->e[i].unflushed = false;
+			a->unflushed--;
+		}
+}
+
+/* Forgets which entries this batch changed. */
+static void
+aggs_untouch(struct aggs *a)
+{
+	for (size_t i = 0; i < a->ntouched; i++)
+		a->e[a->touched[i]].dirty = false;
+	a->ntouched = 0;
+}
+
+static void
+entry_touch(struct aggs *a, struct entry *e)
+{
+	if (e->dirty)
+		return;
+	e->dirty = true;
+	if (a->ntouched == a->touchedcap) {
+		a->touchedcap = a->touchedcap ? a->touchedcap * 2 : 256;
+		a->touched =
+		    xrealloc(a->touched, a->touchedcap * sizeof(*a->touched));
+	}
+	a->touched[a->ntouched++] = (size_t)(e - a->e);
+}
+
+/*
+ * The content, revision and districts_reporting of a packed Aggregate into
+ * e, read field by field (pbwire.h): a batch reads every aggregate it
+ * touches, and protobuf_c_message_unpack() would allocate each one's
+ * strings. -1 when the bytes do not parse.
+ */
+static int
+aggregate_decode(const uint8_t *p, size_t len, struct entry *e)
+{
+	const uint8_t *end = p + len;
+	struct agg_value *v = &e->old;
+	struct pbwire_field f;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	e->revision = 0;
+	while ((rc = pbwire_next(&p, end, &f)) == 1) {
+		switch (f.number) {
+		case 5:
+			v->value = f.type == 1 ? pbwire_double(&f) : 0;
+			break;
+		case 6:
+			if (f.type == 2 && f.len < sizeof(v->unit)) {
+				memcpy(v->unit, f.data, f.len);
+				v->unit[f.len] = '\0';
+			}
+			break;
+		case 7:
+			v->districts_reporting = (uint32_t)f.u;
+			break;
+		case 8:
+			v->districts_expected = (uint32_t)f.u;
+			break;
+		case 9:
+			v->target = f.type == 1 ? pbwire_double(&f) : 0;
+			break;
+		case 10:
+			v->target_year = (uint32_t)f.u;
+			break;
+		case 11:
+			v->progress = f.type == 1 ? pbwire_double(&f) : 0;
+			break;
+		case 12:
+			e->revision = f.u;
+			break;
+		}
+	}
+	e->reporting = v->districts_reporting;
+	return rc;
+}
+
+/*
+ * The entry for k, read from the store the first time it is needed since
+ * the table was dropped. The pointer is valid until the next call. Sets
+ * *rc to 0, or to STORE_FULL or -1 (and returns NULL) when the store
+ * fails.
+ */
+static struct entry *
+entry_get(struct aggs *a, struct store_txn *t, const struct agg_key *k, int *rc)
+{
+	struct entry *e;
+	char topic[IND_TOPIC_MAX + 1];
+	const void *buf;
+	size_t len, i;
+	uint32_t h = hash_bytes(k, sizeof(*k));
+
+	*rc = 0;
+	i = aggs_find(a, a->slot, a->cap, k, h);
+	if (a->slot[i].idx != 0)
+		return &a->e[a->slot[i].idx - 1];
+	if ((a->n + 1) * 2 > a->cap) {
+		aggs_grow(a);
+		i = aggs_find(a, a->slot, a->cap, k, h);
+	}
+	if (a->n == a->ecap) {
+		a->ecap = a->ecap ? a->ecap * 2 : 1024;
+		a->e = xrealloc(a->e, a->ecap * sizeof(*a->e));
+	}
+	a->slot[i].idx = (uint32_t)a->n + 1;
+	a->slot[i].hash = h;
+	e = &a->e[a->n];
+	memset(e, 0, sizeof(*e));
+	e->hash = h;
+	e->key = *k;
+	a->n++;
+	agg_topic(k, topic, sizeof(topic));
+	*rc = store_agg_get(t, topic, &buf, &len);
+	if (*rc == STORE_NOTFOUND) {
+		*rc = 0;
+		return e;
+	}
+	if (*rc != 0)
+		return NULL;
+	if (aggregate_decode(buf, len, e) == -1) {
+		e->reporting = 0;
+		e->revision = 0;
+		log_error("ledger: stored aggregate %s does not decode; it is "
+			  "rebuilt from this batch on",
+		    topic);
+		return e;
+	}
+	e->stored = true;
+	e->units = strcmp(k->metric, AGG_CLUSTERS_METRIC) == 0
+		       ? (int64_t)e->old.value
+		       : agg_units(e->old.value);
+	return e;
+}
+
+static struct entry *
+entry_named(struct aggs *a, struct store_txn *t, const char *metric,
+    const char *industry, const char *scope, const char *period, int *rc)
+{
+	struct agg_key k;
+
+	key_set(&k, metric, industry, scope, period);
+	return entry_get(a, t, &k, rc);
+}
+
+/* An aggregate exists once it is stored or the batch has created it. */
+static bool
+entry_exists(const struct entry *e)
+{
+	return e->stored || e->dirty;
+}
+
+/*
+ * The entry the aggregates leaf's changes also go to, found once and
+ * remembered in the leaf. leaf is an index: entry_get() may move the
+ * entries.
+ */
+enum up { UP_DISTRICT_TOTAL, UP_CITY_INDUSTRY, UP_CITY_TOTAL };
+
+static struct entry *
+entry_up(struct aggs *a, struct store_txn *t, size_t leaf, enum up k, int *rc)
+{
+	struct agg_key key;
+	struct entry *e;
+
+	*rc = 0;
+	if (a->e[leaf].up[k] != 0)
+		return &a->e[a->e[leaf].up[k] - 1];
+	key = a->e[leaf].key;
+	e = entry_named(a, t, key.metric,
+	    k == UP_CITY_INDUSTRY ? key.industry : "*",
+	    k == UP_DISTRICT_TOTAL ? key.scope : "city", key.period, rc);
+	if (e != NULL)
+		a->e[leaf].up[k] = (uint32_t)(e - a->e) + 1;
+	return e;
+}
+
+/*
+ * Applies o's difference from prev (had_prev: the key had a value) to
+ * every aggregate it belongs to, and counts a new district or key in
+ * districts_reporting. A value re-sent unchanged changes nothing.
+ */
+static int
+aggs_apply(struct aggs *a, struct store_txn *t, const struct store_obs *o,
+    double prev, bool had_prev)
+{
+	int64_t delta = agg_units(o->value) - (had_prev ? agg_units(prev) : 0);
+	struct entry *e;
+	bool district_new;
+	size_t leaf;
+	int rc;
+
+	if (had_prev && delta == 0)
+		return 0;
+	/* The district's value of the industry. */
+	if ((e = entry_named(a, t, o->metric, o->industry, o->district,
+		 o->period, &rc)) == NULL)
+		return rc;
+	e->units += delta;
+	e->reporting = 1;
+	entry_touch(a, e);
+	leaf = (size_t)(e - a->e);
+	/* The district's total over industries. */
+	if ((e = entry_up(a, t, leaf, UP_DISTRICT_TOTAL, &rc)) == NULL)
+		return rc;
+	district_new = !entry_exists(e);
+	e->units += delta;
+	e->reporting = 1;
+	entry_touch(a, e);
+	/* The city's value of the industry: one more district when the key
+	 * is new. */
+	if ((e = entry_up(a, t, leaf, UP_CITY_INDUSTRY, &rc)) == NULL)
+		return rc;
+	e->units += delta;
+	e->reporting += had_prev ? 0 : 1;
+	entry_touch(a, e);
+	/* The city's total: one more district when this is the district's
+	 * first figure of the metric and period. */
+	if ((e = entry_up(a, t, leaf, UP_CITY_TOTAL, &rc)) == NULL)
+		return rc;
+	e->units += delta;
+	e->reporting += district_new ? 1 : 0;
+	entry_touch(a, e);
+	if (agg_is_clusters_source(&e->key)) {
+		if ((e = entry_named(a, t, AGG_CLUSTERS_METRIC, "*", "city",
+			 o->period, &rc)) == NULL)
+			return rc;
+		entry_touch(a, e);
+	}
+	return 0;
+}
+
+/* clusters_100bn of a year from the city's output_value per industry and
+ * the districts behind the city total. */
+static int
+clusters_count(struct ledger *l, struct store_txn *t, const char *period,
+    int64_t *count, uint32_t *reporting)
+{
+	const struct registry *reg = l->o.reg;
+	struct entry *e;
+	int rc;
+
+	*count = 0;
+	*reporting = 0;
+	for (size_t i = 0; i < reg->nindustries; i++) {
+		if ((e = entry_named(&l->ag, t, AGG_CLUSTERS_SOURCE,
+			 reg->industries[i].code, "city", period, &rc)) == NULL)
+			return rc;
+		if (entry_exists(e) &&
+		    agg_from_units(e->units) >= AGG_CLUSTERS_THRESHOLD)
+			(*count)++;
+	}
+	if ((e = entry_named(&l->ag, t, AGG_CLUSTERS_SOURCE, "*", "city",
+		 period, &rc)) == NULL)
+		return rc;
+	*reporting = e->reporting;
+	return 0;
+}
+
+/* Queues a publication, copying topic and bytes. */
+static void
+pubs_add(
+    struct pubs *p, const struct agg_key *k, const uint8_t *buf, size_t len)
+{
+	struct ledger_pub *pp;
+
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 64;
+		p->p = xrealloc(p->p, p->cap * sizeof(*p->p));
+	}
+	if (p->used + len > p->size) {
+		while (p->used + len > p->size)
+			p->size = p->size ? p->size * 2 : 16 * 1024;
+		p->buf = xrealloc(p->buf, p->size);
+	}
+	pp = &p->p[p->n++];
+	agg_topic(k, pp->topic, sizeof(pp->topic));
+	memcpy(p->buf + p->used, buf, len);
+	pp->buf = NULL; /* set by pubs_fix(): buf may still move */
+	pp->len = len;
+	p->used += len;
+}
+
+/* Points each publication at its bytes, once none are added. */
+static void
+pubs_fix(struct pubs *p)
+{
+	size_t off = 0;
+
+	for (size_t i = 0; i < p->n; i++) {
+		p->p[i].buf = p->buf + off;
+		off += p->p[i].len;
+	}
+}
+
+static void
+pubs_reset(struct pubs *p)
+{
+	p->n = 0;
+	p->used = 0;
+}
+
+/*
+ * Recomputes the aggregate at index i (changed by the batch; for
+ * clusters_100bn, units and reporting already recounted) and, when its
+ * content changed, gives it revision + 1 and the next seq, packs it and
+ * queues it.
+ */
+static void
+update_one(struct ledger *l, size_t i, int64_t now)
+{
+	Indicator__Aggregate a = INDICATOR__AGGREGATE__INIT;
+	struct entry *e = &l->ag.e[i];
+	struct agg_value v;
+	uint8_t buf[PBPACK_AGGREGATE_MAX];
+	size_t len;
+
+	e->dirty = false;
+	if (agg_finish(l->o.reg, &e->key, e->units, e->reporting, &v) == -1) {
+		log_error("ledger: %s is not in the registry; its aggregate "
+			  "is not updated",
+		    e->key.metric);
+		return;
+	}
+	if (e->stored && agg_value_equal(&v, &e->old))
+		return; /* unchanged: nothing to say */
+	a.metric = e->key.metric;
+	a.industry = e->key.industry;
+	a.scope = e->key.scope;
+	a.period = e->key.period;
+	a.value = v.value;
+	a.unit = v.unit;
+	a.districts_reporting = v.districts_reporting;
+	a.districts_expected = v.districts_expected;
+	a.target = v.target;
+	a.target_year = v.target_year;
+	a.progress = v.progress;
+	a.revision = e->stored ? e->revision + 1 : 1;
+	a.seq = ++l->seq;
+	a.updated_at_ms = now;
+	len = pbpack_aggregate(&a, buf);
+	if (len > e->packed_cap) {
+		e->packed = xrealloc(e->packed, len);
+		e->packed_cap = len;
+	}
+	memcpy(e->packed, buf, len);
+	e->packed_len = len;
+	e->old = v;
+	e->stored = true;
+	e->revision = a.revision;
+	if (!e->unflushed) {
+		e->unflushed = true;
+		l->ag.unflushed++;
+	}
+	pubs_add(&l->pub, &e->key, buf, len);
+}
+
+/* Gives each aggregate the batch changed its new content (sums first,
+ * clusters_100bn after, from the sums) and queues the publications. */
+static int
+aggs_update(struct ledger *l, struct store_txn *t, int64_t now)
+{
+	struct aggs *ag = &l->ag;
+	struct agg_key *clusters = NULL;
+	size_t nclusters = 0;
+	int rc = 0;
+
+	/* entry_get() for clusters can move the table: those keys are set
+	 * aside. */
+	for (size_t i = 0; i < ag->ntouched; i++) {
+		struct entry *e = &ag->e[ag->touched[i]];
+
+		if (!e->dirty)
+			continue;
+		if (strcmp(e->key.metric, AGG_CLUSTERS_METRIC) == 0) {
+			clusters = xrealloc(
+			    clusters, (nclusters + 1) * sizeof(*clusters));
+			clusters[nclusters++] = e->key;
+			continue;
+		}
+		update_one(l, ag->touched[i], now);
+	}
+	for (size_t i = 0; i < nclusters; i++) {
+		struct entry *e;
+		int64_t count = 0;
+		uint32_t reporting = 0;
+
+		if ((rc = clusters_count(
+			 l, t, clusters[i].period, &count, &reporting)) != 0)
+			break;
+		if ((e = entry_get(ag, t, &clusters[i], &rc)) == NULL)
+			break;
+		e->units = count;
+		e->reporting = reporting;
+		update_one(l, (size_t)(e - ag->e), now);
+	}
+	free(clusters);
+	aggs_untouch(ag);
+	pubs_fix(&l->pub);
+	return rc;
+}
+
+static int
+aggs_flush(const struct aggs *a, struct store_txn *t)
+{
+	char topic[IND_TOPIC_MAX + 1];
+	int rc;
+
+	for (size_t i = 0; i < a->n; i++) {
+		const struct entry *e = &a->e[i];
+
+		if (!e->unflushed)
+			continue;
+		agg_topic(&e->key, topic, sizeof(topic));
+		if ((rc = store_agg_put(t, topic, e->packed, e->packed_len)) !=
+		    0)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- the registry ---- */
+
+static uint64_t
+fnv(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 0x100000001b3u;
+	return h;
+}
+
+static uint64_t
+fnv_str(uint64_t h, const char *s)
+{
+	return fnv(h, s, strlen(s) + 1);
+}
+
+/* A hash of what of the registry the aggregates depend on: districts,
+ * industries (their order is the order of summation), metrics and their
+ * units, targets. Never 0. */
+static uint64_t
+registry_hash(const struct registry *reg)
+{
+	uint64_t h = 0xcbf29ce484222325u;
+
+	for (size_t i = 0; i < reg->ndistricts; i++)
+		h = fnv_str(h, reg->districts[i].code);
+	h = fnv(h, "|", 1);
+	for (size_t i = 0; i < reg->nindustries; i++)
+		h = fnv_str(h, reg->industries[i].code);
+	h = fnv(h, "|", 1);
+	for (size_t i = 0; i < reg->nmetrics; i++) {
+		h = fnv_str(h, reg->metrics[i].code);
+		h = fnv_str(h, reg->metrics[i].unit);
+	}
+	h = fnv(h, "|", 1);
+	for (size_t i = 0; i < reg->ntargets; i++) {
+		const struct reg_target *tg = &reg->targets[i];
+
+		h = fnv_str(h, tg->metric);
+		h = fnv_str(h, tg->industry);
+		h = fnv_str(h, tg->scope);
+		h = fnv(h, &tg->year, sizeof(tg->year));
+		h = fnv(h, &tg->value, sizeof(tg->value));
+	}
+	return h ? h : 1;
+}
+
+/* ---- checkpoints ---- */
+
+static size_t
+held(const struct ledger *l)
+{
+	return l->lt.n + l->ag.n;
+}
+
+bool
+ledger_dirty(const struct ledger *l)
+{
+	return l->lt.ndirty > 0 || l->ag.unflushed > 0;
+}
+
+/* Writes what is held, "applied" and "pub_seq" in t. */
+static int
+checkpoint_write(struct ledger *l, struct store_txn *t)
+{
+	uint64_t next;
+	int rc;
+
+	if ((rc = latest_flush(&l->lt, t)) != 0 ||
+	    (rc = aggs_flush(&l->ag, t)) != 0 ||
+	    (rc = store_meta_put(t, LEDGER_META_PUB_SEQ, l->seq)) != 0 ||
+	    (rc = store_log_next(t, &next)) != 0)
+		return rc;
+	return store_meta_put(t, STORE_META_APPLIED, next - 1);
+}
+
+/* After a checkpoint committed: what is held is the store's. It stays as
+ * a cache while under checkpoint_entries (the next interval under the same
+ * load reads the same keys), else it goes, so that the limit bounds
+ * memory. */
+static void
+checkpointed(struct ledger *l)
+{
+	if (held(l) < l->o.checkpoint_entries) {
+		latest_clean(&l->lt);
+		aggs_clean(&l->ag);
+	} else {
+		latest_clear(&l->lt);
+		aggs_clear(&l->ag);
+	}
+	l->checkpoint_ms = mono_ms();
+}
+
+static int
+checkpoint_fn(struct store_txn *t, void *arg)
+{
+	return checkpoint_write(arg, t);
+}
+
+int
+ledger_checkpoint(struct ledger *l)
+{
+	double t0, took;
+	int rc;
+
+	l->checkpoint_ms = mono_ms();
+	if (!ledger_dirty(l))
+		return 0;
+	t0 = mono_s();
+	rc = store_write(l->o.store, checkpoint_fn, NULL, l);
+	if (rc != 0) {
+		log_error("ledger: checkpoint failed%s; the log keeps every "
+			  "report and the next checkpoint tries again",
+		    rc == STORE_FULL ? " (store full): until one succeeds, "
+				       "each batch carries its own"
+				     : "");
+		l->tight = rc == STORE_FULL;
+		l->st.checkpoints_failed++;
+		return -1;
+	}
+	l->tight = false;
+	checkpointed(l);
+	took = mono_s() - t0;
+	l->st.checkpoints++;
+	l->st.checkpoint_sum_s += took;
+	if (took > l->st.checkpoint_max_s)
+		l->st.checkpoint_max_s = took;
+	return 0;
+}
+
+bool
+ledger_checkpoint_due(struct ledger *l, bool idle)
+{
+	int64_t now;
+
+	if (!ledger_dirty(l))
+		return false;
+	if (held(l) >= l->o.checkpoint_entries)
+		return true;
+	/* idle: the caller waited ledger_wait_ms() for input in vain. */
+	if (idle && l->o.checkpoint_idle_ms > 0)
+		return true;
+	now = mono_ms();
+	return now - l->checkpoint_ms >= (int64_t)l->o.checkpoint_ms;
+}
+
+int
+ledger_wait_ms(const struct ledger *l, int max_ms)
+{
+	if (l->o.checkpoint_idle_ms > 0 && ledger_dirty(l) &&
+	    (int64_t)l->o.checkpoint_idle_ms < max_ms)
+		return (int)l->o.checkpoint_idle_ms;
+	return max_ms;
+}
+
+/* ---- batches ---- */
+
+int
+ledger_batch_begin(struct ledger *l, struct store_txn *t)
+{
+	aggs_untouch(&l->ag);
+	pubs_reset(&l->pub);
+	l->carried = false;
+	/* The batch's records are told apart by where the first one goes:
+	 * a replay redoes each batch as one. */
+	return store_log_next(t, &l->batch);
+}
+
+/* The key's latest revision as prev; had_prev false (prev zeroed) for a
+ * new key. */
+static int
+latest_prev(struct ledger *l, struct store_txn *t, const struct store_obs *o,
+    struct store_ref *prev, bool *had_prev)
+{
+	int rc = latest_get(&l->lt, t, o, prev);
+
+	*had_prev = rc == 0;
+	if (rc == STORE_NOTFOUND) {
+		memset(prev, 0, sizeof(*prev));
+		return 0;
+	}
+	return rc;
+}
+
+/* Takes o, logged at o->lsn, as its key's latest value: the one path for
+ * live batches and replay. */
+static int
+take_latest(struct ledger *l, struct store_txn *t, const struct store_obs *o,
+    const struct store_ref *prev, bool had_prev)
+{
+	if (latest_set(&l->lt, o) == -1)
+		return -1;
+	return aggs_apply(&l->ag, t, o, prev->value, had_prev);
+}
+
+int
+ledger_observe(struct ledger *l, struct store_txn *t, struct store_obs *o)
+{
+	struct store_ref prev;
+	bool had_prev;
+	int rc;
+
+	if ((rc = latest_prev(l, t, o, &prev, &had_prev)) != 0)
+		return rc;
+	if (prev.revision == UINT32_MAX) {
+		log_error("ledger: %s/%s/%s/%s: too many revisions",
+		    o->district, o->industry, o->metric, o->period);
+		return -1;
+	}
+	o->revision = prev.revision + 1;
+	o->prev = prev.lsn;
+	o->batch = l->batch;
+	if ((rc = store_log_append(t, o)) != 0)
+		return rc;
+	return take_latest(l, t, o, &prev, had_prev);
+}
+
+int
+ledger_batch_end(struct ledger *l, struct store_txn *t, int64_t now_ms,
+    const struct ledger_pub **pubs, size_t *npubs)
+{
+	size_t dirty;
+	int rc;
+
+	if ((rc = aggs_update(l, t, now_ms)) != 0)
+		return rc;
+	if (l->pub.n > 0 &&
+	    (rc = store_meta_put(t, LEDGER_META_PUB_SEQ_SENT, l->seq)) != 0)
+		return rc;
+	/* With little room left, a checkpoint could fail for want of it
+	 * after the acks went out, leaving acknowledged reports out of the
+	 * tables: the batch then carries its own, and a batch that does not
+	 * fit is refused whole. */
+	dirty = l->lt.ndirty + l->ag.unflushed;
+	l->carried =
+	    dirty > 0 && (l->tight || store_room(l->o.store) <
+					  2 * CHECKPOINT_ENTRY_BYTES * dirty);
+	if (l->carried && (rc = checkpoint_write(l, t)) != 0)
+		return rc;
+	if (pubs != NULL)
+		*pubs = l->pub.p;
+	if (npubs != NULL)
+		*npubs = l->pub.n;
+	return 0;
+}
+
+int
+ledger_batch_done(struct ledger *l, bool committed)
+{
+	if (committed) {
+		if (l->carried) {
+			l->tight = false;
+			l->st.checkpoints_carried++;
+			checkpointed(l);
+		}
+		l->carried = false;
+		return 0;
+	}
+	l->carried = false;
+	/* Memory took the batch in: without its commit it is wrong. */
+	return ledger_recover(l);
+}
+
+/* ---- replay ---- */
+
+struct replay {
+	struct ledger *l;
+	struct store_txn *t;
+	uint64_t batch; /* 0 before the first record */
+	int64_t at_ms; /* its stored_at_ms: the aggregates' updated_at_ms */
+	uint64_t last; /* the last position replayed */
+	uint64_t records;
+	uint64_t batches;
+};
+
+/* The batch in hand is complete: its aggregates, as the live batch had
+ * them (publications dropped: they went out before the crash). */
+static int
+replay_batch_end(struct replay *r)
+{
+	int rc;
+
+	if (r->batch == 0)
+		return 0;
+	if (r->l->o.tick != NULL)
+		r->l->o.tick();
+	rc = aggs_update(r->l, r->t, r->at_ms);
+	pubs_reset(&r->l->pub);
+	r->batches++;
+	return rc;
+}
+
+static int
+replay_one(const struct store_obs *o, void *arg)
+{
+	struct replay *r = arg;
+	struct store_ref prev;
+	bool had_prev;
+	int rc;
+
+	if (o->batch != r->batch) {
+		if ((rc = replay_batch_end(r)) != 0)
+			return rc;
+		r->batch = o->batch;
+		r->at_ms = o->stored_at_ms;
+	}
+	if ((rc = latest_prev(r->l, r->t, o, &prev, &had_prev)) != 0)
+		return rc;
+	if (prev.lsn != o->prev || prev.revision + 1 != o->revision) {
+		log_error("ledger: log record %llu (%s/%s/%s/%s revision %u) "
+			  "does not follow revision %u at %llu",
+		    (unsigned long long)o->lsn, o->district, o->industry,
+		    o->metric, o->period, o->revision, prev.revision,
+		    (unsigned long long)prev.lsn);
+		return -1;
+	}
+	r->last = o->lsn;
+	r->records++;
+	return take_latest(r->l, r->t, o, &prev, had_prev);
+}
+
+/* Never gives a seq below one already published. */
+static int
+seq_floor(struct ledger *l, struct store_txn *t)
+{
+	uint64_t sent;
+	int rc;
+
+	if ((rc = store_meta_get(t, LEDGER_META_PUB_SEQ_SENT, &sent)) != 0)
+		return rc;
+	if (sent > l->seq) {
+		log_warn("ledger: replay reached seq %llu, below the %llu "
+			 "already published; going on from %llu",
+		    (unsigned long long)l->seq, (unsigned long long)sent,
+		    (unsigned long long)sent);
+		l->seq = sent;
+	}
+	return 0;
+}
+
+int
+ledger_recover(struct ledger *l)
+{
+	struct replay r = { .l = l };
+	uint64_t applied = 0;
+	int rc = -1;
+
+	/* A read transaction: the replay writes nothing, so it works on a
+	 * full store too; the checkpoint after it may wait for room. */
+	latest_clear(&l->lt);
+	aggs_clear(&l->ag);
+	pubs_reset(&l->pub);
+	l->st.replays++;
+	if (l->o.replaying != NULL)
+		l->o.replaying(true);
+	if ((r.t = store_txn_begin(l->o.store, false)) != NULL &&
+	    (rc = store_meta_get(r.t, STORE_META_APPLIED, &applied)) == 0 &&
+	    (rc = store_meta_get(r.t, LEDGER_META_PUB_SEQ, &l->seq)) == 0) {
+		r.last = applied;
+		if ((rc = store_log_scan(r.t, applied + 1, replay_one, &r)) ==
+			0 &&
+		    (rc = replay_batch_end(&r)) == 0)
+			rc = seq_floor(l, r.t);
+	}
+	store_txn_abort(&r.t);
+	if (l->o.replaying != NULL)
+		l->o.replaying(false);
+	if (rc != 0) {
+		log_error("ledger: cannot replay the log from position %llu",
+		    (unsigned long long)applied + 1);
+		latest_clear(&l->lt);
+		aggs_clear(&l->ag);
+		return -1;
+	}
+	if (r.records > 0)
+		log_info("ledger: replayed %llu logged observations in %llu "
+			 "batches, log positions %llu to %llu",
+		    (unsigned long long)r.records,
+		    (unsigned long long)r.batches,
+		    (unsigned long long)applied + 1,
+		    (unsigned long long)r.last);
+	ledger_checkpoint(l);
+	return 0;
+}
+
+/* ---- the registry's effect: recompute everything ---- */
+
+struct recon {
+	struct ledger *l;
+	struct store_txn *t;
+	int64_t now;
+	uint64_t seq0; /* l->seq before: restored by the undo */
+	struct agg_key *keys; /* every aggregate an observation leads to */
+	size_t nkeys;
+	size_t cap;
+	struct agg_key *gone; /* stored, led to by none */
+	size_t ngone;
+	size_t gonecap;
+	size_t changed;
+};
+
+static int
+recon_collect(const struct store_obs *o, void *arg)
+{
+	struct recon *c = arg;
+	struct agg_key k[AGG_AFFECTED_MAX];
+	size_t n =
+	    agg_affected(o->district, o->industry, o->metric, o->period, k);
+
+	for (size_t i = 0; i < n; i++) {
+		if (c->nkeys == c->cap) {
+			c->cap = c->cap ? c->cap * 2 : 1024;
+			c->keys = xrealloc(c->keys, c->cap * sizeof(*c->keys));
+		}
+		key_set(&c->keys[c->nkeys++], k[i].metric, k[i].industry,
+		    k[i].scope, k[i].period);
+	}
+	return 0;
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct agg_key));
+}
+
+static int
+recon_lookup(void *arg, const char *district, const char *industry,
+    const char *metric, const char *period, double *value)
+{
+	int rc =
+	    store_obs_value(arg, district, industry, metric, period, value);
+
+	if (rc == STORE_NOTFOUND)
+		return 0;
+	return rc == 0 ? 1 : -1;
+}
+
+static void
+recon_gone(struct recon *c, const struct agg_key *k)
+{
+	if (c->ngone == c->gonecap) {
+		c->gonecap = c->gonecap ? c->gonecap * 2 : 64;
+		c->gone = xrealloc(c->gone, c->gonecap * sizeof(*c->gone));
+	}
+	c->gone[c->ngone++] = *k;
+}
+
+static int
+recon_stored(const char *topic, const void *buf, size_t len, void *arg)
+{
+	struct recon *c = arg;
+	struct agg_key parsed, k;
+
+	(void)buf;
+	(void)len;
+	if (!agg_key_parse(topic, &parsed))
+		return 0;
+	key_set(
+	    &k, parsed.metric, parsed.industry, parsed.scope, parsed.period);
+	if (c->nkeys == 0 ||
+	    bsearch(&k, c->keys, c->nkeys, sizeof(k), key_cmp) == NULL)
+		recon_gone(c, &k);
+	return 0;
+}
+
+static int
+recon_fn(struct store_txn *t, void *arg)
+{
+	struct recon *c = arg;
+	struct ledger *l = c->l;
+	const struct registry *reg = l->o.reg;
+	struct store_filter any = { 0 };
+	char topic[IND_TOPIC_MAX + 1];
+	size_t n = 0;
+	int rc;
+
+	/* From the tables as stored (a checkpoint came first). */
+	latest_clear(&l->lt);
+	aggs_clear(&l->ag);
+	pubs_reset(&l->pub);
+	c->nkeys = 0;
+	c->ngone = 0;
+	c->changed = 0;
+	if ((rc = store_obs_scan(t, &any, recon_collect, c)) != 0)
+		return rc;
+	if (c->nkeys > 0) {
+		qsort(c->keys, c->nkeys, sizeof(*c->keys), key_cmp);
+		for (size_t i = 1; i < c->nkeys; i++)
+			if (key_cmp(&c->keys[i], &c->keys[n]) != 0)
+				c->keys[++n] = c->keys[i];
+		c->nkeys = n + 1;
+	}
+	for (size_t i = 0; i < c->nkeys; i++) {
+		const struct agg_key *k = &c->keys[i];
+		struct agg_value v;
+		struct entry *e;
+		bool exists;
+
+		if (strcmp(k->metric, AGG_CLUSTERS_METRIC) != 0 &&
+		    registry_metric(reg, k->metric) == NULL)
+			continue; /* a metric gone from the registry: kept */
+		if ((rc = agg_compute(reg, k, recon_lookup, t, &v)) == -1)
+			return -1;
+		exists = rc == 1;
+		if ((e = entry_get(&l->ag, t, k, &rc)) == NULL)
+			return rc;
+		if (exists) {
+			e->units = strcmp(k->metric, AGG_CLUSTERS_METRIC) == 0
+				       ? (int64_t)v.value
+				       : agg_units(v.value);
+			e->reporting = v.districts_reporting;
+			entry_touch(&l->ag, e);
+		} else if (e->stored) {
+			recon_gone(c, k);
+			e->stored = false;
+			e->units = 0;
+			e->reporting = 0;
+		}
+	}
+	if ((rc = store_agg_scan(t, "", recon_stored, c)) != 0)
+		return rc;
+	for (size_t i = 0; i < c->ngone; i++) {
+		agg_topic(&c->gone[i], topic, sizeof(topic));
+		if ((rc = store_agg_del(t, topic)) != 0 && rc != STORE_NOTFOUND)
+			return rc;
+	}
+	if ((rc = aggs_update(l, t, c->now)) != 0)
+		return rc;
+	c->changed = l->pub.n;
+	if ((l->pub.n > 0 && (rc = store_meta_put(
+				  t, LEDGER_META_PUB_SEQ_SENT, l->seq)) != 0) ||
+	    (rc = checkpoint_write(l, t)) != 0)
+		return rc;
+	return store_meta_put(t, LEDGER_META_REGISTRY, registry_hash(reg));
+}
+
+static void
+recon_undo(void *arg)
+{
+	struct recon *c = arg;
+
+	latest_clear(&c->l->lt);
+	aggs_clear(&c->l->ag);
+	pubs_reset(&c->l->pub);
+	c->l->seq = c->seq0;
+}
+
+/* Whether the stored aggregates were made with reg. */
+static int
+registry_same(struct ledger *l, const struct registry *reg, bool *same)
+{
+	struct store_txn *t;
+	uint64_t h = 0;
+	int rc;
+
+	if ((t = store_txn_begin(l->o.store, false)) == NULL)
+		return -1;
+	rc = store_meta_get(t, LEDGER_META_REGISTRY, &h);
+	store_txn_abort(&t);
+	*same = h == registry_hash(reg);
+	return rc;
+}
+
+int
+ledger_registry_set(struct ledger *l, const struct registry *reg,
+    int64_t now_ms, const struct ledger_pub **pubs, size_t *npubs)
+{
+	struct recon c = { .l = l, .now = now_ms };
+	bool same;
+	int rc;
+
+	if (pubs != NULL)
+		*pubs = NULL;
+	if (npubs != NULL)
+		*npubs = 0;
+	/* What memory holds was made with the old registry: stored first. */
+	if (ledger_checkpoint(l) == -1) {
+		l->o.reg = reg;
+		return -1;
+	}
+	l->o.reg = reg;
+	if (registry_same(l, reg, &same) != 0)
+		return -1;
+	if (same)
+		return 0;
+	c.seq0 = l->seq;
+	pubs_reset(&l->pub);
+	rc = store_write(l->o.store, recon_fn, recon_undo, &c);
+	free(c.keys);
+	free(c.gone);
+	if (rc != 0) {
+		log_error("ledger: the aggregates could not be recomputed for "
+			  "the new registry; the next reload or start tries "
+			  "again");
+		return -1;
+	}
+	checkpointed(l);
+	l->st.reconciled++;
+	log_info("ledger: registry changed: %zu aggregates recomputed, %zu "
+		 "republished, %zu removed",
+	    c.nkeys, c.changed, c.ngone);
+	if (pubs != NULL)
+		*pubs = l->pub.p;
+	if (npubs != NULL)
+		*npubs = l->pub.n;
+	return 0;
+}
+
+/* ---- open, close ---- */
+
+struct ledger *
+ledger_open(const struct ledger_opts *o)
+{
+	struct ledger *l = xcalloc(1, sizeof(*l));
+
+	l->o = *o;
+	l->lt.cap = 1024;
+	l->lt.e = xcalloc(l->lt.cap, sizeof(*l->lt.e));
+	l->ag.cap = 1024;
+	l->ag.slot = xcalloc(l->ag.cap, sizeof(*l->ag.slot));
+	l->checkpoint_ms = mono_ms();
+	if (ledger_recover(l) == -1 ||
+	    ledger_registry_set(l, o->reg, wall_ms(), NULL, NULL) == -1) {
+		ledger_close(&l);
+		return NULL;
+	}
+	/* Nothing was published at open: the recomputed aggregates are in
+	 * the store for the snapshot. */
+	pubs_reset(&l->pub);
+	return l;
+}
+
+void
+ledger_close(struct ledger **lp)
+{
+	struct ledger *l;
+
+	if (lp == NULL || (l = *lp) == NULL)
+		return;
+	free(l->lt.e);
+	free(l->lt.keys);
+	aggs_clear(&l->ag);
+	free(l->ag.e);
+	free(l->ag.slot);
+	free(l->ag.touched);
+	free(l->pub.p);
+	free(l->pub.buf);
+	free(l);
+	*lp = NULL;
+}
+
+void
+ledger_stats(const struct ledger *l, struct ledger_stats *out)
+{
+	*out = l->st;
+	out->seq = l->seq;
+	out->dirty = l->lt.ndirty + l->ag.unflushed;
+	out->held = held(l);
+}
+
+int
+ledger_stored_seq(struct store_txn *t, uint64_t *seq)
+{
+	return store_meta_get(t, LEDGER_META_PUB_SEQ, seq);
+}
