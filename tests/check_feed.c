@@ -967,6 +967,127 @@ START_TEST(test_revision)
 }
 END_TEST
 
+/* Replaces the first from in the daemon's configuration file with to. */
+static void
+conf_replace(const char *from, const char *to)
+{
+	char *conf = harness_read_file(dm.conf);
+	char *at = strstr(conf, from);
+	char *text;
+
+	ck_assert_msg(at != NULL, "%s not in the configuration", from);
+	text = xmalloc(strlen(conf) + strlen(to) + 1);
+	memcpy(text, conf, (size_t)(at - conf));
+	strcpy(text + (at - conf), to);
+	strcat(text, at + strlen(from));
+	harness_write_file(dm.conf, text);
+	free(conf);
+	free(text);
+}
+
+/* SIGHUP, and waits for the daemon to have applied the registry (the
+ * n-th "registry changed" line). */
+static void
+reload_wait(size_t n)
+{
+	int64_t deadline = harness_now_ms() + 20000;
+	char *log;
+
+	ck_assert(kill(dm.pid, SIGHUP) == 0);
+	for (;;) {
+		log = harness_daemon_log(&dm);
+		if (harness_count_str(log, "ledger: registry changed") >= n)
+			break;
+		ck_assert_msg(harness_now_ms() < deadline,
+		    "no registry change applied: %s", log_tail(log));
+		free(log);
+		harness_sleep_ms(50);
+	}
+	free(log);
+}
+
+/* indicatorctl verify with the daemon's configuration exits 0. */
+static void
+verify_passes(void)
+{
+	static const char *const args[] = { "verify", NULL };
+	char *out = NULL, *err = NULL;
+	int rc = harness_ctl_run(dm.conf, dm.data_dir, args, &out, &err, 30);
+
+	ck_assert_msg(rc == 0, "verify exited %d: %s%s", rc, out ? out : "",
+	    err ? err : "");
+	free(out);
+	free(err);
+}
+
+/*
+ * Aggregates follow the registry (issue 14): a reload that adds a target
+ * republishes the city total with it (revision + 1), one that removes a
+ * district drops it from the city's sums; verify passes after each, and a
+ * subscriber's state equals the snapshot.
+ */
+START_TEST(test_reload_follows_registry)
+{
+	static const char *const args[] = { "--count", "4", "--timeout", "60",
+		NULL };
+	const struct obs_spec hq = { "photonics", "output_value", 300,
+		"CNY_100M" };
+	struct recset before, snap;
+	struct rec *r, *was;
+	struct feed f;
+	char log[700];
+	uint64_t seq;
+	pid_t pid;
+
+	report_kunshan(1, "photonics", 600);
+	report("hq-01", "320505", 1, &hq, 1);
+	snapshot_recs("", &before, &seq);
+	was = recset_find(&before, "agg/output_value/*/city/" YEAR);
+	ck_assert_ptr_nonnull(was);
+	ck_assert_msg(was->value == 900 && was->target == 5000, "%g %g",
+	    was->value, was->target);
+	verify_passes();
+
+	sub_log_path(log, sizeof(log), "sub");
+	pid = sub_start(log, args);
+	/* A target for the year: only the city total changes. */
+	conf_replace("output_value/*/city/2030 = 5000\n",
+	    "output_value/*/city/2030 = 5000\noutput_value/*/city/" YEAR
+	    " = 3000\n");
+	reload_wait(1);
+	verify_passes();
+	/* A district gone: the city's figures without it (value,
+	 * reporting, expected), and clusters_100bn's expected. */
+	conf_replace("[district 320505]\nname = 虎丘区 (苏州高新区)\n", "");
+	reload_wait(2);
+	verify_passes();
+	sub_expect_exit0(pid, log);
+
+	feed_read(log, &f);
+	ck_assert_uint_eq(f.updates.n, 4);
+	updates_expect_consecutive(&f.updates, seq + 1);
+	ck_assert_str_eq(f.updates.v[0].topic, "agg/output_value/*/city/" YEAR);
+	ck_assert(f.updates.v[0].target == 3000 &&
+		  f.updates.v[0].revision == was->revision + 1);
+	r = recset_find(&f.state, "agg/output_value/*/city/" YEAR);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_msg(r->value == 600 && r->reporting == 1 &&
+			  r->expected == 9 && r->target == 3000 &&
+			  r->revision == was->revision + 2,
+	    "city total %g (%llu of %llu) revision %llu", r->value,
+	    (unsigned long long)r->reporting, (unsigned long long)r->expected,
+	    (unsigned long long)r->revision);
+	r = recset_find(&f.state, "agg/output_value/photonics/city/" YEAR);
+	ck_assert(r != NULL && r->value == 600 && r->expected == 9);
+	snapshot_recs("", &snap, &seq);
+	ck_assert_uint_eq(seq, f.updates.v[3].seq);
+	recs_expect_equal(&f.state, &snap, "subscriber vs snapshot");
+	feed_free(&f);
+	recset_free(&before);
+	recset_free(&snap);
+}
+END_TEST
+
 /* seq goes on rising across a restart of the daemon on the same store. */
 START_TEST(test_restart_seq)
 {
@@ -1199,6 +1320,7 @@ feed_suite(void)
 	tcase_add_test(tc, test_late_joiner);
 	tcase_add_test(tc, test_revision);
 	tcase_add_test(tc, test_restart_seq);
+	tcase_add_test(tc, test_reload_follows_registry);
 	tcase_add_loop_test(tc, test_bad_snapshot_request, 0,
 	    (int)(sizeof(bad_requests) / sizeof(bad_requests[0])));
 	tcase_add_test(tc, test_python_sub);
