@@ -380,7 +380,7 @@ run(struct daemon *d)
 				break;
 		/* The one place periodic checkpoints are decided. */
 		if (ledger_checkpoint_due(d->ledger, n == 0))
-			ledger_checkpoint(d->ledger);
+			ledger_checkpoint_start(d->ledger);
 	}
 }
 
@@ -480,6 +480,7 @@ main(int argc, char *argv[])
 	lo.checkpoint_ms = d->cfg.checkpoint_ms;
 	lo.checkpoint_entries = d->cfg.checkpoint_entries;
 	lo.checkpoint_idle_ms = d->cfg.checkpoint_idle_ms;
+	lo.threaded = true;
 	lo.tick = metrics_tick;
 	lo.replaying = metrics_set_replaying;
 	if ((d->ledger = ledger_open(&lo)) == NULL)

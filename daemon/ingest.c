@@ -554,6 +554,44 @@ apply_undo(void *arg)
 		a->failed = true;
 }
 
+/* The observations the batch's undecided reports carry. */
+static size_t
+batch_observations(const struct ingest *ing)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ing->n; i++) {
+		const struct msg *m = &ing->msgs[i];
+
+		if (m->pre != OUT_PREPARED &&
+		    m->am->body_case == INDICATOR__AGENT_MESSAGE__BODY_REPORT)
+			n += m->am->report->n_observations;
+	}
+	return n;
+}
+
+/* Every report of the batch not yet decided is told to come back when
+ * the store has room. */
+static void
+refuse_reports(struct ingest *ing)
+{
+	for (size_t i = 0; i < ing->n; i++) {
+		struct msg *m = &ing->msgs[i];
+
+		if (m->pre == OUT_PREPARED ||
+		    m->am->body_case != INDICATOR__AGENT_MESSAGE__BODY_REPORT)
+			continue;
+		msg_answer(m, INDICATOR__ACK_STATUS__RETRY_LATER,
+		    m->am->report->seq, 0, "store_full",
+		    "the store is full; the operator must raise map_max_mb");
+		m->pre = OUT_PREPARED;
+	}
+	if (!ing->full_logged)
+		log_error("ingest: store is full at map_max_mb (the tables); "
+			  "answering RETRY_LATER until it is raised");
+	ing->full_logged = true;
+}
+
 /* Applies the batch in one write transaction (grown and redone while the
  * map fills) and commits. 0, STORE_FULL or -1; on failure the answers are
  * void and the ledger has been rebuilt from the store. */
@@ -567,7 +605,11 @@ apply_batch(struct daemon *d, struct ingest *ing, struct attempt *a)
 	a->ing = ing;
 	a->now = wall_ms();
 	a->npubs = 0;
-	rc = store_write(d->store, apply_fn, apply_undo, a);
+	/* The tables full: no report is acknowledged that cannot be
+	 * applied (heartbeats go on). */
+	if (ledger_full(d->ledger, batch_observations(ing)))
+		refuse_reports(ing);
+	rc = store_write(d->store, STORE_TXN_LOG, apply_fn, apply_undo, a);
 	if (a->failed)
 		fatal("ingest: the store cannot be read back; stopping rather "
 		      "than answer from a state it may not hold");

@@ -18,6 +18,7 @@
  *           aggregates above it (an observation touches four, and three are
  *           shared by many keys).
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,9 +32,12 @@
 #include "pbwire.h"
 #include "xmalloc.h"
 
-/* What a checkpoint may need per key held, generously: the entry, and the
- * copy of its page a write makes. */
-#define CHECKPOINT_ENTRY_BYTES 512
+/* While the tables are full, a checkpoint is tried again at most this
+ * often (batches wait meanwhile). */
+#define TIGHT_RETRY_MS 1000
+/* While a checkpoint job is out, the main loop comes back this soon to
+ * take it in. */
+#define JOB_POLL_MS 5
 /* Room for a latest key: four codes, each with its NUL. */
 #define LATEST_KEY_MAX (3 * (IND_CODE_MAX + 1) + IND_PERIOD_MAX + 1)
 
@@ -94,6 +98,42 @@ struct aggs {
 	size_t touchedcap;
 };
 
+/* A checkpoint's frozen copies: the latest-value keys (the four codes,
+ * NUL-separated) with their refs, the aggregates' keys with their packed
+ * bytes, "applied" and "pub_seq". */
+struct job {
+	char *keys;
+	size_t kused;
+	size_t ksize;
+	struct {
+		size_t off;
+		size_t len;
+		struct store_ref ref;
+	} * lat;
+	size_t nlat;
+	size_t latcap;
+	struct {
+		struct agg_key key;
+		size_t off;
+		size_t len;
+	} * agg;
+	size_t nagg;
+	size_t aggcap;
+	uint8_t *bytes;
+	size_t bused;
+	size_t bsize;
+	uint64_t applied;
+	uint64_t seq;
+	int rc; /* store_write()'s */
+	double took_s;
+};
+
+enum job_state {
+	JOB_IDLE, /* none out */
+	JOB_POSTED, /* the thread writes it */
+	JOB_DONE, /* written (or failed): to collect */
+};
+
 /* Publications of the batch: topics and packed bytes copied, so that they
  * outlive a checkpoint that drops the tables. */
 struct pubs {
@@ -112,10 +152,21 @@ struct ledger {
 	struct pubs pub;
 	uint64_t seq; /* the last publish seq given */
 	uint64_t batch; /* the batch's first log position */
-	bool carried; /* the batch wrote its own checkpoint */
-	bool tight; /* a checkpoint failed for room: each batch carries one */
+	uint64_t last_lsn; /* the last log position committed */
+	uint64_t batch_last; /* the batch's last, once ended */
+	bool tight; /* a checkpoint failed for room: batches wait */
+	int64_t tight_ms; /* monotonic: when a checkpoint last tried */
 	int64_t checkpoint_ms; /* monotonic: the last checkpoint */
 	struct ledger_stats st;
+	/* The checkpoint thread (when threaded): state, quit under mu. */
+	bool threaded;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	enum job_state state;
+	bool quit;
+	struct job job;
+	bool job_out; /* posted, not yet collected (the main thread's) */
 };
 
 static int64_t
@@ -850,25 +901,24 @@ ledger_dirty(const struct ledger *l)
 	return l->lt.ndirty > 0 || l->ag.unflushed > 0;
 }
 
-/* Writes what is held, "applied" and "pub_seq" in t. */
+/* Writes what is held, "applied" (the last log position committed) and
+ * "pub_seq" in t. */
 static int
 checkpoint_write(struct ledger *l, struct store_txn *t)
 {
-	uint64_t next;
 	int rc;
 
 	if ((rc = latest_flush(&l->lt, t)) != 0 ||
 	    (rc = aggs_flush(&l->ag, t)) != 0 ||
-	    (rc = store_meta_put(t, LEDGER_META_PUB_SEQ, l->seq)) != 0 ||
-	    (rc = store_log_next(t, &next)) != 0)
+	    (rc = store_meta_put(t, LEDGER_META_PUB_SEQ, l->seq)) != 0)
 		return rc;
-	return store_meta_put(t, STORE_META_APPLIED, next - 1);
+	return store_meta_put(t, STORE_META_APPLIED, l->last_lsn);
 }
 
-/* After a checkpoint committed: what is held is the store's. It stays as
- * a cache while under checkpoint_entries (the next interval under the same
- * load reads the same keys), else it goes, so that the limit bounds
- * memory. */
+/* After a checkpoint of everything held committed (a reconciliation):
+ * what is held is the store's. It stays as a cache while under
+ * checkpoint_entries (the next interval under the same load reads the same
+ * keys), else it goes, so that the limit bounds memory. */
 static void
 checkpointed(struct ledger *l)
 {
@@ -882,48 +932,385 @@ checkpointed(struct ledger *l)
 	l->checkpoint_ms = mono_ms();
 }
 
-static int
-checkpoint_fn(struct store_txn *t, void *arg)
+/*
+ * Past checkpoint_entries, after a checkpoint committed: drops what the
+ * store now holds (the clean entries) and keeps what changed since (the
+ * dirty ones), rebuilding both tables.
+ */
+static void
+evict_clean(struct ledger *l)
 {
-	return checkpoint_write(arg, t);
+	struct latest *lt = &l->lt;
+	struct aggs *ag = &l->ag;
+	size_t n = 0;
+
+	if (!ledger_dirty(l)) {
+		latest_clear(lt);
+		aggs_clear(ag);
+		return;
+	}
+	/* latest: the dirty entries, keys and all, into a new table. */
+	{
+		struct latest nl = { 0 };
+
+		nl.cap = lt->cap;
+		nl.e = xcalloc(nl.cap, sizeof(*nl.e));
+		nl.size = lt->size;
+		nl.keys = xmalloc(nl.size);
+		for (size_t i = 0; i < lt->cap; i++) {
+			struct latest_entry e = lt->e[i];
+
+			if (e.keylen == 0 || !e.dirty)
+				continue;
+			memcpy(
+			    nl.keys + nl.used, lt->keys + e.keyoff, e.keylen);
+			e.keyoff = nl.used;
+			nl.used += e.keylen;
+			nl.e[latest_find(&nl, nl.e, nl.cap, nl.keys + e.keyoff,
+			    e.keylen, e.hash)] = e;
+			nl.n++;
+			nl.ndirty++;
+		}
+		free(lt->e);
+		free(lt->keys);
+		*lt = nl;
+	}
+	/* aggs: the unflushed entries, moved down; the links up are
+	 * found again when next needed. */
+	for (size_t i = 0; i < ag->n; i++) {
+		if (!ag->e[i].unflushed) {
+			free(ag->e[i].packed);
+			continue;
+		}
+		ag->e[n] = ag->e[i];
+		memset(ag->e[n].up, 0, sizeof(ag->e[n].up));
+		n++;
+	}
+	ag->n = n;
+	memset(ag->slot, 0, ag->cap * sizeof(*ag->slot));
+	for (size_t i = 0; i < n; i++) {
+		size_t at = aggs_find(
+		    ag, ag->slot, ag->cap, &ag->e[i].key, ag->e[i].hash);
+
+		ag->slot[at].idx = (uint32_t)i + 1;
+		ag->slot[at].hash = ag->e[i].hash;
+	}
+}
+
+/* ---- the checkpoint job: frozen copies for the checkpoint thread ---- */
+
+static void
+job_reset(struct job *j)
+{
+	j->kused = 0;
+	j->nlat = 0;
+	j->nagg = 0;
+	j->bused = 0;
+	j->rc = 0;
+	j->took_s = 0;
+}
+
+static void
+job_free(struct job *j)
+{
+	free(j->keys);
+	free(j->lat);
+	free(j->agg);
+	free(j->bytes);
+	memset(j, 0, sizeof(*j));
+}
+
+/* Copies everything that changed since the last checkpoint into the job
+ * and marks it clean: the job owns it until it is collected. */
+static void
+job_freeze(struct ledger *l, struct job *j)
+{
+	struct latest *lt = &l->lt;
+	struct aggs *ag = &l->ag;
+
+	job_reset(j);
+	for (size_t i = 0; i < lt->cap && lt->ndirty > 0; i++) {
+		struct latest_entry *e = &lt->e[i];
+
+		if (e->keylen == 0 || !e->dirty)
+			continue;
+		if (j->kused + e->keylen > j->ksize) {
+			while (j->kused + e->keylen > j->ksize)
+				j->ksize = j->ksize ? j->ksize * 2 : 64 * 1024;
+			j->keys = xrealloc(j->keys, j->ksize);
+		}
+		if (j->nlat == j->latcap) {
+			j->latcap = j->latcap ? j->latcap * 2 : 1024;
+			j->lat = xrealloc(j->lat, j->latcap * sizeof(*j->lat));
+		}
+		memcpy(j->keys + j->kused, lt->keys + e->keyoff, e->keylen);
+		j->lat[j->nlat].off = j->kused;
+		j->lat[j->nlat].len = e->keylen;
+		j->lat[j->nlat].ref = e->ref;
+		j->nlat++;
+		j->kused += e->keylen;
+		e->dirty = false;
+		lt->ndirty--;
+	}
+	for (size_t i = 0; i < ag->n && ag->unflushed > 0; i++) {
+		struct entry *e = &ag->e[i];
+
+		if (!e->unflushed)
+			continue;
+		if (j->bused + e->packed_len > j->bsize) {
+			while (j->bused + e->packed_len > j->bsize)
+				j->bsize = j->bsize ? j->bsize * 2 : 64 * 1024;
+			j->bytes = xrealloc(j->bytes, j->bsize);
+		}
+		if (j->nagg == j->aggcap) {
+			j->aggcap = j->aggcap ? j->aggcap * 2 : 1024;
+			j->agg = xrealloc(j->agg, j->aggcap * sizeof(*j->agg));
+		}
+		j->agg[j->nagg].key = e->key;
+		j->agg[j->nagg].off = j->bused;
+		j->agg[j->nagg].len = e->packed_len;
+		memcpy(j->bytes + j->bused, e->packed, e->packed_len);
+		j->bused += e->packed_len;
+		j->nagg++;
+		e->unflushed = false;
+		ag->unflushed--;
+	}
+	j->applied = l->last_lsn;
+	j->seq = l->seq;
+}
+
+/* The job's write, in a tables transaction: obs, agg, pub_seq, applied.
+ * Touches nothing of the ledger's (the checkpoint thread runs it). */
+static int
+job_fn(struct store_txn *t, void *arg)
+{
+	const struct job *j = arg;
+	char topic[IND_TOPIC_MAX + 1];
+	int rc;
+
+	for (size_t i = 0; i < j->nlat; i++) {
+		const char *d = j->keys + j->lat[i].off, *in, *m, *p;
+
+		in = d + strlen(d) + 1;
+		m = in + strlen(in) + 1;
+		p = m + strlen(m) + 1;
+		if ((rc = store_ref_put(t, d, in, m, p, &j->lat[i].ref)) != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < j->nagg; i++) {
+		agg_topic(&j->agg[i].key, topic, sizeof(topic));
+		if ((rc = store_agg_put(t, topic, j->bytes + j->agg[i].off,
+			 j->agg[i].len)) != 0)
+			return rc;
+	}
+	if ((rc = store_meta_put(t, LEDGER_META_PUB_SEQ, j->seq)) != 0)
+		return rc;
+	return store_meta_put(t, STORE_META_APPLIED, j->applied);
+}
+
+static void
+job_run(struct store *s, struct job *j)
+{
+	double t0 = mono_s();
+
+	j->rc = store_write(s, STORE_TXN_TABLES, job_fn, NULL, j);
+	j->took_s = mono_s() - t0;
+}
+
+/* A job that failed: its entries are dirty again (unless they changed
+ * since, and are already). They are all still held: nothing is evicted
+ * while a job is out. */
+static void
+job_undo(struct ledger *l, const struct job *j)
+{
+	for (size_t i = 0; i < j->nlat; i++) {
+		const char *k = j->keys + j->lat[i].off;
+		size_t len = j->lat[i].len,
+		       at = latest_find(&l->lt, l->lt.e, l->lt.cap, k, len,
+			   hash_bytes(k, len));
+		struct latest_entry *e = &l->lt.e[at];
+
+		if (e->keylen != 0 && !e->dirty) {
+			e->dirty = true;
+			l->lt.ndirty++;
+		}
+	}
+	for (size_t i = 0; i < j->nagg; i++) {
+		const struct agg_key *k = &j->agg[i].key;
+		size_t at = aggs_find(&l->ag, l->ag.slot, l->ag.cap, k,
+		    hash_bytes(k, sizeof(*k)));
+		struct entry *e;
+
+		if (l->ag.slot[at].idx == 0)
+			continue;
+		e = &l->ag.e[l->ag.slot[at].idx - 1];
+		if (!e->unflushed) {
+			e->unflushed = true;
+			l->ag.unflushed++;
+		}
+	}
+}
+
+/* What a finished job means for the ledger. 0 or -1. */
+static int
+job_done(struct ledger *l, const struct job *j)
+{
+	if (j->rc != 0) {
+		job_undo(l, j);
+		log_error("ledger: checkpoint failed%s; the log keeps every "
+			  "report and the next checkpoint tries again",
+		    j->rc == STORE_FULL ? " (tables full at map_max_mb): "
+					  "until one succeeds, reports are "
+					  "refused"
+					: "");
+		if (j->rc == STORE_FULL && !l->tight)
+			l->tight_ms = mono_ms();
+		l->tight = j->rc == STORE_FULL;
+		l->st.checkpoints_failed++;
+		return -1;
+	}
+	l->tight = false;
+	l->st.checkpoints++;
+	l->st.checkpoint_sum_s += j->took_s;
+	if (j->took_s > l->st.checkpoint_max_s)
+		l->st.checkpoint_max_s = j->took_s;
+	if (held(l) >= l->o.checkpoint_entries)
+		evict_clean(l);
+	return 0;
+}
+
+static void *
+job_thread(void *arg)
+{
+	struct ledger *l = arg;
+
+	pthread_mutex_lock(&l->mu);
+	for (;;) {
+		while (l->state != JOB_POSTED && !l->quit)
+			pthread_cond_wait(&l->cv, &l->mu);
+		if (l->quit)
+			break;
+		pthread_mutex_unlock(&l->mu);
+		job_run(l->o.store, &l->job);
+		pthread_mutex_lock(&l->mu);
+		l->state = JOB_DONE;
+		pthread_cond_broadcast(&l->cv);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
+/*
+ * Takes in the job out, if it is done (or, with wait, once it is). 1 when
+ * a job was collected (its outcome in *rc), 0 when none was out, -1 when
+ * one is still running (without wait).
+ */
+static int
+job_collect(struct ledger *l, bool wait, int *rc)
+{
+	enum job_state st;
+
+	if (!l->threaded)
+		return 0;
+	pthread_mutex_lock(&l->mu);
+	while (wait && l->state == JOB_POSTED)
+		pthread_cond_wait(&l->cv, &l->mu);
+	st = l->state;
+	if (st == JOB_DONE)
+		l->state = JOB_IDLE;
+	pthread_mutex_unlock(&l->mu);
+	if (st != JOB_POSTED)
+		l->job_out = false;
+	if (st == JOB_POSTED)
+		return -1;
+	if (st == JOB_IDLE)
+		return 0;
+	*rc = job_done(l, &l->job);
+	return 1;
 }
 
 int
 ledger_checkpoint(struct ledger *l)
 {
-	double t0, took;
-	int rc;
+	int rc = 0;
 
+	/* The one out first: this one follows it. */
+	if (job_collect(l, true, &rc) == 1 && rc != 0 && !ledger_dirty(l))
+		return -1;
 	l->checkpoint_ms = mono_ms();
 	if (!ledger_dirty(l))
 		return 0;
-	t0 = mono_s();
-	rc = store_write(l->o.store, checkpoint_fn, NULL, l);
-	if (rc != 0) {
-		log_error("ledger: checkpoint failed%s; the log keeps every "
-			  "report and the next checkpoint tries again",
-		    rc == STORE_FULL ? " (store full): until one succeeds, "
-				       "each batch carries its own"
-				     : "");
-		l->tight = rc == STORE_FULL;
-		l->st.checkpoints_failed++;
-		return -1;
+	job_freeze(l, &l->job);
+	job_run(l->o.store, &l->job);
+	return job_done(l, &l->job);
+}
+
+bool
+ledger_checkpoint_start(struct ledger *l)
+{
+	int rc;
+
+	if (!l->threaded)
+		return ledger_checkpoint(l) == 0;
+	if (job_collect(l, false, &rc) == -1)
+		return false; /* one is out: the next waits for it */
+	l->checkpoint_ms = mono_ms();
+	if (!ledger_dirty(l))
+		return false;
+	job_freeze(l, &l->job);
+	pthread_mutex_lock(&l->mu);
+	l->state = JOB_POSTED;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	l->job_out = true;
+	return true;
+}
+
+/* What a checkpoint may need per entry, generously: the entry, and the
+ * copy of its page a write makes. */
+#define CHECKPOINT_ENTRY_BYTES 512
+/* Entries an observation can change: its latest value and five
+ * aggregates. */
+#define ENTRIES_PER_OBS 6
+
+bool
+ledger_full(struct ledger *l, size_t nobs)
+{
+	uint64_t need;
+	int64_t now;
+
+	if (l->tight) {
+		now = mono_ms();
+		if (now - l->tight_ms < TIGHT_RETRY_MS)
+			return true;
+		l->tight_ms = now;
+		if (ledger_checkpoint(l) != 0)
+			return true;
 	}
-	l->tight = false;
-	checkpointed(l);
-	took = mono_s() - t0;
-	l->st.checkpoints++;
-	l->st.checkpoint_sum_s += took;
-	if (took > l->st.checkpoint_max_s)
-		l->st.checkpoint_max_s = took;
-	return 0;
+	/* Near the tables' map_max: what is held and what nobs more would
+	 * add must fit, or the batch could be acknowledged and never
+	 * applied. Held changes are written first (the batch waits: this
+	 * is only ever near a full store). */
+	need = 2 * CHECKPOINT_ENTRY_BYTES *
+	       ((uint64_t)l->lt.ndirty + l->ag.unflushed +
+		   (uint64_t)nobs * ENTRIES_PER_OBS);
+	if (store_tables_room(l->o.store) >= need)
+		return false;
+	if (ledger_dirty(l) && ledger_checkpoint(l) != 0)
+		return true;
+	need = 2 * CHECKPOINT_ENTRY_BYTES * (uint64_t)nobs * ENTRIES_PER_OBS;
+	return store_tables_room(l->o.store) < need;
 }
 
 bool
 ledger_checkpoint_due(struct ledger *l, bool idle)
 {
 	int64_t now;
+	int rc;
 
+	/* A job done is taken in here, on the main loop's turn. */
+	if (job_collect(l, false, &rc) == -1)
+		return false;
 	if (!ledger_dirty(l))
 		return false;
 	if (held(l) >= l->o.checkpoint_entries)
@@ -938,10 +1325,15 @@ ledger_checkpoint_due(struct ledger *l, bool idle)
 int
 ledger_wait_ms(const struct ledger *l, int max_ms)
 {
+	int wait = max_ms;
+
 	if (l->o.checkpoint_idle_ms > 0 && ledger_dirty(l) &&
-	    (int64_t)l->o.checkpoint_idle_ms < max_ms)
-		return (int)l->o.checkpoint_idle_ms;
-	return max_ms;
+	    (int64_t)l->o.checkpoint_idle_ms < wait)
+		wait = (int)l->o.checkpoint_idle_ms;
+	/* A job out: back soon to take it in. */
+	if (l->job_out && wait > JOB_POLL_MS)
+		wait = JOB_POLL_MS;
+	return wait;
 }
 
 /* ---- batches ---- */
@@ -951,7 +1343,6 @@ ledger_batch_begin(struct ledger *l, struct store_txn *t)
 {
 	aggs_untouch(&l->ag);
 	pubs_reset(&l->pub);
-	l->carried = false;
 	/* The batch's records are told apart by where the first one goes:
 	 * a replay redoes each batch as one. */
 	return store_log_next(t, &l->batch);
@@ -1010,7 +1401,7 @@ int
 ledger_batch_end(struct ledger *l, struct store_txn *t, int64_t now_ms,
     const struct ledger_pub **pubs, size_t *npubs)
 {
-	size_t dirty;
+	uint64_t next;
 	int rc;
 
 	if ((rc = aggs_update(l, t, now_ms)) != 0)
@@ -1018,16 +1409,9 @@ ledger_batch_end(struct ledger *l, struct store_txn *t, int64_t now_ms,
 	if (l->pub.n > 0 &&
 	    (rc = store_meta_put(t, LEDGER_META_PUB_SEQ_SENT, l->seq)) != 0)
 		return rc;
-	/* With little room left, a checkpoint could fail for want of it
-	 * after the acks went out, leaving acknowledged reports out of the
-	 * tables: the batch then carries its own, and a batch that does not
-	 * fit is refused whole. */
-	dirty = l->lt.ndirty + l->ag.unflushed;
-	l->carried =
-	    dirty > 0 && (l->tight || store_room(l->o.store) <
-					  2 * CHECKPOINT_ENTRY_BYTES * dirty);
-	if (l->carried && (rc = checkpoint_write(l, t)) != 0)
+	if ((rc = store_log_next(t, &next)) != 0)
 		return rc;
+	l->batch_last = next - 1;
 	if (pubs != NULL)
 		*pubs = l->pub.p;
 	if (npubs != NULL)
@@ -1039,15 +1423,9 @@ int
 ledger_batch_done(struct ledger *l, bool committed)
 {
 	if (committed) {
-		if (l->carried) {
-			l->tight = false;
-			l->st.checkpoints_carried++;
-			checkpointed(l);
-		}
-		l->carried = false;
+		l->last_lsn = l->batch_last;
 		return 0;
 	}
-	l->carried = false;
 	/* Memory took the batch in: without its commit it is wrong. */
 	return ledger_recover(l);
 }
@@ -1136,6 +1514,16 @@ ledger_recover(struct ledger *l)
 	uint64_t applied = 0;
 	int rc = -1;
 
+	/* A job out is let finish (whatever it wrote is consistent: the
+	 * replay starts from its "applied" if it committed). */
+	if (l->threaded) {
+		pthread_mutex_lock(&l->mu);
+		while (l->state == JOB_POSTED)
+			pthread_cond_wait(&l->cv, &l->mu);
+		l->state = JOB_IDLE;
+		pthread_mutex_unlock(&l->mu);
+		l->job_out = false;
+	}
 	/* A read transaction: the replay writes nothing, so it works on a
 	 * full store too; the checkpoint after it may wait for room. */
 	latest_clear(&l->lt);
@@ -1148,6 +1536,7 @@ ledger_recover(struct ledger *l)
 	    (rc = store_meta_get(r.t, STORE_META_APPLIED, &applied)) == 0 &&
 	    (rc = store_meta_get(r.t, LEDGER_META_PUB_SEQ, &l->seq)) == 0) {
 		r.last = applied;
+		l->last_lsn = applied;
 		if ((rc = store_log_scan(r.t, applied + 1, replay_one, &r)) ==
 			0 &&
 		    (rc = replay_batch_end(&r)) == 0)
@@ -1156,6 +1545,8 @@ ledger_recover(struct ledger *l)
 	store_txn_abort(&r.t);
 	if (l->o.replaying != NULL)
 		l->o.replaying(false);
+	if (rc == 0)
+		l->last_lsn = r.last;
 	if (rc != 0) {
 		log_error("ledger: cannot replay the log from position %llu",
 		    (unsigned long long)applied + 1);
@@ -1337,19 +1728,32 @@ recon_undo(void *arg)
 	c->l->seq = c->seq0;
 }
 
-/* Whether the stored aggregates were made with reg. */
+static int
+hash_fn(struct store_txn *t, void *arg)
+{
+	return store_meta_put(t, LEDGER_META_REGISTRY, *(uint64_t *)arg);
+}
+
+/*
+ * Whether the stored aggregates were made with reg. A store that records
+ * no registry (made before the ledger kept one, or by hand) is taken to be
+ * made with it: reg's hash is recorded, and the next change is seen.
+ */
 static int
 registry_same(struct ledger *l, const struct registry *reg, bool *same)
 {
 	struct store_txn *t;
-	uint64_t h = 0;
+	uint64_t h = 0, want = registry_hash(reg);
 	int rc;
 
 	if ((t = store_txn_begin(l->o.store, false)) == NULL)
 		return -1;
 	rc = store_meta_get(t, LEDGER_META_REGISTRY, &h);
 	store_txn_abort(&t);
-	*same = h == registry_hash(reg);
+	*same = h == want || h == 0;
+	if (rc == 0 && h == 0)
+		rc = store_write(
+		    l->o.store, STORE_TXN_TABLES, hash_fn, NULL, &want);
 	return rc;
 }
 
@@ -1377,7 +1781,7 @@ ledger_registry_set(struct ledger *l, const struct registry *reg,
 		return 0;
 	c.seq0 = l->seq;
 	pubs_reset(&l->pub);
-	rc = store_write(l->o.store, recon_fn, recon_undo, &c);
+	rc = store_write(l->o.store, STORE_TXN_BOTH, recon_fn, recon_undo, &c);
 	free(c.keys);
 	free(c.gone);
 	if (rc != 0) {
@@ -1411,6 +1815,13 @@ ledger_open(const struct ledger_opts *o)
 	l->ag.cap = 1024;
 	l->ag.slot = xcalloc(l->ag.cap, sizeof(*l->ag.slot));
 	l->checkpoint_ms = mono_ms();
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cv, NULL);
+	if (o->threaded && pthread_create(&l->thread, NULL, job_thread, l) == 0)
+		l->threaded = true;
+	else if (o->threaded)
+		log_warn("ledger: no checkpoint thread; checkpoints run in the "
+			 "ingest thread");
 	if (ledger_recover(l) == -1 ||
 	    ledger_registry_set(l, o->reg, wall_ms(), NULL, NULL) == -1) {
 		ledger_close(&l);
@@ -1429,6 +1840,19 @@ ledger_close(struct ledger **lp)
 
 	if (lp == NULL || (l = *lp) == NULL)
 		return;
+	/* A job out finishes (the store stays open until after). */
+	if (l->threaded) {
+		pthread_mutex_lock(&l->mu);
+		while (l->state == JOB_POSTED)
+			pthread_cond_wait(&l->cv, &l->mu);
+		l->quit = true;
+		pthread_cond_broadcast(&l->cv);
+		pthread_mutex_unlock(&l->mu);
+		pthread_join(l->thread, NULL);
+	}
+	pthread_mutex_destroy(&l->mu);
+	pthread_cond_destroy(&l->cv);
+	job_free(&l->job);
 	free(l->lt.e);
 	free(l->lt.keys);
 	aggs_clear(&l->ag);

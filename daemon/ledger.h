@@ -9,12 +9,13 @@
  * record, appended on the acknowledgement path in the batch's transaction,
  * which commits before any ack goes out. The tables the tools read, obs
  * (each key's latest revision) and agg (each aggregate as last published),
- * are derived from the log. They are written at a checkpoint, once per key
- * however often it changed, together with meta "applied" (the last log
- * position they reflect) and "pub_seq" (the publish seq agg is consistent
- * with), in one transaction. Between checkpoints the ledger holds in memory
- * what changed since: the latest-value table and the aggregate table (with
- * each aggregate's revision and packed bytes as published). So:
+ * are derived from the log. They live in an LMDB environment of their own
+ * and are written at a checkpoint, once per key however often it changed,
+ * together with meta "applied" (the last log position they reflect) and
+ * "pub_seq" (the publish seq agg is consistent with), in one transaction.
+ * Between checkpoints the ledger holds in memory what changed since: the
+ * latest-value table and the aggregate table (with each aggregate's
+ * revision and packed bytes as published). So:
  *
  *   - a crash loses nothing: ledger_open() replays the log past "applied",
  *     batch by batch (a batch's records carry the position of its first),
@@ -26,17 +27,25 @@
  *   - aggregates are kept by exact differences (aggregate.h's units), so
  *     the table equals a recomputation from the latest values bit for bit,
  *     which `indicatorctl verify` checks;
- *   - when a map at its maximum has little room left, a batch carries its
- *     own checkpoint (written in the batch's transaction), so that nothing
- *     is acknowledged into the log without room to apply it.
+ *   - a checkpoint runs in the ledger's own thread (ledger_opts.threaded)
+ *     from frozen copies of the changed entries, in the tables'
+ *     environment, whose writer is not the log's: batches and acks never
+ *     wait for it. Entries it carries stay held (clean) until it is taken
+ *     in, so lookups never fall through to tables that lack them; a failed
+ *     one makes them dirty again. A crash mid-checkpoint leaves the tables'
+ *     previous transaction, "applied" with it: the replay starts there;
+ *   - when the tables' map is full at its maximum, a checkpoint fails and
+ *     ledger_full() says so: reports are refused until one succeeds, so
+ *     that nothing is acknowledged that cannot be applied.
  *
  * Checkpoint POLICY lives here too and is asked in one place, the daemon's
- * main loop (ledger_checkpoint_due(), like Redis's serverCron): after
+ * main loop (ledger_checkpoint_due(), then ledger_checkpoint_start(), like
+ * Redis's serverCron): after
  * checkpoint_idle_ms without input, every checkpoint_ms under load, and
  * once checkpoint_entries keys are held (which bounds memory: after a
  * checkpoint the tables stay as a read cache while under that size, else
- * they are dropped). Readers that need the tables current (a snapshot, a
- * query, the control socket's "checkpoint", a reload) call
+ * what it wrote is dropped). Readers that need the tables current (a snapshot,
+ * a query, the control socket's "checkpoint", a reload) call
  * ledger_checkpoint() themselves.
  *
  * THE REGISTRY. Aggregates depend on the registry (which districts a city
@@ -89,6 +98,10 @@ struct ledger_opts {
 	uint64_t checkpoint_ms; /* under load, at most this apart */
 	uint64_t checkpoint_entries; /* keys held that make one due */
 	uint64_t checkpoint_idle_ms; /* idle this long: due; 0: never */
+	/* Periodic checkpoints written by a thread of the ledger's, from
+	 * frozen copies, so that batches (and acks) never wait for them;
+	 * false: in the caller's thread. */
+	bool threaded;
 	/* Optional: called during a replay (e.g. to keep a watchdog fed),
 	 * and around it with true then false. */
 	void (*tick)(void);
@@ -105,7 +118,6 @@ struct ledger_pub {
 struct ledger_stats {
 	uint64_t checkpoints; /* that wrote something */
 	uint64_t checkpoints_failed;
-	uint64_t checkpoints_carried; /* written in a batch's transaction */
 	double checkpoint_sum_s;
 	double checkpoint_max_s;
 	uint64_t replays; /* ledger_recover() runs, the one at open included */
@@ -152,18 +164,29 @@ int ledger_observe(struct ledger *l, struct store_txn *t, struct store_obs *o);
 int ledger_batch_end(struct ledger *l, struct store_txn *t, int64_t now_ms,
     const struct ledger_pub **pubs, size_t *npubs);
 /*
- * After the batch's transaction: committed, the batch's changes stand (and
- * its carried checkpoint, if any); not committed, memory is rebuilt from
+ * After the batch's transaction: committed, the batch's changes stand;
+ * not committed, memory is rebuilt from
  * the store (ledger_recover()). 0, or -1 when that replay failed (logged):
  * the daemon must not answer from a state it cannot rebuild.
  */
 int ledger_batch_done(struct ledger *l, bool committed);
 
+/*
+ * Before a batch of nobs observations: true when the tables could not take
+ * them with the changes held (their map at map_max: a checkpoint failed for
+ * room, or the room left is short), and the caller refuses the batch's
+ * reports (RETRY_LATER, store_full) rather than acknowledge what it could
+ * not apply. Near the limit it writes the held changes first (a
+ * checkpoint in the caller's thread); after a failure it tries again at
+ * most once a second.
+ */
+bool ledger_full(struct ledger *l, size_t nobs);
 /* True when something waits for a checkpoint. */
 bool ledger_dirty(const struct ledger *l);
 /*
  * The checkpoint policy (see the top): true when a checkpoint is due now.
- * idle: the caller's wait for input timed out. Asked in one place.
+ * idle: the caller's wait for input timed out. Asked in one place; takes in
+ * a finished threaded checkpoint (false while one is out).
  */
 bool ledger_checkpoint_due(struct ledger *l, bool idle);
 /* How long the caller may wait for input before the idle checkpoint is
@@ -172,12 +195,22 @@ bool ledger_checkpoint_due(struct ledger *l, bool idle);
 int ledger_wait_ms(const struct ledger *l, int max_ms);
 /*
  * Writes what changed since the last checkpoint to obs and agg, with
- * "applied" and "pub_seq", in one transaction (growing the map as needed).
- * 0 (also when there was nothing to write), or -1 (logged): what changed
- * stays in memory for the next attempt, and while the store is full each
- * batch carries its own.
+ * "applied" and "pub_seq", in one transaction of the tables (growing their
+ * map as needed), and waits for it (and for a threaded one out before it).
+ * For readers that need the tables current. 0 (also when there was
+ * nothing to write), or -1 (logged): what changed stays in memory for the
+ * next attempt, and while the tables are full ledger_full() says so.
  */
 int ledger_checkpoint(struct ledger *l);
+/*
+ * The main loop's checkpoint, once ledger_checkpoint_due() said so:
+ * freezes copies of what changed (marking it clean) and hands them to the
+ * checkpoint thread, which writes them while batches go on; the outcome is
+ * taken in by a later ledger_checkpoint_due() (a failed job's entries are
+ * dirty again). Does nothing while the previous job is out. Not threaded:
+ * ledger_checkpoint(). True when a checkpoint was started (or done).
+ */
+bool ledger_checkpoint_start(struct ledger *l);
 /*
  * Forgets every change not checkpointed and replays the log past
  * "applied", then checkpoints. At open and after a failed batch. 0 or -1

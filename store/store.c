@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include "envcheck.h"
 #include "log.h"
@@ -33,6 +35,8 @@
  * of a small file). */
 #define STORE_ID_EVERY_MS 1000
 
+/* DB_TMETA: the tables' meta (applied, pub_seq, registry_hash), in the
+ * tables environment; the log's (everything else) is DB_META. */
 enum store_db {
 	DB_OBS,
 	DB_LOG,
@@ -42,6 +46,7 @@ enum store_db {
 	DB_META,
 	DB_STAGE,
 	DB_STAGED,
+	DB_TMETA,
 	DB_COUNT
 };
 
@@ -54,16 +59,39 @@ static const char *const db_names[DB_COUNT] = {
 	"meta",
 	"stage",
 	"staged",
+	"meta",
 };
 
+/* The two environments: the log's (data.mdb in the directory) and the
+ * tables' (tables/data.mdb). */
+enum store_env { ENV_LOG, ENV_TABLES };
+
+/* The tables environment's directory, in the store's. */
+#define STORE_TABLES_DIR "tables"
+
+/* meta names that live with the tables. */
+static const char *const tables_meta[] = { STORE_META_APPLIED, "pub_seq",
+	"registry_hash" };
+
 struct store {
-	MDB_env *env;
+	MDB_env *env; /* the log's */
+	/* The tables' (format 3); NULL for a format 2 store opened
+	 * read-only, whose tables are still in env. */
+	MDB_env *tenv;
+	char *tdir;
+	/* Tables transactions hold it shared; growing the tables' map takes
+	 * it alone (the checkpoint thread grows while the ingest thread
+	 * may read). */
+	pthread_rwlock_t tlock;
+	unsigned char where[DB_COUNT]; /* each database's enum store_env */
 	MDB_dbi dbi[DB_COUNT];
 	bool have[DB_COUNT];
 	bool readonly;
 	uint64_t map_max;
 	char *dir;
-	int ntxn;
+	atomic_int ntxn; /* open transactions on env */
+	atomic_int tntxn; /* on tenv */
+	atomic_int last_full; /* the environment last found full */
 	enum store_sync sync;
 	/* The store's identity (envcheck.h): what store.id said at open, its
 	 * id as data.mdb holds it (0: none), and when store.id was last
@@ -77,9 +105,12 @@ struct store {
 
 struct store_txn {
 	struct store *s;
-	MDB_txn *txn;
-	bool write;
+	MDB_txn *txn; /* in the log's environment; NULL: none */
+	MDB_txn *ttxn; /* in the tables'; NULL: none (or no tenv) */
+	bool write; /* txn writes */
+	bool twrite; /* ttxn writes */
 	bool full;
+	int full_env; /* the environment that was full */
 	/* The databases present when the transaction began. */
 	bool have[DB_COUNT];
 	uint64_t next_lsn; /* 0 until the log's end is read */
@@ -101,13 +132,45 @@ store_fail(const char *what, int rc)
 
 /* MDB_MAP_FULL marks the transaction so that a commit reports it too. */
 static int
-txn_fail(struct store_txn *t, const char *what, int rc)
+txn_fail_env(struct store_txn *t, int env, const char *what, int rc)
 {
 	if (rc == MDB_MAP_FULL) {
 		t->full = true;
+		t->full_env = env;
+		t->s->last_full = env;
 		return STORE_FULL;
 	}
 	return store_fail(what, rc);
+}
+
+#define txn_fail(t, db, what, rc) txn_fail_env(t, (t)->s->where[db], what, rc)
+
+/* The transaction db is read and written in; NULL (logged) when this
+ * transaction has none in db's environment. */
+static MDB_txn *
+txn_of(struct store_txn *t, enum store_db db)
+{
+	MDB_txn *x = t->s->where[db] == ENV_TABLES ? t->ttxn : t->txn;
+
+	if (x == NULL)
+		log_error("store: %s: not in this transaction", db_names[db]);
+	return x;
+}
+
+static bool
+txn_writes(const struct store_txn *t, enum store_db db)
+{
+	return t->s->where[db] == ENV_TABLES ? t->twrite : t->write;
+}
+
+static enum store_db
+meta_db(const char *name)
+{
+	for (size_t i = 0; i < sizeof(tables_meta) / sizeof(tables_meta[0]);
+	     i++)
+		if (strcmp(name, tables_meta[i]) == 0)
+			return DB_TMETA;
+	return DB_META;
 }
 
 static void
@@ -331,17 +394,22 @@ format_check(struct store *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* Opens the databases of env (those s->where puts there). */
 static int
-dbs_open(struct store *s, unsigned int flags)
+dbs_open(struct store *s, int which, unsigned int flags)
 {
+	MDB_env *env = which == ENV_TABLES ? s->tenv : s->env;
 	MDB_txn *txn;
 	int i, rc;
 
-	rc = mdb_txn_begin(s->env, NULL, s->readonly ? MDB_RDONLY : 0, &txn);
+	rc = mdb_txn_begin(env, NULL, s->readonly ? MDB_RDONLY : 0, &txn);
 	if (rc != 0)
 		return store_fail("begin", rc);
 	for (i = 0; i < DB_COUNT; i++) {
-		if (s->have[i])
+		if (s->have[i] || s->where[i] != which)
+			continue;
+		/* Without a tables environment the log's meta is both. */
+		if (i == DB_TMETA && env == s->env)
 			continue;
 		rc = mdb_dbi_open(txn, db_names[i], flags, &s->dbi[i]);
 		if (rc == MDB_NOTFOUND && s->readonly)
@@ -354,15 +422,27 @@ dbs_open(struct store *s, unsigned int flags)
 	}
 	/* Committing, even a read transaction, keeps the new handles. */
 	rc = mdb_txn_commit(txn);
-	if (rc != 0) {
-		memset(s->have, 0, sizeof(s->have));
+	if (rc != 0)
 		return store_fail("open databases", rc);
-	}
 	return 0;
 txn_abort:
 	mdb_txn_abort(txn);
-	memset(s->have, 0, sizeof(s->have));
 	return -1;
+}
+
+static int
+dbs_open_all(struct store *s, unsigned int flags)
+{
+	if (dbs_open(s, ENV_LOG, flags) == -1 ||
+	    (s->tenv != NULL && dbs_open(s, ENV_TABLES, flags) == -1)) {
+		memset(s->have, 0, sizeof(s->have));
+		return -1;
+	}
+	if (s->tenv == NULL) {
+		s->have[DB_TMETA] = s->have[DB_META];
+		s->dbi[DB_TMETA] = s->dbi[DB_META];
+	}
+	return 0;
 }
 
 static bool
@@ -375,21 +455,21 @@ dir_exists(const char *dir)
 
 /* Takes the larger of the size in the file's meta page and the asked size. */
 static int
-map_adopt(struct store *s, uint64_t want)
+map_adopt(struct store *s, MDB_env *env, uint64_t want)
 {
 	MDB_envinfo info;
 	int rc;
 
-	rc = mdb_env_set_mapsize(s->env, 0);
+	rc = mdb_env_set_mapsize(env, 0);
 	if (rc != 0)
 		return rc;
 	if (s->readonly)
 		return 0;
-	rc = mdb_env_info(s->env, &info);
+	rc = mdb_env_info(env, &info);
 	if (rc != 0)
 		return rc;
 	if (info.me_mapsize < want)
-		rc = mdb_env_set_mapsize(s->env, want);
+		rc = mdb_env_set_mapsize(env, want);
 	return rc;
 }
 
@@ -406,25 +486,32 @@ map_adopt(struct store *s, uint64_t want)
  * least as long as its count. A failure is logged and otherwise ignored.
  */
 static void
-store_file_size(struct store *s, bool ahead)
+env_file_size(struct store *s, MDB_env *env, const char *dir, bool ahead)
 {
 	MDB_envinfo info;
 	MDB_stat st;
 	uint64_t size, want;
 	int fd;
 
-	if (mdb_env_info(s->env, &info) != 0 ||
-	    mdb_env_stat(s->env, &st) != 0 ||
-	    envcheck_file_size(s->env, &size) == -1 ||
-	    mdb_env_get_fd(s->env, &fd) != 0)
+	(void)s;
+	if (mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &st) != 0 ||
+	    envcheck_file_size(env, &size) == -1 ||
+	    mdb_env_get_fd(env, &fd) != 0)
 		return;
 	want = ahead ? info.me_mapsize
 		     : ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 	if (ahead ? size >= want : size == want)
 		return;
 	if (ftruncate(fd, (off_t)want) == -1)
-		log_error("store: size %s/data.mdb to %llu bytes: %s", s->dir,
+		log_error("store: size %s/data.mdb to %llu bytes: %s", dir,
 		    (unsigned long long)want, strerror(errno));
+}
+
+/* The log's data.mdb (the tables' is bracketed the same way). */
+static void
+store_file_size(struct store *s, bool ahead)
+{
+	env_file_size(s, s->env, s->dir, ahead);
 }
 
 static int64_t
@@ -578,6 +665,308 @@ store_ident_check(struct store *s, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Where the tables are: in their own environment (format 3; always for a
+ * store opened for writing), or, for a format 2 store opened read-only,
+ * still in the log's. Creates s->tenv (not yet open) in the first case.
+ */
+static int txn_get(struct store_txn *t, enum store_db db, const void *key,
+    size_t klen, MDB_val *v);
+static int txn_put(struct store_txn *t, enum store_db db, const void *key,
+    size_t klen, const void *val, size_t vlen);
+
+static int
+tables_where(struct store *s, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int rc;
+
+	s->where[DB_OBS] = s->where[DB_AGG] = s->where[DB_TMETA] = ENV_LOG;
+	if (snprintf(path, sizeof(path), "%s/" STORE_TABLES_DIR "/data.mdb",
+		s->dir) >= (int)sizeof(path)) {
+		snprintf(err, errlen, "store: %s: path too long", s->dir);
+		return -1;
+	}
+	if (s->readonly && stat(path, &st) == -1)
+		return 0;
+	s->tdir = xmalloc(strlen(s->dir) + sizeof(STORE_TABLES_DIR) + 1);
+	sprintf(s->tdir, "%s/" STORE_TABLES_DIR, s->dir);
+	if (!s->readonly && mkdir(s->tdir, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "store: mkdir %s: %s", s->tdir,
+		    strerror(errno));
+		return -1;
+	}
+	if ((rc = mdb_env_create(&s->tenv)) != 0) {
+		snprintf(err, errlen, "store: create: %s", mdb_strerror(rc));
+		return -1;
+	}
+	s->where[DB_OBS] = s->where[DB_AGG] = s->where[DB_TMETA] = ENV_TABLES;
+	return 0;
+}
+
+/* Opens the tables' environment, with the same checks as the log's. */
+static int
+tables_open(struct store *s, unsigned int flags, uint64_t map_size, char *err,
+    size_t errlen)
+{
+	int dead, rc;
+
+	/* Transactions of two threads: the ingest thread reads the tables
+	 * while the checkpoint thread writes them. */
+	if ((rc = mdb_env_set_maxdbs(s->tenv, 4)) != 0 ||
+	    (!s->readonly &&
+		(rc = mdb_env_set_mapsize(s->tenv, map_size)) != 0)) {
+		snprintf(
+		    err, errlen, "store: %s: %s", s->tdir, mdb_strerror(rc));
+		return -1;
+	}
+	rc = mdb_env_open(s->tenv, s->tdir, flags | MDB_NOTLS, 0600);
+	if (rc != 0) {
+		envcheck_open_failed(s->tdir, "store", rc, err, errlen);
+		return -1;
+	}
+	if (envcheck_size(s->tenv, s->tdir, "store", err, errlen) == -1)
+		return -1;
+	if ((rc = map_adopt(s, s->tenv, map_size)) != 0) {
+		snprintf(err, errlen, "store: map %s: %s", s->tdir,
+		    mdb_strerror(rc));
+		return -1;
+	}
+	if (!s->readonly) {
+		if ((rc = mdb_reader_check(s->tenv, &dead)) != 0) {
+			snprintf(err, errlen, "store: reader check %s: %s",
+			    s->tdir, mdb_strerror(rc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Copies every entry of the log environment's database name into db of
+ * t (the tables'). */
+static int
+copy_db(MDB_txn *from, const char *name, struct store_txn *t, enum store_db db)
+{
+	MDB_dbi dbi;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_dbi_open(from, name, 0, &dbi)) == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0 || (rc = mdb_cursor_open(from, dbi, &c)) != 0)
+		return store_fail(name, rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		rc = mdb_put(t->ttxn, t->s->dbi[db], &k, &v, MDB_APPEND);
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	return txn_fail_env(t, ENV_TABLES, name, rc);
+}
+
+/*
+ * Format 2 to 3: a store whose log environment still holds obs and agg
+ * has them, with meta applied, pub_seq and registry_hash, copied into the
+ * tables' environment (unless a copy already committed there: a crash
+ * between the two steps), then dropped from the log's. 0, or -1 with the
+ * reason in err.
+ */
+static int
+tables_upgrade(struct store *s, char *err, size_t errlen)
+{
+	MDB_txn *from;
+	MDB_dbi obs;
+	struct store_txn *t;
+	uint64_t applied = 0, v;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &from)) != 0)
+		goto fail;
+	if ((rc = mdb_dbi_open(from, "obs", 0, &obs)) == MDB_NOTFOUND) {
+		mdb_txn_abort(from);
+		return 0;
+	}
+	mdb_txn_abort(from);
+	if (rc != 0)
+		goto fail;
+	for (;;) {
+		if ((t = store_txn_begin_kind(s, STORE_TXN_TABLES)) == NULL)
+			goto fail_quiet;
+		if ((rc = store_meta_get(t, STORE_META_APPLIED, &applied)) != 0)
+			goto abort;
+		if (applied == 0) {
+			if ((rc = mdb_txn_begin(
+				 s->env, NULL, MDB_RDONLY, &from)) != 0) {
+				store_txn_abort(&t);
+				goto fail;
+			}
+			rc = copy_db(from, "obs", t, DB_OBS);
+			if (rc == 0)
+				rc = copy_db(from, "agg", t, DB_AGG);
+			for (size_t i = 0;
+			     rc == 0 &&
+			     i < sizeof(tables_meta) / sizeof(tables_meta[0]);
+			     i++) {
+				MDB_dbi meta;
+				MDB_val k = { strlen(tables_meta[i]),
+					(void *)tables_meta[i] },
+					val;
+
+				if ((rc = mdb_dbi_open(
+					 from, "meta", 0, &meta)) != 0)
+					break;
+				if (mdb_get(from, meta, &k, &val) != 0 ||
+				    val.mv_size != 8)
+					continue;
+				v = get_be64(val.mv_data);
+				rc = store_meta_put(t, tables_meta[i], v);
+			}
+			mdb_txn_abort(from);
+		}
+		if (rc == 0)
+			rc = store_txn_commit(&t);
+		else
+			store_txn_abort(&t);
+		if (rc != STORE_FULL || store_grow_tables(s) == -1)
+			break;
+	}
+	if (rc != 0)
+		goto fail_quiet;
+	/* The copy is durable: the log's environment lets go of them. */
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &from)) != 0)
+		goto fail;
+	{
+		MDB_dbi dbi;
+
+		if (mdb_dbi_open(from, "obs", 0, &dbi) == 0)
+			mdb_drop(from, dbi, 1);
+		if (mdb_dbi_open(from, "agg", 0, &dbi) == 0)
+			mdb_drop(from, dbi, 1);
+		if (mdb_dbi_open(from, "meta", 0, &dbi) == 0)
+			for (size_t i = 0;
+			     i < sizeof(tables_meta) / sizeof(tables_meta[0]);
+			     i++) {
+				MDB_val k = { strlen(tables_meta[i]),
+					(void *)tables_meta[i] };
+
+				mdb_del(from, dbi, &k, NULL);
+			}
+	}
+	if ((rc = mdb_txn_commit(from)) != 0)
+		goto fail;
+	log_info("store: %s upgraded to format 3: the tables (obs, agg) "
+		 "are in %s",
+	    s->dir, s->tdir);
+	return 0;
+abort:
+	store_txn_abort(&t);
+	goto fail_quiet;
+fail:
+	snprintf(err, errlen, "store: upgrading %s to format 3: %s", s->dir,
+	    mdb_strerror(rc));
+	return -1;
+fail_quiet:
+	snprintf(err, errlen,
+	    "store: upgrading %s to format 3 failed (see "
+	    "above)",
+	    s->dir);
+	return -1;
+}
+
+/*
+ * The tables reflect no more of the log than it holds (an older data.mdb
+ * put back under newer tables would leave obs naming records it lacks).
+ * 0, or -1 with the reason in err.
+ */
+static int
+tables_behind(struct store *s, char *err, size_t errlen)
+{
+	struct store_txn *t;
+	uint64_t applied = 0, next = 1;
+	int rc;
+
+	if ((t = store_txn_begin(s, false)) == NULL) {
+		snprintf(err, errlen, "store: cannot read %s", s->dir);
+		return -1;
+	}
+	if ((rc = store_meta_get(t, STORE_META_APPLIED, &applied)) == 0)
+		rc = store_log_next(t, &next);
+	store_txn_abort(&t);
+	if (rc != 0) {
+		snprintf(err, errlen, "store: cannot read %s", s->dir);
+		return -1;
+	}
+	if (applied >= next) {
+		snprintf(err, errlen,
+		    "store: the tables in %s reflect log position %llu, past "
+		    "the end of the log (%llu): data.mdb is older than they "
+		    "are; restore the whole directory (README, \"Backup and "
+		    "restore\"), or remove %s and the daemon rebuilds the "
+		    "tables from the log",
+		    s->tdir, (unsigned long long)applied,
+		    (unsigned long long)next - 1, s->tdir);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The tables belong to the log beside them: their meta store_id is the
+ * log's (given at the first open for writing). Tables of another store are
+ * refused, as data.mdb of another store is. 0, or -1 with the reason in
+ * err.
+ */
+static int
+tables_ident(struct store *s, char *err, size_t errlen)
+{
+	struct store_txn *t;
+	MDB_val v;
+	unsigned char buf[8];
+	uint64_t id = 0;
+	int rc;
+
+	if (s->tenv == NULL || s->stored_id == 0)
+		return 0;
+	if ((t = store_txn_begin_kind(
+		 s, s->readonly ? STORE_TXN_READ : STORE_TXN_TABLES)) == NULL) {
+		snprintf(err, errlen, "store: cannot read %s", s->tdir);
+		return -1;
+	}
+	rc = txn_get(t, DB_TMETA, STORE_META_ID, strlen(STORE_META_ID), &v);
+	if (rc == 0 && v.mv_size == 8)
+		id = get_be64(v.mv_data);
+	if (id != 0 && id != s->stored_id) {
+		store_txn_abort(&t);
+		snprintf(err, errlen,
+		    "store: %s holds the tables of another store (id %016llx, "
+		    "not %016llx); remove it and the daemon rebuilds them "
+		    "from the log",
+		    s->tdir, (unsigned long long)id,
+		    (unsigned long long)s->stored_id);
+		return -1;
+	}
+	if (id != 0 || s->readonly) {
+		store_txn_abort(&t);
+		return tables_behind(s, err, errlen);
+	}
+	put_be64(buf, s->stored_id);
+	if ((rc = txn_put(t, DB_TMETA, STORE_META_ID, strlen(STORE_META_ID),
+		 buf, sizeof(buf))) == 0)
+		rc = store_txn_commit(&t);
+	else
+		store_txn_abort(&t);
+	if (rc != 0) {
+		snprintf(err, errlen, "store: cannot write %s", s->tdir);
+		return -1;
+	}
+	return 0;
+}
+
 struct store *
 store_open(const struct store_opts *opts, char *err, size_t errlen)
 {
@@ -587,6 +976,7 @@ store_open(const struct store_opts *opts, char *err, size_t errlen)
 	int dead, rc;
 
 	s = xcalloc(1, sizeof(*s));
+	pthread_rwlock_init(&s->tlock, NULL);
 	s->readonly = opts->readonly;
 	s->sync = opts->sync;
 	s->dir = xstrdup(opts->dir);
@@ -647,7 +1037,7 @@ store_open(const struct store_opts *opts, char *err, size_t errlen)
 	/* Before any transaction reads a page. */
 	if (envcheck_size(s->env, opts->dir, "store", err, errlen) == -1)
 		goto env_close;
-	rc = map_adopt(s, map_size);
+	rc = map_adopt(s, s->env, map_size);
 	if (rc != 0) {
 		snprintf(err, errlen, "store: map %s: %s", opts->dir,
 		    mdb_strerror(rc));
@@ -666,21 +1056,35 @@ store_open(const struct store_opts *opts, char *err, size_t errlen)
 	}
 	if (format_check(s, err, errlen) == -1)
 		goto env_close;
-	if (dbs_open(s, s->readonly ? 0 : MDB_CREATE) == -1) {
+	if (tables_where(s, err, errlen) == -1)
+		goto env_close;
+	if (s->tenv != NULL &&
+	    tables_open(s, flags, map_size, err, errlen) == -1)
+		goto env_close;
+	if (dbs_open_all(s, s->readonly ? 0 : MDB_CREATE) == -1) {
 		snprintf(err, errlen, "store: cannot open the databases in %s",
 		    opts->dir);
 		goto env_close;
 	}
-	/* A kill in a commit's bracket left the file longer than its
+	/* A kill in a commit's bracket left a file longer than its
 	 * count: exactly the count again, before store.id records it. */
-	if (!s->readonly)
+	if (!s->readonly) {
 		store_file_size(s, false);
-	if (store_ident_check(s, err, errlen) == -1)
+		if (s->tenv != NULL)
+			env_file_size(s, s->tenv, s->tdir, false);
+	}
+	if (store_ident_check(s, err, errlen) == -1 ||
+	    (!s->readonly && tables_upgrade(s, err, errlen) == -1) ||
+	    tables_ident(s, err, errlen) == -1)
 		goto env_close;
 	return s;
 env_close:
+	if (s->tenv != NULL)
+		mdb_env_close(s->tenv);
 	mdb_env_close(s->env);
+	pthread_rwlock_destroy(&s->tlock);
 free_store:
+	free(s->tdir);
 	free(s->dir);
 	free(s);
 	return NULL;
@@ -692,59 +1096,97 @@ store_close(struct store **s)
 	if (s == NULL || *s == NULL)
 		return;
 	store_ident_note(*s, true);
+	if ((*s)->tenv != NULL) {
+		if ((*s)->sync != STORE_SYNC_FULL && !(*s)->readonly)
+			mdb_env_sync((*s)->tenv, 1);
+		mdb_env_close((*s)->tenv);
+	}
+	free((*s)->tdir);
+	pthread_rwlock_destroy(&(*s)->tlock);
 	mdb_env_close((*s)->env);
 	free((*s)->dir);
 	free(*s);
 	*s = NULL;
 }
 
-int
-store_grow(struct store *s)
+/* Doubles env's map, up to map_max. No transaction may be open on it. */
+static int
+env_grow(struct store *s, MDB_env *env, const char *what)
 {
+	MDB_envinfo info;
 	uint64_t cur, next;
 	int rc;
 
+	if ((rc = mdb_env_info(env, &info)) != 0)
+		return store_fail("grow", rc);
+	cur = info.me_mapsize;
+	if (cur >= s->map_max) {
+		log_error("store: map%s is at its maximum size (%llu bytes) in "
+			  "%s",
+		    what, (unsigned long long)cur, s->dir);
+		return -1;
+	}
+	next = cur > s->map_max / 2 ? s->map_max : cur * 2;
+	rc = mdb_env_set_mapsize(env, next);
+	if (rc != 0)
+		return store_fail("grow", rc);
+	log_info("store: map%s grown to %llu bytes in %s", what,
+	    (unsigned long long)next, s->dir);
+	return 0;
+}
+
+int
+store_grow(struct store *s)
+{
+	/* The environment that was full last (the log's by default). */
+	if (s->last_full == ENV_TABLES && s->tenv != NULL) {
+		s->last_full = ENV_LOG;
+		return store_grow_tables(s);
+	}
 	if (s->ntxn > 0) {
 		log_error("store: grow: a transaction is open");
 		return -1;
 	}
-	cur = store_map_size(s);
-	if (cur >= s->map_max) {
-		log_error(
-		    "store: map is at its maximum size (%llu bytes) in %s",
-		    (unsigned long long)cur, s->dir);
-		return -1;
-	}
-	next = cur > s->map_max / 2 ? s->map_max : cur * 2;
-	rc = mdb_env_set_mapsize(s->env, next);
-	if (rc != 0)
-		return store_fail("grow", rc);
-	log_info("store: map grown to %llu bytes in %s",
-	    (unsigned long long)store_map_size(s), s->dir);
-	return 0;
+	return env_grow(s, s->env, "");
+}
+
+int
+store_grow_tables(struct store *s)
+{
+	int rc;
+
+	if (s->tenv == NULL)
+		return store_grow(s);
+	/* Alone: every tables transaction (of any thread) ends first. */
+	pthread_rwlock_wrlock(&s->tlock);
+	rc = env_grow(s, s->tenv, " of the tables");
+	pthread_rwlock_unlock(&s->tlock);
+	return rc;
 }
 
 uint64_t
 store_map_size(const struct store *s)
 {
 	MDB_envinfo info;
+	uint64_t size;
 
 	if (mdb_env_info(s->env, &info) != 0)
 		return 0;
-	return info.me_mapsize;
+	size = info.me_mapsize;
+	return size;
 }
 
 /* The map's size and the bytes up to its highest page ever used. 0 or an
  * LMDB error. */
 static int
-map_usage(const struct store *s, uint64_t *size, uint64_t *used)
+env_usage(MDB_env *env, uint64_t *size, uint64_t *used)
 {
 	MDB_envinfo info;
 	MDB_stat st;
 	int rc;
 
-	if ((rc = mdb_env_info(s->env, &info)) != 0 ||
-	    (rc = mdb_env_stat(s->env, &st)) != 0)
+	if ((rc = mdb_env_info(env, &info)) != 0 ||
+	    (rc = mdb_env_stat(env, &st)) != 0)
 		return rc;
 	*size = info.me_mapsize;
 	*used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
@@ -756,7 +1198,7 @@ store_make_room(struct store *s)
 {
 	uint64_t size, used;
 
-	if (map_usage(s, &size, &used) != 0)
+	if (env_usage(s->env, &size, &used) != 0)
 		return -1;
 	if (size >= s->map_max || used <= size / 4 * 3)
 		return 0;
@@ -768,19 +1210,55 @@ store_room(const struct store *s)
 {
 	uint64_t size, used;
 
-	if (map_usage(s, &size, &used) != 0)
+	if (env_usage(s->env, &size, &used) != 0)
 		return 0;
 	return used < s->map_max ? s->map_max - used : 0;
 }
 
-struct store_txn *
-store_txn_begin(struct store *s, bool write)
+uint64_t
+store_tables_room(const struct store *s)
 {
-	struct store_txn *t;
-	MDB_txn *txn;
+	uint64_t size, used;
+
+	if (env_usage(s->tenv != NULL ? s->tenv : s->env, &size, &used) != 0)
+		return 0;
+	return used < s->map_max ? s->map_max - used : 0;
+}
+
+/* Begins a transaction in env (write or read-only): *x. Adopts a map
+ * another process grew when no transaction of ours is open on it. */
+static int
+env_begin(MDB_env *env, atomic_int *ntxn, bool write, MDB_txn **x)
+{
 	int i, rc;
 
-	if (write && s->readonly) {
+	for (i = 0;; i++) {
+		rc = mdb_txn_begin(env, NULL, write ? 0 : MDB_RDONLY, x);
+		if (rc != MDB_MAP_RESIZED || i == STORE_BEGIN_TRIES)
+			break;
+		if (*ntxn > 0)
+			break;
+		rc = mdb_env_set_mapsize(env, 0);
+		if (rc != 0)
+			break;
+	}
+	if (rc != 0) {
+		*x = NULL;
+		store_fail("begin", rc);
+		return -1;
+	}
+	return 0;
+}
+
+struct store_txn *
+store_txn_begin_kind(struct store *s, enum store_txn_kind kind)
+{
+	struct store_txn *t;
+	bool logw = kind == STORE_TXN_LOG || kind == STORE_TXN_BOTH;
+	bool tabw = kind == STORE_TXN_TABLES || kind == STORE_TXN_BOTH;
+	int i;
+
+	if ((logw || tabw) && s->readonly) {
 		log_error("store: write transaction on a read-only "
 			  "store");
 		return NULL;
@@ -788,68 +1266,126 @@ store_txn_begin(struct store *s, bool write)
 	for (i = 0; i < DB_COUNT; i++) {
 		/* A writer may have created them since we looked. */
 		if (!s->have[i]) {
-			if (s->ntxn == 0 && dbs_open(s, 0) == -1)
+			if (s->ntxn == 0 && s->tntxn == 0 &&
+			    dbs_open_all(s, 0) == -1)
 				return NULL;
 			break;
 		}
 	}
-	for (i = 0;; i++) {
-		rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &txn);
-		if (rc != MDB_MAP_RESIZED || i == STORE_BEGIN_TRIES)
-			break;
-		/* Another process grew the map: adopt its size. */
-		if (s->ntxn > 0)
-			break;
-		rc = mdb_env_set_mapsize(s->env, 0);
-		if (rc != 0)
-			break;
-	}
-	if (rc != 0) {
-		store_fail("begin", rc);
-		return NULL;
-	}
 	t = xcalloc(1, sizeof(*t));
 	t->s = s;
-	t->txn = txn;
-	t->write = write;
 	memcpy(t->have, s->have, sizeof(t->have));
-	s->ntxn++;
+	/* The tables first: a log read after them covers every position
+	 * they claim (applied). */
+	if (s->tenv != NULL) {
+		pthread_rwlock_rdlock(&s->tlock);
+		if (env_begin(s->tenv, &s->tntxn, tabw, &t->ttxn) == -1) {
+			pthread_rwlock_unlock(&s->tlock);
+			free(t);
+			return NULL;
+		}
+		s->tntxn++;
+		t->twrite = tabw;
+	} else {
+		t->twrite = logw || tabw;
+	}
+	if (kind != STORE_TXN_TABLES || s->tenv == NULL) {
+		if (env_begin(s->env, &s->ntxn,
+			logw || (tabw && s->tenv == NULL), &t->txn) == -1) {
+			store_txn_abort(&t);
+			return NULL;
+		}
+		s->ntxn++;
+		t->write = logw || (tabw && s->tenv == NULL);
+	}
 	return t;
+}
+
+struct store_txn *
+store_txn_begin(struct store *s, bool write)
+{
+	return store_txn_begin_kind(s, write ? STORE_TXN_BOTH : STORE_TXN_READ);
 }
 
 static void
 txn_free(struct store_txn **t)
 {
-	(*t)->s->ntxn--;
+	struct store *s = (*t)->s;
+
+	if ((*t)->txn != NULL)
+		s->ntxn--;
+	if ((*t)->ttxn != NULL) {
+		s->tntxn--;
+		pthread_rwlock_unlock(&s->tlock);
+	}
 	free(*t);
 	*t = NULL;
+}
+
+/* Commits the log's part, then the tables': a crash between leaves the
+ * tables behind the log, which a replay makes good. 0, STORE_FULL (with
+ * the full environment in *env) or -1. */
+static int
+txn_commit_env(struct store_txn **t, int *env)
+{
+	struct store *s = (*t)->s;
+	bool write = (*t)->write;
+	int rc = 0;
+
+	*env = (*t)->full_env;
+	if ((*t)->full) {
+		store_txn_abort(t);
+		return STORE_FULL;
+	}
+	if ((*t)->txn != NULL) {
+		if (write)
+			store_file_size(s, true);
+		rc = mdb_txn_commit((*t)->txn);
+		(*t)->txn = NULL;
+		s->ntxn--;
+		if (write)
+			store_file_size(s, false);
+		if (rc == MDB_MAP_FULL) {
+			*env = s->last_full = ENV_LOG;
+			store_txn_abort(t);
+			return STORE_FULL;
+		}
+		if (rc != 0) {
+			store_txn_abort(t);
+			return store_fail("commit", rc);
+		}
+	}
+	if ((*t)->ttxn != NULL) {
+		bool twrite = (*t)->twrite && s->tenv != NULL;
+
+		if (twrite)
+			env_file_size(s, s->tenv, s->tdir, true);
+		rc = mdb_txn_commit((*t)->ttxn);
+		if (twrite)
+			env_file_size(s, s->tenv, s->tdir, false);
+		(*t)->ttxn = NULL;
+		s->tntxn--;
+		pthread_rwlock_unlock(&s->tlock);
+	}
+	free(*t);
+	*t = NULL;
+	if (rc == MDB_MAP_FULL) {
+		*env = s->last_full = ENV_TABLES;
+		return STORE_FULL;
+	}
+	if (rc != 0)
+		return store_fail("commit tables", rc);
+	if (write)
+		store_ident_note(s, false);
+	return 0;
 }
 
 int
 store_txn_commit(struct store_txn **t)
 {
-	struct store *s = (*t)->s;
-	bool write = (*t)->write;
-	int rc;
+	int env;
 
-	if ((*t)->full) {
-		mdb_txn_abort((*t)->txn);
-		txn_free(t);
-		return STORE_FULL;
-	}
-	if (write)
-		store_file_size(s, true);
-	rc = mdb_txn_commit((*t)->txn);
-	txn_free(t);
-	if (write)
-		store_file_size(s, false);
-	if (rc == MDB_MAP_FULL)
-		return STORE_FULL;
-	if (rc != 0)
-		return store_fail("commit", rc);
-	if (write)
-		store_ident_note(s, false);
-	return 0;
+	return txn_commit_env(t, &env);
 }
 
 void
@@ -857,30 +1393,39 @@ store_txn_abort(struct store_txn **t)
 {
 	if (t == NULL || *t == NULL)
 		return;
-	mdb_txn_abort((*t)->txn);
+	if ((*t)->txn != NULL)
+		mdb_txn_abort((*t)->txn);
+	if ((*t)->ttxn != NULL)
+		mdb_txn_abort((*t)->ttxn);
 	txn_free(t);
 }
 
 int
-store_write(struct store *s, int (*fn)(struct store_txn *t, void *arg),
-    void (*undo)(void *arg), void *arg)
+store_write(struct store *s, enum store_txn_kind kind,
+    int (*fn)(struct store_txn *t, void *arg), void (*undo)(void *arg),
+    void *arg)
 {
 	struct store_txn *t;
-	int rc;
+	int env = ENV_LOG, rc;
 
 	for (;;) {
-		if ((t = store_txn_begin(s, true)) == NULL)
+		if ((t = store_txn_begin_kind(s, kind)) == NULL) {
 			rc = -1;
-		else if ((rc = fn(t, arg)) != 0)
+		} else if ((rc = fn(t, arg)) != 0) {
+			env = t->full_env;
 			store_txn_abort(&t);
-		else
-			rc = store_txn_commit(&t);
+		} else {
+			rc = txn_commit_env(&t, &env);
+		}
 		if (rc == 0)
 			return 0;
 		if (undo != NULL)
 			undo(arg);
-		if (rc != STORE_FULL || store_grow(s) == -1)
-			return rc == STORE_FULL ? STORE_FULL : -1;
+		if (rc != STORE_FULL)
+			return -1;
+		if ((env == ENV_TABLES ? store_grow_tables(s)
+				       : store_grow(s)) == -1)
+			return STORE_FULL;
 	}
 }
 
@@ -891,9 +1436,13 @@ txn_get(struct store_txn *t, enum store_db db, const void *key, size_t klen,
 	MDB_val k = { klen, (void *)key };
 	int rc;
 
+	MDB_txn *x;
+
 	if (!t->have[db])
 		return STORE_NOTFOUND;
-	rc = mdb_get(t->txn, t->s->dbi[db], &k, v);
+	if ((x = txn_of(t, db)) == NULL)
+		return -1;
+	rc = mdb_get(x, t->s->dbi[db], &k, v);
 	if (rc == MDB_NOTFOUND)
 		return STORE_NOTFOUND;
 	if (rc != 0)
@@ -909,15 +1458,15 @@ txn_put(struct store_txn *t, enum store_db db, const void *key, size_t klen,
 	MDB_val v = { vlen, (void *)val };
 	int rc;
 
-	if (!t->write) {
+	if (!txn_writes(t, db)) {
 		log_error("store: %s: put in a read transaction", db_names[db]);
 		return -1;
 	}
 	if (t->full)
 		return STORE_FULL;
-	rc = mdb_put(t->txn, t->s->dbi[db], &k, &v, 0);
+	rc = mdb_put(txn_of(t, db), t->s->dbi[db], &k, &v, 0);
 	if (rc != 0)
-		return txn_fail(t, db_names[db], rc);
+		return txn_fail(t, db, db_names[db], rc);
 	return 0;
 }
 
@@ -932,9 +1481,13 @@ cursor_first(struct store_txn *t, enum store_db db, const void *prefix,
 {
 	int rc;
 
+	MDB_txn *x;
+
 	if (!t->have[db])
 		return STORE_NOTFOUND;
-	rc = mdb_cursor_open(t->txn, t->s->dbi[db], c);
+	if ((x = txn_of(t, db)) == NULL)
+		return -1;
+	rc = mdb_cursor_open(x, t->s->dbi[db], c);
 	if (rc != 0)
 		return store_fail(db_names[db], rc);
 	k->mv_size = plen;
@@ -1159,8 +1712,8 @@ store_log_next(struct store_txn *t, uint64_t *lsn)
 	if (t->next_lsn == 0) {
 		if (!t->have[DB_LOG]) {
 			t->next_lsn = 1;
-		} else if ((rc = mdb_cursor_open(
-				t->txn, t->s->dbi[DB_LOG], &c)) != 0) {
+		} else if ((rc = mdb_cursor_open(txn_of(t, DB_LOG),
+				t->s->dbi[DB_LOG], &c)) != 0) {
 			return store_fail("log", rc);
 		} else {
 			rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
@@ -1202,9 +1755,9 @@ store_log_append(struct store_txn *t, struct store_obs *o)
 	v.mv_size = vlen;
 	v.mv_data = val;
 	/* Positions only rise: LMDB fills each page in turn and leaves it. */
-	rc = mdb_put(t->txn, t->s->dbi[DB_LOG], &k, &v, MDB_APPEND);
+	rc = mdb_put(txn_of(t, DB_LOG), t->s->dbi[DB_LOG], &k, &v, MDB_APPEND);
 	if (rc != 0)
-		return txn_fail(t, "log", rc);
+		return txn_fail(t, DB_LOG, "log", rc);
 	o->lsn = lsn;
 	t->next_lsn = lsn + 1;
 	return 0;
@@ -1488,7 +2041,7 @@ store_agg_del(struct store_txn *t, const char *topic)
 
 	if (topic_check(topic, false) == -1)
 		return -1;
-	if (!t->write) {
+	if (!txn_writes(t, DB_AGG)) {
 		log_error("store: agg: delete in a read transaction");
 		return -1;
 	}
@@ -1498,11 +2051,11 @@ store_agg_del(struct store_txn *t, const char *topic)
 		return STORE_NOTFOUND;
 	k.mv_size = strlen(topic);
 	k.mv_data = (void *)topic;
-	rc = mdb_del(t->txn, t->s->dbi[DB_AGG], &k, NULL);
+	rc = mdb_del(txn_of(t, DB_AGG), t->s->dbi[DB_AGG], &k, NULL);
 	if (rc == MDB_NOTFOUND)
 		return STORE_NOTFOUND;
 	if (rc != 0)
-		return txn_fail(t, "agg", rc);
+		return txn_fail(t, DB_AGG, "agg", rc);
 	return 0;
 }
 
@@ -1585,7 +2138,7 @@ store_meta_get(struct store_txn *t, const char *name, uint64_t *out)
 
 	if (meta_name_check(name) == -1)
 		return -1;
-	rc = txn_get(t, DB_META, name, strlen(name), &v);
+	rc = txn_get(t, meta_db(name), name, strlen(name), &v);
 	if (rc == STORE_NOTFOUND) {
 		*out = 0;
 		return 0;
@@ -1608,7 +2161,7 @@ store_meta_put(struct store_txn *t, const char *name, uint64_t value)
 	if (meta_name_check(name) == -1)
 		return -1;
 	put_be64(buf, value);
-	return txn_put(t, DB_META, name, strlen(name), buf, sizeof(buf));
+	return txn_put(t, meta_db(name), name, strlen(name), buf, sizeof(buf));
 }
 
 /*
@@ -1695,9 +2248,10 @@ store_stage_del(struct store_txn *t, const char *agent_id, uint64_t epoch)
 	if (t->have[DB_STAGE]) {
 		k.mv_size = kb.len;
 		k.mv_data = kb.b;
-		rc = mdb_del(t->txn, t->s->dbi[DB_STAGE], &k, NULL);
+		rc =
+		    mdb_del(txn_of(t, DB_STAGE), t->s->dbi[DB_STAGE], &k, NULL);
 		if (rc != 0 && rc != MDB_NOTFOUND)
-			return txn_fail(t, "stage", rc);
+			return txn_fail(t, DB_STAGE, "stage", rc);
 	}
 	/* Every part: the keys that start with (agent_id, epoch), each
 	 * found afresh (a deleted cursor's position is LMDB's to define). */
@@ -1708,7 +2262,7 @@ store_stage_del(struct store_txn *t, const char *agent_id, uint64_t epoch)
 		return rc;
 	while (mdb_has_prefix(&k, kb.b, kb.len)) {
 		if ((rc = mdb_cursor_del(c, 0)) != 0) {
-			rc = txn_fail(t, "staged", rc);
+			rc = txn_fail(t, DB_STAGED, "staged", rc);
 			break;
 		}
 		k.mv_size = kb.len;
@@ -1806,7 +2360,7 @@ db_entries(struct store_txn *t, enum store_db db, uint64_t *out)
 	*out = 0;
 	if (!t->have[db])
 		return 0;
-	rc = mdb_stat(t->txn, t->s->dbi[db], &st);
+	rc = mdb_stat(txn_of(t, db), t->s->dbi[db], &st);
 	if (rc != 0)
 		return store_fail(db_names[db], rc);
 	*out = st.ms_entries;
@@ -1819,7 +2373,7 @@ store_stat(struct store_txn *t, struct store_stat *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = map_usage(t->s, &out->map_size, &out->used_bytes)) != 0)
+	if ((rc = env_usage(t->s->env, &out->map_size, &out->used_bytes)) != 0)
 		return store_fail("stat", rc);
 	if (db_entries(t, DB_OBS, &out->nobs) == -1 ||
 	    db_entries(t, DB_LOG, &out->nhist) == -1 ||
@@ -1870,8 +2424,27 @@ int
 store_backup(struct store *s, const char *dir)
 {
 	uint64_t id = s->stored_id;
+	char tdir[PATH_MAX];
 	int rc;
 
+	/* The tables first, then the log: the log's copy, taken after,
+	 * holds every position the tables' copy claims (applied), so a
+	 * restore replays from there. */
+	if (s->tenv != NULL) {
+		if (snprintf(tdir, sizeof(tdir), "%s/" STORE_TABLES_DIR, dir) >=
+			(int)sizeof(tdir) ||
+		    mkdir(tdir, 0700) == -1) {
+			log_error(
+			    "store: backup to %s: %s", tdir, strerror(errno));
+			return -1;
+		}
+		rc = mdb_env_copy2(s->tenv, tdir, MDB_CP_COMPACT);
+		if (rc != 0) {
+			log_error(
+			    "store: backup to %s: %s", tdir, mdb_strerror(rc));
+			return -1;
+		}
+	}
 	rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
 	if (rc != 0) {
 		log_error("store: backup to %s: %s", dir, mdb_strerror(rc));

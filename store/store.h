@@ -1,6 +1,5 @@
 /*
- * The daemon's store: one LMDB environment in a directory, with named
- * databases
+ * The daemon's store: a directory of named LMDB databases
  *
  *   log    log position (8 bytes big-endian, from 1) -> StoredObservation:
  *          every accepted observation, appended (MDB_APPEND) in the order it
@@ -15,12 +14,19 @@
  *          staged (docs/protocol.md, "File transactions"); at most one
  *   staged (agent_id, epoch, part) -> that part's packed Report
  *
- * The log is the truth; obs and agg are derived from it. The daemon appends
- * to the log on its acknowledgement path and brings obs and agg up to date
- * at checkpoints, recording in meta "applied" the last log position they
- * reflect; after a crash it replays the log past "applied". Each record
+ * The log is the truth; obs and agg are derived from it (the daemon's
+ * ledger, daemon/ledger.h, states the invariant and keeps it). Each record
  * names its key's previous revision (prev), so a key's history is a walk
  * back from its ObsRef, with no per-revision index to keep.
+ *
+ * Two LMDB environments (store format 3): the log's (data.mdb in the
+ * directory: log, seq, reject, meta) and the tables' (tables/data.mdb:
+ * obs, agg, and meta applied, pub_seq, registry_hash), so that each has
+ * its own writer: the daemon appends to the log while a thread writes the
+ * tables (store_txn_begin_kind()). Callers name databases, never
+ * environments: store_meta_get()/put() find a name where it lives. A
+ * format 2 store (everything in data.mdb) is upgraded at an open for
+ * writing, and read as it is by an open read-only.
  *
  * This is the only code that includes lmdb.h; no MDB_val leaves it. obs keys
  * are the four codes, each followed by a NUL, in that order, so that the
@@ -155,9 +161,12 @@ struct store *store_open(
  * transaction must have ended. */
 void store_close(struct store **s);
 
-/* Double the map size, up to map_max. Returns 0, or -1 when already at
- * map_max (or on failure). No transaction may be open. */
+/* Double the log's map size, up to map_max. Returns 0, or -1 when already
+ * at map_max (or on failure). No transaction may be open on the log. */
 int store_grow(struct store *s);
+/* The same for the tables' map; waits until no tables transaction (of any
+ * thread) is open, so the caller must hold none. */
+int store_grow_tables(struct store *s);
 uint64_t store_map_size(const struct store *s);
 /* Grows the map ahead of need: when more than three quarters of it is in
  * use and it is below map_max. No transaction may be open. 1 when it grew,
@@ -167,10 +176,31 @@ int store_make_room(struct store *s);
  * to the highest ever used as taken (free pages below it are not known
  * here), so never more than there is. */
 uint64_t store_room(const struct store *s);
+/* The same for the tables' environment. */
+uint64_t store_tables_room(const struct store *s);
 
-/* Begins a transaction (write = false for a read-only snapshot). A read
- * transaction sees a consistent state of the store. NULL on failure. Only
- * one write transaction at a time. */
+/*
+ * What a transaction may write. The tables (obs, agg, and meta applied,
+ * pub_seq, registry_hash) live in their own environment, so that the
+ * daemon's checkpoint thread writes them while the ingest thread appends
+ * to the log: each environment has its own single writer.
+ */
+enum store_txn_kind {
+	STORE_TXN_READ, /* reads everything */
+	STORE_TXN_LOG, /* writes the log, seq, reject and the log's meta;
+			  reads the tables */
+	STORE_TXN_TABLES, /* writes the tables; the log is not in it */
+	STORE_TXN_BOTH, /* writes everything; commits the log first */
+};
+
+/* Begins a transaction of kind. Every kind reads a consistent state: the
+ * tables are read as of a commit no later than the log (they are begun
+ * first). NULL on failure. Only one writer of each environment at a time
+ * (others wait). */
+struct store_txn *store_txn_begin_kind(
+    struct store *s, enum store_txn_kind kind);
+/* store_txn_begin_kind(): STORE_TXN_BOTH when write, else
+ * STORE_TXN_READ. */
 struct store_txn *store_txn_begin(struct store *s, bool write);
 /* Commits (durably for a write transaction, per the sync option); always
  * frees the transaction and sets *t to NULL. 0, STORE_FULL or -1. */
@@ -179,7 +209,7 @@ int store_txn_commit(struct store_txn **t);
 void store_txn_abort(struct store_txn **t);
 
 /*
- * One write, grown as needed: begins a write transaction, runs fn(t, arg)
+ * One write, grown as needed: begins a transaction of kind, runs fn(t, arg)
  * in it and commits. When fn or the commit says STORE_FULL, the
  * transaction is aborted, undo(arg) is called (if not NULL) to forget what
  * fn did outside the store, the map grows (store_grow()) and fn runs again
@@ -187,8 +217,9 @@ void store_txn_abort(struct store_txn **t);
  * 0, STORE_FULL or -1, and must not end t. Returns 0, STORE_FULL when the
  * map is at map_max, or -1.
  */
-int store_write(struct store *s, int (*fn)(struct store_txn *t, void *arg),
-    void (*undo)(void *arg), void *arg);
+int store_write(struct store *s, enum store_txn_kind kind,
+    int (*fn)(struct store_txn *t, void *arg), void (*undo)(void *arg),
+    void *arg);
 
 /* Sequence state of (agent_id, epoch): 0 and *out filled, STORE_NOTFOUND,
  * or -1. */

@@ -770,6 +770,12 @@ START_TEST(restore_from_backup)
 	snprintf(from, sizeof(from), "%s/store.id", backup);
 	snprintf(to, sizeof(to), "%s/store.id", dm.data_dir);
 	copy_file(from, to);
+	/* The whole directory (store format 3): the tables too. */
+	snprintf(from, sizeof(from), "%s/tables/data.mdb", backup);
+	snprintf(to, sizeof(to), "%s/tables/data.mdb", dm.data_dir);
+	copy_file(from, to);
+	snprintf(to, sizeof(to), "%s/tables/lock.mdb", dm.data_dir);
+	unlink(to);
 	harness_daemon_start(&dm);
 	harness_checkpoint(&dm);
 	ck_assert_uint_eq(stored_observations(), 1);

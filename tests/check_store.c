@@ -1482,6 +1482,12 @@ START_TEST(test_older_copy)
 	snprintf(from, sizeof(from), "%s/store.id", bdir);
 	snprintf(to, sizeof(to), "%s/store.id", sdir);
 	copy_file(from, to);
+	/* Newer tables than the log: refused too. */
+	assert_refused(sdir, "past the end of the log");
+	/* The whole copy: the tables with it (store format 3). */
+	snprintf(from, sizeof(from), "%s/tables/data.mdb", bdir);
+	snprintf(to, sizeof(to), "%s/tables/data.mdb", sdir);
+	copy_file(from, to);
 	st = open_store(sdir, 0, 0, true);
 	assert_everything(st);
 	store_close(&st);
@@ -1509,6 +1515,10 @@ START_TEST(test_other_store)
 	snprintf(to, sizeof(to), "%s/data.mdb", sdir);
 	copy_file(from, to);
 	assert_refused(sdir, "it is not this directory's store");
+	/* Its tables with it (store format 3); alone they are refused. */
+	snprintf(from, sizeof(from), "%s/tables/data.mdb", odir);
+	snprintf(to, sizeof(to), "%s/tables/data.mdb", sdir);
+	copy_file(from, to);
 	snprintf(to, sizeof(to), "%s/store.id", sdir);
 	ck_assert_int_eq(unlink(to), 0);
 	st = open_store(sdir, 0, 0, false);
