@@ -47,6 +47,8 @@ control_commit_observe(struct daemon *d, double seconds, size_t reports)
 			break;
 	c->commit_hist[i]++; /* i == CONTROL_BUCKETS: +Inf */
 	c->commit_sum_s += seconds;
+	if (seconds > c->commit_max_s)
+		c->commit_max_s = seconds;
 	c->commits++;
 	c->batch_reports += reports;
 }
@@ -263,7 +265,8 @@ status_json(const struct control_stats *s, char *buf, size_t len)
 	    "\"unauthorised\":\"%llu\",\"rate_limited\":\"%llu\","
 	    "\"heartbeats\":\"%llu\",\"observations_received\":\"%llu\","
 	    "\"batches\":\"%llu\",\"batch_reports_avg\":%.1f,"
-	    "\"commit_ms_avg\":%.3f,\"checkpoints\":\"%llu\","
+	    "\"commit_ms_avg\":%.3f,\"commit_ms_max\":%.3f,"
+	    "\"checkpoints\":\"%llu\","
 	    "\"checkpoint_ms_avg\":%.3f,\"checkpoint_ms_max\":%.3f,"
 	    "\"agents_connected\":\"%lld\","
 	    "\"subscribers\":\"%lld\",\"publications_dropped\":\"%llu\","
@@ -280,7 +283,7 @@ status_json(const struct control_stats *s, char *buf, size_t len)
 	    (unsigned long long)c->observations, (unsigned long long)c->batches,
 	    c->commits ? (double)c->batch_reports / (double)c->commits : 0.0,
 	    c->commits ? c->commit_sum_s * 1000.0 / (double)c->commits : 0.0,
-	    (unsigned long long)c->checkpoints,
+	    c->commit_max_s * 1000.0, (unsigned long long)c->checkpoints,
 	    c->checkpoints
 		? c->checkpoint_sum_s * 1000.0 / (double)c->checkpoints
 		: 0.0,

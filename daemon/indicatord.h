@@ -35,6 +35,7 @@ struct counters {
 	 * last one +Inf), their total time and the reports they carried. */
 	uint64_t commit_hist[CONTROL_BUCKETS + 1];
 	double commit_sum_s;
+	double commit_max_s; /* the longest: the longest an ack waited */
 	uint64_t commits;
 	uint64_t batch_reports;
 	/* Checkpoints that wrote something: how many, their total and

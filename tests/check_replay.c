@@ -1334,6 +1334,65 @@ START_TEST(test_map_grows_without_replay)
 }
 END_TEST
 
+#define MID_KILLS 10
+#define MID_REPORTS 20
+
+/*
+ * Killed at any instant, a checkpoint in flight included: checkpoints are
+ * due every millisecond and after a millisecond idle, so the checkpoint
+ * thread is writing the tables (their own environment) while reports are
+ * acknowledged; each kill lands a random few milliseconds after the last
+ * ack. Every restart replays from the "applied" of the last tables
+ * transaction that committed: every acknowledged value is there, with its
+ * revisions, and the aggregates pass verify.
+ */
+START_TEST(test_kill_mid_checkpoint)
+{
+	static const char *const industries[] = { "photonics", "materials",
+		"hydrogen", "quantum" };
+	static const char *const districts[] = { "320583", "320505", "320506" };
+	static const char *const agents[] = { "m-01", "m-02", "m-03" };
+	struct model m = { 0 };
+	struct rpt r[MID_REPORTS];
+	uint64_t seq[3] = { 0, 0, 0 };
+	unsigned rnd = 14;
+
+	daemon_up("[daemon]\ncheckpoint_idle_ms = 1\ncheckpoint_ms = 1\n");
+	for (int k = 0; k < MID_KILLS; k++) {
+		for (size_t i = 0; i < MID_REPORTS; i++) {
+			size_t a = (size_t)rand_r(&rnd) % 3;
+
+			memset(&r[i], 0, sizeof(r[i]));
+			r[i].agent = agents[a];
+			r[i].district = districts[a];
+			r[i].seq = ++seq[a];
+			for (size_t j = 0; j < 2; j++) {
+				r[i].rows[j].industry =
+				    industries[(size_t)rand_r(&rnd) % 4];
+				r[i].rows[j].metric = "output_value";
+				r[i].rows[j].value =
+				    (double)(rand_r(&rnd) % 4000) / 4;
+				r[i].rows[j].unit = "CNY_100M";
+			}
+			/* One key twice in a report would be refused. */
+			if (strcmp(r[i].rows[0].industry,
+				r[i].rows[1].industry) == 0)
+				r[i].rows[1].industry = NULL;
+		}
+		/* In small groups, so that batches and checkpoints
+		 * interleave. */
+		for (size_t i = 0; i < MID_REPORTS; i += 4)
+			send_batch(&r[i], 4, &m);
+		harness_sleep_ms(rand_r(&rnd) % 8);
+		daemon_kill();
+		daemon_restart();
+		model_expect_query(&m);
+	}
+	model_expect_history(&m);
+	ctl_verify();
+}
+END_TEST
+
 static Suite *
 replay_suite(void)
 {
@@ -1348,6 +1407,7 @@ replay_suite(void)
 	tcase_add_test(tc, test_ctl_warns_tail);
 	tcase_add_test(tc, test_ctl_waits_for_busy_daemon);
 	tcase_add_test(tc, test_map_grows_without_replay);
+	tcase_add_test(tc, test_kill_mid_checkpoint);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("format");

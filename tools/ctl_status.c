@@ -62,6 +62,7 @@ print_status(const char *json)
 		{ "batches", "batches (group commits)" },
 		{ "batch_reports_avg", "reports per batch (avg)" },
 		{ "commit_ms_avg", "commit latency (avg ms)" },
+		{ "commit_ms_max", "commit latency (max ms)" },
 		{ "checkpoints", "checkpoints" },
 		{ "checkpoint_ms_avg", "checkpoint time (avg ms)" },
 		{ "checkpoint_ms_max", "checkpoint time (max ms)" },
