@@ -21,6 +21,7 @@
 #include <check.h>
 #include <errno.h>
 #include <lmdb.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1334,6 +1335,115 @@ START_TEST(test_map_grows_without_replay)
 }
 END_TEST
 
+/* Copies every entry of name in from into the same-named database of
+ * to. */
+static void
+lmdb_copy(MDB_txn *from, MDB_txn *to, const char *name)
+{
+	MDB_dbi a, b;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	ck_assert_int_eq(mdb_dbi_open(from, name, 0, &a), 0);
+	ck_assert_int_eq(mdb_dbi_open(to, name, MDB_CREATE, &b), 0);
+	ck_assert_int_eq(mdb_cursor_open(from, a, &c), 0);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+		ck_assert_int_eq(mdb_put(to, b, &k, &v, 0), 0);
+	ck_assert_int_eq(rc, MDB_NOTFOUND);
+	mdb_cursor_close(c);
+}
+
+/* Makes the store in dir what 0.2 wrote (format 2): the tables folded
+ * back into data.mdb (meta included), tables/ gone. */
+static void
+format2_make(const char *dir)
+{
+	char tdir[700], path[800];
+	MDB_env *env, *tenv;
+	MDB_txn *txn, *ttxn;
+
+	snprintf(tdir, sizeof(tdir), "%s/tables", dir);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 8), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0600), 0);
+	ck_assert_int_eq(mdb_env_create(&tenv), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(tenv, 8), 0);
+	ck_assert_int_eq(mdb_env_open(tenv, tdir, MDB_RDONLY, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(tenv, NULL, MDB_RDONLY, &ttxn), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	lmdb_copy(ttxn, txn, "obs");
+	lmdb_copy(ttxn, txn, "agg");
+	lmdb_copy(ttxn, txn, "meta");
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_txn_abort(ttxn);
+	mdb_env_close(tenv);
+	mdb_env_close(env);
+	snprintf(path, sizeof(path), "%s/data.mdb", tdir);
+	ck_assert_int_eq(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/lock.mdb", tdir);
+	unlink(path);
+	ck_assert_int_eq(rmdir(tdir), 0);
+}
+
+/*
+ * A store of format 2 (0.2: the tables in data.mdb) is read as it is by
+ * indicatorctl, and upgraded by the daemon: the tables move to tables/,
+ * nothing is replayed, values, revisions, aggregates and seqs are as they
+ * were, and ingest goes on.
+ */
+START_TEST(test_format2_upgraded)
+{
+	struct model m = { 0 };
+	struct recset before, after;
+	struct store_state ss;
+	uint64_t seq0, seq1;
+	char path[800];
+
+	daemon_up(NULL);
+	send_batch(kill_first, 3, &m);
+	send_batch(kill_second, 3, &m);
+	snapshot_recs(&before, &seq0);
+	ck_assert_int_eq(harness_daemon_stop(&dm, SIGTERM), 0);
+	zmq_close(sock);
+	sock = NULL;
+	format2_make(dm.data_dir);
+	ck_assert(lmdb_has(dm.data_dir, "obs"));
+
+	/* Read-only, as it is. */
+	store_state_read(&ss);
+	ck_assert_uint_eq(ss.applied, m.nobs);
+	ck_assert_uint_eq(ss.stat.nobs, m.nkeys);
+	model_expect_query(&m);
+	snprintf(path, sizeof(path), "%s/tables", dm.data_dir);
+	ck_assert_int_eq(access(path, F_OK), -1);
+
+	/* The daemon upgrades it. */
+	daemon_restart();
+	ck_assert(harness_daemon_log_has(&dm, "upgraded to format 3"));
+	ck_assert(!harness_daemon_log_has(&dm, "replayed"));
+	ck_assert(!lmdb_has(dm.data_dir, "obs"));
+	ck_assert(!lmdb_has(dm.data_dir, "agg"));
+	snapshot_recs(&after, &seq1);
+	ck_assert_uint_eq(seq1, seq0);
+	for (size_t i = 0; i < before.n; i++) {
+		const struct rec *r = recset_find(&after, before.v[i].topic);
+
+		ck_assert_msg(r != NULL && rec_eq(r, &before.v[i]),
+		    "%s changed by the upgrade", before.v[i].topic);
+	}
+	ck_assert_uint_eq(after.n, before.n);
+	model_expect_query(&m);
+	model_expect_history(&m);
+	send_batch(&kill_after, 1, &m);
+	model_expect_query(&m);
+	ctl_verify();
+	recset_free(&before);
+	recset_free(&after);
+}
+END_TEST
+
 #define MID_KILLS 10
 #define MID_REPORTS 20
 
@@ -1414,6 +1524,7 @@ replay_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_format1_refused);
+	tcase_add_test(tc, test_format2_upgraded);
 	suite_add_tcase(s, tc);
 	return s;
 }
