@@ -131,8 +131,10 @@ extern volatile sig_atomic_t daemon_quit;
  * Reloads the configuration file the daemon started with, for SIGHUP and
  * the control socket's "reload": RELOADING=1 to systemd, a checkpoint (the
  * aggregates in memory were made with the old registry), then the new
- * registry, limits, batch size, log level and key tables take effect, and
- * READY=1 whatever the outcome. 0, or -1 when the file or its key tables
+ * registry, limits, batch size, log level and key tables take effect, the
+ * aggregates follow the new registry (ledger_registry_set(): recomputed,
+ * the changed ones published with revision + 1), and READY=1 whatever the
+ * outcome. 0, or -1 when the file or its key tables
  * are refused: the old configuration stays, and the reason (logged) is in
  * why (len bytes). Endpoints and data_dir change only on restart.
  */
