@@ -1202,7 +1202,11 @@ store_make_room(struct store *s)
 		return -1;
 	if (size >= s->map_max || used <= size / 4 * 3)
 		return 0;
-	return store_grow(s) == 0 ? 1 : -1;
+	if (s->ntxn > 0) {
+		log_error("store: grow: a transaction is open");
+		return -1;
+	}
+	return env_grow(s, s->env, "") == 0 ? 1 : -1;
 }
 
 uint64_t
