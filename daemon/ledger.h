@@ -34,19 +34,24 @@
  *     in, so lookups never fall through to tables that lack them; a failed
  *     one makes them dirty again. A crash mid-checkpoint leaves the tables'
  *     previous transaction, "applied" with it: the replay starts there;
- *   - when the tables' map is full at its maximum, a checkpoint fails and
- *     ledger_full() says so: reports are refused until one succeeds, so
- *     that nothing is acknowledged that cannot be applied.
+ *   - near the tables' map_max (or after a checkpoint failed for room)
+ *     ledger_full() says so before a batch: its reports are refused until
+ *     the tables have room, so that nothing is acknowledged that cannot be
+ *     applied. A store written by a previous version (format 2, the tables
+ *     in the log's environment) is upgraded when it is opened (store.h).
  *
  * Checkpoint POLICY lives here too and is asked in one place, the daemon's
  * main loop (ledger_checkpoint_due(), then ledger_checkpoint_start(), like
- * Redis's serverCron): after
- * checkpoint_idle_ms without input, every checkpoint_ms under load, and
- * once checkpoint_entries keys are held (which bounds memory: after a
- * checkpoint the tables stay as a read cache while under that size, else
- * what it wrote is dropped). Readers that need the tables current (a snapshot,
- * a query, the control socket's "checkpoint", a reload) call
- * ledger_checkpoint() themselves.
+ * Redis's serverCron): after checkpoint_idle_ms without input, every
+ * checkpoint_ms under load, and once checkpoint_entries keys are held
+ * (which bounds memory: after a checkpoint the tables stay as a read cache
+ * while under that size, else what it wrote is dropped). Readers that need
+ * the tables current (a snapshot, a query, the control socket's
+ * "checkpoint", a reload, the shutdown) call ledger_checkpoint(), which
+ * waits for the thread's job and writes the rest.
+ *
+ * A BACKUP (store_backup()) copies the tables first, then the log: the
+ * log's copy covers every position the tables' copy claims.
  *
  * THE REGISTRY. Aggregates depend on the registry (which districts a city
  * sum covers, units, targets, districts_expected). The ledger records a
@@ -55,7 +60,8 @@
  * ledger_registry_set() recomputes every aggregate from the latest values,
  * publishes those whose content changed with revision + 1, and deletes
  * those no observation leads to any more, so that `aggregates`, the feed,
- * `progress` and `verify` agree.
+ * `progress` and `verify` agree. A store that records no hash yet is taken
+ * as made with the registry it is opened with.
  *
  * A BATCH. The caller (ingest.c) owns the write transaction; the ledger
  * writes into it:
