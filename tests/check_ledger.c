@@ -385,11 +385,21 @@ reload(struct world *w)
 	pubs_resync(w);
 }
 
+/* An assertion for the hot loops: Check records the place of every
+ * ck_assert() that passes (a write to its pipe each), this only fails. */
+#define CHECK(c, ...)                              \
+	do {                                       \
+		if (!(c))                          \
+			ck_abort_msg(__VA_ARGS__); \
+	} while (0)
+
 struct verify {
 	struct store_txn *t;
 	struct agg_key *keys;
 	size_t n;
 	size_t cap;
+	char (*topics)[IND_TOPIC_MAX + 1]; /* of keys, sorted, distinct */
+	size_t ntopics;
 };
 
 static int
@@ -432,22 +442,24 @@ struct stored_check {
 };
 
 static int
+topic_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static int
 stored_count(const char *topic, const void *buf, size_t len, void *arg)
 {
 	struct stored_check *c = arg;
-	struct agg_key k;
-	bool found = false;
+	char want[IND_TOPIC_MAX + 1];
 
 	(void)buf;
 	(void)len;
-	ck_assert(agg_key_parse(topic, &k));
-	for (size_t i = 0; i < c->v->n && !found; i++) {
-		char t2[IND_TOPIC_MAX + 1];
-
-		agg_topic(&c->v->keys[i], t2, sizeof(t2));
-		found = strcmp(t2, topic) == 0;
-	}
-	ck_assert_msg(found, "%s stored, no observation behind it", topic);
+	strlcpy_ok(want, topic, sizeof(want));
+	CHECK(c->v->ntopics > 0 &&
+		  bsearch(want, c->v->topics, c->v->ntopics,
+		      sizeof(c->v->topics[0]), topic_cmp) != NULL,
+	    "%s stored, no observation behind it", topic);
 	c->n++;
 	return 0;
 }
@@ -481,17 +493,35 @@ verify(struct world *w)
 					    &ref);
 
 					if (w->rev[d][i][m][p] == 0) {
-						ck_assert_int_eq(
-						    rc, STORE_NOTFOUND);
+						CHECK(rc == STORE_NOTFOUND,
+						    "%s/%s/%s/%s stored",
+						    w->dcode[d], w->ind[i],
+						    w->met[m], periods[p]);
 						continue;
 					}
-					ck_assert_int_eq(rc, 0);
-					ck_assert_uint_eq(
-					    ref.revision, w->rev[d][i][m][p]);
-					ck_assert(bits_eq(
-					    ref.value, w->value[d][i][m][p]));
+					CHECK(rc == 0 &&
+						  ref.revision ==
+						      w->rev[d][i][m][p] &&
+						  bits_eq(ref.value,
+						      w->value[d][i][m][p]),
+					    "%s/%s/%s/%s: rc %d revision %u "
+					    "value %.17g, want revision %u "
+					    "value %.17g",
+					    w->dcode[d], w->ind[i], w->met[m],
+					    periods[p], rc, ref.revision,
+					    ref.value, w->rev[d][i][m][p],
+					    w->value[d][i][m][p]);
 				}
 	ck_assert_int_eq(store_obs_scan(v.t, &any, verify_collect, &v), 0);
+	v.topics = xmalloc((v.n ? v.n : 1) * sizeof(*v.topics));
+	for (size_t i = 0; i < v.n; i++)
+		agg_topic(&v.keys[i], v.topics[i], sizeof(v.topics[i]));
+	qsort(v.topics, v.n, sizeof(*v.topics), topic_cmp);
+	for (size_t i = 0; i < v.n; i++)
+		if (v.ntopics == 0 ||
+		    strcmp(v.topics[i], v.topics[v.ntopics - 1]) != 0)
+			memmove(v.topics[v.ntopics++], v.topics[i],
+			    sizeof(v.topics[i]));
 	for (size_t i = 0; i < v.n; i++) {
 		struct agg_value r;
 		char topic[IND_TOPIC_MAX + 1];
@@ -502,32 +532,39 @@ verify(struct world *w)
 		    agg_compute(&w->reg, &v.keys[i], verify_lookup, v.t, &r);
 		int got;
 
-		ck_assert_int_ge(rc, 0);
+		CHECK(rc >= 0, "recomputation failed");
 		agg_topic(&v.keys[i], topic, sizeof(topic));
 		got = store_agg_get(v.t, topic, &buf, &len);
 		if (rc == 0) {
-			ck_assert_msg(got == STORE_NOTFOUND,
+			CHECK(got == STORE_NOTFOUND,
 			    "%s stored, nothing behind it", topic);
 			continue;
 		}
-		ck_assert_msg(got == 0, "%s recomputed, not stored", topic);
+		CHECK(got == 0, "%s recomputed, not stored", topic);
 		a = indicator__aggregate__unpack(NULL, len, buf);
-		ck_assert_ptr_nonnull(a);
-		ck_assert_msg(bits_eq(a->value, r.value),
+		CHECK(a != NULL, "%s does not decode", topic);
+		CHECK(bits_eq(a->value, r.value),
 		    "%s: value %.17g stored, %.17g recomputed", topic, a->value,
 		    r.value);
-		ck_assert_str_eq(a->unit, r.unit);
-		ck_assert_uint_eq(
-		    a->districts_reporting, r.districts_reporting);
-		ck_assert_uint_eq(a->districts_expected, r.districts_expected);
-		ck_assert_msg(bits_eq(a->target, r.target), "%s: target %g, %g",
-		    topic, a->target, r.target);
-		ck_assert_uint_eq(a->target_year, r.target_year);
-		ck_assert(bits_eq(a->progress, r.progress));
+		CHECK(strcmp(a->unit, r.unit) == 0, "%s: unit %s, %s", topic,
+		    a->unit, r.unit);
+		CHECK(a->districts_reporting == r.districts_reporting &&
+			  a->districts_expected == r.districts_expected,
+		    "%s: %u of %u districts stored, %u of %u recomputed", topic,
+		    a->districts_reporting, a->districts_expected,
+		    r.districts_reporting, r.districts_expected);
+		CHECK(bits_eq(a->target, r.target) &&
+			  a->target_year == r.target_year &&
+			  bits_eq(a->progress, r.progress),
+		    "%s: target %g by %u (progress %.17g) stored, %g by %u "
+		    "(%.17g) recomputed",
+		    topic, a->target, a->target_year, a->progress, r.target,
+		    r.target_year, r.progress);
 		indicator__aggregate__free_unpacked(a, NULL);
 	}
 	ck_assert_int_eq(store_agg_scan(v.t, "", stored_count, &sc), 0);
 	store_txn_abort(&v.t);
+	free(v.topics);
 	free(v.keys);
 }
 
