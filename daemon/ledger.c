@@ -155,6 +155,7 @@ struct ledger {
 	uint64_t last_lsn; /* the last log position committed */
 	uint64_t batch_last; /* the batch's last, once ended */
 	bool tight; /* a checkpoint failed for room: batches wait */
+	bool full; /* the tables' room is short at map_max: until restart */
 	int64_t tight_ms; /* monotonic: when a checkpoint last tried */
 	int64_t checkpoint_ms; /* monotonic: the last checkpoint */
 	struct ledger_stats st;
@@ -1294,12 +1295,18 @@ ledger_full(struct ledger *l, size_t nobs)
 	need = 2 * CHECKPOINT_ENTRY_BYTES *
 	       ((uint64_t)l->lt.ndirty + l->ag.unflushed +
 		   (uint64_t)nobs * ENTRIES_PER_OBS);
-	if (store_tables_room(l->o.store) >= need)
-		return false;
+	if (l->full || store_tables_room(l->o.store) >= need)
+		return l->full;
 	if (ledger_dirty(l) && ledger_checkpoint(l) != 0)
 		return true;
 	need = 2 * CHECKPOINT_ENTRY_BYTES * (uint64_t)nobs * ENTRIES_PER_OBS;
-	return store_tables_room(l->o.store) < need;
+	/* At map_max for good: every report is refused from now on, as
+	 * for a full log, until the operator raises it (a restart). */
+	if (store_tables_room(l->o.store) < need) {
+		log_error("ledger: the tables are full at map_max_mb");
+		l->full = true;
+	}
+	return l->full;
 }
 
 bool

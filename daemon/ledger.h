@@ -35,10 +35,11 @@
  *     one makes them dirty again. A crash mid-checkpoint leaves the tables'
  *     previous transaction, "applied" with it: the replay starts there;
  *   - near the tables' map_max (or after a checkpoint failed for room)
- *     ledger_full() says so before a batch: its reports are refused until
- *     the tables have room, so that nothing is acknowledged that cannot be
- *     applied. A store written by a previous version (format 2, the tables
- *     in the log's environment) is upgraded when it is opened (store.h).
+ *     ledger_full() says so before a batch: its reports are refused (for
+ *     good once the room is short at map_max, until a restart), so that
+ *     nothing is acknowledged that cannot be applied. A store written by a
+ * previous version (format 2, the tables in the log's environment) is upgraded
+ * when it is opened (store.h).
  *
  * Checkpoint POLICY lives here too and is asked in one place, the daemon's
  * main loop (ledger_checkpoint_due(), then ledger_checkpoint_start(), like
