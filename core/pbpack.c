@@ -1,9 +1,14 @@
 #include <string.h>
 
+#include "pbfields.h"
 #include "pbpack.h"
-#include "strlimits.h"
 
-enum { WIRE_VARINT = 0, WIRE_64 = 1, WIRE_BYTES = 2 };
+/* The buffers the callers size from pbpack.h hold the most each message
+ * packs to with the bounds of strlimits.h. */
+_Static_assert(PBF_AGGREGATE_PACKED_MAX <= PBPACK_AGGREGATE_MAX,
+    "PBPACK_AGGREGATE_MAX is smaller than an Aggregate can pack to");
+_Static_assert(PBF_STORED_OBSERVATION_PACKED_MAX <= PBPACK_OBSERVATION_MAX,
+    "PBPACK_OBSERVATION_MAX is smaller than a StoredObservation can pack to");
 
 static uint8_t *
 put_raw_varint(uint8_t *p, uint64_t v)
@@ -29,7 +34,7 @@ put_varint(uint8_t *p, unsigned number, uint64_t v)
 {
 	if (v == 0)
 		return p;
-	return put_raw_varint(put_tag(p, number, WIRE_VARINT), v);
+	return put_raw_varint(put_tag(p, number, PBF_WIRE_VARINT), v);
 }
 
 static uint8_t *
@@ -39,7 +44,7 @@ put_double(uint8_t *p, unsigned number, double d)
 
 	if (d == 0) /* 0 and -0: protobuf-c leaves both out */
 		return p;
-	p = put_tag(p, number, WIRE_64);
+	p = put_tag(p, number, PBF_WIRE_64);
 	memcpy(&bits, &d, sizeof(bits));
 	for (int i = 0; i < 8; i++)
 		*p++ = (uint8_t)(bits >> (8 * i));
@@ -54,30 +59,37 @@ put_string(uint8_t *p, unsigned number, const char *s, size_t max)
 
 	if (s == NULL || (n = strnlen(s, max)) == 0)
 		return p;
-	p = put_raw_varint(put_tag(p, number, WIRE_BYTES), n);
+	p = put_raw_varint(put_tag(p, number, PBF_WIRE_LEN), n);
 	memcpy(p, s, n);
 	return p + n;
 }
 
+/*
+ * One row of pbfields.h packed: the member must have the C type the kind
+ * says (a type changed in the .proto stops the build here), and protobuf-c
+ * packs fields in number order, which the rows are in.
+ */
+#define CTYPE_STRING char *
+#define CTYPE_DOUBLE double
+#define CTYPE_UINT32 uint32_t
+#define CTYPE_UINT64 uint64_t
+#define CTYPE_INT64 int64_t
+#define PUT_STRING(p, number, v, max) put_string(p, number, v, max)
+#define PUT_DOUBLE(p, number, v, max) put_double(p, number, v)
+#define PUT_UINT32(p, number, v, max) put_varint(p, number, v)
+#define PUT_UINT64(p, number, v, max) put_varint(p, number, v)
+#define PUT_INT64(p, number, v, max) put_varint(p, number, (uint64_t)(v))
+#define PACK_ROW(NAME, name, number, kind, max)                          \
+	_Static_assert(_Generic(m->name, CTYPE_##kind : 1, default : 0), \
+	    #name " is not a " #kind);                                   \
+	p = PUT_##kind(p, number, m->name, max);
+
 size_t
-pbpack_aggregate(const Indicator__Aggregate *a, uint8_t *buf)
+pbpack_aggregate(const Indicator__Aggregate *m, uint8_t *buf)
 {
 	uint8_t *p = buf;
 
-	p = put_string(p, 1, a->metric, IND_CODE_MAX);
-	p = put_string(p, 2, a->industry, IND_CODE_MAX);
-	p = put_string(p, 3, a->scope, IND_SCOPE_MAX);
-	p = put_string(p, 4, a->period, IND_PERIOD_MAX);
-	p = put_double(p, 5, a->value);
-	p = put_string(p, 6, a->unit, IND_UNIT_MAX);
-	p = put_varint(p, 7, a->districts_reporting);
-	p = put_varint(p, 8, a->districts_expected);
-	p = put_double(p, 9, a->target);
-	p = put_varint(p, 10, a->target_year);
-	p = put_double(p, 11, a->progress);
-	p = put_varint(p, 12, a->revision);
-	p = put_varint(p, 13, a->seq);
-	p = put_varint(p, 14, (uint64_t)a->updated_at_ms);
+	PBF_AGGREGATE_FIELDS(PACK_ROW)
 	return (size_t)(p - buf);
 }
 
@@ -87,23 +99,19 @@ pbpack_stored_observation(
 {
 	uint8_t *p = buf;
 
-	p = put_double(p, 1, m->value);
-	p = put_string(p, 2, m->unit, IND_UNIT_MAX);
-	p = put_double(p, 3, m->sent_value);
-	p = put_string(p, 4, m->sent_unit, IND_UNIT_MAX);
-	p = put_varint(p, 5, m->status);
-	p = put_string(p, 6, m->note, IND_NOTE_MAX);
-	p = put_string(p, 7, m->agent_id, IND_AGENT_ID_MAX);
-	p = put_varint(p, 8, m->epoch);
-	p = put_varint(p, 9, m->seq);
-	p = put_varint(p, 10, (uint64_t)m->sent_at_ms);
-	p = put_varint(p, 11, (uint64_t)m->stored_at_ms);
-	p = put_varint(p, 12, m->revision);
-	p = put_string(p, 13, m->district, IND_CODE_MAX);
-	p = put_string(p, 14, m->industry, IND_CODE_MAX);
-	p = put_string(p, 15, m->metric, IND_CODE_MAX);
-	p = put_string(p, 16, m->period, IND_PERIOD_MAX);
-	p = put_varint(p, 17, m->prev);
-	p = put_varint(p, 18, m->batch);
+	PBF_STORED_OBSERVATION_FIELDS(PACK_ROW)
 	return (size_t)(p - buf);
 }
+
+#define ROW(NAME, name, number, kind, max) \
+	{ #name, number, PBF_KIND_##kind, max },
+
+const struct pbf_field pbf_aggregate[] = { PBF_AGGREGATE_FIELDS(ROW) };
+const size_t n_pbf_aggregate = sizeof(pbf_aggregate) / sizeof(pbf_aggregate[0]);
+const struct pbf_field pbf_stored_observation[] = {
+	PBF_STORED_OBSERVATION_FIELDS(ROW)
+};
+const size_t n_pbf_stored_observation =
+    sizeof(pbf_stored_observation) / sizeof(pbf_stored_observation[0]);
+const struct pbf_field pbf_obs_ref[] = { PBF_OBS_REF_FIELDS(ROW) };
+const size_t n_pbf_obs_ref = sizeof(pbf_obs_ref) / sizeof(pbf_obs_ref[0]);

@@ -3,7 +3,9 @@
  * published aggregate, by hand: protobuf_c_message_pack() is driven by the
  * message descriptor, field by field, and was a tenth of the daemon's time.
  * The output is byte for byte what protobuf-c packs (fields in number order,
- * proto3 zero values left out), which check_pbwire holds them to.
+ * proto3 zero values left out), which check_pbwire holds them to. Both are
+ * generated from the rows of pbfields.h, which check_pbwire holds to the
+ * descriptors: a field added to the .proto fails it until it is a row.
  */
 #ifndef INDICATOR_PBPACK_H
 #define INDICATOR_PBPACK_H
@@ -15,9 +17,11 @@
 #include "store.pb-c.h"
 
 /* Room every Aggregate fits, its five strings at most IND_CODE_MAX or
- * IND_UNIT_MAX bytes (longer ones are cut to that). */
+ * IND_UNIT_MAX bytes (longer ones are cut to that): pbpack.c asserts at
+ * compile time that PBF_AGGREGATE_PACKED_MAX (pbfields.h) fits. */
 #define PBPACK_AGGREGATE_MAX 256
-/* Room every StoredObservation fits, its strings within strlimits.h. */
+/* Room every StoredObservation fits, its strings within strlimits.h (cut
+ * to them): asserted against PBF_STORED_OBSERVATION_PACKED_MAX. */
 #define PBPACK_OBSERVATION_MAX 1024
 
 /* pbpack.c */

@@ -28,6 +28,7 @@
 #include "indicator.pb-c.h"
 #include "ledger.h"
 #include "log.h"
+#include "pbfields.h"
 #include "pbpack.h"
 #include "pbwire.h"
 #include "xmalloc.h"
@@ -447,9 +448,9 @@ entry_touch(struct aggs *a, struct entry *e)
 
 /*
  * The content, revision and districts_reporting of a packed Aggregate into
- * e, read field by field (pbwire.h): a batch reads every aggregate it
- * touches, and protobuf_c_message_unpack() would allocate each one's
- * strings. -1 when the bytes do not parse.
+ * e, read field by field (pbwire.h, numbers from pbfields.h): a batch reads
+ * every aggregate it touches, and protobuf_c_message_unpack() would allocate
+ * each one's strings. -1 when the bytes do not parse.
  */
 static int
 aggregate_decode(const uint8_t *p, size_t len, struct entry *e)
@@ -463,31 +464,35 @@ aggregate_decode(const uint8_t *p, size_t len, struct entry *e)
 	e->revision = 0;
 	while ((rc = pbwire_next(&p, end, &f)) == 1) {
 		switch (f.number) {
-		case 5:
-			v->value = f.type == 1 ? pbwire_double(&f) : 0;
+		case PBF_AGGREGATE_VALUE:
+			v->value =
+			    f.type == PBF_WIRE_DOUBLE ? pbwire_double(&f) : 0;
 			break;
-		case 6:
-			if (f.type == 2 && f.len < sizeof(v->unit)) {
+		case PBF_AGGREGATE_UNIT:
+			if (f.type == PBF_WIRE_STRING &&
+			    f.len < sizeof(v->unit)) {
 				memcpy(v->unit, f.data, f.len);
 				v->unit[f.len] = '\0';
 			}
 			break;
-		case 7:
+		case PBF_AGGREGATE_DISTRICTS_REPORTING:
 			v->districts_reporting = (uint32_t)f.u;
 			break;
-		case 8:
+		case PBF_AGGREGATE_DISTRICTS_EXPECTED:
 			v->districts_expected = (uint32_t)f.u;
 			break;
-		case 9:
-			v->target = f.type == 1 ? pbwire_double(&f) : 0;
+		case PBF_AGGREGATE_TARGET:
+			v->target =
+			    f.type == PBF_WIRE_DOUBLE ? pbwire_double(&f) : 0;
 			break;
-		case 10:
+		case PBF_AGGREGATE_TARGET_YEAR:
 			v->target_year = (uint32_t)f.u;
 			break;
-		case 11:
-			v->progress = f.type == 1 ? pbwire_double(&f) : 0;
+		case PBF_AGGREGATE_PROGRESS:
+			v->progress =
+			    f.type == PBF_WIRE_DOUBLE ? pbwire_double(&f) : 0;
 			break;
-		case 12:
+		case PBF_AGGREGATE_REVISION:
 			e->revision = f.u;
 			break;
 		}

@@ -14,6 +14,7 @@
 
 #include "envcheck.h"
 #include "log.h"
+#include "pbfields.h"
 #include "pbpack.h"
 #include "pbwire.h"
 #include "store.h"
@@ -1659,11 +1660,14 @@ ref_decode(const MDB_val *v, struct store_ref *out)
 	 * every observation, and three scalars need no allocation. */
 	memset(out, 0, sizeof(*out));
 	while ((rc = pbwire_next(&p, end, &f)) == 1) {
-		if (f.number == 1 && f.type == 0)
+		if (f.number == PBF_OBS_REF_REVISION &&
+		    f.type == PBF_WIRE_UINT32)
 			out->revision = (uint32_t)f.u;
-		else if (f.number == 2 && f.type == 1)
+		else if (f.number == PBF_OBS_REF_VALUE &&
+			 f.type == PBF_WIRE_DOUBLE)
 			out->value = pbwire_double(&f);
-		else if (f.number == 3 && f.type == 0)
+		else if (f.number == PBF_OBS_REF_AT &&
+			 f.type == PBF_WIRE_UINT64)
 			out->lsn = f.u;
 	}
 	if (rc == -1 || out->lsn == 0) {
