@@ -14,8 +14,11 @@
 #include "indicator.pb-c.h"
 #include "pbpack.h"
 #include "pbwire.h"
+#include "pbfields.h"
+#include "pbgen.h"
 #include "store.pb-c.h"
 #include "strlimits.h"
+#include "xmalloc.h"
 
 static size_t
 pack_aggregate(uint8_t *buf, double value, uint64_t revision)
@@ -45,39 +48,40 @@ START_TEST(aggregate_fields)
 	size_t len = pack_aggregate(buf, 2245.36, 300);
 	const uint8_t *p = buf;
 	struct pbwire_field f;
-	int seen = 0, rc;
+	size_t seen = 0;
+	int rc;
 
 	while ((rc = pbwire_next(&p, buf + len, &f)) == 1) {
 		switch (f.number) {
-		case 1:
-			ck_assert_int_eq(f.type, 2);
+		case PBF_AGGREGATE_METRIC:
+			ck_assert_int_eq(f.type, PBF_WIRE_STRING);
 			ck_assert_uint_eq(f.len, strlen("output_value"));
 			ck_assert(memcmp(f.data, "output_value", f.len) == 0);
 			break;
-		case 5:
-			ck_assert_int_eq(f.type, 1);
+		case PBF_AGGREGATE_VALUE:
+			ck_assert_int_eq(f.type, PBF_WIRE_DOUBLE);
 			ck_assert(pbwire_double(&f) == 2245.36);
 			break;
-		case 7:
+		case PBF_AGGREGATE_DISTRICTS_REPORTING:
 			ck_assert_uint_eq(f.u, 7);
 			break;
-		case 10:
+		case PBF_AGGREGATE_TARGET_YEAR:
 			ck_assert_uint_eq(f.u, 2030);
 			break;
-		case 12:
+		case PBF_AGGREGATE_REVISION:
 			ck_assert_uint_eq(f.u, 300);
 			break;
-		case 13:
+		case PBF_AGGREGATE_SEQ:
 			ck_assert_uint_eq(f.u, 123456789012345ULL);
 			break;
-		case 14: /* int64 -5: a ten-byte varint */
+		case PBF_AGGREGATE_UPDATED_AT_MS: /* int64 -5: ten bytes */
 			ck_assert((int64_t)f.u == -5);
 			break;
 		}
 		seen++;
 	}
 	ck_assert_int_eq(rc, 0);
-	ck_assert_int_eq(seen, 14);
+	ck_assert_uint_eq(seen, n_pbf_aggregate);
 	ck_assert_ptr_eq(p, buf + len);
 }
 END_TEST
@@ -117,147 +121,220 @@ START_TEST(garbage)
 }
 END_TEST
 
-/* Deterministic pseudo-random numbers (xorshift64*): the same cases in
- * every run. */
-static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+/* One message packed by hand (pbpack.h, pbfields.h). */
+struct packer {
+	const char *name;
+	const ProtobufCMessageDescriptor *desc;
+	const struct pbf_field *rows;
+	const size_t *nrows;
+	size_t (*pack)(const ProtobufCMessage *m, uint8_t *buf);
+	size_t room; /* the caller's buffer: PBPACK_*_MAX */
+	size_t packed_max; /* PBF_*_PACKED_MAX */
+};
 
-static uint64_t
-rng(void)
+static size_t
+pack_aggregate_msg(const ProtobufCMessage *m, uint8_t *buf)
 {
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717u;
+	return pbpack_aggregate((const Indicator__Aggregate *)m, buf);
 }
 
-/* A number that is often 0, -0, small, negative or huge: the varint and
- * zero-omission edges. */
-static uint64_t
-rng_u64(void)
+static size_t
+pack_observation_msg(const ProtobufCMessage *m, uint8_t *buf)
 {
-	switch (rng() % 6) {
-	case 0:
-		return 0;
-	case 1:
-		return rng() % 128;
-	case 2:
-		return (uint64_t) - (int64_t)(rng() % 1000 + 1);
-	case 3:
-		return UINT64_MAX;
-	default:
-		return rng() >> (rng() % 64);
+	return pbpack_stored_observation(
+	    (const Indicator__Store__StoredObservation *)m, buf);
+}
+
+static const struct packer packers[] = {
+	{ "Aggregate", &indicator__aggregate__descriptor, pbf_aggregate,
+	    &n_pbf_aggregate, pack_aggregate_msg, PBPACK_AGGREGATE_MAX,
+	    PBF_AGGREGATE_PACKED_MAX },
+	{ "StoredObservation",
+	    &indicator__store__stored_observation__descriptor,
+	    pbf_stored_observation, &n_pbf_stored_observation,
+	    pack_observation_msg, PBPACK_OBSERVATION_MAX,
+	    PBF_STORED_OBSERVATION_PACKED_MAX },
+	{ "ObsRef", &indicator__store__obs_ref__descriptor, pbf_obs_ref,
+	    &n_pbf_obs_ref, NULL, 0, PBF_OBS_REF_PACKED_MAX },
+};
+
+#define NPACKERS (sizeof(packers) / sizeof(packers[0]))
+
+static const struct pbf_field *
+row_of(const struct packer *pk, uint32_t number)
+{
+	for (size_t i = 0; i < *pk->nrows; i++)
+		if (pk->rows[i].number == number)
+			return &pk->rows[i];
+	return NULL;
+}
+
+static bool
+kind_is(enum pbf_kind kind, ProtobufCType type)
+{
+	switch (kind) {
+	case PBF_KIND_STRING:
+		return type == PROTOBUF_C_TYPE_STRING;
+	case PBF_KIND_DOUBLE:
+		return type == PROTOBUF_C_TYPE_DOUBLE;
+	case PBF_KIND_UINT32:
+		return type == PROTOBUF_C_TYPE_UINT32;
+	case PBF_KIND_UINT64:
+		return type == PROTOBUF_C_TYPE_UINT64;
+	case PBF_KIND_INT64:
+		return type == PROTOBUF_C_TYPE_INT64;
 	}
+	return false;
 }
 
-static double
-rng_double(void)
+/*
+ * The table of pbfields.h is the schema: one row for each field the
+ * descriptor declares, with its number, name and type, singular, in number
+ * order (protobuf-c's packing order), strings with a bound. A field added
+ * to the .proto fails here until it is a row (and so packed and read).
+ */
+START_TEST(table_is_the_schema)
 {
-	static const double edges[] = { 0.0, -0.0, 1e-300, -2245.36, 5000,
-		1.0 / 3.0, INFINITY, -INFINITY };
-	uint64_t bits;
-	double d;
+	const struct packer *pk = &packers[_i];
+	const ProtobufCMessageDescriptor *d = pk->desc;
 
-	if (rng() % 2)
-		return edges[rng() % (sizeof(edges) / sizeof(edges[0]))];
-	bits = rng();
-	memcpy(&d, &bits, sizeof(d));
-	return isnan(d) ? 7.5 : d;
-}
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const struct pbf_field *r = row_of(pk, f->id);
 
-/* A string of 0 to max bytes (UTF-8 among them), in buf. */
-static char *
-rng_string(char *buf, size_t max)
-{
-	static const char *const pieces[] = { "a", "Z", "_", "9",
-		"\xe8\x8b\x8f", "\xe5\xb7\x9e", "-", "*" };
-	size_t n = 0, want = rng() % 3 == 0 ? max : rng() % (max + 1);
-
-	while (n < want) {
-		const char *p = pieces[rng() % 8];
-		size_t len = strlen(p);
-
-		if (n + len > want)
-			break;
-		memcpy(buf + n, p, len);
-		n += len;
+		ck_assert_msg(r != NULL,
+		    "%s.%s (field %u) is not in pbfields.h: the hand "
+		    "packers and readers drop it",
+		    d->name, f->name, f->id);
+		ck_assert_msg(strcmp(r->name, f->name) == 0,
+		    "%s field %u is %s, pbfields.h says %s", d->name, f->id,
+		    f->name, r->name);
+		ck_assert_msg(kind_is(r->kind, f->type) &&
+				  f->label == PROTOBUF_C_LABEL_NONE,
+		    "%s.%s: pbfields.h has another type", d->name, f->name);
+		ck_assert_msg(r->kind != PBF_KIND_STRING || r->max > 0,
+		    "%s.%s: a string without a bound", d->name, f->name);
 	}
-	buf[n] = '\0';
-	return buf;
-}
-
-/* pbpack_aggregate() packs what protobuf-c packs, byte for byte, over
- * thousands of messages with every field at its edges. */
-START_TEST(pack_aggregate_as_protobuf_c)
-{
-	char metric[IND_CODE_MAX + 1], industry[IND_CODE_MAX + 1];
-	char scope[IND_CODE_MAX + 1], period[IND_PERIOD_MAX + 1];
-	char unit[IND_UNIT_MAX + 1];
-	uint8_t want[1024], got[PBPACK_AGGREGATE_MAX];
-
-	for (int i = 0; i < 20000; i++) {
-		Indicator__Aggregate a = INDICATOR__AGGREGATE__INIT;
-		size_t wlen, glen;
-
-		a.metric = rng_string(metric, IND_CODE_MAX);
-		a.industry = rng_string(industry, IND_CODE_MAX);
-		a.scope = rng_string(scope, IND_CODE_MAX);
-		a.period = rng_string(period, IND_PERIOD_MAX);
-		a.value = rng_double();
-		a.unit = rng_string(unit, IND_UNIT_MAX);
-		a.districts_reporting = (uint32_t)rng_u64();
-		a.districts_expected = (uint32_t)rng_u64();
-		a.target = rng_double();
-		a.target_year = (uint32_t)rng_u64();
-		a.progress = rng_double();
-		a.revision = rng_u64();
-		a.seq = rng_u64();
-		a.updated_at_ms = (int64_t)rng_u64();
-		wlen = indicator__aggregate__pack(&a, want);
-		glen = pbpack_aggregate(&a, got);
-		ck_assert_msg(glen == wlen && memcmp(got, want, wlen) == 0,
-		    "case %d: %zu bytes packed, protobuf-c packs %zu", i, glen,
-		    wlen);
-	}
+	ck_assert_uint_eq(*pk->nrows, d->n_fields);
+	for (size_t i = 1; i < *pk->nrows; i++)
+		ck_assert_uint_lt(pk->rows[i - 1].number, pk->rows[i].number);
 }
 END_TEST
 
-START_TEST(pack_observation_as_protobuf_c)
+/* A string field's bound from pbfields.h; a field it lacks gets pbgen's
+ * default. */
+static size_t
+row_bound(const ProtobufCFieldDescriptor *f, void *arg)
 {
-	char unit[IND_UNIT_MAX + 1], sent_unit[IND_UNIT_MAX + 1];
-	char note[IND_NOTE_MAX + 1], agent[IND_AGENT_ID_MAX + 1];
-	char district[IND_CODE_MAX + 1], industry[IND_CODE_MAX + 1];
-	char metric[IND_CODE_MAX + 1], period[IND_PERIOD_MAX + 1];
-	uint8_t want[2048], got[PBPACK_OBSERVATION_MAX];
+	const struct pbf_field *r = row_of(arg, f->id);
 
+	return r != NULL ? r->max : 0;
+}
+
+/*
+ * The hand packers pack what protobuf-c packs, byte for byte, over
+ * thousands of messages whose every field (every field the descriptor
+ * declares, whatever its type) is set, at its edges often, strings up to
+ * their bound; and never more than the bound the buffers are sized from.
+ */
+START_TEST(pack_as_protobuf_c)
+{
+	const struct packer *pk = &packers[_i];
+	struct pbgen *g = pbgen_new(0x5eed0000u + (uint64_t)_i);
+	uint8_t *want, *got;
+	size_t cap = 4096;
+
+	if (pk->pack == NULL) {
+		pbgen_destroy(&g);
+		return; /* read by hand, packed by protobuf-c */
+	}
+	want = xmalloc(cap);
+	got = xmalloc(cap);
 	for (int i = 0; i < 20000; i++) {
-		Indicator__Store__StoredObservation m =
-		    INDICATOR__STORE__STORED_OBSERVATION__INIT;
+		ProtobufCMessage *m = pbgen_message(
+		    g, pk->desc, row_bound, (void *)(uintptr_t)pk);
 		size_t wlen, glen;
 
-		m.value = rng_double();
-		m.unit = rng_string(unit, IND_UNIT_MAX);
-		m.sent_value = rng_double();
-		m.sent_unit = rng_string(sent_unit, IND_UNIT_MAX);
-		m.status = (uint32_t)rng_u64();
-		m.note = rng_string(note, IND_NOTE_MAX);
-		m.agent_id = rng_string(agent, IND_AGENT_ID_MAX);
-		m.epoch = rng_u64();
-		m.seq = rng_u64();
-		m.sent_at_ms = (int64_t)rng_u64();
-		m.stored_at_ms = (int64_t)rng_u64();
-		m.revision = (uint32_t)rng_u64();
-		m.district = rng_string(district, IND_CODE_MAX);
-		m.industry = rng_string(industry, IND_CODE_MAX);
-		m.metric = rng_string(metric, IND_CODE_MAX);
-		m.period = rng_string(period, IND_PERIOD_MAX);
-		m.prev = rng_u64();
-		m.batch = rng_u64();
-		wlen = indicator__store__stored_observation__pack(&m, want);
-		glen = pbpack_stored_observation(&m, got);
+		wlen = protobuf_c_message_get_packed_size(m);
+		ck_assert_uint_le(wlen, cap);
+		protobuf_c_message_pack(m, want);
+		glen = pk->pack(m, got);
 		ck_assert_msg(glen == wlen && memcmp(got, want, wlen) == 0,
-		    "case %d: %zu bytes packed, protobuf-c packs %zu", i, glen,
-		    wlen);
+		    "%s case %d: %zu bytes packed by hand, protobuf-c packs "
+		    "%zu: a field the descriptor declares is not packed the "
+		    "same (pbfields.h)",
+		    pk->name, i, glen, wlen);
+		ck_assert_uint_le(glen, pk->packed_max);
+		if (i % 1000 == 999)
+			pbgen_reset(g);
 	}
+	free(want);
+	free(got);
+	pbgen_destroy(&g);
+}
+END_TEST
+
+/*
+ * The compile-time bound PBF_*_PACKED_MAX is exact: every field at its
+ * largest (strings at their bound, varints all ten or five bytes) packs
+ * to it, by hand and by protobuf-c, and it fits the buffer.
+ */
+START_TEST(packed_max_is_exact)
+{
+	const struct packer *pk = &packers[_i];
+	const ProtobufCMessageDescriptor *d = pk->desc;
+	ProtobufCMessage *m = xcalloc(1, d->sizeof_message);
+	char *strings[32];
+	size_t nstrings = 0, len;
+	uint8_t *buf;
+
+	protobuf_c_message_init(d, m);
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const struct pbf_field *r = row_of(pk, f->id);
+		char *at = (char *)m + f->offset;
+
+		ck_assert_ptr_nonnull(r);
+		switch (r->kind) {
+		case PBF_KIND_STRING:
+			ck_assert_uint_lt(nstrings, 32);
+			strings[nstrings] = xmalloc(r->max + 1);
+			memset(strings[nstrings], 'x', r->max);
+			strings[nstrings][r->max] = '\0';
+			memcpy(at, &strings[nstrings++], sizeof(char *));
+			break;
+		case PBF_KIND_DOUBLE: {
+			double v = -1.5;
+
+			memcpy(at, &v, sizeof(v));
+			break;
+		}
+		case PBF_KIND_UINT32: {
+			uint32_t v = UINT32_MAX;
+
+			memcpy(at, &v, sizeof(v));
+			break;
+		}
+		case PBF_KIND_UINT64:
+		case PBF_KIND_INT64: {
+			uint64_t v = UINT64_MAX; /* int64 -1: ten bytes */
+
+			memcpy(at, &v, sizeof(v));
+			break;
+		}
+		}
+	}
+	len = protobuf_c_message_get_packed_size(m);
+	ck_assert_uint_eq(len, pk->packed_max);
+	if (pk->pack != NULL) {
+		ck_assert_uint_le(pk->packed_max, pk->room);
+		buf = xmalloc(pk->room);
+		ck_assert_uint_eq(pk->pack(m, buf), len);
+		free(buf);
+	}
+	while (nstrings > 0)
+		free(strings[--nstrings]);
+	free(m);
 }
 END_TEST
 
@@ -439,8 +516,9 @@ main(void)
 	tcase_add_test(tc, aggregate_fields);
 	tcase_add_test(tc, truncated_is_an_error);
 	tcase_add_test(tc, garbage);
-	tcase_add_test(tc, pack_aggregate_as_protobuf_c);
-	tcase_add_test(tc, pack_observation_as_protobuf_c);
+	tcase_add_loop_test(tc, table_is_the_schema, 0, NPACKERS);
+	tcase_add_loop_test(tc, pack_as_protobuf_c, 0, NPACKERS);
+	tcase_add_loop_test(tc, packed_max_is_exact, 0, NPACKERS);
 	tcase_add_test(tc, strings_walk_the_schema);
 	tcase_add_test(tc, strings_stop_and_garbage);
 	suite_add_tcase(s, tc);
