@@ -382,15 +382,9 @@ $("$pbread_bin")" || say "indicator-pbread failed"
 # promtool: nothing installed, no service started. redis-tools ships the
 # server as redis-check-rdb, which runs as the server under another name.
 redis_cache=${INDICATOR_CACHE:-${HOME:-/root}/.cache/indicatord}/redis
-redis() {
-	if command -v "$1" >/dev/null; then
-		"$@"
-	else
-		local b=$1
-		shift
-		LD_LIBRARY_PATH=$redis_cache/lib "$redis_cache/bin/$b" "$@"
-	fi
-}
+# The path of a Redis program: the installed one, else the cache's (run
+# with LD_LIBRARY_PATH=$redis_cache/lib, harmless for an installed one).
+redis_bin() { command -v "$1" || echo "$redis_cache/bin/$1"; }
 redis_fetch() {
 	local t d
 	if command -v redis-server >/dev/null &&
@@ -428,17 +422,21 @@ run_redis() {
 	fi
 	dir=$(mktemp -d "$tmp/redis-XXXXXX")
 	port=$(free_port)
-	redis redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" \
+	# A simple command in the background: $! is redis-server itself.
+	LD_LIBRARY_PATH=$redis_cache/lib "$(redis_bin redis-server)" \
+		--port "$port" --bind 127.0.0.1 --dir "$dir" \
 		--appendonly yes --appendfsync always --save "" \
 		--daemonize no --logfile "$dir/redis.log" &
 	redis_pid=$!
 	for _ in $(seq 100); do
-		redis redis-cli -p "$port" ping >/dev/null 2>&1 && break
+		LD_LIBRARY_PATH=$redis_cache/lib "$(redis_bin redis-cli)" \
+			-p "$port" ping >/dev/null 2>&1 && break
 		sleep 0.05
 	done
 	payload=$(head -c 460 /dev/zero | tr '\0' 'x')
 	say "redis: XADD, 200,000 x 460 B, -c 10 -P 100, appendfsync always"
-	csv=$(redis redis-benchmark -p "$port" -c 10 -P 100 -n 200000 --csv \
+	csv=$(LD_LIBRARY_PATH=$redis_cache/lib "$(redis_bin redis-benchmark)" \
+		-p "$port" -c 10 -P 100 -n 200000 --csv \
 		XADD bench '*' payload "$payload" 2>/dev/null | tail -1) || csv=
 	hwm=$(proc_kib "$redis_pid" VmHWM)
 	ticks=$(proc_ticks "$redis_pid")
@@ -602,10 +600,10 @@ kv("kind") == "redis" {
 	rps[key, k] = kv("reports/s") + 0
 	p99[key, k] = kv("p99")
 	amax[key, k] = kv("max")
-	ckmax[key, k] = kv("kind") == "min" ? kv("commit_ms_max") : kv("ckpt_max")
+	ckmax[key, k] = kv("ckpt_max") == "" ? "" : sprintf("%.1f", kv("ckpt_max"))
 	cpu[key, k] = kv("reports") > 0 ? kv("daemon_ticks") / tck * 1e6 / kv("reports") : 0
 	if (kv("kind") == "min")
-		ckcell = "- (longest commit " dash(kv("commit_ms_max")) ")"
+		ckcell = sprintf("- (longest commit %.1f)", kv("commit_ms_max"))
 	else if (kv("ckpt_max") == "")
 		ckcell = "-"
 	else
