@@ -711,6 +711,7 @@ START_TEST(test_contract_complete)
 {
 	const ProtobufCMessageDescriptor *d = messages[_i];
 
+	ck_assert_str_eq(d->package_name, "indicator");
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		bool found = false;
