@@ -338,6 +338,76 @@ START_TEST(packed_max_is_exact)
 }
 END_TEST
 
+/* The wire type protobuf-c packs a field of f's type with. */
+static int
+wire_type(const ProtobufCFieldDescriptor *f)
+{
+	if (f->label == PROTOBUF_C_LABEL_REPEATED &&
+	    (f->flags & PROTOBUF_C_FIELD_FLAG_PACKED))
+		return PBF_WIRE_LEN;
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_DOUBLE:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+		return PBF_WIRE_64;
+	case PROTOBUF_C_TYPE_FLOAT:
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+		return 5;
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_BYTES:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return PBF_WIRE_LEN;
+	default:
+		return PBF_WIRE_VARINT;
+	}
+}
+
+/*
+ * pbwire_next() reads every message of both .proto files, with every
+ * field the descriptors declare set to random values (any type, repeated,
+ * oneof, nested), to its end: each field a number the descriptor declares,
+ * with the wire type protobuf-c packs it with, length-delimited bytes
+ * within the message.
+ */
+START_TEST(next_reads_every_message)
+{
+	const ProtobufCMessageDescriptor *d = pbgen_messages[_i];
+	struct pbgen *g = pbgen_new(0xabcd0000u + (uint64_t)_i);
+
+	for (int i = 0; i < 2000; i++) {
+		ProtobufCMessage *m = pbgen_message(g, d, NULL, NULL);
+		size_t len = protobuf_c_message_get_packed_size(m);
+		uint8_t *buf = xmalloc(len + 1);
+		const uint8_t *p = buf;
+		struct pbwire_field f;
+		int rc;
+
+		protobuf_c_message_pack(m, buf);
+		while ((rc = pbwire_next(&p, buf + len, &f)) == 1) {
+			const ProtobufCFieldDescriptor *fd =
+			    protobuf_c_message_descriptor_get_field(
+				d, f.number);
+
+			ck_assert_msg(fd != NULL, "%s case %d: field %u",
+			    d->name, i, f.number);
+			ck_assert_msg(f.type == wire_type(fd),
+			    "%s.%s case %d: wire type %d", d->name, fd->name, i,
+			    f.type);
+			if (f.type == PBF_WIRE_LEN)
+				ck_assert(f.data >= buf &&
+					  f.data + f.len <= buf + len);
+		}
+		ck_assert_int_eq(rc, 0);
+		ck_assert_ptr_eq(p, buf + len);
+		free(buf);
+		if (i % 200 == 199)
+			pbgen_reset(g);
+	}
+	pbgen_destroy(&g);
+}
+END_TEST
+
 /*
  * pbwire_strings() visits every string field of a Report and of each of
  * its observations, with the path of field numbers and occurrences.
@@ -519,6 +589,8 @@ main(void)
 	tcase_add_loop_test(tc, table_is_the_schema, 0, NPACKERS);
 	tcase_add_loop_test(tc, pack_as_protobuf_c, 0, NPACKERS);
 	tcase_add_loop_test(tc, packed_max_is_exact, 0, NPACKERS);
+	tcase_add_loop_test(
+	    tc, next_reads_every_message, 0, (int)pbgen_nmessages);
 	tcase_add_test(tc, strings_walk_the_schema);
 	tcase_add_test(tc, strings_stop_and_garbage);
 	suite_add_tcase(s, tc);

@@ -665,38 +665,11 @@ START_TEST(test_message_names)
 }
 END_TEST
 
-/* Every message of the contract (indicator.proto), and the store's
- * records (store.proto), for the tests derived from the descriptors. */
-static const ProtobufCMessageDescriptor *const messages[] = {
-	&indicator__observation__descriptor,
-	&indicator__report__descriptor,
-	&indicator__heartbeat__descriptor,
-	&indicator__agent_message__descriptor,
-	&indicator__observation_error__descriptor,
-	&indicator__ack__descriptor,
-	&indicator__aggregate__descriptor,
-	&indicator__history_query__descriptor,
-	&indicator__expected_query__descriptor,
-	&indicator__agents_query__descriptor,
-	&indicator__snapshot_request__descriptor,
-	&indicator__revision__descriptor,
-	&indicator__district_reporting__descriptor,
-	&indicator__agent_state__descriptor,
-	&indicator__snapshot__descriptor,
-	&indicator__store__stored_observation__descriptor,
-	&indicator__store__obs_ref__descriptor,
-	&indicator__store__seq_state__descriptor,
-	&indicator__store__report_source__descriptor,
-};
-
-#define NMESSAGES (sizeof(messages) / sizeof(messages[0]))
-#define NCONTRACT 15 /* the first ones: indicator.proto */
-
 static bool
 listed(const ProtobufCMessageDescriptor *d)
 {
-	for (size_t i = 0; i < NMESSAGES; i++)
-		if (messages[i] == d)
+	for (size_t i = 0; i < pbgen_nmessages; i++)
+		if (pbgen_messages[i] == d)
 			return true;
 	return false;
 }
@@ -709,7 +682,7 @@ listed(const ProtobufCMessageDescriptor *d)
  */
 START_TEST(test_contract_complete)
 {
-	const ProtobufCMessageDescriptor *d = messages[_i];
+	const ProtobufCMessageDescriptor *d = pbgen_messages[_i];
 
 	ck_assert_str_eq(d->package_name, "indicator");
 	for (unsigned i = 0; i < d->n_fields; i++) {
@@ -725,7 +698,8 @@ START_TEST(test_contract_complete)
 		    d->name, f->name, f->id);
 		if (f->type == PROTOBUF_C_TYPE_MESSAGE)
 			ck_assert_msg(listed(f->descriptor),
-			    "%s.%s carries %s, which messages[] does not list",
+			    "%s.%s carries %s, which pbgen_messages[] does not "
+			    "list",
 			    d->name, f->name,
 			    ((const ProtobufCMessageDescriptor *)f->descriptor)
 				->name);
@@ -740,7 +714,7 @@ END_TEST
  */
 START_TEST(test_random_roundtrip)
 {
-	const ProtobufCMessageDescriptor *d = messages[_i];
+	const ProtobufCMessageDescriptor *d = pbgen_messages[_i];
 	struct pbgen *g = pbgen_new(0xc0ffee00u + (uint64_t)_i);
 	char why[256];
 
@@ -1076,14 +1050,15 @@ proto_suite(void)
 	tc = tcase_create("schema");
 	tcase_add_loop_test(tc, test_field, 0, NFIELD);
 	tcase_add_test(tc, test_message_names);
-	tcase_add_loop_test(tc, test_contract_complete, 0, NCONTRACT);
+	tcase_add_loop_test(
+	    tc, test_contract_complete, 0, (int)pbgen_ncontract);
 	tcase_add_loop_test(tc, test_enum, 0, NENUM);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("roundtrip");
 	tcase_add_test(tc, test_report_roundtrip);
 	tcase_add_test(tc, test_ack_roundtrip);
-	tcase_add_loop_test(tc, test_random_roundtrip, 0, NMESSAGES);
+	tcase_add_loop_test(tc, test_random_roundtrip, 0, (int)pbgen_nmessages);
 	tcase_add_test(tc, test_garbage_does_not_decode);
 	tcase_add_test(tc, test_protoc_decode_raw);
 	suite_add_tcase(s, tc);

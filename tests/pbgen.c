@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "indicator.pb-c.h"
 #include "pbgen.h"
+#include "store.pb-c.h"
 #include "xmalloc.h"
 
 #define PBGEN_DEPTH_MAX 3
@@ -399,3 +401,30 @@ pbgen_equal(const ProtobufCMessage *a, const ProtobufCMessage *b, char *why,
 	}
 	return true;
 }
+
+const ProtobufCMessageDescriptor *const pbgen_messages[] = {
+	/* indicator.proto, the contract */
+	&indicator__observation__descriptor,
+	&indicator__report__descriptor,
+	&indicator__heartbeat__descriptor,
+	&indicator__agent_message__descriptor,
+	&indicator__observation_error__descriptor,
+	&indicator__ack__descriptor,
+	&indicator__aggregate__descriptor,
+	&indicator__history_query__descriptor,
+	&indicator__expected_query__descriptor,
+	&indicator__agents_query__descriptor,
+	&indicator__snapshot_request__descriptor,
+	&indicator__revision__descriptor,
+	&indicator__district_reporting__descriptor,
+	&indicator__agent_state__descriptor,
+	&indicator__snapshot__descriptor,
+	/* store.proto */
+	&indicator__store__stored_observation__descriptor,
+	&indicator__store__obs_ref__descriptor,
+	&indicator__store__seq_state__descriptor,
+	&indicator__store__report_source__descriptor,
+};
+const size_t pbgen_nmessages =
+    sizeof(pbgen_messages) / sizeof(pbgen_messages[0]);
+const size_t pbgen_ncontract = 15;

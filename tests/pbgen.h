@@ -21,6 +21,13 @@ typedef size_t (*pbgen_bound_fn)(const ProtobufCFieldDescriptor *f, void *arg);
 
 /* pbgen.c */
 
+/* Every message type of proto/indicator.proto (the first pbgen_ncontract)
+ * and proto/store.proto. check_proto fails when a contract message carries
+ * one this list lacks. */
+extern const ProtobufCMessageDescriptor *const pbgen_messages[];
+extern const size_t pbgen_nmessages;
+extern const size_t pbgen_ncontract;
+
 /* A generator seeded with seed; caller owns it (pbgen_destroy). */
 struct pbgen *pbgen_new(uint64_t seed);
 /* Frees g and every message it made; accepts NULL, sets *g to NULL. */
