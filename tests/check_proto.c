@@ -461,6 +461,13 @@ static const struct field_case {
 	    PROTOBUF_C_TYPE_INT64, false },
 	{ &indicator__report__descriptor, "observations", 6,
 	    PROTOBUF_C_TYPE_MESSAGE, true },
+	/* Additions: file transactions. */
+	{ &indicator__report__descriptor, "file_id", 7, PROTOBUF_C_TYPE_UINT64,
+	    false },
+	{ &indicator__report__descriptor, "part", 8, PROTOBUF_C_TYPE_UINT32,
+	    false },
+	{ &indicator__report__descriptor, "parts", 9, PROTOBUF_C_TYPE_UINT32,
+	    false },
 	{ &indicator__heartbeat__descriptor, "agent_id", 1,
 	    PROTOBUF_C_TYPE_STRING, false },
 	{ &indicator__heartbeat__descriptor, "epoch", 2, PROTOBUF_C_TYPE_UINT64,
@@ -477,6 +484,8 @@ static const struct field_case {
 	    PROTOBUF_C_TYPE_STRING, false },
 	{ &indicator__observation_error__descriptor, "message", 3,
 	    PROTOBUF_C_TYPE_STRING, false },
+	{ &indicator__observation_error__descriptor, "part", 4,
+	    PROTOBUF_C_TYPE_UINT32, false },
 	{ &indicator__ack__descriptor, "seq", 1, PROTOBUF_C_TYPE_UINT64,
 	    false },
 	{ &indicator__ack__descriptor, "status", 2, PROTOBUF_C_TYPE_ENUM,
@@ -767,6 +776,8 @@ static const struct enum_case {
 	    INDICATOR__ACK_STATUS__REJECTED },
 	{ &indicator__ack_status__descriptor, "RETRY_LATER", 4,
 	    INDICATOR__ACK_STATUS__RETRY_LATER },
+	{ &indicator__ack_status__descriptor, "STAGED", 5,
+	    INDICATOR__ACK_STATUS__STAGED },
 	{ &indicator__query_kind__descriptor, "QUERY_NONE", 0,
 	    INDICATOR__QUERY_KIND__QUERY_NONE },
 	{ &indicator__query_kind__descriptor, "QUERY_HISTORY", 1,
@@ -778,6 +789,32 @@ static const struct enum_case {
 };
 
 #define NENUM (sizeof(enum_cases) / sizeof(enum_cases[0]))
+
+/* Every value the enums of the contract declare is in the table above: a
+ * value added to the .proto fails here until the contract has it. */
+START_TEST(test_enums_complete)
+{
+	static const ProtobufCEnumDescriptor *const enums[] = {
+		&indicator__obs_status__descriptor,
+		&indicator__ack_status__descriptor,
+		&indicator__query_kind__descriptor,
+	};
+
+	for (size_t e = 0; e < sizeof(enums) / sizeof(enums[0]); e++)
+		for (unsigned i = 0; i < enums[e]->n_values; i++) {
+			bool found = false;
+
+			for (size_t k = 0; k < NENUM && !found; k++)
+				found = enum_cases[k].desc == enums[e] &&
+					strcmp(enum_cases[k].name,
+					    enums[e]->values[i].name) == 0;
+			ck_assert_msg(found,
+			    "%s.%s is not in the contract's table "
+			    "(enum_cases, docs/protocol.md)",
+			    enums[e]->name, enums[e]->values[i].name);
+		}
+}
+END_TEST
 
 /* Enum values by name, as constants, and on the wire. */
 START_TEST(test_enum)
@@ -1053,6 +1090,7 @@ proto_suite(void)
 	tcase_add_loop_test(
 	    tc, test_contract_complete, 0, (int)pbgen_ncontract);
 	tcase_add_loop_test(tc, test_enum, 0, NENUM);
+	tcase_add_test(tc, test_enums_complete);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("roundtrip");

@@ -424,6 +424,7 @@ const ProtobufCMessageDescriptor *const pbgen_messages[] = {
 	&indicator__store__obs_ref__descriptor,
 	&indicator__store__seq_state__descriptor,
 	&indicator__store__report_source__descriptor,
+	&indicator__store__file_stage__descriptor,
 };
 const size_t pbgen_nmessages =
     sizeof(pbgen_messages) / sizeof(pbgen_messages[0]);
