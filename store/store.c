@@ -1221,11 +1221,21 @@ store_room(const struct store *s)
 }
 
 uint64_t
-store_tables_room(const struct store *s)
+store_tables_room(struct store *s)
 {
 	uint64_t size, used;
+	int rc;
 
-	if (env_usage(s->tenv != NULL ? s->tenv : s->env, &size, &used) != 0)
+	if (s->tenv == NULL)
+		rc = env_usage(s->env, &size, &used);
+	else {
+		/* The checkpoint thread may be growing the tables' map:
+		 * mdb_env_info() would read a meta page being unmapped. */
+		pthread_rwlock_rdlock(&s->tlock);
+		rc = env_usage(s->tenv, &size, &used);
+		pthread_rwlock_unlock(&s->tlock);
+	}
+	if (rc != 0)
 		return 0;
 	return used < s->map_max ? s->map_max - used : 0;
 }
@@ -2446,7 +2456,9 @@ store_backup(struct store *s, const char *dir)
 			    "store: backup to %s: %s", tdir, strerror(errno));
 			return -1;
 		}
+		pthread_rwlock_rdlock(&s->tlock); /* no grow meanwhile */
 		rc = mdb_env_copy2(s->tenv, tdir, MDB_CP_COMPACT);
+		pthread_rwlock_unlock(&s->tlock);
 		if (rc != 0) {
 			log_error(
 			    "store: backup to %s: %s", tdir, mdb_strerror(rc));

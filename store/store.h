@@ -177,7 +177,7 @@ int store_make_room(struct store *s);
  * here), so never more than there is. */
 uint64_t store_room(const struct store *s);
 /* The same for the tables' environment. */
-uint64_t store_tables_room(const struct store *s);
+uint64_t store_tables_room(struct store *s);
 
 /*
  * What a transaction may write. The tables (obs, agg, and meta applied,
