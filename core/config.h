@@ -58,6 +58,9 @@ struct config_limits {
 	unsigned max_agent_id;
 	unsigned max_note;
 	unsigned max_message_bytes;
+	/* The errors a REJECTED answer lists, first ones first; the message
+	 * counts the rest. */
+	unsigned max_ack_errors;
 };
 
 struct config {
@@ -75,6 +78,19 @@ struct config {
 	unsigned checkpoint_entries;
 	unsigned checkpoint_idle_ms; /* 0: no checkpoint for being idle */
 	unsigned pub_hwm; /* PUB high-water mark, messages */
+	/* Memory budgets (README, "Budgets"), bytes: messages one batch
+	 * decodes, and one connection's share of them; one connection's
+	 * queue of messages not yet taken; answers (acks, snapshots) queued
+	 * for peers, all together; publications queued per subscriber. */
+	uint64_t batch_bytes;
+	uint64_t conn_batch_bytes;
+	uint64_t conn_queue_bytes;
+	uint64_t answer_bytes;
+	uint64_t subscriber_bytes;
+	unsigned snapshot_queue; /* answers queued per snapshot peer */
+	unsigned handshake_ms; /* ZMQ_HANDSHAKE_IVL */
+	unsigned metrics_connections; /* the HTTP server's connections */
+	unsigned metrics_timeout_s; /* and their idle timeout */
 	enum config_sync sync;
 	enum config_log log_level;
 	enum config_log_format log_format;

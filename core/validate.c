@@ -202,6 +202,7 @@ const char *const validate_retry_codes[VALIDATE_RETRY_CODES] = {
 	"rate_limited",
 	"store_full",
 	"store_error",
+	"busy",
 };
 
 int
@@ -500,7 +501,16 @@ validate_report(const struct registry *reg, const struct config_limits *limits,
     const Indicator__Report *r, const struct civil_date *today,
     struct validation *v)
 {
-	size_t n = r->n_observations, k = 0;
+	return validate_report_counted(reg, limits, r, 0, today, v);
+}
+
+int
+validate_report_counted(const struct registry *reg,
+    const struct config_limits *limits, const Indicator__Report *r,
+    size_t counted, const struct civil_date *today, struct validation *v)
+{
+	size_t n = counted > r->n_observations ? counted : r->n_observations;
+	size_t k = 0;
 	char why[VALIDATE_MSG_MAX];
 
 	v->code = NULL;
@@ -526,6 +536,7 @@ validate_report(const struct registry *reg, const struct config_limits *limits,
 		    limits->max_observations);
 		goto wire_clear;
 	}
+	n = r->n_observations; /* counted is at most the limit: not cut */
 	if (n > v->nvalues_cap) {
 		v->values = xrealloc(v->values, n * sizeof(*v->values));
 		v->metrics = xrealloc(v->metrics, n * sizeof(*v->metrics));

@@ -63,12 +63,13 @@ struct validation {
 /*
  * Every code a REJECTED answer can carry, in the order of docs/protocol.md's
  * table and then its additions (malformed ... duplicate_key, bad_status,
- * and the file transactions' bad_file, file_rejected, file_unknown, file_too_large),
- * and every code of a RETRY_LATER answer (out_of_order, rate_limited,
- * store_full, store_error). The metrics count answers by these.
+ * and the file transactions' bad_file, file_rejected, file_unknown,
+ * file_too_large), and every code of a RETRY_LATER answer (out_of_order,
+ * rate_limited, store_full, store_error, busy). The metrics count answers by
+ * these.
  */
 #define VALIDATE_REJECT_CODES 25
-#define VALIDATE_RETRY_CODES 4
+#define VALIDATE_RETRY_CODES 5
 extern const char *const validate_reject_codes[VALIDATE_REJECT_CODES];
 extern const char *const validate_retry_codes[VALIDATE_RETRY_CODES];
 /* Where code is among the n codes of list, or -1. */
@@ -128,5 +129,16 @@ const char *validate_sender(const struct config_limits *limits,
 int validate_report(const struct registry *reg,
     const struct config_limits *limits, const Indicator__Report *r,
     const struct civil_date *today, struct validation *v);
+/*
+ * The same for a report whose observations were counted on the wire
+ * (counted of them) and not decoded, because there were more than
+ * limits->max_observations: r holds the rest of the report and no
+ * observation, and the answer is too_many_observations (after the
+ * district's checks) without the cost of decoding them. counted 0 (or
+ * r->n_observations) is validate_report().
+ */
+int validate_report_counted(const struct registry *reg,
+    const struct config_limits *limits, const Indicator__Report *r,
+    size_t counted, const struct civil_date *today, struct validation *v);
 
 #endif

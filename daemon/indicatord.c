@@ -210,20 +210,46 @@ static void *
 socket_bind(struct daemon *d, int type, const char *endpoint, const char *what)
 {
 	void *s = zmq_socket(d->zctx, type);
-	int linger = 2000;
+	int linger = 2000, handshake = (int)d->cfg.handshake_ms;
 
 	if (s == NULL)
 		fatal("indicatord: %s socket: %s", what, zmq_strerror(errno));
 	/* Let the last acks of a clean shutdown reach their agents. */
 	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+	/* A peer that connects and says nothing (or never completes
+	 * CURVE) is closed: a crowd of them cannot hold the descriptors. */
+	zmq_setsockopt(s, ZMQ_HANDSHAKE_IVL, &handshake, sizeof(handshake));
 	if (type == ZMQ_ROUTER) {
 		int64_t max = d->cfg.limits.max_message_bytes;
 
 		zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max));
-	} else if (type == ZMQ_PUB) {
-		int hwm = (int)d->cfg.pub_hwm;
+	}
+	if (type == ZMQ_ROUTER && strcmp(what, "ingest") == 0) {
+		/* A connection's queue of messages not yet taken, in
+		 * messages of the largest size: past it ZeroMQ stops reading
+		 * that connection, and nothing is lost. */
+		uint64_t n = d->cfg.conn_queue_bytes /
+			     d->cfg.limits.max_message_bytes;
+		int hwm = n < 16 ? 16 : n > 100000 ? 100000 : (int)n;
+
+		zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	} else if (type == ZMQ_ROUTER) {
+		/* Snapshot answers queued for a peer that does not read
+		 * them; past it they are dropped. */
+		int hwm = (int)d->cfg.snapshot_queue;
 
 		zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	} else if (type == ZMQ_XPUB) {
+		/* Per subscriber, in publications of at most
+		 * PUBLISH_MSG_BYTES each in memory. */
+		uint64_t n = d->cfg.subscriber_bytes / PUBLISH_MSG_BYTES;
+		int hwm = n < d->cfg.pub_hwm ? (int)n : (int)d->cfg.pub_hwm;
+		int on = 1;
+
+		zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+		/* A full queue refuses instead of dropping in silence: the
+		 * refusals are counted (publish.c). */
+		zmq_setsockopt(s, ZMQ_XPUB_NODROP, &on, sizeof(on));
 	}
 	auth_server_socket(d, s, strcmp(what, "ingest") != 0);
 	if (zmq_bind(s, endpoint) == -1)
@@ -465,7 +491,7 @@ main(int argc, char *argv[])
 		fatal("indicatord: %s", err);
 
 	d->ingest = socket_bind(d, ZMQ_ROUTER, d->cfg.ingest, "ingest");
-	d->publish = socket_bind(d, ZMQ_PUB, d->cfg.publish, "publish");
+	d->publish = socket_bind(d, ZMQ_XPUB, d->cfg.publish, "publish");
 	d->snapshot = socket_bind(d, ZMQ_ROUTER, d->cfg.snapshot, "snapshot");
 	d->ing = ingest_new();
 	d->pub = publisher_new();

@@ -31,6 +31,10 @@ struct counters {
 	uint64_t observations;
 	uint64_t unauthorised; /* not_authorised answers */
 	uint64_t rate_limited; /* RETRY_LATER for the per-agent limit */
+	/* Budgets (README, "Budgets"): answers not sent for answers_mb,
+	 * snapshot requests not served for it. */
+	uint64_t answers_dropped;
+	uint64_t snapshots_refused;
 	/* Write transactions: a latency histogram (control.c's buckets, the
 	 * last one +Inf), their total time and the reports they carried. */
 	uint64_t commit_hist[CONTROL_BUCKETS + 1];
@@ -176,6 +180,21 @@ int auth_zap_serve(struct daemon *d);
 const char *auth_check_sender(const struct daemon *d, const char *user_id,
     const char *agent_id, const char *district, char *why, size_t len);
 
+/* budget.c */
+
+/*
+ * Sends [id][buf] on the ROUTER sock, without blocking, with buf (len
+ * bytes, from malloc) handed over: it is freed here whatever happens, by
+ * ZeroMQ once the answer is written or dropped. While answers queued for
+ * peers would pass limit bytes with this one, it is not sent: 1. 0 when
+ * sent, -1 when ZeroMQ refused it (errno).
+ */
+int budget_answer(void *sock, const void *id, size_t idlen, void *buf,
+    size_t len, uint64_t limit);
+/* Bytes of answers queued now; true while under limit. */
+uint64_t budget_answers_queued(void);
+bool budget_answers_room(uint64_t limit);
+
 /* control.c */
 
 /* Upper bounds of the commit-latency histogram's buckets, seconds. */
@@ -251,6 +270,11 @@ int ingest_apply_report(struct daemon *d, struct store_txn *t,
     uint64_t batch);
 
 /* publish.c */
+
+/* What one publication queued for a subscriber takes in memory, at most:
+ * the topic and Aggregate frames and ZeroMQ's message headers. The
+ * subscriber_mb budget is turned into a high-water mark with it. */
+#define PUBLISH_MSG_BYTES 512
 
 /* The PUB socket's state; never NULL (aborts on out of memory). */
 struct publisher *publisher_new(void);

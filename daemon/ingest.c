@@ -15,6 +15,7 @@
 #include "filetx.h"
 #include "indicatord.h"
 #include "ledger.h"
+#include "pbwire.h"
 #include "ratelimit.h"
 #include "validate.h"
 #include "xmalloc.h"
@@ -45,6 +46,11 @@ struct msg {
 	const char *ack_code; /* its code, for the counters; NULL: none */
 	bool repeat; /* the earlier rejection of a resent seq, again */
 	uint32_t reports; /* ACCEPTED: the reports stored (a file's parts) */
+	size_t bytes; /* the message's size on the wire */
+	/* Observations counted on the wire and not decoded: more than
+	 * max_observations (0: decoded as they came). */
+	size_t counted;
+	uint64_t wire_seq; /* a report's seq, read before decoding */
 };
 
 /* The decoded messages come from the batch's arena (arena.h). */
@@ -71,6 +77,8 @@ struct ingest {
 	struct log_limit reject_limit;
 	bool full_logged;
 	struct filetx_answer file; /* a part of a file's answer */
+	uint64_t batch_bytes; /* bytes of the messages this batch took */
+	struct log_limit drop_limit;
 };
 
 struct ingest *
@@ -158,16 +166,18 @@ msg_answer(struct msg *m, int status, uint64_t seq, uint64_t expected,
 /* The REJECTED answer for a report that failed validation, with every
  * error. */
 static void
-msg_reject(struct msg *m, uint64_t seq, uint64_t expected)
+msg_reject(struct msg *m, uint64_t seq, uint64_t expected, size_t max_errors)
 {
 	const struct validation *v = &m->val;
 	Indicator__Ack ack = INDICATOR__ACK__INIT;
 	Indicator__ObservationError *errs, **ptrs;
-	char summary[96];
+	size_t nerr = v->nerrors < max_errors ? v->nerrors : max_errors;
+	char summary[160];
+	int off;
 
-	errs = xcalloc(v->nerrors, sizeof(*errs));
-	ptrs = xcalloc(v->nerrors, sizeof(*ptrs));
-	for (size_t i = 0; i < v->nerrors; i++) {
+	errs = xcalloc(nerr ? nerr : 1, sizeof(*errs));
+	ptrs = xcalloc(nerr ? nerr : 1, sizeof(*ptrs));
+	for (size_t i = 0; i < nerr; i++) {
 		indicator__observation_error__init(&errs[i]);
 		errs[i].index = v->errors[i].index;
 		errs[i].code = (char *)v->errors[i].code;
@@ -188,12 +198,17 @@ msg_reject(struct msg *m, uint64_t seq, uint64_t expected)
 			if (i == 0 ||
 			    v->errors[i].index != v->errors[i - 1].index)
 				bad++;
-		snprintf(summary, sizeof(summary),
+		off = snprintf(summary, sizeof(summary),
 		    "%zu of %zu observations invalid; nothing stored", bad,
 		    m->am->report->n_observations);
+		if (nerr < v->nerrors && off > 0 &&
+		    (size_t)off < sizeof(summary))
+			snprintf(summary + off, sizeof(summary) - (size_t)off,
+			    "; the first %zu of %zu errors listed", nerr,
+			    v->nerrors);
 		ack.message = summary;
 	}
-	ack.n_errors = v->nerrors;
+	ack.n_errors = nerr;
 	ack.errors = ptrs;
 	msg_set_ack(m, &ack);
 	free(ptrs);
@@ -222,11 +237,213 @@ msg_file_answer(struct msg *m, uint64_t seq, const struct filetx_answer *ans)
 	free(errs);
 }
 
+/* Errors listed in a packed Ack (field 3), counted on the wire. */
+static size_t
+ack_errors_counted(const uint8_t *buf, size_t len)
+{
+	const uint8_t *p = buf, *end = buf + len;
+	struct pbwire_field f;
+	size_t n = 0;
+
+	while (pbwire_next(&p, end, &f) == 1)
+		if (f.number == 3 && f.type == 2)
+			n++;
+	return n;
+}
+
+/*
+ * The stored answer to a resent seq, as m's answer: as it was, or, when it
+ * lists more than max_errors errors (stored before the bound, or with a
+ * larger one), the first max_errors of them and a message that counts the
+ * rest, so that a small request never gets a large answer.
+ */
+static void
+msg_reject_again(struct msg *m, const void *buf, size_t len, size_t max_errors)
+{
+	Indicator__Ack *ack = NULL;
+	size_t n = ack_errors_counted(buf, len);
+
+	m->status = INDICATOR__ACK_STATUS__REJECTED;
+	m->repeat = true;
+	if (n > max_errors)
+		ack = indicator__ack__unpack(NULL, len, buf);
+	if (ack != NULL) {
+		char *old = ack->message, *msg;
+		size_t keep = ack->n_errors;
+		size_t mlen = strlen(old ? old : "") + 64;
+
+		msg = xmalloc(mlen);
+		snprintf(msg, mlen, "%s; the first %zu of %zu errors listed",
+		    old ? old : "", max_errors, n);
+		ack->message = msg;
+		ack->n_errors = max_errors;
+		msg_set_ack(m, ack);
+		ack->n_errors = keep;
+		ack->message = old;
+		free(msg);
+		indicator__ack__free_unpacked(ack, NULL);
+		return;
+	}
+	if (len > m->ackcap) {
+		m->ack = xrealloc(m->ack, len);
+		m->ackcap = len;
+	}
+	memcpy(m->ack, buf, len);
+	m->acklen = len;
+}
+
+/*
+ * Reads a packed AgentMessage's report without decoding it: the
+ * observations it carries (every occurrence of the body counted, as
+ * protobuf merges them) and its seq. 0, or -1 when the bytes are not a
+ * message.
+ */
+static int
+wire_report(const uint8_t *buf, size_t len, size_t *nobs, uint64_t *seq)
+{
+	const uint8_t *p = buf, *end = buf + len;
+	struct pbwire_field f, g;
+	int rc;
+
+	*nobs = 0;
+	*seq = 0;
+	while ((rc = pbwire_next(&p, end, &f)) == 1) {
+		const uint8_t *q, *qend;
+
+		if (f.number != 1 || f.type != 2)
+			continue;
+		q = f.data;
+		qend = f.data + f.len;
+		while ((rc = pbwire_next(&q, qend, &g)) == 1) {
+			if (g.number == 6 && g.type == 2)
+				(*nobs)++;
+			else if (g.number == 4 && g.type == 0)
+				*seq = g.u;
+		}
+		if (rc == -1)
+			return -1;
+	}
+	return rc == -1 ? -1 : 0;
+}
+
+static size_t
+put_varint(uint8_t *out, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		out[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	out[n++] = (uint8_t)v;
+	return n;
+}
+
+/*
+ * Copies the packed AgentMessage (len bytes at buf, a message as
+ * wire_report() found) into out, of at least len bytes, without the
+ * observations of its report; returns the copy's length, never more than
+ * len (a shorter body only shortens its length's varint).
+ */
+static size_t
+wire_strip_observations(const uint8_t *buf, size_t len, uint8_t *out)
+{
+	const uint8_t *p = buf, *end = buf + len, *at = buf;
+	struct pbwire_field f, g;
+	size_t o = 0;
+
+	while (pbwire_next(&p, end, &f) == 1) {
+		const uint8_t *q = f.data, *qend = f.data + f.len, *qat = q;
+		size_t keep = 0;
+
+		if (f.number != 1 || f.type != 2) {
+			memcpy(out + o, at, (size_t)(p - at));
+			o += (size_t)(p - at);
+			at = p;
+			continue;
+		}
+		while (pbwire_next(&q, qend, &g) == 1) {
+			if (!(g.number == 6 && g.type == 2))
+				keep += (size_t)(q - qat);
+			qat = q;
+		}
+		out[o++] = 0x0a; /* field 1, length-delimited */
+		o += put_varint(out + o, keep);
+		q = f.data;
+		qat = q;
+		while (pbwire_next(&q, qend, &g) == 1) {
+			if (!(g.number == 6 && g.type == 2)) {
+				memcpy(out + o, qat, (size_t)(q - qat));
+				o += (size_t)(q - qat);
+			}
+			qat = q;
+		}
+		at = p;
+	}
+	return o;
+}
+
+/* Bytes the batch already took from the connection of id. */
+static uint64_t
+conn_bytes(const struct ingest *ing, const unsigned char *id, size_t idlen)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < ing->n; i++)
+		if (ing->msgs[i].idlen == idlen &&
+		    memcmp(ing->msgs[i].id, id, idlen) == 0)
+			n += ing->msgs[i].bytes;
+	return n;
+}
+
+/*
+ * Decodes the frame (len bytes at data) into m->am with alloc, within the
+ * budgets: a connection past its share of the batch gets RETRY_LATER
+ * (busy) undecoded; a report with more observations than the limit on the
+ * wire is decoded without them (m->counted), so that it costs no more than
+ * its size.
+ */
+static void
+msg_decode(struct daemon *d, struct msg *m, const uint8_t *data, size_t len,
+    ProtobufCAllocator *alloc)
+{
+	struct ingest *ing = d->ing;
+	size_t nobs = 0;
+	uint64_t seq = 0;
+
+	m->bytes = len;
+	if (wire_report(data, len, &nobs, &seq) == -1)
+		return; /* malformed */
+	m->wire_seq = seq;
+	if (ing->batch_bytes + len > d->cfg.conn_batch_bytes &&
+	    conn_bytes(ing, m->id, m->idlen) + len > d->cfg.conn_batch_bytes &&
+	    conn_bytes(ing, m->id, m->idlen) > 0) {
+		m->code = "busy";
+		snprintf(m->why, sizeof(m->why),
+		    "this connection sent more than %llu MiB in one batch; "
+		    "send again later",
+		    (unsigned long long)(d->cfg.conn_batch_bytes >> 20));
+		return;
+	}
+	if (nobs > d->cfg.limits.max_observations) {
+		uint8_t *copy = alloc->alloc(alloc->allocator_data, len);
+
+		len = wire_strip_observations(data, len, copy);
+		data = copy;
+		m->counted = nobs;
+	}
+	m->am = indicator__agent_message__unpack(alloc, len, data);
+	/* The NULs the decoded strings no longer show. */
+	if (m->am != NULL)
+		validate_wire(&m->val, data, len);
+}
+
 /* Receives one ROUTER message into m, decoded with alloc. 1 when one was
  * taken, 0 when none is waiting, -1 on a socket failure. */
 static int
-msg_recv(void *sock, struct msg *m, ProtobufCAllocator *alloc)
+msg_recv(struct daemon *d, struct msg *m, ProtobufCAllocator *alloc)
 {
+	void *sock = d->ingest;
 	zmq_msg_t part;
 	size_t frames = 0;
 	int more;
@@ -249,6 +466,9 @@ msg_recv(void *sock, struct msg *m, ProtobufCAllocator *alloc)
 	m->ack_code = NULL;
 	m->repeat = false;
 	m->reports = 1;
+	m->bytes = 0;
+	m->counted = 0;
+	m->wire_seq = 0;
 	for (;;) {
 		if (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &moresz) == -1 ||
 		    !more)
@@ -260,17 +480,17 @@ msg_recv(void *sock, struct msg *m, ProtobufCAllocator *alloc)
 		if (++frames == 1) {
 			const char *user = zmq_msg_gets(&part, "User-Id");
 
-			m->am = indicator__agent_message__unpack(
-			    alloc, zmq_msg_size(&part), zmq_msg_data(&part));
-			/* The NULs the decoded strings no longer show. */
-			if (m->am != NULL)
-				validate_wire(&m->val, zmq_msg_data(&part),
-				    zmq_msg_size(&part));
+			msg_decode(d, m, zmq_msg_data(&part),
+			    zmq_msg_size(&part), alloc);
 			strlcpy_ok(m->user, user ? user : "", sizeof(m->user));
+		} else {
+			m->bytes += zmq_msg_size(&part);
 		}
 	}
 	zmq_msg_close(&part);
-	if (frames != 1) {
+	if (m->code != NULL) {
+		/* busy: decided */
+	} else if (frames != 1) {
 		snprintf(m->why, sizeof(m->why),
 		    "expected exactly one frame, got %zu", frames);
 		m->code = "malformed";
@@ -308,6 +528,12 @@ msg_prepare(struct daemon *d, struct msg *m, const struct civil_date *day)
 	Indicator__Report *r;
 	Indicator__Heartbeat *hb;
 
+	if (m->code != NULL && strcmp(m->code, "busy") == 0) {
+		msg_answer(m, INDICATOR__ACK_STATUS__RETRY_LATER, m->wire_seq,
+		    0, m->code, m->why);
+		m->pre = OUT_PREPARED;
+		return;
+	}
 	if (m->code != NULL) { /* malformed */
 		msg_answer(
 		    m, INDICATOR__ACK_STATUS__REJECTED, 0, 0, m->code, m->why);
@@ -353,7 +579,8 @@ msg_prepare(struct daemon *d, struct msg *m, const struct civil_date *day)
 		d->count.rate_limited++;
 		return;
 	}
-	m->invalid = validate_report(&d->cfg.reg, lim, r, day, &m->val);
+	m->invalid = validate_report_counted(
+	    &d->cfg.reg, lim, r, m->counted, day, &m->val);
 }
 
 static int
@@ -444,14 +671,8 @@ apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now)
 		rc = store_reject_get(
 		    t, r->agent_id, r->epoch, r->seq, &buf, &len);
 		if (rc == 0) {
-			if (len > m->ackcap) {
-				m->ack = xrealloc(m->ack, len);
-				m->ackcap = len;
-			}
-			memcpy(m->ack, buf, len);
-			m->acklen = len;
-			m->status = INDICATOR__ACK_STATUS__REJECTED;
-			m->repeat = true;
+			msg_reject_again(
+			    m, buf, len, d->cfg.limits.max_ack_errors);
 			return 0;
 		}
 		if (rc != STORE_NOTFOUND)
@@ -482,7 +703,7 @@ apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now)
 			m->reports = file->reports;
 		}
 	} else if (m->invalid) {
-		msg_reject(m, r->seq, r->seq + 1);
+		msg_reject(m, r->seq, r->seq + 1, d->cfg.limits.max_ack_errors);
 		rc = store_reject_put(
 		    t, r->agent_id, r->epoch, r->seq, m->ack, m->acklen);
 		st.rejected++;
@@ -759,14 +980,30 @@ send_acks(struct daemon *d, struct ingest *ing)
 	metrics_update(d);
 	for (size_t i = 0; i < ing->n; i++) {
 		struct msg *m = &ing->msgs[i];
+		void *copy = xmalloc(m->acklen ? m->acklen : 1);
+		unsigned long suppressed;
 
 		/* A peer gone or over its high-water mark loses its answer;
-		 * it resends and gets DUPLICATE. Never block here. */
-		if (zmq_send(d->ingest, m->id, m->idlen,
-			ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1 ||
-		    zmq_send(d->ingest, m->ack, m->acklen, ZMQ_DONTWAIT) == -1)
+		 * it resends and gets DUPLICATE. Never block here. So does
+		 * one past answers_mb: peers that do not read their answers
+		 * cannot take the daemon's memory. */
+		memcpy(copy, m->ack, m->acklen);
+		r = budget_answer(d->ingest, m->id, m->idlen, copy, m->acklen,
+		    d->cfg.answer_bytes);
+		if (r == 1) {
+			d->count.answers_dropped++;
+			if (log_limit_pass(&ing->drop_limit, 1, &suppressed))
+				log_warn("ingest: answers queued for peers "
+					 "are at answers_mb (%llu MiB); "
+					 "answers dropped (%lu more since the "
+					 "last line)",
+				    (unsigned long long)(d->cfg.answer_bytes >>
+							 20),
+				    suppressed);
+		} else if (r == -1) {
 			log_debug(
 			    "ingest: answer not sent: %s", zmq_strerror(errno));
+		}
 	}
 }
 
@@ -789,7 +1026,11 @@ ingest_batch(struct daemon *d)
 	int rc;
 
 	today(&day);
-	while (ing->n < d->cfg.batch_max) {
+	ing->batch_bytes = 0;
+	/* Past batch_bytes the batch ends: what waits stays in ZeroMQ's
+	 * queues, each bounded by connection_queue_mb. */
+	while (ing->n < d->cfg.batch_max &&
+	       ing->batch_bytes < d->cfg.batch_bytes) {
 		if (ing->n == ing->cap) {
 			size_t old = ing->cap;
 
@@ -799,7 +1040,7 @@ ingest_batch(struct daemon *d)
 			memset(ing->msgs + old, 0,
 			    (ing->cap - old) * sizeof(*ing->msgs));
 		}
-		rc = msg_recv(d->ingest, &ing->msgs[ing->n], &ing->alloc);
+		rc = msg_recv(d, &ing->msgs[ing->n], &ing->alloc);
 		if (rc == -1) {
 			log_error("ingest: receive: %s", zmq_strerror(errno));
 			release(ing);
@@ -808,6 +1049,7 @@ ingest_batch(struct daemon *d)
 		if (rc == 0)
 			break;
 		msg_prepare(d, &ing->msgs[ing->n], &day);
+		ing->batch_bytes += ing->msgs[ing->n].bytes;
 		ing->n++;
 	}
 	if (ing->n == 0)

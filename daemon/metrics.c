@@ -152,6 +152,18 @@ render(const struct control_stats *s, bool ready, FILE *f)
 	counter(f, "indicatord_rate_limited_total",
 	    "Reports answered RETRY_LATER for the per-agent rate limit.",
 	    c->rate_limited);
+	counter(f, "indicatord_answers_dropped_total",
+	    "Acks not sent because the answers queued for peers were at "
+	    "answers_mb (the agent resends and gets DUPLICATE).",
+	    c->answers_dropped);
+	counter(f, "indicatord_snapshots_refused_total",
+	    "Snapshot requests not served because the answers queued for "
+	    "peers were at answers_mb.",
+	    c->snapshots_refused);
+	gauge(f, "indicatord_answers_queued_bytes",
+	    "Bytes of acks and snapshots queued for peers (answers_mb "
+	    "bounds it).",
+	    (double)budget_answers_queued());
 	counter(f, "indicatord_heartbeats_total", "Heartbeats answered.",
 	    c->heartbeats);
 	counter(f, "indicatord_parts_staged_total",
@@ -180,7 +192,8 @@ render(const struct control_stats *s, bool ready, FILE *f)
 	    "The longest checkpoint so far (ingest waits for it).",
 	    c->checkpoint_max_s);
 	counter(f, "indicatord_publications_dropped_total",
-	    "Aggregate updates dropped at the PUB high-water mark.",
+	    "Publications a subscriber's full queue (subscriber_mb) refused; "
+	    "see the README, \"Budgets\".",
 	    s->publications_dropped);
 	gauge(f, "indicatord_uptime_seconds",
 	    "Seconds since the daemon started.", s->uptime_s);
@@ -288,7 +301,8 @@ metrics_init(struct daemon *d)
 		return 0;
 	metrics_tick();
 	metrics.http =
-	    promhttp_start(d->cfg.metrics, answer, NULL, err, sizeof(err));
+	    promhttp_start_limited(d->cfg.metrics, d->cfg.metrics_connections,
+		d->cfg.metrics_timeout_s, answer, NULL, err, sizeof(err));
 	if (metrics.http == NULL) {
 		log_error("metrics: %s", err);
 		return -1;

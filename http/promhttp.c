@@ -87,6 +87,14 @@ struct promhttp *
 promhttp_start(
     const char *listen_on, promhttp_fn fn, void *arg, char *err, size_t errlen)
 {
+	return promhttp_start_limited(listen_on, PROMHTTP_CONNECTIONS,
+	    PROMHTTP_TIMEOUT_S, fn, arg, err, errlen);
+}
+
+struct promhttp *
+promhttp_start_limited(const char *listen_on, unsigned connections,
+    unsigned timeout_s, promhttp_fn fn, void *arg, char *err, size_t errlen)
+{
 	struct promhttp *h;
 	struct sockaddr_in sa;
 	int one = 1, fd;
@@ -105,7 +113,7 @@ promhttp_start(
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
-	    listen(fd, 16) == -1) {
+	    listen(fd, (int)connections) == -1) {
 		snprintf(err, errlen, "cannot listen on %s: %s", listen_on,
 		    strerror(errno));
 		close(fd);
@@ -117,8 +125,8 @@ promhttp_start(
 	h->arg = arg;
 	h->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC,
 	    0, NULL, NULL, answer, h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-	    MHD_OPTION_CONNECTION_LIMIT, 16U, MHD_OPTION_CONNECTION_TIMEOUT,
-	    10U, MHD_OPTION_END);
+	    MHD_OPTION_CONNECTION_LIMIT, connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_END);
 	if (h->mhd == NULL) {
 		snprintf(err, errlen,
 		    "cannot serve on %s: libmicrohttpd did "

@@ -42,6 +42,19 @@ bool promhttp_parse_listen(const char *s, struct sockaddr_in *sa);
  */
 struct promhttp *promhttp_start(
     const char *listen, promhttp_fn fn, void *arg, char *err, size_t errlen);
+/*
+ * The same with the connections served at once (more wait in the listen
+ * backlog of the same length, then are refused by the kernel) and the idle
+ * time after which a connection that has not sent its request, or is not
+ * reading its answer, is closed: a crowd of half-open requests holds the
+ * port for timeout_s at most, and every request then gets its turn.
+ * promhttp_start() uses PROMHTTP_CONNECTIONS and PROMHTTP_TIMEOUT_S.
+ */
+#define PROMHTTP_CONNECTIONS 16U
+#define PROMHTTP_TIMEOUT_S 10U
+struct promhttp *promhttp_start_limited(const char *listen,
+    unsigned connections, unsigned timeout_s, promhttp_fn fn, void *arg,
+    char *err, size_t errlen);
 /* Stops answering and closes the socket; accepts NULL and *h == NULL and
  * sets *h to NULL. */
 void promhttp_stop(struct promhttp **h);
