@@ -52,8 +52,8 @@ budget_answer(void *sock, const void *id, size_t idlen, void *buf, size_t len,
 		return -1;
 	}
 	atomic_fetch_add(&queued, (uint64_t)len);
-	if (zmq_msg_init_data(&msg, buf, len, answer_free,
-		(void *)(uintptr_t)len) == -1) {
+	if (zmq_msg_init_data(
+		&msg, buf, len, answer_free, (void *)(uintptr_t)len) == -1) {
 		answer_free(buf, (void *)(uintptr_t)len);
 		return -1;
 	}

@@ -3,6 +3,7 @@
  * socket, validates them against the registry, stores each exactly once in
  * LMDB and only then acknowledges it.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -206,6 +207,25 @@ check_only(struct daemon *d, const char *path)
 	return 0;
 }
 
+/*
+ * Every connection is a descriptor: with the soft limit of 1024 a crowd of
+ * idle connections left no room to accept an agent's, and ZeroMQ's accept
+ * loop spun on EMFILE. The soft limit goes up to the hard one (the unit
+ * sets LimitNOFILE=65536); idle peers are closed after handshake_ms.
+ */
+static void
+descriptors_raise(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("indicatord: cannot raise the descriptor limit: %s",
+		    strerror(errno));
+}
+
 static void *
 socket_bind(struct daemon *d, int type, const char *endpoint, const char *what)
 {
@@ -228,8 +248,8 @@ socket_bind(struct daemon *d, int type, const char *endpoint, const char *what)
 		/* A connection's queue of messages not yet taken, in
 		 * messages of the largest size: past it ZeroMQ stops reading
 		 * that connection, and nothing is lost. */
-		uint64_t n = d->cfg.conn_queue_bytes /
-			     d->cfg.limits.max_message_bytes;
+		uint64_t n =
+		    d->cfg.conn_queue_bytes / d->cfg.limits.max_message_bytes;
 		int hwm = n < 16 ? 16 : n > 100000 ? 100000 : (int)n;
 
 		zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
@@ -478,6 +498,7 @@ main(int argc, char *argv[])
 	notify_init();
 	timezone_init(d->cfg.timezone);
 
+	descriptors_raise();
 	if ((d->zctx = zmq_ctx_new()) == NULL)
 		fatal("indicatord: zmq context: %s", zmq_strerror(errno));
 	if (auth_start(d) == -1)

@@ -160,6 +160,7 @@ struct ledger {
 	int64_t tight_ms; /* monotonic: when a checkpoint last tried */
 	int64_t checkpoint_ms; /* monotonic: the last checkpoint */
 	struct ledger_stats st;
+	struct log_limit fail_limit; /* failed checkpoints' lines */
 	/* The checkpoint thread (when threaded): state, quit under mu. */
 	bool threaded;
 	pthread_t thread;
@@ -1162,13 +1163,21 @@ static int
 job_done(struct ledger *l, const struct job *j)
 {
 	if (j->rc != 0) {
+		unsigned long suppressed;
+
 		job_undo(l, j);
-		log_error("ledger: checkpoint failed%s; the log keeps every "
-			  "report and the next checkpoint tries again",
-		    j->rc == STORE_FULL ? " (tables full at map_max_mb): "
-					  "until one succeeds, reports are "
-					  "refused"
-					: "");
+		/* Once a second at most: a full disk fails them all. */
+		if (log_limit_pass(&l->fail_limit, 1, &suppressed))
+			log_error("ledger: checkpoint failed%s; the log keeps "
+				  "every report and the next checkpoint tries "
+				  "again (%lu failures not logged since the "
+				  "last line)",
+			    j->rc == STORE_FULL ? " (tables full at "
+						  "map_max_mb): until one "
+						  "succeeds, reports are "
+						  "refused"
+						: "",
+			    suppressed);
 		if (j->rc == STORE_FULL && !l->tight)
 			l->tight_ms = mono_ms();
 		l->tight = j->rc == STORE_FULL;

@@ -124,10 +124,38 @@ struct key {
 	size_t len;
 };
 
+/*
+ * Logs an LMDB failure. The same failure again (a full disk fails every
+ * batch's commit, many a second) is logged at most once a second, with the
+ * number of repeats left out since the last line.
+ */
 static int
 store_fail(const char *what, int rc)
 {
-	log_error("store: %s: %s", what, mdb_strerror(rc));
+	/* Per thread: the ledger's checkpoint thread fails too. */
+	static _Thread_local struct log_limit limit;
+	static _Thread_local const char *last_what;
+	static _Thread_local int last_rc;
+	unsigned long suppressed = 0;
+
+	if (what == last_what && rc == last_rc) {
+		if (!log_limit_pass(&limit, 1, &suppressed))
+			return -1;
+	} else {
+		if (limit.suppressed > 0)
+			log_error("store: %s: %s (%lu times more)", last_what,
+			    mdb_strerror(last_rc), limit.suppressed);
+		limit.suppressed = 0;
+		(void)log_limit_pass(&limit, 1, &suppressed);
+		last_what = what;
+		last_rc = rc;
+	}
+	if (suppressed > 0)
+		log_error("store: %s: %s (and %lu times more since the last "
+			  "line)",
+		    what, mdb_strerror(rc), suppressed);
+	else
+		log_error("store: %s: %s", what, mdb_strerror(rc));
 	return -1;
 }
 
