@@ -270,6 +270,8 @@ status_json(const struct control_stats *s, char *buf, size_t len)
 	    "\"checkpoint_ms_avg\":%.3f,\"checkpoint_ms_max\":%.3f,"
 	    "\"agents_connected\":\"%lld\","
 	    "\"subscribers\":\"%lld\",\"publications_dropped\":\"%llu\","
+	    "\"answers_dropped\":\"%llu\",\"snapshots_refused\":\"%llu\","
+	    "\"answers_queued_bytes\":\"%llu\","
 	    "\"store\":{\"map_bytes\":\"%llu\",\"used_bytes\":\"%llu\","
 	    "\"observations\":\"%llu\",\"revisions\":\"%llu\",\"agents\":\"%"
 	    "llu\","
@@ -290,6 +292,9 @@ status_json(const struct control_stats *s, char *buf, size_t len)
 	    c->checkpoint_max_s * 1000.0, (long long)s->agents_connected,
 	    (long long)s->subscribers,
 	    (unsigned long long)s->publications_dropped,
+	    (unsigned long long)c->answers_dropped,
+	    (unsigned long long)c->snapshots_refused,
+	    (unsigned long long)budget_answers_queued(),
 	    (unsigned long long)s->map_bytes, (unsigned long long)s->used_bytes,
 	    (unsigned long long)s->observations,
 	    (unsigned long long)s->revisions,

@@ -26,8 +26,14 @@
  * deadline) and in memory (the daemons here hold a few MiB; strings
  * asserts the daemon's peak under HOSTILE_RSS_MAX_KIB).
  */
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/wait.h>
 
 #include <check.h>
@@ -79,6 +85,16 @@ static void
 setup_daemon(void)
 {
 	hostile_up(NULL);
+}
+
+/* Nothing prepared: the test calls hostile_up() with its settings. */
+static void
+setup_work(void)
+{
+	work = NULL;
+	zctx = NULL;
+	sock = NULL;
+	dm.pid = 0;
 }
 
 /* A daemon prepared, not started: the test starts it, or not. */
@@ -941,6 +957,519 @@ START_TEST(agent_killed_during_enqueue)
 }
 END_TEST
 
+/* --- memory --------------------------------------------------------- */
+
+/* The daemon's peak memory so far, asserted under the bound. */
+static void
+assert_rss_bounded(const char *what)
+{
+	long hwm = proc_kib(dm.pid, "VmHWM");
+
+	fprintf(stderr, "check_hostile: %s: indicatord's VmHWM %ld KiB\n", what,
+	    hwm);
+
+	ck_assert_msg(hwm > 0 && hwm < HOSTILE_RSS_MAX_KIB,
+	    "%s: indicatord's VmHWM %ld KiB (bound %d KiB)", what, hwm,
+	    HOSTILE_RSS_MAX_KIB);
+}
+
+static size_t
+put_varint(uint8_t *out, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		out[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	out[n++] = (uint8_t)v;
+	return n;
+}
+
+/*
+ * The amplifying report of issue 12, by hand: agent_id, district, epoch,
+ * seq, then nobs empty observations (2 bytes each on the wire, about 100
+ * in memory once decoded). *len gets its size; caller frees.
+ */
+static uint8_t *
+empty_observations(const char *agent_id, uint64_t seq, size_t nobs, size_t *len)
+{
+	size_t cap = 2 * nobs + 256, r = 0, o = 0;
+	uint8_t *body = xmalloc(cap), *msg = xmalloc(cap + 16);
+
+	body[r++] = 0x0a; /* agent_id */
+	r += put_varint(body + r, strlen(agent_id));
+	memcpy(body + r, agent_id, strlen(agent_id));
+	r += strlen(agent_id);
+	body[r++] = 0x12; /* district */
+	body[r++] = 6;
+	memcpy(body + r, "320583", 6);
+	r += 6;
+	body[r++] = 0x18; /* epoch */
+	r += put_varint(body + r, EPOCH);
+	body[r++] = 0x20; /* seq */
+	r += put_varint(body + r, seq);
+	for (size_t i = 0; i < nobs; i++) {
+		body[r++] = 0x32; /* observations, empty */
+		body[r++] = 0;
+	}
+	msg[o++] = 0x0a; /* AgentMessage.report */
+	o += put_varint(msg + o, r);
+	memcpy(msg + o, body, r);
+	o += r;
+	free(body);
+	*len = o;
+	return msg;
+}
+
+/*
+ * 60 reports of 524,264 empty observations each (a message at
+ * max_message_bytes), from 6 connections at once: each is answered
+ * too_many_observations, counted on the wire and never decoded, the
+ * daemon's peak stays under the bound (issue 12 saw 1,228 MiB for 20 and
+ * an exit for 60), and a legitimate agent is answered meanwhile.
+ */
+START_TEST(amplifying_reports)
+{
+	enum { CONNS = 6, EACH = 10, NOBS = 524264 };
+	void *peers[CONNS];
+	size_t len;
+
+	for (int c = 0; c < CONNS; c++) {
+		peers[c] = harness_client_new(zctx, dm.ingest);
+		for (int i = 0; i < EACH; i++) {
+			char agent[32];
+			uint8_t *msg;
+			const void *frames[1];
+			size_t lens[1];
+
+			snprintf(agent, sizeof(agent), "amplifier-%d", c);
+			msg = empty_observations(
+			    agent, (uint64_t)i + 1, NOBS, &len);
+			ck_assert_uint_le(len, 1048576);
+			frames[0] = msg;
+			lens[0] = len;
+			harness_client_send(peers[c], frames, lens, 1);
+			free(msg);
+		}
+	}
+	/* Meanwhile, an agent with something to say. */
+	harness_expect_ack(send_good("legit", 1), ACCEPTED, NULL);
+	for (int c = 0; c < CONNS; c++) {
+		for (int i = 0; i < EACH; i++) {
+			Indicator__Ack *ack =
+			    harness_client_ack(peers[c], ACK_MS);
+
+			ck_assert_ptr_nonnull(ack);
+			/* All of them, or RETRY_LATER busy for a connection
+			 * past its share of a batch (never decoded), and then
+			 * out_of_order for the seqs after it. */
+			if (ack->status == INDICATOR__ACK_STATUS__RETRY_LATER) {
+				ck_assert_msg(
+				    strcmp(ack->code, "busy") == 0 ||
+					strcmp(ack->code, "out_of_order") == 0,
+				    "%s", ack->code);
+			} else {
+				ck_assert_int_eq(ack->status, REJECTED);
+				ck_assert_str_eq(
+				    ack->code, "too_many_observations");
+				ck_assert_ptr_nonnull(
+				    strstr(ack->message, "524264"));
+			}
+			indicator__ack__free_unpacked(ack, NULL);
+		}
+		zmq_close(peers[c]);
+	}
+	harness_expect_ack(send_good("legit", 2), ACCEPTED, NULL);
+	assert_rss_bounded("60 amplifying reports");
+}
+END_TEST
+
+/* A report of n observations, each wrong in four ways. */
+static Indicator__Ack *
+send_many_errors(const char *agent_id, uint64_t seq, size_t n)
+{
+	Indicator__AgentMessage msg = INDICATOR__AGENT_MESSAGE__INIT;
+	Indicator__Report r = INDICATOR__REPORT__INIT;
+	Indicator__Observation *ob = xcalloc(n, sizeof(*ob));
+	Indicator__Observation **obs = xcalloc(n, sizeof(*obs));
+	Indicator__Ack *ack;
+
+	r.agent_id = (char *)agent_id;
+	r.district = "320583";
+	r.epoch = EPOCH;
+	r.seq = seq;
+	r.sent_at_ms = 1750000000000;
+	for (size_t i = 0; i < n; i++) {
+		indicator__observation__init(&ob[i]);
+		ob[i].industry = "no_such_industry_at_all";
+		ob[i].metric = "no_such_metric_at_all";
+		ob[i].period = "1066-13";
+		ob[i].value = -1;
+		ob[i].unit = "no_such_unit";
+		ob[i].note = "";
+		obs[i] = &ob[i];
+	}
+	r.n_observations = n;
+	r.observations = obs;
+	msg.body_case = INDICATOR__AGENT_MESSAGE__BODY_REPORT;
+	msg.report = &r;
+	ack = raw_send(sock, &msg);
+	free(obs);
+	free(ob);
+	return ack;
+}
+
+/*
+ * Ack amplification: a report of 1000 observations with several errors
+ * each is answered with the first max_ack_errors (100) and a count; the
+ * same seq sent again 300 times (a small request) gets the same small
+ * answer each time, and the daemon's memory stays bounded.
+ */
+START_TEST(bounded_rejection)
+{
+	Indicator__Ack *ack;
+	size_t packed;
+
+	ack = send_many_errors("amplified", 1, 1000);
+	ck_assert_ptr_nonnull(ack);
+	ck_assert_int_eq(ack->status, REJECTED);
+	ck_assert_uint_eq(ack->n_errors, 100);
+	ck_assert_msg(strstr(ack->message, "the first 100 of") != NULL, "%s",
+	    ack->message);
+	packed = indicator__ack__get_packed_size(ack);
+	ck_assert_uint_lt(packed, 32 * 1024);
+	indicator__ack__free_unpacked(ack, NULL);
+	for (int i = 0; i < 300; i++) {
+		ack = send_good("amplified", 1); /* the seq again */
+		ck_assert_ptr_nonnull(ack);
+		ck_assert_int_eq(ack->status, REJECTED);
+		ck_assert_uint_eq(ack->n_errors, 100);
+		ck_assert_uint_eq(indicator__ack__get_packed_size(ack), packed);
+		indicator__ack__free_unpacked(ack, NULL);
+	}
+	assert_rss_bounded("300 resends of a rejected seq");
+}
+END_TEST
+
+/*
+ * A rejection stored whole (before the bound, here by a daemon told to
+ * list 100000 errors) is answered bounded once the bound is back: the
+ * replay cuts it too.
+ */
+START_TEST(bounded_replay)
+{
+	FILE *f;
+	Indicator__Ack *ack;
+
+	hostile_up("[limits]\nmax_ack_errors = 100000\n");
+	ack = send_many_errors("replayed", 1, 1000);
+	ck_assert_ptr_nonnull(ack);
+	ck_assert_uint_gt(ack->n_errors, 1000);
+	indicator__ack__free_unpacked(ack, NULL);
+	zmq_close(sock);
+	sock = NULL;
+	ck_assert_int_eq(harness_daemon_stop(&dm, SIGTERM), 0);
+	f = fopen(dm.conf, "a");
+	ck_assert_ptr_nonnull(f);
+	fputs("max_ack_errors = 100\n", f);
+	fclose(f);
+	harness_daemon_start(&dm);
+	sock = harness_client_new(zctx, dm.ingest);
+	ack = send_good("replayed", 1);
+	ck_assert_ptr_nonnull(ack);
+	ck_assert_int_eq(ack->status, REJECTED);
+	ck_assert_uint_eq(ack->n_errors, 100);
+	ck_assert_msg(strstr(ack->message, "the first 100 of") != NULL, "%s",
+	    ack->message);
+	indicator__ack__free_unpacked(ack, NULL);
+}
+END_TEST
+
+/* --- crowds --------------------------------------------------------- */
+
+/* indicatorctl status --json's value of key, as a number. */
+static unsigned long long
+status_value(const char *key)
+{
+	const char *args[] = { "status", "--json", NULL };
+	char *out = ctl(args), value[64];
+	unsigned long long v;
+
+	ck_assert_msg(harness_json_get(out, key, value, sizeof(value)),
+	    "no %s in %s", key, out);
+	v = strtoull(value, NULL, 10);
+	free(out);
+	return v;
+}
+
+/*
+ * Sends reports of 8 observations each (8 industries, a period each) from
+ * agent_id, seqs first..first+n-1, in windows of 100, and expects them
+ * all ACCEPTED.
+ */
+static void
+send_load(const char *agent_id, uint64_t first, size_t n)
+{
+	static const char *const industries[] = { "materials", "photonics",
+		"metaverse", "hydrogen", "digifin", "cellgene", "aerospace",
+		"quantum" };
+	Indicator__AgentMessage msg = INDICATOR__AGENT_MESSAGE__INIT;
+	Indicator__Report r = INDICATOR__REPORT__INIT;
+	Indicator__Observation ob[8], *obs[8];
+	char periods[8][16];
+	uint8_t buf[4096];
+
+	for (size_t done = 0; done < n;) {
+		size_t w = n - done < 100 ? n - done : 100;
+
+		for (size_t j = 0; j < w; j++) {
+			uint64_t seq = first + done + j;
+			const void *frames[1] = { buf };
+			size_t lens[1];
+
+			r.agent_id = (char *)agent_id;
+			r.district = "320583";
+			r.epoch = EPOCH;
+			r.seq = seq;
+			r.sent_at_ms = 1750000000000;
+			for (int k = 0; k < 8; k++) {
+				indicator__observation__init(&ob[k]);
+				snprintf(periods[k], sizeof(periods[k]),
+				    "%d-%02d", 2016 + (int)(seq % 8),
+				    1 + (int)(seq / 8 % 12));
+				ob[k].industry = (char *)industries[k];
+				ob[k].metric = "output_value";
+				ob[k].period = periods[k];
+				ob[k].value = (double)(seq % 97) + k;
+				ob[k].unit = "CNY_100M";
+				ob[k].note = "";
+				obs[k] = &ob[k];
+			}
+			r.n_observations = 8;
+			r.observations = obs;
+			msg.body_case = INDICATOR__AGENT_MESSAGE__BODY_REPORT;
+			msg.report = &r;
+			lens[0] = indicator__agent_message__pack(&msg, buf);
+			harness_client_send(sock, frames, lens, 1);
+		}
+		for (size_t j = 0; j < w; j++) {
+			Indicator__Ack *ack = harness_client_ack(sock, ACK_MS);
+
+			ck_assert_ptr_nonnull(ack);
+			ck_assert_msg(
+			    ack->status == ACCEPTED ||
+				ack->status == INDICATOR__ACK_STATUS__DUPLICATE,
+			    "seq %llu: status %d %s",
+			    (unsigned long long)ack->seq, ack->status,
+			    ack->code);
+			indicator__ack__free_unpacked(ack, NULL);
+		}
+		done += w;
+	}
+}
+
+/*
+ * 50 subscribers that never read, and one that does, while 1500 reports
+ * publish about 24,000 updates: the daemon's memory stays bounded
+ * (subscriber_mb 1 each), publications_dropped counts the refusals, and
+ * the reading subscriber misses nothing (its aggregates' seqs have no
+ * gap). A legitimate agent is answered throughout.
+ */
+START_TEST(deaf_subscribers)
+{
+	enum { DEAF = 50 };
+	void *deaf[DEAF], *live;
+	int one = 1, small = 4096, zero = 0;
+	uint64_t last = 0, got = 0, gaps = 0;
+	int64_t deadline;
+
+	hostile_up("subscriber_mb = 2\n");
+	for (int i = 0; i < DEAF; i++) {
+		deaf[i] = zmq_socket(zctx, ZMQ_SUB);
+		zmq_setsockopt(deaf[i], ZMQ_RCVHWM, &one, sizeof(one));
+		zmq_setsockopt(deaf[i], ZMQ_RCVBUF, &small, sizeof(small));
+		zmq_setsockopt(deaf[i], ZMQ_LINGER, &zero, sizeof(zero));
+		zmq_setsockopt(deaf[i], ZMQ_SUBSCRIBE, "", 0);
+		ck_assert_int_eq(zmq_connect(deaf[i], dm.publish), 0);
+	}
+	live = zmq_socket(zctx, ZMQ_SUB);
+	zmq_setsockopt(live, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(live, ZMQ_RCVHWM, &zero, sizeof(zero));
+	zmq_setsockopt(live, ZMQ_SUBSCRIBE, "agg/", 4);
+	ck_assert_int_eq(zmq_connect(live, dm.publish), 0);
+	harness_sleep_ms(500); /* the subscriptions reach the daemon */
+	for (int round = 0; round < 15; round++) {
+		send_load("publisher", (uint64_t)round * 100 + 1, 100);
+		/* The live subscriber reads what came. */
+		for (;;) {
+			char topic[256];
+			uint8_t body[1024];
+			Indicator__Aggregate *a;
+			int n;
+
+			if (zmq_recv(live, topic, sizeof(topic), ZMQ_DONTWAIT) <
+			    0)
+				break;
+			n = zmq_recv(live, body, sizeof(body), 0);
+			ck_assert_int_gt(n, 0);
+			a = indicator__aggregate__unpack(NULL, (size_t)n, body);
+			ck_assert_ptr_nonnull(a);
+			if (last != 0 && a->seq != last + 1)
+				gaps++;
+			last = a->seq;
+			got++;
+			indicator__aggregate__free_unpacked(a, NULL);
+		}
+	}
+	harness_expect_ack(send_good("legit", 1), ACCEPTED, NULL);
+	/* What the live one has not read yet comes within a deadline. */
+	deadline = harness_now_ms() + 10000;
+	while (harness_now_ms() < deadline) {
+		zmq_pollitem_t item = { live, 0, ZMQ_POLLIN, 0 };
+		char topic[256];
+		uint8_t body[1024];
+		Indicator__Aggregate *a;
+		int n;
+
+		if (zmq_poll(&item, 1, 500) <= 0)
+			break;
+		ck_assert_int_ge(zmq_recv(live, topic, sizeof(topic), 0), 0);
+		n = zmq_recv(live, body, sizeof(body), 0);
+		a = indicator__aggregate__unpack(NULL, (size_t)n, body);
+		ck_assert_ptr_nonnull(a);
+		if (last != 0 && a->seq != last + 1)
+			gaps++;
+		last = a->seq;
+		got++;
+		indicator__aggregate__free_unpacked(a, NULL);
+	}
+	assert_rss_bounded("50 deaf subscribers");
+	fprintf(stderr,
+	    "check_hostile: deaf subscribers: %llu publications read, %llu "
+	    "gaps, publications_dropped %llu\n",
+	    (unsigned long long)got, (unsigned long long)gaps,
+	    status_value("publications_dropped"));
+	ck_assert_uint_gt(got, 10000);
+	ck_assert_msg(gaps == 0, "the reading subscriber missed %llu times",
+	    (unsigned long long)gaps);
+	ck_assert_uint_gt(status_value("publications_dropped"), 0);
+	for (int i = 0; i < DEAF; i++)
+		zmq_close(deaf[i]);
+	zmq_close(live);
+}
+END_TEST
+
+/*
+ * Two peers ask for a snapshot 2000 times each and never read the
+ * answers: each gets at most snapshot_queue of them queued, the daemon's
+ * memory stays bounded, and a third peer gets its snapshot.
+ */
+START_TEST(snapshot_flood)
+{
+	Indicator__SnapshotRequest req = INDICATOR__SNAPSHOT_REQUEST__INIT;
+	Indicator__Snapshot *snap;
+	void *peers[2], *s;
+	uint8_t buf[64];
+	size_t len;
+	int zero = 0, small = 4096, n;
+	zmq_pollitem_t item;
+	uint8_t *reply = xmalloc(4 << 20);
+
+	send_load("snapped", 1, 300);
+	harness_checkpoint(&dm);
+	req.prefix = "";
+	len = indicator__snapshot_request__pack(&req, buf);
+	for (int p = 0; p < 2; p++) {
+		peers[p] = zmq_socket(zctx, ZMQ_DEALER);
+		zmq_setsockopt(peers[p], ZMQ_LINGER, &zero, sizeof(zero));
+		zmq_setsockopt(peers[p], ZMQ_RCVBUF, &small, sizeof(small));
+		ck_assert_int_eq(zmq_connect(peers[p], dm.snapshot), 0);
+	}
+	for (int i = 0; i < 2000; i++)
+		for (int p = 0; p < 2; p++)
+			zmq_send(peers[p], buf, len, ZMQ_DONTWAIT);
+	harness_expect_ack(send_good("legit", 1), ACCEPTED, NULL);
+	s = zmq_socket(zctx, ZMQ_DEALER);
+	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+	ck_assert_int_eq(zmq_connect(s, dm.snapshot), 0);
+	ck_assert_int_eq(zmq_send(s, buf, len, 0), (int)len);
+	item = (zmq_pollitem_t){ s, 0, ZMQ_POLLIN, 0 };
+	ck_assert_int_eq(zmq_poll(&item, 1, 60000), 1);
+	n = zmq_recv(s, reply, 4 << 20, 0);
+	ck_assert_int_gt(n, 0);
+	snap = indicator__snapshot__unpack(NULL, (size_t)n, reply);
+	ck_assert_ptr_nonnull(snap);
+	ck_assert_uint_gt(snap->n_aggregates, 0);
+	indicator__snapshot__free_unpacked(snap, NULL);
+	assert_rss_bounded("a snapshot flood");
+	zmq_close(s);
+	zmq_close(peers[0]);
+	zmq_close(peers[1]);
+	free(reply);
+}
+END_TEST
+
+/* Connects a plain TCP socket to the loopback port of endpoint. */
+static int
+tcp_connect(const char *endpoint)
+{
+	const char *colon = strrchr(endpoint, ':');
+	struct sockaddr_in sa = { 0 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)atoi(colon + 1));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/*
+ * 600 TCP connections that never say anything (no ZeroMQ greeting): a
+ * legitimate agent is answered while they are open, and the daemon
+ * closes them after handshake_ms (1 s here).
+ */
+START_TEST(idle_connections)
+{
+	enum { IDLE = 600 };
+	int fds[IDLE], closed = 0;
+	struct rlimit rl;
+	int64_t deadline;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < IDLE + 200 && rl.rlim_max >= IDLE + 200) {
+		rl.rlim_cur = rl.rlim_max;
+		ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	hostile_up("handshake_ms = 1000\n");
+	for (int i = 0; i < IDLE; i++)
+		fds[i] = tcp_connect(dm.ingest);
+	harness_expect_ack(send_good("legit", 1), ACCEPTED, NULL);
+	/* Closed by the daemon: a read sees the end (or a reset). */
+	deadline = harness_now_ms() + 30000;
+	for (int i = 0; i < IDLE; i++) {
+		char b[64];
+		struct timeval tv = { 0, 100000 };
+		ssize_t n;
+
+		setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		do {
+			n = read(fds[i], b, sizeof(b));
+		} while (
+		    n > 0 || (n == -1 && (errno == EAGAIN || errno == EINTR) &&
+				 harness_now_ms() < deadline));
+		if (n == 0 || (n == -1 && errno == ECONNRESET))
+			closed++;
+		close(fds[i]);
+	}
+	ck_assert_int_eq(closed, IDLE);
+	harness_expect_ack(send_good("legit", 2), ACCEPTED, NULL);
+	assert_rss_bounded("600 idle connections");
+}
+END_TEST
+
 static Suite *
 hostile_suite(void)
 {
@@ -967,6 +1496,27 @@ hostile_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, truncated_store_refused, 0, NELEM(cuts));
 	tcase_add_test(tc, restore_from_backup);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("memory");
+	tcase_add_checked_fixture(tc, setup_daemon, hostile_down);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, amplifying_reports);
+	tcase_add_test(tc, bounded_rejection);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("memory_replay");
+	tcase_add_checked_fixture(tc, setup_work, hostile_down);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, bounded_replay);
+	tcase_add_test(tc, deaf_subscribers);
+	tcase_add_test(tc, idle_connections);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("crowds");
+	tcase_add_checked_fixture(tc, setup_daemon, hostile_down);
+	tcase_set_timeout(tc, 180);
+	tcase_add_test(tc, snapshot_flood);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("agent");
