@@ -87,7 +87,7 @@ static const struct crow daemon_rows[] = {
 	{ "daemon", "connection_queue_mb", CT_MB, C(conn_queue_bytes), 1, 4096,
 	    "16" },
 	{ "daemon", "answers_mb", CT_MB, C(answer_bytes), 1, 4096, "64" },
-	{ "daemon", "subscriber_mb", CT_MB, C(subscriber_bytes), 1, 4096, "8" },
+	{ "daemon", "subscriber_mb", CT_MB, C(subscriber_bytes), 1, 4096, "4" },
 	{ "daemon", "snapshot_queue", CT_UINT, C(snapshot_queue), 1, 1000,
 	    "4" },
 	{ "daemon", "handshake_ms", CT_UINT, C(handshake_ms), 100, 600000,
