@@ -1470,6 +1470,54 @@ START_TEST(idle_connections)
 }
 END_TEST
 
+/* Connects to 127.0.0.1:port. */
+static int
+tcp_connect_port(int port)
+{
+	char endpoint[64];
+
+	snprintf(endpoint, sizeof(endpoint), "tcp://127.0.0.1:%d", port);
+	return tcp_connect(endpoint);
+}
+
+/*
+ * 300 half-open requests on the metrics port (a request line cut short,
+ * never finished): each is closed after metrics_timeout_s (1 s here), and
+ * a whole request then gets its answer, within a bounded time.
+ */
+START_TEST(metrics_half_open)
+{
+	enum { HALF = 300 };
+	int port = harness_free_port(), fds[HALF], fd;
+	char extra[160], reply[256];
+	const char *req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+	struct timeval tv = { 60, 0 };
+	ssize_t n;
+
+	snprintf(extra, sizeof(extra),
+	    "metrics = 127.0.0.1:%d\nmetrics_timeout_s = 1\n", port);
+	hostile_up(extra);
+	for (int i = 0; i < HALF; i++) {
+		fds[i] = tcp_connect_port(port);
+		(void)write(fds[i], "GET /met", 8);
+	}
+	fd = tcp_connect_port(port);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ck_assert_int_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	n = read(fd, reply, sizeof(reply) - 1);
+	ck_assert_int_gt(n, 0);
+	reply[n] = '\0';
+	ck_assert_msg(strncmp(reply, "HTTP/1.0 200", 12) == 0 ||
+			  strncmp(reply, "HTTP/1.1 200", 12) == 0,
+	    "%s", reply);
+	close(fd);
+	for (int i = 0; i < HALF; i++)
+		close(fds[i]);
+	harness_expect_ack(send_good("legit", 1), ACCEPTED, NULL);
+	assert_rss_bounded("300 half-open metrics requests");
+}
+END_TEST
+
 static Suite *
 hostile_suite(void)
 {
@@ -1511,6 +1559,7 @@ hostile_suite(void)
 	tcase_add_test(tc, bounded_replay);
 	tcase_add_test(tc, deaf_subscribers);
 	tcase_add_test(tc, idle_connections);
+	tcase_add_test(tc, metrics_half_open);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("crowds");
