@@ -210,17 +210,25 @@ check_only(struct daemon *d, const char *path)
 /*
  * Every connection is a descriptor: with the soft limit of 1024 a crowd of
  * idle connections left no room to accept an agent's, and ZeroMQ's accept
- * loop spun on EMFILE. The soft limit goes up to the hard one (the unit
- * sets LimitNOFILE=65536); idle peers are closed after handshake_ms.
+ * loop spun on EMFILE. The soft limit goes up to DESCRIPTORS_MAX, or the
+ * hard limit when lower (the unit sets LimitNOFILE to the same): an idle
+ * connection costs 3.3 KiB here, so the crowd that fills them stays in the
+ * memory budget; idle peers are closed after handshake_ms.
  */
+#define DESCRIPTORS_MAX 16384
+
 static void
 descriptors_raise(void)
 {
 	struct rlimit rl;
+	rlim_t want;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == rl.rlim_max)
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return;
-	rl.rlim_cur = rl.rlim_max;
+	want = rl.rlim_max < DESCRIPTORS_MAX ? rl.rlim_max : DESCRIPTORS_MAX;
+	if (rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = want;
 	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 		log_warn("indicatord: cannot raise the descriptor limit: %s",
 		    strerror(errno));
