@@ -19,6 +19,7 @@
  *           shared by many keys).
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -1164,20 +1165,25 @@ job_done(struct ledger *l, const struct job *j)
 {
 	if (j->rc != 0) {
 		unsigned long suppressed;
+		char more[64] = "";
 
 		job_undo(l, j);
 		/* Once a second at most: a full disk fails them all. */
-		if (log_limit_pass(&l->fail_limit, 1, &suppressed))
+		if (log_limit_pass(&l->fail_limit, 1, &suppressed)) {
+			if (suppressed > 0)
+				snprintf(more, sizeof(more),
+				    " (%lu more since the last line)",
+				    suppressed);
 			log_error("ledger: checkpoint failed%s; the log keeps "
 				  "every report and the next checkpoint tries "
-				  "again (%lu failures not logged since the "
-				  "last line)",
+				  "again%s",
 			    j->rc == STORE_FULL ? " (tables full at "
 						  "map_max_mb): until one "
 						  "succeeds, reports are "
 						  "refused"
 						: "",
-			    suppressed);
+			    more);
+		}
 		if (j->rc == STORE_FULL && !l->tight)
 			l->tight_ms = mono_ms();
 		l->tight = j->rc == STORE_FULL;
