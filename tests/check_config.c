@@ -205,6 +205,17 @@ assert_daemon_defaults(const struct config *c)
 	ck_assert_uint_eq(c->limits.max_agent_id, 64);
 	ck_assert_uint_eq(c->limits.max_note, 256);
 	ck_assert_uint_eq(c->limits.max_message_bytes, 1048576);
+	ck_assert_uint_eq(c->limits.max_ack_errors, 100);
+	/* The budgets (README, "Budgets"). */
+	ck_assert_uint_eq(c->batch_bytes, (uint64_t)16 << 20);
+	ck_assert_uint_eq(c->conn_batch_bytes, (uint64_t)4 << 20);
+	ck_assert_uint_eq(c->conn_queue_bytes, (uint64_t)16 << 20);
+	ck_assert_uint_eq(c->answer_bytes, (uint64_t)64 << 20);
+	ck_assert_uint_eq(c->subscriber_bytes, (uint64_t)4 << 20);
+	ck_assert_uint_eq(c->snapshot_queue, 4);
+	ck_assert_uint_eq(c->handshake_ms, 5000);
+	ck_assert_uint_eq(c->metrics_connections, 32);
+	ck_assert_uint_eq(c->metrics_timeout_s, 5);
 	ck_assert_int_eq(c->reg.first_year, 2015);
 }
 
