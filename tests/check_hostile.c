@@ -1410,6 +1410,61 @@ START_TEST(snapshot_flood)
 }
 END_TEST
 
+/*
+ * answers_mb reached: four peers ask for snapshots and never read; once
+ * what is queued for them passes answers_mb (1 MiB here) further requests
+ * are refused and counted, the daemon's memory stays bounded, and when
+ * the crowd goes, a snapshot is served again.
+ */
+START_TEST(answers_budget)
+{
+	Indicator__SnapshotRequest req = INDICATOR__SNAPSHOT_REQUEST__INIT;
+	void *peers[4], *s;
+	uint8_t buf[64];
+	size_t len;
+	int zero = 0, small = 4096, n = -1;
+	uint8_t *reply = xmalloc(4 << 20);
+	int64_t deadline;
+
+	hostile_up("answers_mb = 1\n");
+	send_load("snapped", 1, 300);
+	harness_checkpoint(&dm);
+	req.prefix = "";
+	len = indicator__snapshot_request__pack(&req, buf);
+	for (int p = 0; p < 4; p++) {
+		peers[p] = zmq_socket(zctx, ZMQ_DEALER);
+		zmq_setsockopt(peers[p], ZMQ_LINGER, &zero, sizeof(zero));
+		zmq_setsockopt(peers[p], ZMQ_RCVHWM, &zero, sizeof(zero));
+		zmq_setsockopt(peers[p], ZMQ_RCVBUF, &small, sizeof(small));
+		ck_assert_int_eq(zmq_connect(peers[p], dm.snapshot), 0);
+	}
+	for (int i = 0; i < 50; i++)
+		for (int p = 0; p < 4; p++)
+			zmq_send(peers[p], buf, len, ZMQ_DONTWAIT);
+	harness_expect_ack(send_good("legit", 1), ACCEPTED, NULL);
+	ck_assert_uint_gt(status_value("snapshots_refused"), 0);
+	assert_rss_bounded("answers at answers_mb");
+	for (int p = 0; p < 4; p++)
+		zmq_close(peers[p]);
+	/* The crowd gone, its answers are let go: a request is served. */
+	deadline = harness_now_ms() + 20000;
+	while (n <= 0 && harness_now_ms() < deadline) {
+		zmq_pollitem_t item;
+
+		s = zmq_socket(zctx, ZMQ_DEALER);
+		zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+		ck_assert_int_eq(zmq_connect(s, dm.snapshot), 0);
+		ck_assert_int_eq(zmq_send(s, buf, len, 0), (int)len);
+		item = (zmq_pollitem_t){ s, 0, ZMQ_POLLIN, 0 };
+		if (zmq_poll(&item, 1, 1000) == 1)
+			n = zmq_recv(s, reply, 4 << 20, 0);
+		zmq_close(s);
+	}
+	ck_assert_int_gt(n, 0);
+	free(reply);
+}
+END_TEST
+
 /* Connects a plain TCP socket to the loopback port of endpoint. */
 static int
 tcp_connect(const char *endpoint)
@@ -1560,6 +1615,7 @@ hostile_suite(void)
 	tcase_add_test(tc, deaf_subscribers);
 	tcase_add_test(tc, idle_connections);
 	tcase_add_test(tc, metrics_half_open);
+	tcase_add_test(tc, answers_budget);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("crowds");
