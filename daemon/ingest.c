@@ -292,32 +292,50 @@ msg_reject_again(struct msg *m, const void *buf, size_t len, size_t max_errors)
 	m->acklen = len;
 }
 
+/* Fields one observation may carry before a message counts as inflated:
+ * its seven and room for additions. */
+#define WIRE_FIELDS_PER_OBS 16
+
 /*
  * Reads a packed AgentMessage's report without decoding it: the
  * observations it carries (every occurrence of the body counted, as
- * protobuf merges them) and its seq. 0, or -1 when the bytes are not a
- * message.
+ * protobuf merges them), its seq, and its fields: those of the message
+ * and the report (*fields) and those inside the observations
+ * (*obs_fields): protobuf-c keeps each field it does not know, 2 bytes on
+ * the wire and some 50 in memory, so these counts bound what decoding
+ * costs. 0, or -1 when the bytes are not a message.
  */
 static int
-wire_report(const uint8_t *buf, size_t len, size_t *nobs, uint64_t *seq)
+wire_report(const uint8_t *buf, size_t len, size_t *nobs, uint64_t *seq,
+    size_t *fields, size_t *obs_fields)
 {
 	const uint8_t *p = buf, *end = buf + len;
-	struct pbwire_field f, g;
+	struct pbwire_field f, g, h;
 	int rc;
 
 	*nobs = 0;
 	*seq = 0;
+	*fields = 0;
+	*obs_fields = 0;
 	while ((rc = pbwire_next(&p, end, &f)) == 1) {
 		const uint8_t *q, *qend;
 
+		(*fields)++;
 		if (f.number != 1 || f.type != 2)
 			continue;
 		q = f.data;
 		qend = f.data + f.len;
 		while ((rc = pbwire_next(&q, qend, &g)) == 1) {
-			if (g.number == 6 && g.type == 2)
+			if (g.number == 6 && g.type == 2) {
+				const uint8_t *o = g.data, *oend = o + g.len;
+
 				(*nobs)++;
-			else if (g.number == 4 && g.type == 0)
+				while (pbwire_next(&o, oend, &h) == 1)
+					(*obs_fields)++;
+				continue;
+			}
+			(*fields)++;
+			if (g.number == 4 && g.type == 0)
 				*seq = g.u;
 		}
 		if (rc == -1)
@@ -408,13 +426,28 @@ msg_decode(struct daemon *d, struct msg *m, const uint8_t *data, size_t len,
     ProtobufCAllocator *alloc)
 {
 	struct ingest *ing = d->ing;
-	size_t nobs = 0;
+	size_t nobs = 0, fields = 0, obs_fields = 0, most;
 	uint64_t seq = 0;
 
 	m->bytes = len;
-	if (wire_report(data, len, &nobs, &seq) == -1)
+	if (wire_report(data, len, &nobs, &seq, &fields, &obs_fields) == -1)
 		return; /* malformed */
 	m->wire_seq = seq;
+	/* A message inflated with fields nobody reads (kept by protobuf-c,
+	 * 25 times their size) is refused undecoded. Past max_observations
+	 * the observations are not decoded: their fields do not count. */
+	most = 64;
+	if (nobs <= d->cfg.limits.max_observations) {
+		fields += obs_fields;
+		most += (size_t)WIRE_FIELDS_PER_OBS * nobs;
+	}
+	if (fields > most) {
+		m->code = "malformed";
+		snprintf(m->why, sizeof(m->why),
+		    "the message holds %zu fields, more than %zu: not decoded",
+		    fields, most);
+		return;
+	}
 	if (ing->batch_bytes + len > d->cfg.conn_batch_bytes &&
 	    conn_bytes(ing, m->id, m->idlen) + len > d->cfg.conn_batch_bytes &&
 	    conn_bytes(ing, m->id, m->idlen) > 0) {

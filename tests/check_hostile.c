@@ -1085,6 +1085,61 @@ START_TEST(amplifying_reports)
 }
 END_TEST
 
+/*
+ * Reports inflated with fields nobody reads: 520,000 of them (2 bytes
+ * each on the wire), which protobuf-c would keep one by one (20 such
+ * messages took 171 MiB). Counted on the wire, refused as malformed,
+ * undecoded; also inside an observation.
+ */
+START_TEST(inflated_reports)
+{
+	enum { FIELDS = 520000 };
+	size_t cap = 2 * FIELDS + 256, r, o;
+	uint8_t *body = xmalloc(cap), *msg = xmalloc(cap + 32);
+
+	for (int shape = 0; shape < 2; shape++) {
+		r = 0;
+		memcpy(body + r,
+		    "\x0a\x08inflated\x12\x06"
+		    "320583\x18\x01\x20\x01",
+		    20);
+		r += 20;
+		if (shape == 1) {
+			/* one observation holding them all */
+			body[r++] = 0x32;
+			r += put_varint(body + r, 2 * FIELDS);
+		}
+		for (size_t i = 0; i < FIELDS; i++) {
+			body[r++] = 0x78; /* field 15, varint: unknown */
+			body[r++] = 0;
+		}
+		o = 0;
+		msg[o++] = 0x0a;
+		o += put_varint(msg + o, r);
+		memcpy(msg + o, body, r);
+		o += r;
+		for (int i = 0; i < 20; i++) {
+			const void *frames[1] = { msg };
+			size_t lens[1] = { o };
+			Indicator__Ack *ack;
+
+			harness_client_send(sock, frames, lens, 1);
+			ack = harness_client_ack(sock, ACK_MS);
+			ck_assert_ptr_nonnull(ack);
+			ck_assert_int_eq(ack->status, REJECTED);
+			ck_assert_str_eq(ack->code, "malformed");
+			ck_assert_msg(strstr(ack->message, "fields") != NULL,
+			    "%s", ack->message);
+			indicator__ack__free_unpacked(ack, NULL);
+		}
+	}
+	free(body);
+	free(msg);
+	harness_expect_ack(send_good("legit", 1), ACCEPTED, NULL);
+	assert_rss_bounded("40 inflated reports");
+}
+END_TEST
+
 /* A report of n observations, each wrong in four ways. */
 static Indicator__Ack *
 send_many_errors(const char *agent_id, uint64_t seq, size_t n)
@@ -1605,6 +1660,7 @@ hostile_suite(void)
 	tcase_add_checked_fixture(tc, setup_daemon, hostile_down);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, amplifying_reports);
+	tcase_add_test(tc, inflated_reports);
 	tcase_add_test(tc, bounded_rejection);
 	suite_add_tcase(s, tc);
 
