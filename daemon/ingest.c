@@ -215,16 +215,26 @@ msg_reject(struct msg *m, uint64_t seq, uint64_t expected, size_t max_errors)
 	free(errs);
 }
 
-/* A part of a file: filetx.c's answer. */
+/* A part of a file: filetx.c's answer, its errors cut at max_errors as a
+ * report's are. */
 static void
-msg_file_answer(struct msg *m, uint64_t seq, const struct filetx_answer *ans)
+msg_file_answer(struct msg *m, uint64_t seq, const struct filetx_answer *ans,
+    size_t max_errors)
 {
 	Indicator__Ack ack = INDICATOR__ACK__INIT;
 	Indicator__ObservationError *errs, **ptrs;
+	char message[VALIDATE_MSG_MAX + 64];
 
 	filetx_ack(ans, &ack, &errs, &ptrs);
 	ack.seq = seq;
 	ack.expected_seq = seq + 1;
+	if (ack.n_errors > max_errors) {
+		snprintf(message, sizeof(message),
+		    "%s; the first %zu of %zu errors listed", ack.message,
+		    max_errors, ack.n_errors);
+		ack.message = message;
+		ack.n_errors = max_errors;
+	}
 	msg_set_ack(m, &ack);
 	m->ack_code = ans->code;
 	/* Counted and logged with the report's own errors. */
@@ -726,7 +736,7 @@ apply_report(struct daemon *d, struct store_txn *t, struct msg *m, int64_t now)
 	if ((rc = filetx_take(d, t, r, &m->val, m->invalid, now, 0, file)) != 0)
 		return rc;
 	if (file->status != 0) {
-		msg_file_answer(m, r->seq, file);
+		msg_file_answer(m, r->seq, file, d->cfg.limits.max_ack_errors);
 		if (file->status == INDICATOR__ACK_STATUS__REJECTED) {
 			rc = store_reject_put(t, r->agent_id, r->epoch, r->seq,
 			    m->ack, m->acklen);
