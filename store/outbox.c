@@ -31,6 +31,9 @@ struct outbox {
 	MDB_dbi marks;
 	MDB_dbi sources;
 	bool has_sources; /* false: a read-only outbox made before them */
+	/* Read-only: a send was stopped before its first commit made the
+	 * outbox's databases: it holds nothing (epoch 0, next seq 1). */
+	bool empty;
 	void *map_start; /* data.mdb's mapping, for outbox_unmap() */
 	size_t map_len; /* 0: not known */
 	int lockfd; /* -1 when read-only */
@@ -333,6 +336,17 @@ outbox_open_readonly(const char *dir, char *err, size_t errlen)
 		    err, errlen, "outbox: read %s: %s", dir, mdb_strerror(rc));
 		goto env_close;
 	}
+	/* A send killed before its first commit leaves an environment
+	 * with no database at all: an outbox with nothing in it yet. */
+	if (mdb_dbi_open(txn, "meta", 0, &o->meta) == MDB_NOTFOUND) {
+		MDB_stat st;
+
+		if (mdb_stat(txn, 0, &st) == 0 && st.ms_entries == 0) {
+			mdb_txn_abort(txn);
+			o->empty = true;
+			return o;
+		}
+	}
 	/* Handles opened in a read transaction outlive it once committed. */
 	if ((rc = mdb_dbi_open(txn, "meta", 0, &o->meta)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "pending", 0, &o->pending)) != 0 ||
@@ -521,6 +535,8 @@ outbox_scan(struct outbox *o, uint64_t from, size_t max, outbox_pending_fn fn,
 	bool found;
 	int rc;
 
+	if (o->empty)
+		return 0;
 	put_be64(kb, from);
 	if ((rc = outbox_read_begin(o, &txn)) != 0)
 		return outbox_fail("begin", rc);
@@ -708,6 +724,8 @@ outbox_dead_scan(struct outbox *o, outbox_dead_fn fn, void *arg)
 	MDB_txn *txn;
 	int rc;
 
+	if (o->empty)
+		return 0;
 	if ((rc = outbox_read_begin(o, &txn)) != 0)
 		return outbox_fail("begin", rc);
 	if ((rc = mdb_cursor_open(txn, o->dead, &c)) != 0) {
@@ -792,6 +810,11 @@ outbox_counts(
 	bool found;
 	int rc;
 
+	if (o->empty) {
+		*pending = *dead = 0;
+		*next_seq = 1;
+		return 0;
+	}
 	if ((rc = outbox_read_begin(o, &txn)) != 0)
 		return outbox_fail("begin", rc);
 	if ((rc = mdb_stat(txn, o->pending, &st)) != 0) {
@@ -1170,7 +1193,7 @@ outbox_marked(struct outbox *o, const void *key, size_t len, bool *found)
 	int rc;
 
 	*found = false;
-	if (len == 0 || len > OUTBOX_MARK_MAX)
+	if (len == 0 || len > OUTBOX_MARK_MAX || o->empty)
 		return 0;
 	if ((rc = outbox_read_begin(o, &txn)) != 0)
 		return outbox_fail("begin", rc);
@@ -1226,7 +1249,7 @@ outbox_source(struct outbox *o, uint64_t seq, void **buf, size_t *len)
 
 	*buf = NULL;
 	*len = 0;
-	if (!o->has_sources)
+	if (!o->has_sources || o->empty)
 		return 1;
 	put_be64(kb, seq);
 	if ((rc = outbox_read_begin(o, &txn)) != 0)

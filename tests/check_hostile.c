@@ -853,9 +853,9 @@ agent_status(const char *outbox, const char *conf, unsigned long *pending,
     unsigned long *dead)
 {
 	char *out, *err, *p;
+	int rc = agent(outbox, conf, "status", NULL, "0", &out, &err);
 
-	ck_assert_int_eq(
-	    agent(outbox, conf, "status", NULL, "0", &out, &err), 0);
+	ck_assert_msg(rc == 0, "status exited %d: %s", rc, err);
 	ck_assert_msg((p = strstr(out, "pending: ")) != NULL, "%s", out);
 	*pending = strtoul(p + 9, NULL, 10);
 	ck_assert_msg((p = strstr(out, "dead: ")) != NULL, "%s", out);
