@@ -1703,9 +1703,18 @@ main(void)
 {
 	SRunner *sr = srunner_create(hostile_suite());
 	int failed;
+	int ran;
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
+	ran = srunner_ntests_run(sr);
 	srunner_free(sr);
+	/* ctest runs one case per entry (CK_RUN_CASE): a name that matches no
+	 * case would otherwise pass having run nothing. */
+	if (ran == 0) {
+		fprintf(stderr, "check_hostile: no test ran (CK_RUN_CASE=%s)\n",
+		    getenv("CK_RUN_CASE") ? getenv("CK_RUN_CASE") : "");
+		return EXIT_FAILURE;
+	}
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
