@@ -528,7 +528,7 @@ agent_run(struct agent *a)
 		goto drop_close;
 	log_info("agent: running: drop %s, outbox %s, daemon %s",
 	    a->cfg.drop_dir, a->cfg.outbox, a->cfg.endpoint);
-	if (agent_drop_scan(d) == -1)
+	if (agent_drop_orphans(d) == -1 || agent_drop_scan(d) == -1)
 		goto flush_destroy;
 	agent_flush_more(f);
 	while (!agent_stop) {

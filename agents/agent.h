@@ -123,6 +123,10 @@ int agent_drop_fd(const struct agent_drop *d);
  * the marks of files no longer there. Returns the number of files
  * enqueued, or -1 on an outbox error. */
 int agent_drop_scan(struct agent_drop *d);
+/* Moves the files of sending/ whose reports the outbox no longer holds
+ * (it was replaced while they waited) back into the drop directory, to be
+ * sent again. Returns how many, or -1 on an outbox error. */
+int agent_drop_orphans(struct agent_drop *d);
 /* Takes the files named by waiting inotify events. Returns the number of
  * files enqueued, or -1 on an outbox error. */
 int agent_drop_events(struct agent_drop *d);

@@ -1012,6 +1012,166 @@ agent_drop_scan(struct agent_drop *d)
 	return taken;
 }
 
+/* renameat2(RENAME_NOREPLACE), or a look first where the file system
+ * has no such flag (the agent is the only writer of its subdirectories). */
+static int
+agent_rename_noreplace(int fromdir, const char *from, int todir, const char *to)
+{
+	struct stat sb;
+
+	if (renameat2(fromdir, from, todir, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (fstatat(todir, to, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	return renameat(fromdir, from, todir, to);
+}
+
+/* The pending reports' seqs, for agent_drop_orphans(). */
+struct seq_list {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int
+agent_seq_collect(uint64_t seq, const void *buf, size_t len, void *arg)
+{
+	struct seq_list *l = arg;
+
+	(void)buf;
+	(void)len;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 256;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	l->v[l->n++] = seq;
+	return 0;
+}
+
+/* name as it was dropped: NAME.csv, or NAME.csv for NAME.csv.N (a clash
+ * in sending/). Into out; false when name is neither. */
+static bool
+agent_drop_base(const char *name, char *out, size_t len)
+{
+	const char *dot = strrchr(name, '.');
+
+	if (agent_drop_wanted(name)) {
+		snprintf(out, len, "%s", name);
+		return true;
+	}
+	if (dot == NULL || dot[1] == '\0' ||
+	    strspn(dot + 1, "0123456789") != strlen(dot + 1) ||
+	    (size_t)(dot - name) >= len)
+		return false;
+	memcpy(out, name, (size_t)(dot - name));
+	out[dot - name] = '\0';
+	return agent_drop_wanted(out);
+}
+
+int
+agent_drop_orphans(struct agent_drop *d)
+{
+	struct seq_list seqs = { 0 };
+	char **marks = NULL, **names = NULL;
+	size_t nmarks = 0, n = 0, cap = 0;
+	struct dirent *de;
+	int fd, moved = 0;
+	DIR *dir;
+
+	if ((fd = dup(d->sendfd)) == -1 || (dir = fdopendir(fd)) == NULL) {
+		log_error("agent: %s/sending: %s", d->a->cfg.drop_dir,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		char base[NAME_MAX + 1];
+
+		if (!agent_drop_base(de->d_name, base, sizeof(base)))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			names = xrealloc(names, cap * sizeof(*names));
+		}
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(dir);
+	if (n == 0)
+		return 0;
+	/* The identities of the files the outbox still has reports of. */
+	if (outbox_scan(d->a->ob, 0, 0, agent_seq_collect, &seqs) == -1) {
+		moved = -1;
+		goto out;
+	}
+	marks = xcalloc(seqs.n + 1, sizeof(*marks));
+	for (size_t i = 0; i < seqs.n; i++) {
+		Indicator__Store__ReportSource *src;
+		void *buf = NULL;
+		size_t len = 0;
+
+		if (outbox_source(d->a->ob, seqs.v[i], &buf, &len) != 0)
+			continue;
+		src = indicator__store__report_source__unpack(NULL, len, buf);
+		free(buf);
+		if (src == NULL)
+			continue;
+		if (src->mark[0] != '\0' &&
+		    (nmarks == 0 || strcmp(marks[nmarks - 1], src->mark) != 0))
+			marks[nmarks++] = xstrdup(src->mark);
+		indicator__store__report_source__free_unpacked(src, NULL);
+	}
+	for (size_t i = 0; i < n; i++) {
+		char base[NAME_MAX + 1], key[OUTBOX_MARK_MAX];
+		struct stat sb;
+		bool pending = false;
+
+		if (!agent_drop_base(names[i], base, sizeof(base)) ||
+		    fstatat(d->sendfd, names[i], &sb, AT_SYMLINK_NOFOLLOW) ==
+			-1 ||
+		    !S_ISREG(sb.st_mode))
+			continue;
+		agent_drop_mark(key, sizeof(key), base, &sb);
+		for (size_t j = 0; j < nmarks && !pending; j++)
+			pending = strcmp(marks[j], key) == 0;
+		if (pending)
+			continue;
+		/* The outbox holds nothing of it: it was replaced (a new
+		 * epoch) while the file waited. Whether the daemon stored it
+		 * is unknown here: it is sent again, whole, as a file of its
+		 * own (at worst its values are stored again as a new
+		 * revision, which history shows), never left unsent. */
+		if (agent_rename_noreplace(
+			d->sendfd, names[i], d->dirfd, base) == -1) {
+			log_warn(
+			    "agent: sending/%s: the outbox holds no report "
+			    "of it, and it cannot go back to %s/%s to be "
+			    "sent again: %s",
+			    names[i], d->a->cfg.drop_dir, base,
+			    errno == EEXIST ? "a file of that name is there"
+					    : strerror(errno));
+			continue;
+		}
+		log_warn("agent: sending/%s: the outbox holds no report of it "
+			 "(the outbox was replaced while it waited): moved "
+			 "back to %s/%s to be sent again",
+		    names[i], d->a->cfg.drop_dir, base);
+		moved++;
+	}
+out:
+	for (size_t i = 0; i < nmarks; i++)
+		free(marks[i]);
+	free(marks);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(seqs.v);
+	return moved;
+}
+
 int
 agent_drop_events(struct agent_drop *d)
 {

@@ -492,6 +492,45 @@ START_TEST(test_stop_and_restart)
 }
 END_TEST
 
+/*
+ * The outbox replaced (removed by an operator) while a file waited in
+ * sending/: nothing of the file is pending any more, so at the next start
+ * the file goes back into the drop directory and is sent again, whole,
+ * under the new epoch, and ends in done/.
+ */
+START_TEST(test_outbox_replaced)
+{
+	struct world w;
+	char *a = csv_text(0, 100), *text;
+	char dir[800];
+
+	world_init(&w, "run-replaced");
+	agent_run(&w, NULL);
+	drop_renamed(&w, "a.csv", a);
+	wait_log(&w, "moved to sending/a.csv", 1);
+	ck_assert_int_eq(agent_stop(&w, SIGTERM), 0);
+	harness_rmtree(w.outbox);
+
+	harness_daemon_start(&w.d);
+	agent_run(&w, NULL);
+	snprintf(dir, sizeof(dir), "%s/done", w.drop);
+	wait_file(dir, "a.csv");
+	ck_assert_int_eq(agent_stop(&w, SIGTERM), 0);
+	text = agent_log(&w);
+	ck_assert_msg(strstr(text, "sending/a.csv: the outbox holds no report "
+				   "of it") != NULL,
+	    "%s", text);
+	ck_assert_msg(strstr(text, "stored whole; moved to done/a.csv") != NULL,
+	    "%s", text);
+	free(text);
+	ck_assert_uint_eq(stored_rows(&w), 100);
+	snprintf(dir, sizeof(dir), "%s/sending/a.csv", w.drop);
+	ck_assert_int_eq(access(dir, F_OK), -1);
+	world_cleanup(&w);
+	free(a);
+}
+END_TEST
+
 /* Built as outbox_batch_add() wants: a report the test does not send. */
 static int
 build_junk(
@@ -660,6 +699,7 @@ agentrun_suite(void)
 	tcase_add_test(tc, test_present_at_start);
 	tcase_add_test(tc, test_daemon_late);
 	tcase_add_test(tc, test_stop_and_restart);
+	tcase_add_test(tc, test_outbox_replaced);
 	tcase_add_test(tc, test_enqueued_not_moved);
 	tcase_add_test(tc, test_heartbeat);
 	suite_add_tcase(s, tc);
