@@ -331,6 +331,35 @@ int store_staged_put(struct store_txn *t, const char *agent_id, uint64_t epoch,
 int store_staged_get(struct store_txn *t, const char *agent_id, uint64_t epoch,
     uint32_t part, const void **buf, size_t *len);
 
+/*
+ * Every record the store writes, in both environments, ends with a
+ * checksum of its key and value (format 4: XXH3, libxxhash), checked at
+ * every read: a damaged record reads as -1, logged with its database and
+ * key. A store of format 3 (or 2, upgraded to 3 first) is upgraded (every
+ * record sealed, one transaction per environment) when it is opened for
+ * writing; opened read-only it is read unchecked, and store_checksummed()
+ * says so. A store opened for writing is refused when any record but the
+ * log's applied part fails (store_scrub() with log_from 0).
+ */
+bool store_checksummed(const struct store *s);
+
+/* Called for each damaged record: its database's name, its key as a
+ * person reads it, and why. Nonzero stops the scrub. */
+typedef int (*store_scrub_fn)(
+    const char *db, const char *key, const char *why, void *arg);
+/*
+ * Reads every record of every database of both environments in t and
+ * checks its checksum (and that a log record decodes): the log from
+ * position log_from on (0: from meta "applied" + 1, 1: all of it). A
+ * database whose pages LMDB cannot walk to their end counts as one damaged
+ * record, its key "(after N records)", why LMDB's message. *records counts
+ * the records read. Returns the number of damaged records (0: none), -1
+ * when the store has no checksums (an older format read-only) or could
+ * not be read.
+ */
+int store_scrub(struct store_txn *t, uint64_t log_from, store_scrub_fn fn,
+    void *arg, uint64_t *records);
+
 /* Sizes and counts, from a read transaction. */
 int store_stat(struct store_txn *t, struct store_stat *out);
 

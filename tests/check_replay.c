@@ -1355,8 +1355,60 @@ lmdb_copy(MDB_txn *from, MDB_txn *to, const char *name)
 	mdb_cursor_close(c);
 }
 
-/* Makes the store in dir what 0.2 wrote (format 2): the tables folded
- * back into data.mdb (meta included), tables/ gone. */
+/* Takes the checksums (format 4) off every record of the databases of
+ * the environment in dir, and its meta "format": the store as format 3
+ * wrote it. */
+static void
+unseal_env(const char *dir)
+{
+	static const char *const names[] = { "log", "seq", "reject", "meta",
+		"stage", "staged", "obs", "agg" };
+	MDB_env *env;
+	MDB_txn *txn;
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		MDB_dbi dbi;
+		MDB_cursor *c;
+		MDB_val k, v, nk, nv;
+		unsigned char kb[512], *vb = NULL;
+		int rc;
+
+		if (mdb_dbi_open(txn, names[i], 0, &dbi) != 0)
+			continue;
+		if (strcmp(names[i], "meta") == 0) {
+			MDB_val fk = { 6, "format" };
+
+			mdb_del(txn, dbi, &fk, NULL);
+		}
+		ck_assert_int_eq(mdb_cursor_open(txn, dbi, &c), 0);
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			ck_assert_uint_ge(v.mv_size, 4);
+			ck_assert_uint_le(k.mv_size, sizeof(kb));
+			memcpy(kb, k.mv_data, k.mv_size);
+			vb = realloc(vb, v.mv_size);
+			memcpy(vb, v.mv_data, v.mv_size);
+			nk.mv_size = k.mv_size;
+			nk.mv_data = kb;
+			nv.mv_size = v.mv_size - 4;
+			nv.mv_data = vb;
+			ck_assert_int_eq(
+			    mdb_cursor_put(c, &nk, &nv, MDB_CURRENT), 0);
+		}
+		ck_assert_int_eq(rc, MDB_NOTFOUND);
+		mdb_cursor_close(c);
+		free(vb);
+	}
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* Makes the store in dir what 0.2 wrote (format 2): no checksums, the
+ * tables folded back into data.mdb (meta included), tables/ gone. */
 static void
 format2_make(const char *dir)
 {
@@ -1365,6 +1417,8 @@ format2_make(const char *dir)
 	MDB_txn *txn, *ttxn;
 
 	snprintf(tdir, sizeof(tdir), "%s/tables", dir);
+	unseal_env(dir);
+	unseal_env(tdir);
 	ck_assert_int_eq(mdb_env_create(&env), 0);
 	ck_assert_int_eq(mdb_env_set_maxdbs(env, 8), 0);
 	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0600), 0);
@@ -1422,6 +1476,8 @@ START_TEST(test_format2_upgraded)
 	/* The daemon upgrades it. */
 	daemon_restart();
 	ck_assert(harness_daemon_log_has(&dm, "upgraded to format 3"));
+	/* And on to 4: checksums. */
+	ck_assert(harness_daemon_log_has(&dm, "upgraded to format 4"));
 	ck_assert(!harness_daemon_log_has(&dm, "replayed"));
 	ck_assert(!lmdb_has(dm.data_dir, "obs"));
 	ck_assert(!lmdb_has(dm.data_dir, "agg"));

@@ -15,7 +15,7 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev
-protobuf-c-compiler protobuf-compiler liblmdb-dev lmdb-utils check
+protobuf-c-compiler protobuf-compiler liblmdb-dev lmdb-utils libxxhash-dev check
 libinih-dev libsystemd-dev libmicrohttpd-dev tzdata python3 python3-zmq python3-protobuf
 libjansson-dev libxlsxwriter-dev python3-openpyxl gettext locales
 clang libclang-rt-14-dev
