@@ -905,3 +905,64 @@ free_keys:
 	free(v.keys);
 	return rc;
 }
+
+/* scrub */
+
+struct scrub {
+	struct ctl *ctl;
+};
+
+static int
+scrub_damaged(const char *db, const char *key, const char *why, void *arg)
+{
+	struct scrub *s = arg;
+	bool first = true;
+
+	if (!s->ctl->json) {
+		out_line(stdout, "scrub: %s %s: %s", db, key, why);
+		return 0;
+	}
+	fputc('{', stdout);
+	out_json_str(stdout, &first, "db", db);
+	out_json_str(stdout, &first, "key", key);
+	out_json_str(stdout, &first, "problem", why);
+	fputs("}\n", stdout);
+	return 0;
+}
+
+int
+cmd_scrub(struct ctl *ctl, int argc, char *argv[])
+{
+	struct scrub s = { ctl };
+	uint64_t records = 0;
+	int damaged;
+
+	if (args_parse(ctl, argc, argv, NULL, NULL, 0) == -1)
+		return usage();
+	if (ctl_open(ctl) == -1)
+		return 1;
+	if (!store_checksummed(ctl->store)) {
+		fprintf(stderr,
+		    "indicatorctl: scrub: the store is of an older format "
+		    "(2 or 3), without checksums: start indicatord on it once "
+		    "to upgrade it\n");
+		return 1;
+	}
+	damaged = store_scrub(ctl->txn, 1, scrub_damaged, &s, &records);
+	if (damaged == -1) {
+		fprintf(stderr, "indicatorctl: scrub: cannot read the store\n");
+		return 1;
+	}
+	if (ctl->json) {
+		bool first = true;
+
+		fputc('{', stdout);
+		out_json_count(stdout, &first, "records", (size_t)records);
+		out_json_count(stdout, &first, "damaged", (size_t)damaged);
+		fputs("}\n", stdout);
+	} else {
+		printf("scrub: %llu records read, %d damaged\n",
+		    (unsigned long long)records, damaged);
+	}
+	return damaged == 0 ? 0 : 1;
+}

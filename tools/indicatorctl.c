@@ -1174,6 +1174,10 @@ static const struct cmd cmds[] = {
 	{ "verify", cmd_verify, "[--json]",
 	    "Recomputes every aggregate from the observations and compares it\n"
 	    "with the stored one. Exit 1 on any difference." },
+	{ "scrub", cmd_scrub, "[--json]",
+	    "Reads every record of the store, the whole log included, and\n"
+	    "checks its checksum. Lists each damaged record (its database and\n"
+	    "key); exit 1 when there is any." },
 	{ "status", cmd_status, "[--json]",
 	    "Asks the running daemon, on its control socket, for its "
 	    "counters.\n"

@@ -80,6 +80,9 @@ int cmd_backup(struct ctl *ctl, int argc, char *argv[]);
 /* Recomputes every aggregate from the observations and compares it with
  * the stored one: 0 when all agree, 1 on any difference or failure. */
 int cmd_verify(struct ctl *ctl, int argc, char *argv[]);
+/* Reads every record of the store and checks its checksum: 0 when none is
+ * damaged, 1 when any is (each listed) or on failure. */
+int cmd_scrub(struct ctl *ctl, int argc, char *argv[]);
 
 /* ctl_xlsx.c: export --format xlsx. */
 
