@@ -781,6 +781,186 @@ START_TEST(truncated_store_refused)
 }
 END_TEST
 
+/* Reads a whole file; *len its size. Caller frees. */
+static uint8_t *
+slurp(const char *path, size_t *len)
+{
+	struct stat st;
+	uint8_t *buf;
+	int fd = open(path, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	buf = xmalloc((size_t)st.st_size + 1);
+	ck_assert_int_eq(read(fd, buf, (size_t)st.st_size), st.st_size);
+	close(fd);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+/*
+ * Flips bit 0x04 of the byte at offset past the end of every occurrence of
+ * needle (nlen bytes) in path that is followed by the byte first (the
+ * start of a record's value: a leaf node's data follows its key), stale
+ * copies in free pages included. Returns the number of flips; flipping
+ * again undoes them.
+ */
+static int
+flip_after(const char *path, const void *needle, size_t nlen, uint8_t first,
+    size_t offset)
+{
+	size_t len;
+	uint8_t *buf = slurp(path, &len);
+	int fd, flips = 0;
+
+	fd = open(path, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	for (size_t i = 0; i + nlen + offset < len; i++) {
+		uint8_t b;
+
+		if (memcmp(buf + i, needle, nlen) != 0 ||
+		    buf[i + nlen] != first)
+			continue;
+		b = buf[i + nlen + offset] ^ 0x04;
+		ck_assert_int_eq(
+		    pwrite(fd, &b, 1, (off_t)(i + nlen + offset)), 1);
+		flips++;
+	}
+	close(fd);
+	free(buf);
+	return flips;
+}
+
+/* Reports with notes FLIPNOTE-01 to -16, to be found in the log. */
+static void
+send_noted(void)
+{
+	for (int i = 1; i <= 16; i++) {
+		char note[32], period[16];
+		const struct one o = { "noter", "320505", (uint64_t)i,
+			"photonics", "output_value", period, "CNY_100M", note };
+
+		snprintf(note, sizeof(note), "FLIPNOTE-%02d", i);
+		snprintf(period, sizeof(period), "2023-%02d", (i - 1) % 12 + 1);
+		harness_expect_ack(send_one(&o), ACCEPTED, NULL);
+	}
+}
+
+static const struct flip_case {
+	const char *name;
+	const char *needle; /* '|' stands for a NUL */
+	uint8_t first; /* the value's first byte */
+	size_t offset;
+	const char *db; /* where scrub finds it */
+	int damaged; /* records scrub finds */
+	bool refused; /* the daemon does not start */
+	bool tables; /* in tables/data.mdb, else data.mdb (the log's) */
+} flips[] = {
+	{ "16 log records' notes", "FLIPNOTE-", 0, 0, "log", 16, false, false },
+	{ "a latest value", "320583|aerospace|output_value|2024-01|", 0x08, 3,
+	    "obs", 1, true, true },
+	{ "an aggregate", "agg/output_value/aerospace/320583/2024-01", 0x0a, 4,
+	    "agg", 1, true, true },
+	{ "an agent's sequence state", "filler|", 0x08, 1, "seq", 1, true,
+	    false },
+	{ "the publish seq in the tables' meta", "pub_seq", 0x00, 7, "meta", 1,
+	    true, true },
+	{ "the publish seq sent in the log's meta", "pub_seq_sent", 0x00, 7,
+	    "meta", 1, true, false },
+};
+
+/*
+ * Bits flipped in a stopped store's records: indicatorctl scrub finds
+ * each (exit 1, one line per damaged record, its database named); the
+ * daemon refuses a store whose tables or meta are damaged, and never
+ * serves a changed figure: a read of a damaged record fails. Flipped
+ * back, scrub finds nothing and the daemon starts.
+ */
+START_TEST(bit_flips_found)
+{
+	const struct flip_case *c = &flips[_i];
+	const char *start[] = { INDICATORD_BIN, "-c", dm.conf, NULL };
+	const char *scrub[] = { "scrub", NULL };
+	const char *query[] = { "query", "--json", NULL };
+	char file[700], needle[128], want[64], *out, *err;
+	size_t nlen = strlen(c->needle);
+	int rc, n;
+
+	send_noted();
+	fill_and_stop();
+	snprintf(file, sizeof(file), "%s/%sdata.mdb", dm.data_dir,
+	    c->tables ? "tables/" : "");
+	memcpy(needle, c->needle, nlen);
+	for (size_t i = 0; i < nlen; i++)
+		if (needle[i] == '|')
+			needle[i] = '\0';
+	if (strcmp(c->db, "seq") == 0) {
+		/* agent_id, NUL, the epoch as 8 big-endian bytes */
+		memset(needle + nlen, 0, 8);
+		needle[nlen + 6] = (char)(EPOCH >> 8);
+		needle[nlen + 7] = (char)(EPOCH & 0xff);
+		nlen += 8;
+	}
+	if (c->first == 0 && strcmp(c->db, "log") == 0) {
+		/* every note: the byte after "FLIPNOTE-" is a digit */
+		n = 0;
+		for (char d = '0'; d <= '1'; d++)
+			n += flip_after(file, needle, nlen, (uint8_t)d, 1);
+	} else {
+		n = flip_after(file, needle, nlen, c->first, c->offset);
+	}
+	ck_assert_msg(n >= c->damaged, "%s: %d flips", c->name, n);
+
+	rc = harness_ctl_run(NULL, dm.data_dir, scrub, &out, &err, RUN_S);
+	ck_assert_msg(
+	    rc == 1, "%s: scrub exited %d: %s %s", c->name, rc, out, err);
+	snprintf(want, sizeof(want), "scrub: %s ", c->db);
+	ck_assert_msg(
+	    harness_count_str(out, want) == (size_t)c->damaged &&
+		harness_count_str(out, "scrub: ") == (size_t)c->damaged + 1,
+	    "%s: scrub says: %s", c->name, out);
+	snprintf(want, sizeof(want), "%d damaged", c->damaged);
+	ck_assert_msg(strstr(out, want) != NULL, "%s: %s", c->name, out);
+	free(out);
+	free(err);
+
+	if (c->refused) {
+		rc = harness_run(start, &out, &err, RUN_S);
+		ck_assert_msg(rc == 1 && strstr(err, "is damaged") != NULL &&
+				  strstr(err, "indicatorctl scrub") != NULL,
+		    "%s: indicatord exited %d: %s", c->name, rc, err);
+		free(out);
+		free(err);
+	} else {
+		/* The log's applied part is read when asked for: the query
+		 * fails rather than show a changed note. */
+		harness_daemon_start(&dm);
+		rc = harness_ctl_run(
+		    NULL, dm.data_dir, query, &out, &err, RUN_S);
+		ck_assert_msg(rc == 1 && strstr(out, "FLIPNOTE") == NULL,
+		    "%s: query exited %d: %s", c->name, rc, out);
+		free(out);
+		free(err);
+		ck_assert_int_eq(harness_daemon_stop(&dm, SIGTERM), 0);
+	}
+
+	/* Flipped back: nothing to find, and the daemon starts. */
+	if (strcmp(c->db, "log") == 0) {
+		for (char d = '0'; d <= '1'; d++)
+			flip_after(file, needle, nlen, (uint8_t)d, 1);
+	} else {
+		flip_after(file, needle, nlen, c->first, c->offset);
+	}
+	rc = harness_ctl_run(NULL, dm.data_dir, scrub, &out, &err, RUN_S);
+	ck_assert_msg(rc == 0 && strstr(out, " 0 damaged") != NULL,
+	    "%s: scrub after the flips back exited %d: %s %s", c->name, rc, out,
+	    err);
+	free(out);
+	free(err);
+	harness_daemon_start(&dm);
+}
+END_TEST
+
 /* Copies file from to to. */
 static void
 copy_file(const char *from, const char *to)
@@ -1716,6 +1896,7 @@ hostile_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, truncated_store_refused, 0, NELEM(cuts));
 	tcase_add_test(tc, restore_from_backup);
+	tcase_add_loop_test(tc, bit_flips_found, 0, NELEM(flips));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("memory");
