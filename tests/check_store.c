@@ -3,6 +3,7 @@
 
 #include <check.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -761,8 +762,18 @@ put_everything(struct store_txn *t)
 	ck_assert_int_eq(store_meta_put(t, "pub_seq", 17), 0);
 }
 
+static void assert_everything_n(struct store *s, uint64_t nobs);
+
 static void
 assert_everything(struct store *s)
+{
+	assert_everything_n(s, 1);
+}
+
+/* The same with nobs observations in all (put_everything's and others of
+ * district 3206). */
+static void
+assert_everything_n(struct store *s, uint64_t nobs)
 {
 	struct store_stat stat;
 	struct store_txn *t;
@@ -792,8 +803,8 @@ assert_everything(struct store *s)
 	ck_assert_int_eq(store_meta_get(t, "pub_seq", &v), 0);
 	ck_assert_uint_eq(v, 17);
 	ck_assert_int_eq(store_stat(t, &stat), 0);
-	ck_assert_uint_eq(stat.nobs, 1);
-	ck_assert_uint_eq(stat.nhist, 1);
+	ck_assert_uint_eq(stat.nobs, nobs);
+	ck_assert_uint_eq(stat.nhist, nobs);
 	ck_assert_uint_eq(stat.nagents, 1);
 	ck_assert_uint_eq(stat.naggs, 1);
 	ck_assert_uint_eq(stat.map_size, store_map_size(s));
@@ -1265,6 +1276,156 @@ START_TEST(test_backup)
 }
 END_TEST
 
+/*
+ * Rewrites an mdb_dump -a of a store of format 4 as one of format 3: each
+ * value without its last 4 bytes (the checksum), meta "format" left out.
+ */
+static void
+dump_strip_sums(const char *in, const char *out)
+{
+	static char line[1 << 16], key[1 << 12];
+	FILE *f = fopen(in, "r"), *g = fopen(out, "w");
+	bool data = false, meta = false, at_key = true;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(g);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		size_t n = strlen(line);
+
+		if (!data) {
+			fputs(line, g);
+			if (strncmp(line, "database=", 9) == 0)
+				meta = strcmp(line + 9, "meta\n") == 0;
+			if (strcmp(line, "HEADER=END\n") == 0) {
+				data = true;
+				at_key = true;
+			}
+			continue;
+		}
+		if (strcmp(line, "DATA=END\n") == 0) {
+			fputs(line, g);
+			data = false;
+			continue;
+		}
+		if (at_key) {
+			ck_assert_uint_lt(n, sizeof(key));
+			memcpy(key, line, n + 1);
+			at_key = false;
+			continue;
+		}
+		at_key = true;
+		if (meta && strcmp(key, " 666f726d6174\n") == 0) /* format */
+			continue;
+		ck_assert_uint_ge(n, 10);
+		line[n - 9] = '\n';
+		line[n - 8] = '\0';
+		fputs(key, g);
+		fputs(line, g);
+	}
+	fclose(f);
+	ck_assert_int_eq(fclose(g), 0);
+}
+
+struct scrub_count {
+	int damaged;
+};
+
+static int
+scrub_seen(const char *db, const char *key, const char *why, void *arg)
+{
+	struct scrub_count *c = arg;
+
+	(void)db;
+	(void)key;
+	(void)why;
+	c->damaged++;
+	return 0;
+}
+
+/*
+ * A store of format 3 (two environments, no checksums; made from a
+ * format 4 one with mdb_dump, the checksums cut, and mdb_load, both
+ * environments): read as it is when opened read-only (store_checksummed()
+ * false), upgraded at a writable open, one transaction per environment,
+ * over 3000 log records and their pages: every record then sealed, scrub
+ * finds nothing, the contents as they were.
+ */
+START_TEST(test_format3_upgrade)
+{
+	char odir[1100], dump[1100], dump2[1100], cmd[4000];
+	struct scrub_count c = { 0 };
+	struct store_txn *t;
+	struct store_obs o;
+	struct store *s;
+	uint64_t records;
+
+	t = store_txn_begin(st, true);
+	put_everything(t);
+	for (int i = 0; i < 3000; i++) {
+		char ind[16];
+
+		snprintf(ind, sizeof(ind), "ind%04d", i);
+		obs_fill(&o, "3206", ind, "output", "2025", i + 0.5);
+		ck_assert_int_eq(store_obs_put(t, &o, NULL, NULL), 0);
+	}
+	ck_assert_int_eq(store_txn_commit(&t), 0);
+	ck_assert(store_checksummed(st));
+	store_close(&st);
+
+	snprintf(odir, sizeof(odir), "%s/old", dir);
+	snprintf(dump, sizeof(dump), "%s/dump", dir);
+	snprintf(dump2, sizeof(dump2), "%s/dump2", dir);
+	ck_assert_int_eq(mkdir(odir, 0700), 0);
+	/* Both environments: the log's and the tables'. */
+	for (int e = 0; e < 2; e++) {
+		const char *sub = e == 0 ? "" : "/tables";
+
+		if (e == 1) {
+			snprintf(cmd, sizeof(cmd), "%s/tables", odir);
+			ck_assert_int_eq(mkdir(cmd, 0700), 0);
+		}
+		snprintf(cmd, sizeof(cmd), "mdb_dump -a '%s%s' > '%s'", sdir,
+		    sub, dump);
+		ck_assert_int_eq(system(cmd), 0);
+		dump_strip_sums(dump, dump2);
+		snprintf(cmd, sizeof(cmd),
+		    "mdb_load -f '%s' '%s%s' 2>/dev/null", dump2, odir, sub);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+
+	s = open_store(odir, 0, 0, true);
+	ck_assert(!store_checksummed(s));
+	assert_everything_n(s, 3001);
+	t = store_txn_begin(s, false);
+	ck_assert_int_eq(store_scrub(t, 1, scrub_seen, &c, &records), -1);
+	store_txn_abort(&t);
+	store_close(&s);
+
+	s = open_store(odir, 64 << 10, 0, false);
+	ck_assert(store_checksummed(s));
+	assert_everything_n(s, 3001);
+	t = store_txn_begin(s, false);
+	for (int i = 0; i < 3000; i += 299) {
+		char ind[16];
+
+		snprintf(ind, sizeof(ind), "ind%04d", i);
+		ck_assert_int_eq(
+		    store_obs_get(t, "3206", ind, "output", "2025", &o), 0);
+		ck_assert_double_eq(o.value, i + 0.5);
+	}
+	ck_assert_int_eq(store_scrub(t, 1, scrub_seen, &c, &records), 0);
+	ck_assert_int_eq(c.damaged, 0);
+	ck_assert_uint_ge(records, 6000);
+	store_txn_abort(&t);
+	store_close(&s);
+	/* Opened again: format 4 already, nothing to upgrade. */
+	s = open_store(odir, 0, 0, false);
+	ck_assert(store_checksummed(s));
+	store_close(&s);
+	st = open_store(sdir, 0, 0, false);
+}
+END_TEST
+
 #define S33 "abcdefghijklmnopqrstuvwxyz0123456"
 #define S32 "abcdefghijklmnopqrstuvwxyz012345"
 #define S65 S33 S32
@@ -1609,6 +1770,7 @@ store_suite(void)
 	tcase_add_test(tc, test_readonly_missing);
 	tcase_add_test(tc, test_readonly_concurrent);
 	tcase_add_test(tc, test_backup);
+	tcase_add_test(tc, test_format3_upgrade);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("identity");
