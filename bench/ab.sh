@@ -94,7 +94,7 @@ for r in $(seq "$runs"); do
 		t1=$(ticks "$pid")
 		status=$("$ctl" -c "$dir/indicatord.conf" status --json \
 			2>/dev/null | tr ',{}' '\n\n\n' |
-			grep -E '"(commit_ms_max|commit_ms_avg|checkpoint_ms_max|checkpoint_ms_avg|checkpoints)"' |
+			grep -E '"(batches|batch_reports_avg|commit_ms_max|commit_ms_avg|checkpoint_ms_max|checkpoint_ms_avg|checkpoints)"' |
 			tr -d '"' | tr '\n' ' ')
 		kill "$pid"
 		wait "$pid" 2>/dev/null
