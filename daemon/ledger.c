@@ -250,39 +250,45 @@ latest_grow(struct latest *l)
 	l->cap = cap;
 }
 
-/* The key's latest revision: held, else the store's. 0, STORE_NOTFOUND or
- * -1. */
+/* A key of the latest-value table and its slot, found once for both
+ * latest_get() and latest_set() of an observation (nothing changes the
+ * table between them). */
+struct latest_pos {
+	char k[LATEST_KEY_MAX];
+	size_t len;
+	uint32_t h;
+	size_t i;
+};
+
+/* The key's latest revision: held, else the store's; *pos is set for
+ * latest_set(). 0, STORE_NOTFOUND or -1. */
 static int
 latest_get(struct latest *l, struct store_txn *t, const struct store_obs *o,
-    struct store_ref *out)
+    struct latest_pos *pos, struct store_ref *out)
 {
-	char k[LATEST_KEY_MAX];
-	size_t len, i;
-
-	len = latest_key(k, o->district, o->industry, o->metric, o->period);
-	if (len == 0)
+	pos->len =
+	    latest_key(pos->k, o->district, o->industry, o->metric, o->period);
+	if (pos->len == 0)
 		return -1;
-	i = latest_find(l, l->e, l->cap, k, len, hash_bytes(k, len));
-	if (l->e[i].keylen != 0) {
-		*out = l->e[i].ref;
+	pos->h = hash_bytes(pos->k, pos->len);
+	pos->i = latest_find(l, l->e, l->cap, pos->k, pos->len, pos->h);
+	if (l->e[pos->i].keylen != 0) {
+		*out = l->e[pos->i].ref;
 		return 0;
 	}
 	return store_ref_get(
 	    t, o->district, o->industry, o->metric, o->period, out);
 }
 
+/* Sets o (its key at *pos, from latest_get()) as its key's latest value. */
 static int
-latest_set(struct latest *l, const struct store_obs *o)
+latest_set(
+    struct latest *l, const struct store_obs *o, const struct latest_pos *pos)
 {
-	char k[LATEST_KEY_MAX];
-	size_t len, i;
-	uint32_t h;
+	const char *k = pos->k;
+	size_t len = pos->len, i = pos->i;
+	uint32_t h = pos->h;
 
-	len = latest_key(k, o->district, o->industry, o->metric, o->period);
-	if (len == 0)
-		return -1;
-	h = hash_bytes(k, len);
-	i = latest_find(l, l->e, l->cap, k, len, h);
 	if (l->e[i].keylen == 0) {
 		if ((l->n + 1) * 2 > l->cap) {
 			latest_grow(l);
@@ -1379,9 +1385,9 @@ ledger_batch_begin(struct ledger *l, struct store_txn *t)
  * new key. */
 static int
 latest_prev(struct ledger *l, struct store_txn *t, const struct store_obs *o,
-    struct store_ref *prev, bool *had_prev)
+    struct latest_pos *pos, struct store_ref *prev, bool *had_prev)
 {
-	int rc = latest_get(&l->lt, t, o, prev);
+	int rc = latest_get(&l->lt, t, o, pos, prev);
 
 	*had_prev = rc == 0;
 	if (rc == STORE_NOTFOUND) {
@@ -1395,9 +1401,9 @@ latest_prev(struct ledger *l, struct store_txn *t, const struct store_obs *o,
  * live batches and replay. */
 static int
 take_latest(struct ledger *l, struct store_txn *t, const struct store_obs *o,
-    const struct store_ref *prev, bool had_prev)
+    const struct latest_pos *pos, const struct store_ref *prev, bool had_prev)
 {
-	if (latest_set(&l->lt, o) == -1)
+	if (latest_set(&l->lt, o, pos) == -1)
 		return -1;
 	return aggs_apply(&l->ag, t, o, prev->value, had_prev);
 }
@@ -1405,11 +1411,12 @@ take_latest(struct ledger *l, struct store_txn *t, const struct store_obs *o,
 int
 ledger_observe(struct ledger *l, struct store_txn *t, struct store_obs *o)
 {
+	struct latest_pos pos;
 	struct store_ref prev;
 	bool had_prev;
 	int rc;
 
-	if ((rc = latest_prev(l, t, o, &prev, &had_prev)) != 0)
+	if ((rc = latest_prev(l, t, o, &pos, &prev, &had_prev)) != 0)
 		return rc;
 	if (prev.revision == UINT32_MAX) {
 		log_error("ledger: %s/%s/%s/%s: too many revisions",
@@ -1421,7 +1428,7 @@ ledger_observe(struct ledger *l, struct store_txn *t, struct store_obs *o)
 	o->batch = l->batch;
 	if ((rc = store_log_append(t, o)) != 0)
 		return rc;
-	return take_latest(l, t, o, &prev, had_prev);
+	return take_latest(l, t, o, &pos, &prev, had_prev);
 }
 
 int
@@ -1490,6 +1497,7 @@ static int
 replay_one(const struct store_obs *o, void *arg)
 {
 	struct replay *r = arg;
+	struct latest_pos pos;
 	struct store_ref prev;
 	bool had_prev;
 	int rc;
@@ -1500,7 +1508,7 @@ replay_one(const struct store_obs *o, void *arg)
 		r->batch = o->batch;
 		r->at_ms = o->stored_at_ms;
 	}
-	if ((rc = latest_prev(r->l, r->t, o, &prev, &had_prev)) != 0)
+	if ((rc = latest_prev(r->l, r->t, o, &pos, &prev, &had_prev)) != 0)
 		return rc;
 	if (prev.lsn != o->prev || prev.revision + 1 != o->revision) {
 		log_error("ledger: log record %llu (%s/%s/%s/%s revision %u) "
@@ -1512,7 +1520,7 @@ replay_one(const struct store_obs *o, void *arg)
 	}
 	r->last = o->lsn;
 	r->records++;
-	return take_latest(r->l, r->t, o, &prev, had_prev);
+	return take_latest(r->l, r->t, o, &pos, &prev, had_prev);
 }
 
 /* Never gives a seq below one already published. */
