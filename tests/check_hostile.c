@@ -1644,6 +1644,26 @@ START_TEST(deaf_subscribers)
 END_TEST
 
 /*
+ * A peer of the snapshot socket that never reads: it takes in at most one
+ * answer (with no limit, ZeroMQ's I/O thread would read every answer off
+ * the daemon as fast as it was queued, and a slow daemon would never hold
+ * any), in a small kernel buffer, so the rest stay queued at the daemon.
+ */
+static void *
+deaf_peer(void)
+{
+	int zero = 0, one = 1, small = 4096;
+	void *p = zmq_socket(zctx, ZMQ_DEALER);
+
+	ck_assert_ptr_nonnull(p);
+	zmq_setsockopt(p, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(p, ZMQ_RCVHWM, &one, sizeof(one));
+	zmq_setsockopt(p, ZMQ_RCVBUF, &small, sizeof(small));
+	ck_assert_int_eq(zmq_connect(p, dm.snapshot), 0);
+	return p;
+}
+
+/*
  * Two peers ask for a snapshot 2000 times each and never read the
  * answers: each gets at most snapshot_queue of them queued, the daemon's
  * memory stays bounded, and a third peer gets its snapshot.
@@ -1655,7 +1675,7 @@ START_TEST(snapshot_flood)
 	void *peers[2], *s;
 	uint8_t buf[64];
 	size_t len;
-	int zero = 0, small = 4096, n;
+	int zero = 0, n;
 	zmq_pollitem_t item;
 	uint8_t *reply = xmalloc(4 << 20);
 
@@ -1663,12 +1683,8 @@ START_TEST(snapshot_flood)
 	harness_checkpoint(&dm);
 	req.prefix = "";
 	len = indicator__snapshot_request__pack(&req, buf);
-	for (int p = 0; p < 2; p++) {
-		peers[p] = zmq_socket(zctx, ZMQ_DEALER);
-		zmq_setsockopt(peers[p], ZMQ_LINGER, &zero, sizeof(zero));
-		zmq_setsockopt(peers[p], ZMQ_RCVBUF, &small, sizeof(small));
-		ck_assert_int_eq(zmq_connect(peers[p], dm.snapshot), 0);
-	}
+	for (int p = 0; p < 2; p++)
+		peers[p] = deaf_peer();
 	for (int i = 0; i < 2000; i++)
 		for (int p = 0; p < 2; p++)
 			zmq_send(peers[p], buf, len, ZMQ_DONTWAIT);
@@ -1705,7 +1721,7 @@ START_TEST(answers_budget)
 	void *peers[4], *s;
 	uint8_t buf[64];
 	size_t len;
-	int zero = 0, one = 1, small = 4096, n = -1;
+	int zero = 0, n = -1;
 	uint8_t *reply = xmalloc(4 << 20);
 	int64_t deadline;
 
@@ -1714,17 +1730,8 @@ START_TEST(answers_budget)
 	harness_checkpoint(&dm);
 	req.prefix = "";
 	len = indicator__snapshot_request__pack(&req, buf);
-	for (int p = 0; p < 4; p++) {
-		peers[p] = zmq_socket(zctx, ZMQ_DEALER);
-		zmq_setsockopt(peers[p], ZMQ_LINGER, &zero, sizeof(zero));
-		/* At most one answer taken in: the rest stay queued at
-		 * the daemon (with 0, no limit, the peer's I/O thread
-		 * read every answer off the daemon as fast as it was
-		 * queued, and a slow daemon never reached the budget). */
-		zmq_setsockopt(peers[p], ZMQ_RCVHWM, &one, sizeof(one));
-		zmq_setsockopt(peers[p], ZMQ_RCVBUF, &small, sizeof(small));
-		ck_assert_int_eq(zmq_connect(peers[p], dm.snapshot), 0);
-	}
+	for (int p = 0; p < 4; p++)
+		peers[p] = deaf_peer();
 	for (int i = 0; i < 50; i++)
 		for (int p = 0; p < 4; p++)
 			zmq_send(peers[p], buf, len, ZMQ_DONTWAIT);
