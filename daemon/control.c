@@ -194,6 +194,7 @@ control_stats(struct daemon *d, struct control_stats *out)
 	out->agents_connected = d->ctl.agents_connected;
 	out->subscribers = d->ctl.subscribers;
 	out->publications_dropped = publisher_dropped(d->pub);
+	out->publications_unheard = publisher_unheard(d->pub);
 	out->map_max_bytes = d->cfg.map_max;
 	out->watch = d->watch;
 	if ((t = store_txn_begin(d->store, false)) != NULL) {
@@ -270,6 +271,7 @@ status_json(const struct control_stats *s, char *buf, size_t len)
 	    "\"checkpoint_ms_avg\":%.3f,\"checkpoint_ms_max\":%.3f,"
 	    "\"agents_connected\":\"%lld\","
 	    "\"subscribers\":\"%lld\",\"publications_dropped\":\"%llu\","
+	    "\"publications_unheard\":\"%llu\","
 	    "\"answers_dropped\":\"%llu\",\"snapshots_refused\":\"%llu\","
 	    "\"answers_queued_bytes\":\"%llu\","
 	    "\"store\":{\"map_bytes\":\"%llu\",\"used_bytes\":\"%llu\","
@@ -292,6 +294,7 @@ status_json(const struct control_stats *s, char *buf, size_t len)
 	    c->checkpoint_max_s * 1000.0, (long long)s->agents_connected,
 	    (long long)s->subscribers,
 	    (unsigned long long)s->publications_dropped,
+	    (unsigned long long)s->publications_unheard,
 	    (unsigned long long)c->answers_dropped,
 	    (unsigned long long)c->snapshots_refused,
 	    (unsigned long long)budget_answers_queued(),

@@ -102,6 +102,7 @@ struct control_stats {
 	int64_t agents_connected;
 	int64_t subscribers;
 	uint64_t publications_dropped;
+	uint64_t publications_unheard;
 	uint64_t map_bytes;
 	uint64_t used_bytes;
 	uint64_t observations;
@@ -283,6 +284,11 @@ void publisher_destroy(struct publisher **p);
  * PUB socket, never blocking (counted as dropped at the high-water mark). */
 void publisher_send(struct daemon *d, const struct ledger_pub *pubs, size_t n);
 uint64_t publisher_dropped(const struct publisher *p);
+/* Publications not sent because no subscription takes them. */
+uint64_t publisher_unheard(const struct publisher *p);
+/* Takes in the subscriptions and unsubscriptions XPUB handed up: a
+ * publication no subscription takes is not sent (publisher_send()). */
+void publisher_subscriptions(struct daemon *d);
 /* Answers one waiting SnapshotRequest, if any: a Snapshot of the stored
  * aggregates under the prefix with the publish seq they are consistent
  * with (after a checkpoint). Returns 1 when a request was handled, 0 when

@@ -189,12 +189,17 @@ render(const struct control_stats *s, bool ready, FILE *f)
 	    "Checkpoints: latest values and aggregates written from memory.",
 	    c->checkpoints);
 	gauge(f, "indicatord_checkpoint_seconds_max",
-	    "The longest checkpoint so far (ingest waits for it).",
+	    "The longest checkpoint so far (written beside ingest, by "
+	    "the checkpoint thread).",
 	    c->checkpoint_max_s);
 	counter(f, "indicatord_publications_dropped_total",
 	    "Publications a subscriber's full queue (subscriber_mb) refused; "
 	    "see the README, \"Budgets\".",
 	    s->publications_dropped);
+	counter(f, "indicatord_publications_unheard_total",
+	    "Publications not sent because no subscription takes their "
+	    "topic.",
+	    s->publications_unheard);
 	gauge(f, "indicatord_uptime_seconds",
 	    "Seconds since the daemon started.", s->uptime_s);
 	gauge(f, "indicatord_agents_connected",

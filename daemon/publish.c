@@ -18,9 +18,31 @@
 #include "validate.h"
 #include "xmalloc.h"
 
+/* Subscription prefixes followed here, at most: past it every
+ * publication goes to ZeroMQ, which matches them itself. */
+#define SUBS_MAX 64
+
+/*
+ * The subscriptions the XPUB socket hands up (ZeroMQ passes each prefix
+ * up once however many subscribers hold it, and its unsubscription when
+ * the last of them leaves or disconnects), so that a publication nobody
+ * subscribed to is not made into ZeroMQ messages at all: with no
+ * subscriber that was a sixth of the ingest thread's instructions.
+ * ZeroMQ still does the delivery; this only skips what it would drop.
+ */
+struct sub_prefix {
+	char *prefix;
+	size_t len;
+	uint64_t count;
+};
+
 struct publisher {
 	uint64_t dropped; /* publications lost at the high-water mark */
+	uint64_t unheard; /* not sent: no subscription takes them */
 	struct log_limit refuse_limit; /* snapshots over answers_mb */
+	struct sub_prefix subs[SUBS_MAX];
+	size_t nsubs;
+	uint64_t untracked; /* subscriptions past SUBS_MAX: send all */
 };
 
 struct publisher *
@@ -34,6 +56,8 @@ publisher_destroy(struct publisher **pp)
 {
 	if (pp == NULL || *pp == NULL)
 		return;
+	for (size_t i = 0; i < (*pp)->nsubs; i++)
+		free((*pp)->subs[i].prefix);
 	free(*pp);
 	*pp = NULL;
 }
@@ -49,18 +73,88 @@ publish_one(void *sock, const struct ledger_pub *pp, int flags)
 	return zmq_send(sock, pp->buf, pp->len, flags) == -1 ? -1 : 0;
 }
 
+/* One subscription (on) or unsubscription of prefix, len bytes. */
+static void
+subs_change(struct publisher *p, const char *prefix, size_t len, bool on)
+{
+	size_t i;
+
+	for (i = 0; i < p->nsubs; i++)
+		if (p->subs[i].len == len &&
+		    memcmp(p->subs[i].prefix, prefix, len) == 0)
+			break;
+	if (i == p->nsubs) {
+		if (!on) {
+			/* One of those past SUBS_MAX, or never seen. */
+			if (p->untracked > 0)
+				p->untracked--;
+			return;
+		}
+		if (p->nsubs == SUBS_MAX) {
+			p->untracked++;
+			return;
+		}
+		p->subs[i].prefix = xmalloc(len + 1);
+		memcpy(p->subs[i].prefix, prefix, len);
+		p->subs[i].prefix[len] = '\0';
+		p->subs[i].len = len;
+		p->subs[i].count = 0;
+		p->nsubs++;
+	}
+	if (on) {
+		p->subs[i].count++;
+		return;
+	}
+	if (--p->subs[i].count > 0)
+		return;
+	free(p->subs[i].prefix);
+	p->subs[i] = p->subs[--p->nsubs];
+}
+
+void
+publisher_subscriptions(struct daemon *d)
+{
+	zmq_msg_t m;
+
+	zmq_msg_init(&m);
+	while (zmq_msg_recv(&m, d->publish, ZMQ_DONTWAIT) >= 0) {
+		const char *b = zmq_msg_data(&m);
+		size_t len = zmq_msg_size(&m);
+
+		/* 1 then the prefix: subscribe; 0: unsubscribe; anything
+		 * else is not a subscription. */
+		if (len > 0 && (b[0] == 1 || b[0] == 0))
+			subs_change(d->pub, b + 1, len - 1, b[0] == 1);
+	}
+	zmq_msg_close(&m);
+}
+
+/* True when a subscription takes topic (or they are too many to tell). */
+static bool
+subs_match(const struct publisher *p, const char *topic, size_t len)
+{
+	if (p->untracked > 0)
+		return true;
+	for (size_t i = 0; i < p->nsubs; i++)
+		if (p->subs[i].len <= len &&
+		    memcmp(p->subs[i].prefix, topic, p->subs[i].len) == 0)
+			return true;
+	return false;
+}
+
 void
 publisher_send(struct daemon *d, const struct ledger_pub *pubs, size_t n)
 {
 	struct publisher *p = d->pub;
-	char sub[256];
 
-	/* The subscriptions XPUB hands up: taken into account by ZeroMQ
-	 * already, read here so that they do not queue. */
-	while (zmq_recv(d->publish, sub, sizeof(sub), ZMQ_DONTWAIT) >= 0)
-		;
+	publisher_subscriptions(d);
 	for (size_t i = 0; i < n; i++) {
 		const struct ledger_pub *pp = &pubs[i];
+
+		if (!subs_match(p, pp->topic, strlen(pp->topic))) {
+			p->unheard++;
+			continue;
+		}
 
 		/* XPUB_NODROP: a subscriber's full queue refuses the
 		 * publication (EAGAIN, sent to nobody); counted, it goes
@@ -89,6 +183,12 @@ uint64_t
 publisher_dropped(const struct publisher *p)
 {
 	return p->dropped;
+}
+
+uint64_t
+publisher_unheard(const struct publisher *p)
+{
+	return p->unheard;
 }
 
 /* The Snapshot answer, packed as it is built: the stored aggregates are
@@ -205,6 +305,10 @@ snapshot_serve(struct daemon *d)
 	rc = snapshot_recv(d->snapshot, id, &idlen, &req);
 	if (rc == -1)
 		return 0;
+	/* A subscriber subscribes before it asks (the clone pattern): take
+	 * its subscription in before the seq the answer carries, so that
+	 * nothing after that seq is skipped as unheard. */
+	publisher_subscriptions(d);
 	/* The queries of the additions (query.c) share the socket. */
 	if (rc == 1 && query_wanted(req)) {
 		query_serve(d, id, idlen, req);

@@ -873,6 +873,88 @@ START_TEST(test_late_joiner)
 }
 END_TEST
 
+/* publications_unheard of indicatorctl status --json. */
+static unsigned long long
+unheard(void)
+{
+	static const char *const args[] = { "status", "--json", NULL };
+	char *out = NULL, buf[32];
+	int rc = harness_ctl_run(dm.conf, dm.data_dir, args, &out, NULL, 30);
+
+	ck_assert_msg(rc == 0, "status exited %d", rc);
+	ck_assert_msg(
+	    harness_json_get(out, "publications_unheard", buf, sizeof(buf)),
+	    "no publications_unheard in %s", out);
+	free(out);
+	return strtoull(buf, NULL, 10);
+}
+
+/*
+ * The daemon sends only what some subscription takes (publications no
+ * one subscribed to are counted as unheard): with nobody subscribed,
+ * nothing goes out; each subscriber still gets every update under its
+ * prefix, also after another subscriber of the same prefix has left; a
+ * subscriber to everything sees no gap; each ends equal to the snapshot
+ * of its prefix.
+ */
+START_TEST(test_subscriptions_followed)
+{
+	static const char *const leaders[] = { "--json", "--count", "8",
+		"--timeout", "60", "agg/chain_leaders/", NULL };
+	static const char *const leaders_short[] = { "--json", "--count", "4",
+		"--timeout", "60", "agg/chain_leaders/", NULL };
+	static const char *const all[] = { "--json", "--count", "13",
+		"--timeout", "60", NULL };
+	static const struct obs_spec more_leaders[] = {
+		{ "materials", "chain_leaders", 5, "count" },
+	};
+	char log_a[700], log_b[700], log_c[700];
+	struct recset snap;
+	struct feed f;
+	uint64_t seq;
+	pid_t a, b, c;
+
+	/* Nobody listens: Kunshan's 7 aggregates are not sent. */
+	report("ks-01", "320583", 1, r_kunshan, 2);
+	ck_assert_uint_eq(unheard(), 7);
+
+	sub_log_path(log_a, sizeof(log_a), "sub-a");
+	sub_log_path(log_b, sizeof(log_b), "sub-b");
+	sub_log_path(log_c, sizeof(log_c), "sub-c");
+	a = sub_start(log_a, leaders);
+	c = sub_start(log_c, leaders_short);
+	b = sub_start(log_b, all);
+	/* Huqiu: 5 output_value and 4 chain_leaders aggregates. */
+	report("hq-01", "320505", 1, r_huqiu, 2);
+	sub_expect_exit0(c, log_c);
+	/* C has left; A holds the same prefix and still gets these 4. */
+	report("hq-01", "320505", 2, more_leaders, 1);
+	sub_expect_exit0(a, log_a);
+	sub_expect_exit0(b, log_b);
+	ck_assert_uint_eq(unheard(), 7);
+
+	feed_read(log_a, &f);
+	ck_assert_uint_eq(f.updates.n, 8);
+	for (size_t i = 0; i < f.updates.n; i++)
+		ck_assert_msg(strncmp(f.updates.v[i].topic,
+				  "agg/chain_leaders/", 18) == 0,
+		    "A got %s", f.updates.v[i].topic);
+	snapshot_recs("agg/chain_leaders/", &snap, &seq);
+	recs_expect_equal(&f.state, &snap, "A vs snapshot");
+	feed_free(&f);
+	recset_free(&snap);
+
+	feed_read(log_b, &f);
+	ck_assert_uint_eq(f.updates.n, 13);
+	updates_expect_consecutive(&f.updates, 8);
+	snapshot_recs("", &snap, &seq);
+	ck_assert_uint_eq(seq, 7 + 13);
+	recs_expect_equal(&f.state, &snap, "B vs snapshot");
+	feed_free(&f);
+	recset_free(&snap);
+}
+END_TEST
+
 /*
  * Asserts that updates [from, from + n) are exactly the topics in want (any
  * order), each with its revision one above the one known before (1 for a
@@ -1318,6 +1400,7 @@ feed_suite(void)
 	    (int)(sizeof(live_tables) / sizeof(live_tables[0])));
 	tcase_add_test(tc, test_hand_computed);
 	tcase_add_test(tc, test_late_joiner);
+	tcase_add_test(tc, test_subscriptions_followed);
 	tcase_add_test(tc, test_revision);
 	tcase_add_test(tc, test_restart_seq);
 	tcase_add_test(tc, test_reload_follows_registry);
