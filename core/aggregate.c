@@ -59,26 +59,6 @@ agg_from_units(int64_t units)
 	return (double)units / AGG_UNITS_PER;
 }
 
-static void
-set_target(const struct registry *reg, const struct agg_key *key,
-    struct agg_value *out)
-{
-	const struct reg_target *t;
-	int year;
-
-	out->target = 0;
-	out->target_year = 0;
-	out->progress = 0;
-	if (!annual(key->period, &year))
-		return;
-	t = registry_target(reg, key->metric, key->industry, key->scope, year);
-	if (t == NULL)
-		return;
-	out->target = t->value;
-	out->target_year = (uint32_t)t->year;
-	out->progress = out->value / t->value;
-}
-
 bool
 agg_is_clusters_source(const struct agg_key *key)
 {
@@ -90,27 +70,62 @@ agg_is_clusters_source(const struct agg_key *key)
 }
 
 int
+agg_meta_get(
+    const struct registry *reg, const struct agg_key *key, struct agg_meta *out)
+{
+	const struct reg_target *t;
+	int year;
+
+	memset(out, 0, sizeof(*out));
+	out->clusters = strcmp(key->metric, AGG_CLUSTERS_METRIC) == 0;
+	if (out->clusters) {
+		strlcpy_ok(out->unit, "count", sizeof(out->unit));
+	} else {
+		const struct reg_metric *m = registry_metric(reg, key->metric);
+
+		if (m == NULL)
+			return -1;
+		strlcpy_ok(out->unit, m->unit, sizeof(out->unit));
+	}
+	out->expected = out->clusters || strcmp(key->scope, "city") == 0
+			    ? (uint32_t)reg->ndistricts
+			    : 1;
+	if (annual(key->period, &year) &&
+	    (t = registry_target(
+		 reg, key->metric, key->industry, key->scope, year)) != NULL) {
+		out->has_target = true;
+		out->target = t->value;
+		out->target_year = (uint32_t)t->year;
+	}
+	return 0;
+}
+
+void
+agg_finish_meta(const struct agg_meta *meta, int64_t units, uint32_t reporting,
+    struct agg_value *out)
+{
+	memset(out, 0, sizeof(*out));
+	/* clusters_100bn is a count of industries, not in units. */
+	out->value = meta->clusters ? (double)units : agg_from_units(units);
+	memcpy(out->unit, meta->unit, sizeof(out->unit));
+	out->districts_reporting = reporting;
+	out->districts_expected = meta->expected;
+	if (meta->has_target) {
+		out->target = meta->target;
+		out->target_year = meta->target_year;
+		out->progress = out->value / meta->target;
+	}
+}
+
+int
 agg_finish(const struct registry *reg, const struct agg_key *key, int64_t units,
     uint32_t reporting, struct agg_value *out)
 {
-	const struct reg_metric *m;
-	bool clusters = strcmp(key->metric, AGG_CLUSTERS_METRIC) == 0;
+	struct agg_meta meta;
 
-	memset(out, 0, sizeof(*out));
-	if (clusters) {
-		out->value = (double)units; /* a count of industries */
-		strlcpy_ok(out->unit, "count", sizeof(out->unit));
-	} else {
-		if ((m = registry_metric(reg, key->metric)) == NULL)
-			return -1;
-		out->value = agg_from_units(units);
-		strlcpy_ok(out->unit, m->unit, sizeof(out->unit));
-	}
-	out->districts_reporting = reporting;
-	out->districts_expected = clusters || strcmp(key->scope, "city") == 0
-				      ? (uint32_t)reg->ndistricts
-				      : 1;
-	set_target(reg, key, out);
+	if (agg_meta_get(reg, key, &meta) == -1)
+		return -1;
+	agg_finish_meta(&meta, units, reporting, out);
 	return 0;
 }
 

@@ -99,6 +99,27 @@ int agg_compute(const struct registry *reg, const struct agg_key *key,
 int agg_finish(const struct registry *reg, const struct agg_key *key,
     int64_t units, uint32_t reporting, struct agg_value *out);
 
+/*
+ * What agg_finish() reads of the registry for a key, looked up once
+ * (agg_meta_get(): -1 for an unknown metric) and applied to a sum by
+ * agg_finish_meta(), which agg_finish() is made of: a caller that keeps
+ * the meta gives exactly agg_finish()'s result, as long as the registry
+ * it came from is the one in use (the meta points nowhere into it).
+ */
+struct agg_meta {
+	bool clusters; /* clusters_100bn: a count, not in units */
+	char unit[IND_UNIT_MAX + 1];
+	uint32_t expected; /* districts_expected */
+	bool has_target;
+	double target;
+	uint32_t target_year;
+};
+
+int agg_meta_get(const struct registry *reg, const struct agg_key *key,
+    struct agg_meta *out);
+void agg_finish_meta(const struct agg_meta *meta, int64_t units,
+    uint32_t reporting, struct agg_value *out);
+
 /* True for the industry-"*", city-scope, annual output_value key that
  * clusters_100bn of the same year is derived from. */
 bool agg_is_clusters_source(const struct agg_key *key);

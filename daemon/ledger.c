@@ -86,6 +86,11 @@ struct entry {
 	size_t packed_len;
 	size_t packed_cap;
 	uint32_t up[3]; /* see entry_up() */
+	char *topic; /* agg_topic() of key, made once */
+	/* What the registry says of key (agg_meta_get()), as of the
+	 * registry of generation meta_gen (0: not looked up yet). */
+	struct agg_meta meta;
+	uint64_t meta_gen;
 };
 
 struct aggs {
@@ -153,6 +158,7 @@ struct ledger {
 	struct aggs ag;
 	struct pubs pub;
 	uint64_t seq; /* the last publish seq given */
+	uint64_t reg_gen; /* +1 whenever o.reg is set: entries' meta */
 	uint64_t batch; /* the batch's first log position */
 	uint64_t last_lsn; /* the last log position committed */
 	uint64_t batch_last; /* the batch's last, once ended */
@@ -410,10 +416,17 @@ aggs_grow(struct aggs *a)
 }
 
 static void
+entry_free(struct entry *e)
+{
+	free(e->packed);
+	free(e->topic);
+}
+
+static void
 aggs_clear(struct aggs *a)
 {
 	for (size_t i = 0; i < a->n; i++)
-		free(a->e[i].packed);
+		entry_free(&a->e[i]);
 	if (a->n > 0)
 		memset(a->slot, 0, a->cap * sizeof(*a->slot));
 	a->n = 0;
@@ -544,6 +557,7 @@ entry_get(struct aggs *a, struct store_txn *t, const struct agg_key *k, int *rc)
 	e->key = *k;
 	a->n++;
 	agg_topic(k, topic, sizeof(topic));
+	e->topic = xstrdup(topic);
 	*rc = store_agg_get(t, topic, &buf, &len);
 	if (*rc == STORE_NOTFOUND) {
 		*rc = 0;
@@ -692,8 +706,7 @@ clusters_count(struct ledger *l, struct store_txn *t, const char *period,
 
 /* Queues a publication, copying topic and bytes. */
 static void
-pubs_add(
-    struct pubs *p, const struct agg_key *k, const uint8_t *buf, size_t len)
+pubs_add(struct pubs *p, const char *topic, const uint8_t *buf, size_t len)
 {
 	struct ledger_pub *pp;
 
@@ -707,7 +720,7 @@ pubs_add(
 		p->buf = xrealloc(p->buf, p->size);
 	}
 	pp = &p->p[p->n++];
-	agg_topic(k, pp->topic, sizeof(pp->topic));
+	strlcpy_ok(pp->topic, topic, sizeof(pp->topic));
 	memcpy(p->buf + p->used, buf, len);
 	pp->buf = NULL; /* set by pubs_fix(): buf may still move */
 	pp->len = len;
@@ -749,12 +762,16 @@ update_one(struct ledger *l, size_t i, int64_t now)
 	size_t len;
 
 	e->dirty = false;
-	if (agg_finish(l->o.reg, &e->key, e->units, e->reporting, &v) == -1) {
-		log_error("ledger: %s is not in the registry; its aggregate "
-			  "is not updated",
-		    e->key.metric);
-		return;
+	if (e->meta_gen != l->reg_gen) {
+		if (agg_meta_get(l->o.reg, &e->key, &e->meta) == -1) {
+			log_error("ledger: %s is not in the registry; its "
+				  "aggregate is not updated",
+			    e->key.metric);
+			return;
+		}
+		e->meta_gen = l->reg_gen;
 	}
+	agg_finish_meta(&e->meta, e->units, e->reporting, &v);
 	if (e->stored && agg_value_equal(&v, &e->old))
 		return; /* unchanged: nothing to say */
 	a.metric = e->key.metric;
@@ -785,7 +802,7 @@ update_one(struct ledger *l, size_t i, int64_t now)
 		e->unflushed = true;
 		l->ag.unflushed++;
 	}
-	pubs_add(&l->pub, &e->key, buf, len);
+	pubs_add(&l->pub, e->topic, buf, len);
 }
 
 /* Gives each aggregate the batch changed its new content (sums first,
@@ -993,7 +1010,7 @@ evict_clean(struct ledger *l)
 	 * found again when next needed. */
 	for (size_t i = 0; i < ag->n; i++) {
 		if (!ag->e[i].unflushed) {
-			free(ag->e[i].packed);
+			entry_free(&ag->e[i]);
 			continue;
 		}
 		ag->e[n] = ag->e[i];
@@ -1807,9 +1824,11 @@ ledger_registry_set(struct ledger *l, const struct registry *reg,
 	/* What memory holds was made with the old registry: stored first. */
 	if (ledger_checkpoint(l) == -1) {
 		l->o.reg = reg;
+		l->reg_gen++;
 		return -1;
 	}
 	l->o.reg = reg;
+	l->reg_gen++;
 	if (registry_same(l, reg, &same) != 0)
 		return -1;
 	if (same)
@@ -1845,6 +1864,7 @@ ledger_open(const struct ledger_opts *o)
 	struct ledger *l = xcalloc(1, sizeof(*l));
 
 	l->o = *o;
+	l->reg_gen = 1;
 	l->lt.cap = 1024;
 	l->lt.e = xcalloc(l->lt.cap, sizeof(*l->lt.e));
 	l->ag.cap = 1024;
