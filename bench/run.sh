@@ -85,6 +85,7 @@ common="--reports 6000 --window 100 --obs 8 --no-outbox"
 scenarios=(
 	"10 x 100, plain|plain|0|--agents 10 $common|limit|quick"
 	"10 x 100, CURVE|curve|0|--agents 10 $common|limit|quick"
+	"10 x 100, plain, a subscriber to all|plain|0|--agents 10 $common|limit|quick"
 	"100 x 100, plain|plain|0|--agents 100 --reports 600 --window 100 --obs 8 --no-outbox|limit|quick"
 	"100 x 100, CURVE|curve|0|--agents 100 --reports 600 --window 100 --obs 8 --no-outbox|limit|quick"
 	"10 x 100, plain, agent outboxes|plain|0|--agents 10 --reports 6000 --window 100 --obs 8 --outbox-dir OUTBOX|-|-"
@@ -103,7 +104,7 @@ mkdir -p "$build"
 if ! { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
 	cmake --build "$build" --target indicatord indicatorctl indicator-agent \
 		indicator-loadgen indicator-baseline indicator-minserver \
-		indicator-pbread -j "$(nproc)"; } \
+		indicator-pbread indicator-sub -j "$(nproc)"; } \
 	>"$build/bench-build.log" 2>&1; then
 	say "build failed; see $build/bench-build.log"
 	tail -20 "$build/bench-build.log" >&2
@@ -116,6 +117,7 @@ agent_bin=$build/indicator-agent
 baseline_bin=$build/bench/indicator-baseline
 min_bin=$build/bench/indicator-minserver
 pbread_bin=$build/bench/indicator-pbread
+sub_bin=$build/indicator-sub
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/indicatord-bench-XXXXXX")
 daemon_pid=
@@ -231,7 +233,7 @@ json_num() { sed -n "s/.*\"$1\":\"\{0,1\}\([0-9.]*\).*/\1/p" <<<"$2"; }
 # key=value fields to $tmp/results.
 run_one() {
 	local name=$1 transport=$2 fill=$3 args=$4 run=$5
-	local dir line rc hwm anon ticks status perf_pid=
+	local dir line rc hwm anon ticks status perf_pid= sub_pid=
 	dir=$(mktemp -d "$tmp/run-XXXXXX")
 	args=${args//OUTBOX/$dir/outbox}
 	if [ "$transport" = curve ]; then
@@ -243,6 +245,19 @@ run_one() {
 			2>&1 || { say "fill failed"; tail "$tmp/fill.log" >&2; exit 1; }
 	fi
 	start_daemon "$dir" "$transport"
+	# A subscriber to every topic (a dashboard), reading as fast as it
+	# can: the daemon sends every publication, which it skips when
+	# nobody subscribes.
+	case "$name" in *subscriber*)
+		"$sub_bin" -c "$dir/indicatord.conf" --json >/dev/null \
+			2>"$dir/sub.log" &
+		sub_pid=$!
+		for _ in $(seq 200); do
+			grep -q "snapshot of" "$dir/sub.log" 2>/dev/null && break
+			sleep 0.05
+		done
+		;;
+	esac
 	if [ -n "$perf_dir" ] && [ ! -e "$perf_dir/perf.data" ]; then
 		mkdir -p "$perf_dir"
 		# DWARF unwinding: the RelWithDebInfo build has no frame
@@ -271,6 +286,10 @@ run_one() {
 	fi
 	status=$("$ctl_bin" -c "$dir/indicatord.conf" status --json 2>/dev/null) ||
 		status=
+	if [ -n "$sub_pid" ]; then
+		kill "$sub_pid" 2>/dev/null
+		wait "$sub_pid" 2>/dev/null
+	fi
 	hwm=$(proc_kib "$daemon_pid" VmHWM)
 	anon=$(proc_kib "$daemon_pid" RssAnon)
 	ticks=$(proc_ticks "$daemon_pid")
