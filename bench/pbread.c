@@ -6,14 +6,13 @@
  *   indicator-pbread [--quick]
  *
  * The two records the daemon reads per observation or per touched
- * aggregate: an ObsRef (store.c's ref_decode: three scalars) and an
- * Aggregate (publish.c's aggregate_decode: eight fields, the unit copied
- * into a fixed buffer). Each is read three ways: by pbwire_next() as those
- * readers do (the code below mirrors them), by protobuf-c unpack into a
- * batch arena like ingest.c's (1 MiB chunks, reset every 1000 records, as a
- * batch gives it back), and by protobuf-c unpack with malloc and
- * free_unpacked. One line per way: nanoseconds per record, the median of 5
- * runs on one core. Not a test.
+ * aggregate: an ObsRef (store_ref_decode(): three scalars) and an
+ * Aggregate (agg_decode(), which the ledger uses: eight fields, the unit
+ * copied into a fixed buffer). Each is read three ways: by those readers
+ * themselves (pbwire_next()), by protobuf-c unpack into the daemon's batch
+ * arena (arena.h, reset every 1000 records, as a batch gives it back),
+ * and by protobuf-c unpack with malloc and free_unpacked. One line per way:
+ * nanoseconds per record, the median of 5 runs on one core. Not a test.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,10 +22,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "aggregate.h"
+#include "arena.h"
 #include "indicator.pb-c.h"
-#include "pbfields.h"
 #include "pbpack.h"
-#include "pbwire.h"
+#include "store.h"
 #include "store.pb-c.h"
 #include "xmalloc.h"
 
@@ -35,64 +35,23 @@
 #define PBREAD_RECORDS 64 /* distinct records, read in turn */
 
 struct value {
-	double value, target, progress;
-	uint32_t reporting, expected, target_year;
+	struct agg_value agg;
 	uint64_t revision;
-	char unit[IND_UNIT_MAX + 1];
-	uint32_t ref_revision;
-	double ref_value;
-	uint64_t ref_at;
+	struct store_ref ref;
 };
 
-/* The batch arena of ingest.c: chunks of 1 MiB, freed all at once. */
-struct chunk {
-	struct chunk *next;
-	size_t used, size;
-	max_align_t data[];
-};
-
+/* protobuf-c's allocator over the daemon's arena, as ingest.c has it. */
 static void *
-arena_alloc(void *data, size_t size)
+arena_pb_alloc(void *data, size_t size)
 {
-	struct chunk **head = data, *c = *head;
-	size_t need =
-	    (size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
-	void *p;
-
-	if (c == NULL || c->size - c->used < need) {
-		size_t csize = need > (1 << 20) ? need : (1 << 20);
-
-		c = xmalloc(sizeof(*c) + csize);
-		c->size = csize;
-		c->used = 0;
-		c->next = *head;
-		*head = c;
-	}
-	p = (char *)c->data + c->used;
-	c->used += need;
-	return p;
+	return arena_alloc(data, size);
 }
 
 static void
-arena_free(void *data, void *ptr)
+arena_pb_free(void *data, void *ptr)
 {
 	(void)data;
 	(void)ptr;
-}
-
-static void
-arena_reset(struct chunk **head)
-{
-	struct chunk *c = *head;
-
-	while (c != NULL && c->next != NULL) {
-		struct chunk *next = c->next;
-
-		c->next = next->next;
-		free(next);
-	}
-	if (c != NULL)
-		c->used = 0;
 }
 
 static double
@@ -104,53 +63,6 @@ now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* As publish.c's aggregate_decode. */
-static int
-agg_pbwire(const uint8_t *p, size_t len, struct value *v)
-{
-	const uint8_t *end = p + len;
-	struct pbwire_field f;
-	int rc;
-
-	memset(v, 0, sizeof(*v));
-	while ((rc = pbwire_next(&p, end, &f)) == 1) {
-		switch (f.number) {
-		case PBF_AGGREGATE_VALUE:
-			v->value =
-			    f.type == PBF_WIRE_DOUBLE ? pbwire_double(&f) : 0;
-			break;
-		case PBF_AGGREGATE_UNIT:
-			if (f.type == PBF_WIRE_STRING &&
-			    f.len < sizeof(v->unit)) {
-				memcpy(v->unit, f.data, f.len);
-				v->unit[f.len] = '\0';
-			}
-			break;
-		case PBF_AGGREGATE_DISTRICTS_REPORTING:
-			v->reporting = (uint32_t)f.u;
-			break;
-		case PBF_AGGREGATE_DISTRICTS_EXPECTED:
-			v->expected = (uint32_t)f.u;
-			break;
-		case PBF_AGGREGATE_TARGET:
-			v->target =
-			    f.type == PBF_WIRE_DOUBLE ? pbwire_double(&f) : 0;
-			break;
-		case PBF_AGGREGATE_TARGET_YEAR:
-			v->target_year = (uint32_t)f.u;
-			break;
-		case PBF_AGGREGATE_PROGRESS:
-			v->progress =
-			    f.type == PBF_WIRE_DOUBLE ? pbwire_double(&f) : 0;
-			break;
-		case PBF_AGGREGATE_REVISION:
-			v->revision = f.u;
-			break;
-		}
-	}
-	return rc;
-}
-
 static int
 agg_unpack(ProtobufCAllocator *a, const uint8_t *p, size_t len, struct value *v)
 {
@@ -159,40 +71,18 @@ agg_unpack(ProtobufCAllocator *a, const uint8_t *p, size_t len, struct value *v)
 	if (m == NULL)
 		return -1;
 	memset(v, 0, sizeof(*v));
-	v->value = m->value;
-	if (strlen(m->unit) < sizeof(v->unit))
-		strcpy(v->unit, m->unit);
-	v->reporting = m->districts_reporting;
-	v->expected = m->districts_expected;
-	v->target = m->target;
-	v->target_year = m->target_year;
-	v->progress = m->progress;
+	v->agg.value = m->value;
+	if (strlen(m->unit) < sizeof(v->agg.unit))
+		strcpy(v->agg.unit, m->unit);
+	v->agg.districts_reporting = m->districts_reporting;
+	v->agg.districts_expected = m->districts_expected;
+	v->agg.target = m->target;
+	v->agg.target_year = m->target_year;
+	v->agg.progress = m->progress;
 	v->revision = m->revision;
 	if (a == NULL)
 		indicator__aggregate__free_unpacked(m, NULL);
 	return 0;
-}
-
-/* As store.c's ref_decode. */
-static int
-ref_pbwire(const uint8_t *p, size_t len, struct value *v)
-{
-	const uint8_t *end = p + len;
-	struct pbwire_field f;
-	int rc;
-
-	while ((rc = pbwire_next(&p, end, &f)) == 1) {
-		if (f.number == PBF_OBS_REF_REVISION &&
-		    f.type == PBF_WIRE_UINT32)
-			v->ref_revision = (uint32_t)f.u;
-		else if (f.number == PBF_OBS_REF_VALUE &&
-			 f.type == PBF_WIRE_DOUBLE)
-			v->ref_value = pbwire_double(&f);
-		else if (f.number == PBF_OBS_REF_AT &&
-			 f.type == PBF_WIRE_UINT64)
-			v->ref_at = f.u;
-	}
-	return rc;
 }
 
 static int
@@ -203,9 +93,9 @@ ref_unpack(ProtobufCAllocator *a, const uint8_t *p, size_t len, struct value *v)
 
 	if (m == NULL)
 		return -1;
-	v->ref_revision = m->revision;
-	v->ref_value = m->value;
-	v->ref_at = m->at;
+	v->ref.revision = m->revision;
+	v->ref.value = m->value;
+	v->ref.lsn = m->at;
 	if (a == NULL)
 		indicator__store__obs_ref__free_unpacked(m, NULL);
 	return 0;
@@ -222,8 +112,8 @@ struct records {
 static double
 measure(const struct records *r, bool aggregate, enum way way, long n)
 {
-	struct chunk *head = NULL;
-	ProtobufCAllocator arena = { arena_alloc, arena_free, &head };
+	struct arena *ar = arena_new();
+	ProtobufCAllocator arena = { arena_pb_alloc, arena_pb_free, ar };
 	struct value v;
 	double t0, sum = 0;
 	int rc = 0;
@@ -233,8 +123,10 @@ measure(const struct records *r, bool aggregate, enum way way, long n)
 		size_t k = (size_t)i % PBREAD_RECORDS;
 
 		if (way == WAY_PBWIRE)
-			rc = aggregate ? agg_pbwire(r->buf[k], r->len[k], &v)
-				       : ref_pbwire(r->buf[k], r->len[k], &v);
+			rc = aggregate ? agg_decode(r->buf[k], r->len[k],
+					     &v.agg, &v.revision)
+				       : store_ref_decode(
+					     r->buf[k], r->len[k], &v.ref);
 		else
 			rc = aggregate
 				 ? agg_unpack(way == WAY_ARENA ? &arena : NULL,
@@ -243,13 +135,12 @@ measure(const struct records *r, bool aggregate, enum way way, long n)
 				       r->buf[k], r->len[k], &v);
 		if (rc == -1)
 			abort();
-		sum += v.value + v.ref_value;
+		sum += aggregate ? v.agg.value : v.ref.value;
 		if (way == WAY_ARENA && i % PBREAD_BATCH == PBREAD_BATCH - 1)
-			arena_reset(&head);
+			arena_reset(ar);
 	}
 	t0 = now() - t0;
-	arena_reset(&head);
-	free(head);
+	arena_destroy(&ar);
 	if (sum == 12345.678) /* keeps the reads */
 		printf(" ");
 	return t0 * 1e9 / (double)n;

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "aggregate.h"
+#include "pbfields.h"
+#include "pbwire.h"
 #include "period.h"
 #include "xmalloc.h"
 
@@ -279,4 +281,52 @@ agg_key_parse(const char *topic, struct agg_key *out)
 	       strlcpy_ok(out->industry, part[2], sizeof(out->industry)) &&
 	       strlcpy_ok(out->scope, part[3], sizeof(out->scope)) &&
 	       strlcpy_ok(out->period, part[4], sizeof(out->period));
+}
+
+int
+agg_decode(
+    const uint8_t *p, size_t len, struct agg_value *v, uint64_t *revision)
+{
+	const uint8_t *end = p + len;
+	struct pbwire_field f;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	*revision = 0;
+	while ((rc = pbwire_next(&p, end, &f)) == 1) {
+		switch (f.number) {
+		case PBF_AGGREGATE_VALUE:
+			v->value =
+			    f.type == PBF_WIRE_DOUBLE ? pbwire_double(&f) : 0;
+			break;
+		case PBF_AGGREGATE_UNIT:
+			if (f.type == PBF_WIRE_STRING &&
+			    f.len < sizeof(v->unit)) {
+				memcpy(v->unit, f.data, f.len);
+				v->unit[f.len] = '\0';
+			}
+			break;
+		case PBF_AGGREGATE_DISTRICTS_REPORTING:
+			v->districts_reporting = (uint32_t)f.u;
+			break;
+		case PBF_AGGREGATE_DISTRICTS_EXPECTED:
+			v->districts_expected = (uint32_t)f.u;
+			break;
+		case PBF_AGGREGATE_TARGET:
+			v->target =
+			    f.type == PBF_WIRE_DOUBLE ? pbwire_double(&f) : 0;
+			break;
+		case PBF_AGGREGATE_TARGET_YEAR:
+			v->target_year = (uint32_t)f.u;
+			break;
+		case PBF_AGGREGATE_PROGRESS:
+			v->progress =
+			    f.type == PBF_WIRE_DOUBLE ? pbwire_double(&f) : 0;
+			break;
+		case PBF_AGGREGATE_REVISION:
+			*revision = f.u;
+			break;
+		}
+	}
+	return rc == -1 ? -1 : 0;
 }

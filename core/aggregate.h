@@ -127,6 +127,15 @@ bool agg_is_clusters_source(const struct agg_key *key);
 /* True when the two contents are the same (every field, bit for bit). */
 bool agg_value_equal(const struct agg_value *a, const struct agg_value *b);
 
+/*
+ * The content and revision of a packed Aggregate (a stored one), read
+ * field by field (pbwire.h, numbers from pbfields.h) without allocating:
+ * the ledger reads every aggregate it touches first this way. 0, or -1
+ * when the bytes do not parse (*v and *revision then hold what did).
+ */
+int agg_decode(
+    const uint8_t *p, size_t len, struct agg_value *v, uint64_t *revision);
+
 /* "agg/<metric>/<industry>/<scope>/<period>" into buf (IND_TOPIC_MAX + 1
  * bytes). */
 void agg_topic(const struct agg_key *key, char *buf, size_t len);

@@ -467,58 +467,14 @@ entry_touch(struct aggs *a, struct entry *e)
 	a->touched[a->ntouched++] = (size_t)(e - a->e);
 }
 
-/*
- * The content, revision and districts_reporting of a packed Aggregate into
- * e, read field by field (pbwire.h, numbers from pbfields.h): a batch reads
- * every aggregate it touches, and protobuf_c_message_unpack() would allocate
- * each one's strings. -1 when the bytes do not parse.
- */
+/* The content, revision and districts_reporting of a packed Aggregate
+ * into e (agg_decode()). -1 when the bytes do not parse. */
 static int
 aggregate_decode(const uint8_t *p, size_t len, struct entry *e)
 {
-	const uint8_t *end = p + len;
-	struct agg_value *v = &e->old;
-	struct pbwire_field f;
-	int rc;
+	int rc = agg_decode(p, len, &e->old, &e->revision);
 
-	memset(v, 0, sizeof(*v));
-	e->revision = 0;
-	while ((rc = pbwire_next(&p, end, &f)) == 1) {
-		switch (f.number) {
-		case PBF_AGGREGATE_VALUE:
-			v->value =
-			    f.type == PBF_WIRE_DOUBLE ? pbwire_double(&f) : 0;
-			break;
-		case PBF_AGGREGATE_UNIT:
-			if (f.type == PBF_WIRE_STRING &&
-			    f.len < sizeof(v->unit)) {
-				memcpy(v->unit, f.data, f.len);
-				v->unit[f.len] = '\0';
-			}
-			break;
-		case PBF_AGGREGATE_DISTRICTS_REPORTING:
-			v->districts_reporting = (uint32_t)f.u;
-			break;
-		case PBF_AGGREGATE_DISTRICTS_EXPECTED:
-			v->districts_expected = (uint32_t)f.u;
-			break;
-		case PBF_AGGREGATE_TARGET:
-			v->target =
-			    f.type == PBF_WIRE_DOUBLE ? pbwire_double(&f) : 0;
-			break;
-		case PBF_AGGREGATE_TARGET_YEAR:
-			v->target_year = (uint32_t)f.u;
-			break;
-		case PBF_AGGREGATE_PROGRESS:
-			v->progress =
-			    f.type == PBF_WIRE_DOUBLE ? pbwire_double(&f) : 0;
-			break;
-		case PBF_AGGREGATE_REVISION:
-			e->revision = f.u;
-			break;
-		}
-	}
-	e->reporting = v->districts_reporting;
+	e->reporting = e->old.districts_reporting;
 	return rc;
 }
 

@@ -2078,10 +2078,10 @@ store_reject_get(struct store_txn *t, const char *agent_id, uint64_t epoch,
 }
 
 /* An ObsRef record into out. -1 when it does not decode. */
-static int
-ref_decode(const MDB_val *v, struct store_ref *out)
+int
+store_ref_decode(const void *buf, size_t len, struct store_ref *out)
 {
-	const uint8_t *p = v->mv_data, *end = p + v->mv_size;
+	const uint8_t *p = buf, *end = p + len;
 	struct pbwire_field f;
 	int rc;
 
@@ -2099,7 +2099,13 @@ ref_decode(const MDB_val *v, struct store_ref *out)
 			 f.type == PBF_WIRE_UINT64)
 			out->lsn = f.u;
 	}
-	if (rc == -1 || out->lsn == 0) {
+	return rc == -1 || out->lsn == 0 ? -1 : 0;
+}
+
+static int
+ref_decode(const MDB_val *v, struct store_ref *out)
+{
+	if (store_ref_decode(v->mv_data, v->mv_size, out) == -1) {
 		log_error("store: corrupt obs record");
 		return -1;
 	}

@@ -101,6 +101,10 @@ struct store_ref {
 	uint64_t lsn; /* the record in the log */
 };
 
+/* A packed latest-value record (ObsRef) into *out, field by field
+ * (pbwire.h): 0, or -1 when it does not parse or names no log record. */
+int store_ref_decode(const void *buf, size_t len, struct store_ref *out);
+
 struct store_seq {
 	uint64_t last_seq;
 	int64_t first_seen_ms;
