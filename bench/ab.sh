@@ -46,19 +46,12 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do
 done
 [ $# -gt 0 ] && shift
 
-# A loopback port nobody listens on; the daemon's bind is the real check.
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-}
-
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+say() { echo "ab: $*" >&2; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/indicatord-ab-XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+# free_port, alive, start_daemon, proc_ticks, stop_daemon
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 hz=$(getconf CLK_TCK)
 
 for r in $(seq "$runs"); do
@@ -68,36 +61,20 @@ for r in $(seq "$runs"); do
 		bin=${rest%%:*}
 		extra=
 		case $rest in *:*) extra=${rest#*:} ;; esac
-		dir=$(mktemp -d "${TMPDIR:-/tmp}/indicatord-ab-XXXXXX")
-		port=$(free_port)
-		{
-			cat "$root/conf/indicatord.conf"
-			printf '\n[daemon]\ningest = tcp://127.0.0.1:%s\n' "$port"
-			printf 'publish = tcp://127.0.0.1:%s\n' "$(free_port)"
-			printf 'snapshot = tcp://127.0.0.1:%s\n' "$(free_port)"
-			printf 'data_dir = %s/data\n' "$dir"
-			if [ -n "$extra" ]; then
-				printf '%b\n' "$extra"
-			fi
-		} >"$dir/indicatord.conf"
-		"$bin" -c "$dir/indicatord.conf" 2>"$dir/indicatord.log" &
-		pid=$!
-		for _ in $(seq 400); do
-			if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-				break
-			fi
-			sleep 0.05
-		done
-		t0=$(ticks "$pid")
-		line=$("$loadgen" --endpoint "tcp://127.0.0.1:$port" "$@" 2>&1 |
+		dir=$(mktemp -d "$tmp/run-XXXXXX")
+		daemon_bin=$bin
+		daemon_conf=$extra
+		start_daemon "$dir" plain
+		pid=$daemon_pid
+		t0=$(proc_ticks "$pid")
+		line=$("$loadgen" --endpoint "$ingest" "$@" 2>&1 |
 			tail -1)
-		t1=$(ticks "$pid")
+		t1=$(proc_ticks "$pid")
 		status=$("$ctl" -c "$dir/indicatord.conf" status --json \
 			2>/dev/null | tr ',{}' '\n\n\n' |
 			grep -E '"(batches|batch_reports_avg|commit_ms_max|commit_ms_avg|checkpoint_ms_max|checkpoint_ms_avg|checkpoints)"' |
 			tr -d '"' | tr '\n' ' ')
-		kill "$pid"
-		wait "$pid" 2>/dev/null
+		stop_daemon
 		n=$(echo "$line" | grep -o ' reports=[0-9]*' | cut -d= -f2)
 		echo "$label run $r: $(echo "$line" |
 			grep -o 'reports/s=[0-9]*') $(echo "$line" |
