@@ -30,8 +30,8 @@ validation_free(struct validation *v)
 	memset(v, 0, sizeof(*v));
 }
 
-static void
-wire_clear(struct validation *v)
+void
+validate_wire_none(struct validation *v)
 {
 	v->nul_agent_id = false;
 	v->nul_district = false;
@@ -112,7 +112,7 @@ validate_wire(struct validation *v, const uint8_t *buf, size_t len)
 	size_t seen[2] = { 0, 0 };
 	int rc;
 
-	wire_clear(v);
+	validate_wire_none(v);
 	w.report = field_number(am, "report");
 	w.heartbeat = field_number(am, "heartbeat");
 	w.agent_id = field_number(&indicator__report__descriptor, "agent_id");
@@ -550,6 +550,6 @@ validate_report_counted(const struct registry *reg,
 		report_error(v, "bad_string",
 		    "a string field the message repeats holds a NUL byte");
 wire_clear:
-	wire_clear(v);
+	validate_wire_none(v);
 	return v->code != NULL || v->nerrors > 0;
 }

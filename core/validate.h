@@ -91,6 +91,9 @@ void validation_free(struct validation *v);
  * a message built in memory needs no call (its strings hold no NUL).
  */
 void validate_wire(struct validation *v, const uint8_t *buf, size_t len);
+/* What validate_wire() records for a message whose strings hold no NUL,
+ * without reading it: for a caller that has looked at the bytes already. */
+void validate_wire_none(struct validation *v);
 
 /*
  * True when no string field of the packed message (len bytes at buf, of

@@ -313,11 +313,16 @@ msg_reject_again(struct msg *m, const void *buf, size_t len, size_t max_errors)
  * and the report (*fields) and those inside the observations
  * (*obs_fields): protobuf-c keeps each field it does not know, 2 bytes on
  * the wire and some 50 in memory, so these counts bound what decoding
- * costs. 0, or -1 when the bytes are not a message.
+ * costs. *nul: some length-delimited field of a body (report or
+ * heartbeat) or of an observation holds a NUL byte, or a body does not
+ * walk: then validate_wire() must say which string it is; without one the
+ * decoded strings are what was sent, and that walk is saved (it was a
+ * seventh of the ingest thread's instructions). 0, or -1 when the bytes
+ * are not a message.
  */
 static int
 wire_report(const uint8_t *buf, size_t len, size_t *nobs, uint64_t *seq,
-    size_t *fields, size_t *obs_fields)
+    size_t *fields, size_t *obs_fields, bool *nul)
 {
 	const uint8_t *p = buf, *end = buf + len;
 	struct pbwire_field f, g, h;
@@ -327,29 +332,44 @@ wire_report(const uint8_t *buf, size_t len, size_t *nobs, uint64_t *seq,
 	*seq = 0;
 	*fields = 0;
 	*obs_fields = 0;
+	*nul = false;
 	while ((rc = pbwire_next(&p, end, &f)) == 1) {
 		const uint8_t *q, *qend;
+		bool report = f.number == 1; /* else the heartbeat */
 
 		(*fields)++;
-		if (f.number != 1 || f.type != 2)
+		if ((f.number != 1 && f.number != 2) || f.type != 2)
 			continue;
 		q = f.data;
 		qend = f.data + f.len;
 		while ((rc = pbwire_next(&q, qend, &g)) == 1) {
-			if (g.number == 6 && g.type == 2) {
+			if (report && g.number == 6 && g.type == 2) {
 				const uint8_t *o = g.data, *oend = o + g.len;
+				int orc;
 
 				(*nobs)++;
-				while (pbwire_next(&o, oend, &h) == 1)
+				while ((orc = pbwire_next(&o, oend, &h)) == 1) {
 					(*obs_fields)++;
+					if (h.type == 2 &&
+					    memchr(h.data, '\0', h.len) != NULL)
+						*nul = true;
+				}
+				if (orc == -1)
+					*nul = true;
 				continue;
 			}
+			if (g.type == 2 && memchr(g.data, '\0', g.len) != NULL)
+				*nul = true;
+			if (!report)
+				continue;
 			(*fields)++;
 			if (g.number == 4 && g.type == 0)
 				*seq = g.u;
 		}
-		if (rc == -1)
+		if (rc == -1 && report)
 			return -1;
+		if (rc == -1)
+			*nul = true;
 	}
 	return rc == -1 ? -1 : 0;
 }
@@ -438,9 +458,11 @@ msg_decode(struct daemon *d, struct msg *m, const uint8_t *data, size_t len,
 	struct ingest *ing = d->ing;
 	size_t nobs = 0, fields = 0, obs_fields = 0, most;
 	uint64_t seq = 0;
+	bool nul;
 
 	m->bytes = len;
-	if (wire_report(data, len, &nobs, &seq, &fields, &obs_fields) == -1)
+	if (wire_report(data, len, &nobs, &seq, &fields, &obs_fields, &nul) ==
+	    -1)
 		return; /* malformed */
 	m->wire_seq = seq;
 	/* A message inflated with fields nobody reads (kept by protobuf-c,
@@ -477,8 +499,10 @@ msg_decode(struct daemon *d, struct msg *m, const uint8_t *data, size_t len,
 	}
 	m->am = indicator__agent_message__unpack(alloc, len, data);
 	/* The NULs the decoded strings no longer show. */
-	if (m->am != NULL)
+	if (m->am != NULL && nul)
 		validate_wire(&m->val, data, len);
+	else if (m->am != NULL)
+		validate_wire_none(&m->val);
 }
 
 /* Receives one ROUTER message into m, decoded with alloc. 1 when one was
