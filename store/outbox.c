@@ -15,6 +15,7 @@
 #include <lmdb.h>
 
 #include "envcheck.h"
+#include "lmdbw.h"
 #include "lockfile.h"
 #include "log.h"
 #include "outbox.h"
@@ -42,7 +43,7 @@ struct outbox {
 };
 
 /*
- * One write transaction's work: returns 0, -1 (logged), or MDB_MAP_FULL to
+ * One write transaction's work: returns 0, -1 (logged), or LMDBW_FULL to
  * have outbox_write() grow the map and run it again in a new transaction.
  */
 typedef int (*outbox_txn_fn)(struct outbox *o, MDB_txn *txn, void *arg);
@@ -103,7 +104,7 @@ meta_get(
 	return 0;
 }
 
-/* 0, MDB_MAP_FULL or -1. */
+/* 0, LMDBW_FULL or -1. */
 static int
 meta_put(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t value)
 {
@@ -115,15 +116,18 @@ meta_put(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t value)
 	put_be64(buf, value);
 	rc = mdb_put(txn, dbi, &k, &v, 0);
 	if (rc == MDB_MAP_FULL)
-		return rc;
+		return LMDBW_FULL;
 	if (rc != 0)
 		return outbox_fail(name, rc);
 	return 0;
 }
 
+/* Doubles the map, up to OUTBOX_MAP_MAX: 0, LMDBW_FULL when it is there
+ * already, or -1 (the lmdbw grow rule). */
 static int
-outbox_grow(struct outbox *o)
+outbox_grow(void *arg)
 {
+	struct outbox *o = arg;
 	MDB_envinfo info;
 	uint64_t next;
 	int rc;
@@ -134,7 +138,7 @@ outbox_grow(struct outbox *o)
 		log_error("outbox: %s is full at its maximum size "
 			  "(%llu bytes)",
 		    o->dir, (unsigned long long)info.me_mapsize);
-		return -1;
+		return LMDBW_FULL;
 	}
 	next = info.me_mapsize * 2;
 	if (next > OUTBOX_MAP_MAX)
@@ -146,34 +150,35 @@ outbox_grow(struct outbox *o)
 	return 0;
 }
 
-/* Runs fn in a durable write transaction, growing the map as needed. */
+/* outbox_write()'s call. */
+struct write_call {
+	struct outbox *o;
+	outbox_txn_fn fn;
+	void *arg;
+};
+
+static int
+write_fn(MDB_txn *txn, void *arg)
+{
+	struct write_call *c = arg;
+
+	return c->fn(c->o, txn, c->arg);
+}
+
+/*
+ * Runs fn in a durable write transaction, growing the map as needed
+ * (lmdbw_write()). fn is run again after a full map, so it must keep
+ * what it builds (as enqueue does) rather than build it twice. 0 or -1.
+ */
 static int
 outbox_write(struct outbox *o, outbox_txn_fn fn, void *arg)
 {
-	MDB_txn *txn;
-	int rc;
+	struct write_call c = { o, fn, arg };
 
-	for (;;) {
-		rc = mdb_txn_begin(o->env, NULL, 0, &txn);
-		if (rc != 0)
-			return outbox_fail("begin", rc);
-		rc = fn(o, txn, arg);
-		if (rc == -1) {
-			mdb_txn_abort(txn);
-			return -1;
-		}
-		if (rc == 0) {
-			rc = mdb_txn_commit(txn);
-			if (rc == 0)
-				return 0;
-			if (rc != MDB_MAP_FULL)
-				return outbox_fail("commit", rc);
-		} else {
-			mdb_txn_abort(txn);
-		}
-		if (outbox_grow(o) == -1)
-			return -1;
-	}
+	if (lmdbw_write(
+		o->env, 0, "outbox", write_fn, NULL, &c, outbox_grow, o) != 0)
+		return -1;
+	return 0;
 }
 
 /*
@@ -219,7 +224,7 @@ init_txn(struct outbox *o, MDB_txn *txn, void *arg)
 	    (rc = mdb_dbi_open(txn, "marks", MDB_CREATE, &o->marks)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "sources", MDB_CREATE, &o->sources)) != 0) {
 		if (rc == MDB_MAP_FULL)
-			return rc;
+			return LMDBW_FULL;
 		return outbox_fail("open databases", rc);
 	}
 	o->has_sources = true;
@@ -241,11 +246,21 @@ init_txn(struct outbox *o, MDB_txn *txn, void *arg)
 struct outbox *
 outbox_open(const char *dir, char *err, size_t errlen)
 {
+	return outbox_open_map(dir, 0, err, errlen);
+}
+
+struct outbox *
+outbox_open_map(const char *dir, uint64_t start, char *err, size_t errlen)
+{
 	struct outbox *o;
 	MDB_envinfo info;
 	char who[1100];
 	int rc;
 
+	bool exact = start != 0;
+
+	if (start == 0)
+		start = OUTBOX_MAP_START;
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		snprintf(
 		    err, errlen, "outbox: mkdir %s: %s", dir, strerror(errno));
@@ -262,7 +277,7 @@ outbox_open(const char *dir, char *err, size_t errlen)
 		goto lock_release;
 	}
 	if ((rc = mdb_env_set_maxdbs(o->env, 5)) != 0 ||
-	    (rc = mdb_env_set_mapsize(o->env, OUTBOX_MAP_START)) != 0 ||
+	    (rc = mdb_env_set_mapsize(o->env, start)) != 0 ||
 	    (rc = mdb_env_open(o->env, dir, 0, 0600)) != 0) {
 		envcheck_open_failed(dir, "outbox", rc, err, errlen);
 		goto env_close;
@@ -270,11 +285,12 @@ outbox_open(const char *dir, char *err, size_t errlen)
 	/* Before any transaction reads a page. */
 	if (envcheck_size(o->env, dir, "outbox", err, errlen) == -1)
 		goto env_close;
-	/* Keep a size an earlier run grew to. */
+	/* Keep a size an earlier run grew to, unless told a size (which
+	 * LMDB raises to the pages in use). */
 	if ((rc = mdb_env_set_mapsize(o->env, 0)) != 0 ||
 	    (rc = mdb_env_info(o->env, &info)) != 0 ||
-	    (info.me_mapsize < OUTBOX_MAP_START &&
-		(rc = mdb_env_set_mapsize(o->env, OUTBOX_MAP_START)) != 0)) {
+	    ((info.me_mapsize < start || exact) &&
+		(rc = mdb_env_set_mapsize(o->env, start)) != 0)) {
 		snprintf(
 		    err, errlen, "outbox: map %s: %s", dir, mdb_strerror(rc));
 		goto env_close;
@@ -452,7 +468,7 @@ enqueue_txn(struct outbox *o, MDB_txn *txn, void *arg)
 		/* Seqs only rise, so each key goes at the end. */
 		rc = mdb_put(txn, o->pending, &k, &v, MDB_APPEND);
 		if (rc == MDB_MAP_FULL)
-			return rc;
+			return LMDBW_FULL;
 		if (rc != 0)
 			return outbox_fail("pending", rc);
 	}
@@ -598,7 +614,7 @@ remove_txn(struct outbox *o, MDB_txn *txn, void *arg)
 		if (rc == 0 || rc == MDB_NOTFOUND)
 			rc = mdb_del(txn, o->sources, &k, NULL);
 		if (rc == MDB_MAP_FULL)
-			return rc;
+			return LMDBW_FULL;
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			return outbox_fail("remove", rc);
 	}
@@ -639,7 +655,7 @@ remove_range_txn(struct outbox *o, MDB_txn *txn, void *arg)
 		if (rc == 0)
 			rc = mdb_del(txn, o->sources, &k, NULL);
 		if (rc == MDB_MAP_FULL)
-			return rc;
+			return LMDBW_FULL;
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			return outbox_fail("remove", rc);
 	}
@@ -702,7 +718,7 @@ kill_txn(struct outbox *o, MDB_txn *txn, void *arg)
 	if (rc == 0)
 		rc = mdb_del(txn, o->pending, &k, NULL);
 	if (rc == MDB_MAP_FULL)
-		return rc;
+		return LMDBW_FULL;
 	if (rc != 0)
 		return outbox_fail("kill", rc);
 	return 0;
@@ -840,11 +856,10 @@ txn_abort:
 
 struct outbox_batch {
 	struct outbox *o;
-	MDB_txn *txn; /* the open transaction */
 	uint64_t first; /* next_seq when the batch began */
 	size_t n; /* reports added */
-	/* The open transaction's reports, to write again after growing,
-	 * and their sources (NULL: none). */
+	/* The open transaction's reports, written when it commits (and
+	 * again after the map grew), and their sources (NULL: none). */
 	void **bufs;
 	size_t *lens;
 	void **srcs;
@@ -863,7 +878,7 @@ struct outbox_batch {
  * with a key of its own: MDB_SET_RANGE points k into the map at the key it
  * found, and after the delete that memory holds whatever the page moved
  * there, a key before `from` (a committed report) or past the last one.
- * 0, MDB_MAP_FULL or -1.
+ * 0, LMDBW_FULL or -1.
  */
 static int
 staged_clear(struct outbox *o, MDB_txn *txn, MDB_dbi dbi, uint64_t from)
@@ -888,7 +903,7 @@ staged_clear(struct outbox *o, MDB_txn *txn, MDB_dbi dbi, uint64_t from)
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc == MDB_MAP_FULL)
-		return rc;
+		return LMDBW_FULL;
 	return outbox_fail("clear", rc);
 }
 
@@ -920,105 +935,70 @@ batch_free_open(struct outbox_batch *b)
 	b->open_bytes = 0;
 }
 
-/* Writes the open transaction's reports into b->txn: 0, MDB_MAP_FULL, -1. */
+/* batch_flush()'s transaction. */
+struct flush {
+	struct outbox_batch *b;
+	bool last;
+};
+
+/*
+ * Writes the open transaction's reports and their sources and, when last,
+ * next_seq past the batch and its mark. 0, LMDBW_FULL or -1.
+ */
 static int
-batch_put_open(struct outbox_batch *b, size_t from)
+flush_txn(struct outbox *o, MDB_txn *txn, void *arg)
 {
-	unsigned char kb[8];
+	struct flush *f = arg;
+	struct outbox_batch *b = f->b;
+	unsigned char kb[8], vb[8];
 	MDB_val k = { sizeof(kb), kb }, v;
 	uint64_t seq = b->first + b->n - b->nopen;
 	int rc;
 
-	for (size_t i = from; i < b->nopen; i++) {
+	for (size_t i = 0; i < b->nopen; i++) {
 		put_be64(kb, seq + i);
 		v.mv_size = b->lens[i];
 		v.mv_data = b->bufs[i];
 		/* Seqs only rise, so each key goes at the end. */
-		rc = mdb_put(b->txn, b->o->pending, &k, &v, MDB_APPEND);
+		rc = mdb_put(txn, o->pending, &k, &v, MDB_APPEND);
 		if (rc == 0 && b->srcs[i] != NULL) {
 			v.mv_size = b->srclens[i];
 			v.mv_data = b->srcs[i];
-			rc = mdb_put(b->txn, b->o->sources, &k, &v, 0);
+			rc = mdb_put(txn, o->sources, &k, &v, 0);
 		}
 		if (rc == MDB_MAP_FULL)
-			return rc;
+			return LMDBW_FULL;
 		if (rc != 0)
 			return outbox_fail("pending", rc);
 	}
+	if (!f->last)
+		return 0;
+	if ((rc = meta_put(txn, o->meta, "next_seq", b->first + b->n)) != 0 ||
+	    b->mark == NULL)
+		return rc;
+	k.mv_size = b->mark_len;
+	k.mv_data = b->mark;
+	put_be64(vb, b->first);
+	v.mv_size = sizeof(vb);
+	v.mv_data = vb;
+	rc = mdb_put(txn, o->marks, &k, &v, 0);
+	if (rc == MDB_MAP_FULL)
+		return LMDBW_FULL;
+	if (rc != 0)
+		return outbox_fail("marks", rc);
 	return 0;
 }
 
-/*
- * The map is full: drops the open transaction, grows the map and writes
- * the open transaction's reports again in a new one. 0 or -1.
- */
-static int
-batch_regrow(struct outbox_batch *b)
-{
-	int rc;
-
-	for (;;) {
-		mdb_txn_abort(b->txn);
-		b->txn = NULL;
-		if (outbox_grow(b->o) == -1)
-			return -1;
-		if ((rc = mdb_txn_begin(b->o->env, NULL, 0, &b->txn)) != 0) {
-			b->txn = NULL;
-			return outbox_fail("begin", rc);
-		}
-		if ((rc = batch_put_open(b, 0)) != MDB_MAP_FULL)
-			return rc;
-	}
-}
-
-/* Commits the open transaction (with next_seq and the mark when last) and,
- * unless last, opens the next. 0 or -1. */
+/* Commits the open transaction's reports (with next_seq and the mark when
+ * last). 0 or -1. */
 static int
 batch_flush(struct outbox_batch *b, bool last)
 {
-	MDB_val k = { b->mark_len, b->mark }, v;
-	unsigned char vb[8];
-	int rc;
+	struct flush f = { b, last };
 
-	for (;;) {
-		rc = 0;
-		if (last)
-			rc = meta_put(
-			    b->txn, b->o->meta, "next_seq", b->first + b->n);
-		if (rc == 0 && last && b->mark != NULL) {
-			put_be64(vb, b->first);
-			v.mv_size = sizeof(vb);
-			v.mv_data = vb;
-			rc = mdb_put(b->txn, b->o->marks, &k, &v, 0);
-			if (rc != 0 && rc != MDB_MAP_FULL)
-				rc = outbox_fail("marks", rc);
-		}
-		if (rc == 0) {
-			rc = mdb_txn_commit(b->txn);
-			b->txn = NULL;
-			if (rc == 0)
-				break;
-			if (rc != MDB_MAP_FULL)
-				return outbox_fail("commit", rc);
-			if ((rc = mdb_txn_begin(b->o->env, NULL, 0, &b->txn)) !=
-			    0) {
-				b->txn = NULL;
-				return outbox_fail("begin", rc);
-			}
-			rc = MDB_MAP_FULL;
-		}
-		if (rc == -1)
-			return -1;
-		if (batch_regrow(b) == -1)
-			return -1;
-	}
+	if (outbox_write(b->o, flush_txn, &f) == -1)
+		return -1;
 	batch_free_open(b);
-	if (last)
-		return 0;
-	if ((rc = mdb_txn_begin(b->o->env, NULL, 0, &b->txn)) != 0) {
-		b->txn = NULL;
-		return outbox_fail("begin", rc);
-	}
 	return 0;
 }
 
@@ -1026,6 +1006,7 @@ struct outbox_batch *
 outbox_batch_begin(struct outbox *o)
 {
 	struct outbox_batch *b;
+	MDB_txn *txn;
 	bool found;
 	int rc;
 
@@ -1034,20 +1015,20 @@ outbox_batch_begin(struct outbox *o)
 		return NULL;
 	b = xcalloc(1, sizeof(*b));
 	b->o = o;
-	if ((rc = mdb_txn_begin(o->env, NULL, 0, &b->txn)) != 0) {
+	if ((rc = outbox_read_begin(o, &txn)) != 0) {
 		outbox_fail("begin", rc);
 		goto batch_free;
 	}
-	if (meta_get(b->txn, o->meta, "next_seq", &b->first, &found) == -1)
-		goto txn_abort;
+	rc = meta_get(txn, o->meta, "next_seq", &b->first, &found);
+	mdb_txn_abort(txn);
+	if (rc == -1)
+		goto batch_free;
 	if (!found || b->first == 0) {
 		log_error("outbox: bad next_seq %llu in %s",
 		    (unsigned long long)b->first, o->dir);
-		goto txn_abort;
+		goto batch_free;
 	}
 	return b;
-txn_abort:
-	mdb_txn_abort(b->txn);
 batch_free:
 	free(b);
 	return NULL;
@@ -1066,7 +1047,6 @@ outbox_batch_add_source(struct outbox_batch *b, outbox_build_fn build,
 	uint64_t seq = b->first + b->n;
 	void *buf = NULL;
 	size_t len = 0;
-	int rc;
 
 	if (b->failed) {
 		log_error("outbox: add to a failed batch");
@@ -1098,12 +1078,7 @@ outbox_batch_add_source(struct outbox_batch *b, outbox_build_fn build,
 	b->lens[b->nopen++] = len;
 	b->open_bytes += len + srclen;
 	b->n++;
-	rc = batch_put_open(b, b->nopen - 1);
-	if (rc == MDB_MAP_FULL)
-		rc = batch_regrow(b);
-	if (rc == 0 && b->open_bytes >= OUTBOX_BATCH_BYTES)
-		rc = batch_flush(b, false);
-	if (rc == 0)
+	if (b->open_bytes < OUTBOX_BATCH_BYTES || batch_flush(b, false) == 0)
 		return 0;
 fail:
 	b->failed = true;
@@ -1135,8 +1110,6 @@ outbox_batch_count(const struct outbox_batch *b, uint64_t *first_seq)
 static void
 batch_free(struct outbox_batch *b)
 {
-	if (b->txn != NULL)
-		mdb_txn_abort(b->txn);
 	batch_free_open(b);
 	free(b->bufs);
 	free(b->lens);
@@ -1174,10 +1147,6 @@ outbox_batch_abort(struct outbox_batch **bp)
 	if (bp == NULL || (b = *bp) == NULL)
 		return;
 	*bp = NULL;
-	if (b->txn != NULL) {
-		mdb_txn_abort(b->txn);
-		b->txn = NULL;
-	}
 	/* Earlier transactions of the batch wrote beyond next_seq. Should
 	 * this fail, the next batch or open clears them. */
 	if (b->n > b->nopen)
@@ -1223,7 +1192,7 @@ unmark_txn(struct outbox *o, MDB_txn *txn, void *arg)
 	else
 		rc = mdb_del(txn, o->marks, &k, NULL);
 	if (rc == MDB_MAP_FULL)
-		return rc;
+		return LMDBW_FULL;
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return outbox_fail("unmark", rc);
 	return 0;
@@ -1295,7 +1264,7 @@ purge_txn(struct outbox *o, MDB_txn *txn, void *arg)
 	if (rc == MDB_NOTFOUND)
 		rc = mdb_drop(txn, o->dead, 0);
 	if (rc == MDB_MAP_FULL)
-		return rc;
+		return LMDBW_FULL;
 	if (rc != 0)
 		return outbox_fail("purge", rc);
 	return 0;

@@ -63,6 +63,11 @@ typedef int (*outbox_dead_fn)(uint64_t seq, const void *report,
  * with a reason in err on failure, including "outbox: DIR is in use by
  * another process (pid N)". */
 struct outbox *outbox_open(const char *dir, char *err, size_t errlen);
+/* outbox_open() with the map starting at map_start bytes (0: the default,
+ * 16 MiB) or at the size an earlier run grew it to, if larger: a small
+ * start makes every operation meet a full map (the tests'). */
+struct outbox *outbox_open_map(
+    const char *dir, uint64_t map_start, char *err, size_t errlen);
 /*
  * Opens an existing outbox for reading only, without its lock, so that
  * status can be read while an agent runs on it. It creates nothing: NULL
@@ -113,12 +118,12 @@ int outbox_counts(
  * none: until outbox_batch_commit() returns 0 no report of it is pending,
  * and what a crash leaves beyond next_seq is cleared at the next open.
  * Memory stays flat: the outbox holds at most one transaction's reports,
- * kept so that a full map can grow and the transaction run again without
- * building anything twice.
+ * written when that transaction commits (lmdbw.h: a full map grows and
+ * the transaction runs again without building anything twice).
  *
  * While a batch is open, make no other outbox call than outbox_batch_*()
- * on that outbox (LMDB allows one transaction per thread). One batch at a
- * time per outbox.
+ * on that outbox (the batch's seqs are past next_seq until it commits).
+ * One batch at a time per outbox.
  */
 #define OUTBOX_BATCH_BYTES (1 << 20)
 
@@ -127,7 +132,8 @@ int outbox_counts(
 struct outbox_batch *outbox_batch_begin(struct outbox *o);
 
 /* Builds the next report (i counts the batch's reports from 0; each is
- * built once) and writes it. 0, or -1 when build or the store failed
+ * built once) and keeps it for its transaction, written once about
+ * OUTBOX_BATCH_BYTES are kept. 0, or -1 when build or the store failed
  * (logged): the batch can then only be aborted. */
 int outbox_batch_add(struct outbox_batch *b, outbox_build_fn build, void *arg);
 /* The same, with the report's source record (srclen bytes at src,

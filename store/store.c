@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 
 #include "envcheck.h"
+#include "lmdbw.h"
 #include "log.h"
 #include "pbfields.h"
 #include "pbpack.h"
@@ -31,6 +32,9 @@
 /* A StoredObservation packs to well under this. */
 #define STORE_OBS_VAL_MAX PBPACK_OBSERVATION_MAX
 #define STORE_BEGIN_TRIES 4
+
+_Static_assert(STORE_FULL == LMDBW_FULL, "store functions' codes pass "
+					 "through lmdbw_run()");
 /* meta: the store's random id, also in store.id beside data.mdb. */
 #define STORE_META_ID "store_id"
 /* store.id is rewritten at most this often under load (each time an fsync
@@ -749,29 +753,23 @@ store_ident_get(struct store *s, uint64_t *out)
 	return rc == 0 ? 0 : -1;
 }
 
+static int
+ident_put(struct store_txn *t, void *arg)
+{
+	return store_meta_put(t, STORE_META_ID, *(uint64_t *)arg);
+}
+
 /* Gives a store without an id one, in meta. 0 or -1. */
 static int
 store_ident_give(struct store *s)
 {
-	struct store_txn *t;
 	uint64_t id;
-	int rc;
 
 	if (envcheck_id_new(&id) == -1) {
 		log_error("store: getrandom: %s", strerror(errno));
 		return -1;
 	}
-	for (;;) {
-		if ((t = store_txn_begin(s, true)) == NULL)
-			return -1;
-		if ((rc = store_meta_put(t, STORE_META_ID, id)) == 0)
-			rc = store_txn_commit(&t);
-		else
-			store_txn_abort(&t);
-		if (rc != STORE_FULL || store_grow(s) == -1)
-			break;
-	}
-	if (rc != 0)
+	if (store_write(s, STORE_TXN_BOTH, ident_put, NULL, &id) != 0)
 		return -1;
 	s->stored_id = id;
 	return 0;
@@ -926,6 +924,44 @@ copy_db(MDB_txn *from, const char *name, struct store_txn *t, enum store_db db)
 	return txn_fail_env(t, ENV_TABLES, name, rc);
 }
 
+/* Format 2 to 3, the first step, in t (the tables'): obs, agg and the
+ * tables' meta copied from the log's environment, unless a copy already
+ * committed there. 0, STORE_FULL or -1. */
+static int
+tables_copy(struct store_txn *t, void *arg)
+{
+	struct store *s = arg;
+	MDB_txn *from;
+	uint64_t applied = 0, v;
+	int rc;
+
+	if ((rc = store_meta_get(t, STORE_META_APPLIED, &applied)) != 0 ||
+	    applied != 0)
+		return rc;
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &from)) != 0)
+		return store_fail("upgrade", rc);
+	rc = copy_db(from, "obs", t, DB_OBS);
+	if (rc == 0)
+		rc = copy_db(from, "agg", t, DB_AGG);
+	for (size_t i = 0;
+	     rc == 0 && i < sizeof(tables_meta) / sizeof(tables_meta[0]); i++) {
+		MDB_dbi meta;
+		MDB_val k = { strlen(tables_meta[i]), (void *)tables_meta[i] },
+			val;
+
+		if ((rc = mdb_dbi_open(from, "meta", 0, &meta)) != 0) {
+			rc = store_fail("upgrade", rc);
+			break;
+		}
+		if (mdb_get(from, meta, &k, &val) != 0 || val.mv_size != 8)
+			continue;
+		v = get_be64(val.mv_data);
+		rc = store_meta_put(t, tables_meta[i], v);
+	}
+	mdb_txn_abort(from);
+	return rc;
+}
+
 /*
  * Format 2 to 3: a store whose log environment still holds obs and agg
  * has them, with meta applied, pub_seq and registry_hash, copied into the
@@ -938,8 +974,6 @@ tables_upgrade(struct store *s, char *err, size_t errlen)
 {
 	MDB_txn *from;
 	MDB_dbi obs;
-	struct store_txn *t;
-	uint64_t applied = 0, v;
 	int rc;
 
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &from)) != 0)
@@ -951,47 +985,7 @@ tables_upgrade(struct store *s, char *err, size_t errlen)
 	mdb_txn_abort(from);
 	if (rc != 0)
 		goto fail;
-	for (;;) {
-		if ((t = store_txn_begin_kind(s, STORE_TXN_TABLES)) == NULL)
-			goto fail_quiet;
-		if ((rc = store_meta_get(t, STORE_META_APPLIED, &applied)) != 0)
-			goto abort;
-		if (applied == 0) {
-			if ((rc = mdb_txn_begin(
-				 s->env, NULL, MDB_RDONLY, &from)) != 0) {
-				store_txn_abort(&t);
-				goto fail;
-			}
-			rc = copy_db(from, "obs", t, DB_OBS);
-			if (rc == 0)
-				rc = copy_db(from, "agg", t, DB_AGG);
-			for (size_t i = 0;
-			     rc == 0 &&
-			     i < sizeof(tables_meta) / sizeof(tables_meta[0]);
-			     i++) {
-				MDB_dbi meta;
-				MDB_val k = { strlen(tables_meta[i]),
-					(void *)tables_meta[i] },
-					val;
-
-				if ((rc = mdb_dbi_open(
-					 from, "meta", 0, &meta)) != 0)
-					break;
-				if (mdb_get(from, meta, &k, &val) != 0 ||
-				    val.mv_size != 8)
-					continue;
-				v = get_be64(val.mv_data);
-				rc = store_meta_put(t, tables_meta[i], v);
-			}
-			mdb_txn_abort(from);
-		}
-		if (rc == 0)
-			rc = store_txn_commit(&t);
-		else
-			store_txn_abort(&t);
-		if (rc != STORE_FULL || store_grow_tables(s) == -1)
-			break;
-	}
+	rc = store_write(s, STORE_TXN_TABLES, tables_copy, NULL, s);
 	if (rc != 0)
 		goto fail_quiet;
 	/* The copy is durable: the log's environment lets go of them. */
@@ -1020,9 +1014,6 @@ tables_upgrade(struct store *s, char *err, size_t errlen)
 		 "are in %s",
 	    s->dir, s->tdir);
 	return 0;
-abort:
-	store_txn_abort(&t);
-	goto fail_quiet;
 fail:
 	snprintf(err, errlen, "store: upgrading %s to format 3: %s", s->dir,
 	    mdb_strerror(rc));
@@ -1235,48 +1226,64 @@ upgrade_db(struct store_txn *t, enum store_db db, unsigned char **buf,
  * on its own: a crash between the two leaves the other for the next open.
  * 0, or -1 with the reason in err.
  */
+/* env_upgrade()'s write. */
+struct upgrade {
+	struct store *s;
+	int env;
+	unsigned char *buf; /* a sealed value, grown as needed */
+	size_t cap;
+	uint64_t records;
+};
+
+/* Seals every record of the environment in t and writes its format
+ * record. 0, STORE_FULL or -1. */
+static int
+upgrade_fn(struct store_txn *t, void *arg)
+{
+	struct upgrade *u = arg;
+	struct store *s = u->s;
+	unsigned char fb[8];
+	int rc = 0;
+
+	u->records = 0;
+	/* Read as they are, written sealed. */
+	s->sums[u->env] = false;
+	for (int i = 0; i < DB_COUNT && rc == 0; i++)
+		if (t->have[i] && s->where[i] == u->env)
+			rc = upgrade_db(
+			    t, (enum store_db)i, &u->buf, &u->cap, &u->records);
+	s->sums[u->env] = true;
+	put_be64(fb, STORE_FORMAT);
+	if (rc == 0)
+		rc = txn_put(t, u->env == ENV_TABLES ? DB_TMETA : DB_META,
+		    STORE_META_FORMAT, strlen(STORE_META_FORMAT), fb,
+		    sizeof(fb));
+	return rc;
+}
+
+/* The upgrade did not commit: the environment is still unsealed. */
+static void
+upgrade_undo(void *arg)
+{
+	struct upgrade *u = arg;
+
+	u->s->sums[u->env] = false;
+}
+
 static int
 env_upgrade(struct store *s, int env, char *err, size_t errlen)
 {
-	enum store_db mdb = env == ENV_TABLES ? DB_TMETA : DB_META;
 	const char *dir = env == ENV_TABLES ? s->tdir : s->dir;
-	unsigned char *buf = NULL, fb[8];
-	size_t cap = 0;
+	struct upgrade u = { s, env, NULL, 0, 0 };
 	uint64_t records;
-	struct store_txn *t;
 	int rc;
 
-	for (;;) {
-		records = 0;
-		rc = 0;
-		s->sums[env] = false;
-		if ((t = store_txn_begin_kind(
-			 s, env == ENV_TABLES ? STORE_TXN_TABLES
-					      : STORE_TXN_LOG)) == NULL) {
-			rc = -1;
-			break;
-		}
-		for (int i = 0; i < DB_COUNT && rc == 0; i++)
-			if (t->have[i] && s->where[i] == env)
-				rc = upgrade_db(
-				    t, (enum store_db)i, &buf, &cap, &records);
-		s->sums[env] = true;
-		put_be64(fb, STORE_FORMAT);
-		if (rc == 0)
-			rc = txn_put(t, mdb, STORE_META_FORMAT,
-			    strlen(STORE_META_FORMAT), fb, sizeof(fb));
-		if (rc == 0)
-			rc = store_txn_commit(&t);
-		else
-			store_txn_abort(&t);
-		if (rc != STORE_FULL)
-			break;
-		s->sums[env] = false;
-		if ((env == ENV_TABLES ? store_grow_tables(s)
-				       : store_grow(s)) == -1)
-			break;
-	}
-	free(buf);
+	s->sums[env] = false;
+	rc =
+	    store_write(s, env == ENV_TABLES ? STORE_TXN_TABLES : STORE_TXN_LOG,
+		upgrade_fn, upgrade_undo, &u);
+	records = u.records;
+	free(u.buf);
 	if (rc != 0) {
 		s->sums[env] = false;
 		snprintf(err, errlen,
@@ -1806,33 +1813,87 @@ store_txn_abort(struct store_txn **t)
 	txn_free(t);
 }
 
+/* store_write()'s call: the context of its lmdbw operations. env is the
+ * environment found full (the log's unless the tables'). */
+struct write_call {
+	struct store *s;
+	enum store_txn_kind kind;
+	int env;
+	int (*fn)(struct store_txn *t, void *arg);
+	void (*undo)(void *arg);
+	void *arg;
+};
+
+static int
+write_begin(void *ctx, void **txn)
+{
+	struct write_call *c = ctx;
+	struct store_txn *t;
+
+	if ((t = store_txn_begin_kind(c->s, c->kind)) == NULL)
+		return -1;
+	*txn = t;
+	return 0;
+}
+
+static int
+write_commit(void *ctx, void *txn)
+{
+	struct write_call *c = ctx;
+	struct store_txn *t = txn;
+
+	return txn_commit_env(&t, &c->env);
+}
+
+static void
+write_abort(void *ctx, void *txn)
+{
+	struct write_call *c = ctx;
+	struct store_txn *t = txn;
+
+	c->env = t->full_env;
+	store_txn_abort(&t);
+}
+
+/* Grows the environment found full; any failure reads as at map_max. */
+static int
+write_grow(void *ctx)
+{
+	struct write_call *c = ctx;
+
+	if ((c->env == ENV_TABLES ? store_grow_tables(c->s)
+				  : store_grow(c->s)) == -1)
+		return LMDBW_FULL;
+	return 0;
+}
+
+static int
+write_fn(void *txn, void *arg)
+{
+	struct write_call *c = arg;
+
+	return c->fn(txn, c->arg);
+}
+
+static void
+write_undo(void *arg)
+{
+	struct write_call *c = arg;
+
+	c->undo(c->arg);
+}
+
 int
 store_write(struct store *s, enum store_txn_kind kind,
     int (*fn)(struct store_txn *t, void *arg), void (*undo)(void *arg),
     void *arg)
 {
-	struct store_txn *t;
-	int env = ENV_LOG, rc;
+	static const struct lmdbw_ops ops = { write_begin, write_commit,
+		write_abort, write_grow };
+	struct write_call c = { s, kind, ENV_LOG, fn, undo, arg };
 
-	for (;;) {
-		if ((t = store_txn_begin_kind(s, kind)) == NULL) {
-			rc = -1;
-		} else if ((rc = fn(t, arg)) != 0) {
-			env = t->full_env;
-			store_txn_abort(&t);
-		} else {
-			rc = txn_commit_env(&t, &env);
-		}
-		if (rc == 0)
-			return 0;
-		if (undo != NULL)
-			undo(arg);
-		if (rc != STORE_FULL)
-			return -1;
-		if ((env == ENV_TABLES ? store_grow_tables(s)
-				       : store_grow(s)) == -1)
-			return STORE_FULL;
-	}
+	return lmdbw_run(
+	    &ops, &c, write_fn, undo != NULL ? write_undo : NULL, &c);
 }
 
 static int

@@ -35,8 +35,9 @@
  *
  * A store opened read-only can be read while another process writes it.
  * The map grows on MDB_MAP_FULL (store_txn_commit() and the put functions
- * return STORE_FULL; the caller aborts, calls store_grow() and redoes the
- * transaction).
+ * return STORE_FULL): store_write() aborts, grows the full environment's
+ * map and redoes the transaction, through lmdbw.h's loop, the one the
+ * agent's outbox uses too.
  *
  * Return codes: 0 success, STORE_NOTFOUND for a get that finds nothing,
  * STORE_FULL when the map is full, -1 for any other failure (logged through

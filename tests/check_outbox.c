@@ -855,6 +855,171 @@ START_TEST(test_big)
 }
 END_TEST
 
+/*
+ * Every write meets a full map somewhere: outboxes whose map starts at 2,
+ * 3, ... pages (outbox_open_map()), each given the same reports and then
+ * one operation, so that for some start that operation is the one to find
+ * the map full, and must grow it and run again (lmdbw.h). Each outbox
+ * ends as it would in a map that never filled.
+ */
+enum grow_op {
+	GROW_ENQUEUE,
+	GROW_BATCH, /* with sources and a mark */
+	GROW_REMOVE, /* acknowledged */
+	GROW_REMOVE_PENDING,
+	GROW_KILL,
+	GROW_UNMARK,
+	GROW_PURGE,
+	GROW_OPS
+};
+
+#define GROW_N 120 /* reports before the operation */
+#define GROW_PAD 300
+#define GROW_PAGES_MAX 48 /* past what GROW_N reports take */
+#define GROW_MARKS 12
+#define GROW_SRC 600
+
+static const char *const grow_names[GROW_OPS] = { "enqueue", "batch", "remove",
+	"remove_pending", "kill", "unmark", "purge" };
+
+/* A batch of n reports, each with a source, marked key. */
+static void
+grow_batch(struct outbox *o, size_t n, const char *key)
+{
+	struct build b = { 0, SIZE_MAX, GROW_PAD, 0, 0, false, false };
+	struct outbox_batch *bt;
+	char src[GROW_SRC], mark[OUTBOX_MARK_MAX];
+
+	ck_assert_ptr_nonnull(bt = outbox_batch_begin(o));
+	for (size_t i = 0; i < n; i++) {
+		/* NUL-padded, so that the sources take pages of their own
+		 * (a purge then has many to rewrite). */
+		memset(src, 0, sizeof(src));
+		snprintf(src, sizeof(src), "file %s line %zu", key, i);
+		ck_assert_int_eq(outbox_batch_add_source(
+				     bt, build_report, &b, src, sizeof(src)),
+		    0);
+	}
+	/* Long keys, so that the marks take pages of their own. */
+	memset(mark, 'm', sizeof(mark));
+	memcpy(mark, key, strlen(key));
+	ck_assert_int_eq(outbox_batch_mark(bt, mark, sizeof(mark)), 0);
+	ck_assert_int_eq(outbox_batch_commit(&bt), 0);
+}
+
+static bool
+grow_marked(struct outbox *o, const char *key)
+{
+	char mark[OUTBOX_MARK_MAX];
+	bool found;
+
+	memset(mark, 'm', sizeof(mark));
+	memcpy(mark, key, strlen(key));
+	ck_assert_int_eq(outbox_marked(o, mark, sizeof(mark), &found), 0);
+	return found;
+}
+
+/* A source grow_batch() wrote. */
+static void
+grow_source(struct outbox *o, uint64_t seq, const char *want)
+{
+	void *buf = NULL;
+	size_t len = 0;
+
+	ck_assert_int_eq(outbox_source(o, seq, &buf, &len), 0);
+	ck_assert_uint_eq(len, GROW_SRC);
+	ck_assert_str_eq(buf, want);
+	free(buf);
+}
+
+START_TEST(test_grow_each)
+{
+	static const unsigned char ack[] = { 0x08, 0x03 };
+	enum grow_op op = (enum grow_op)_i;
+	uint64_t seqs[GROW_N];
+	char err[512], key[16];
+
+	outbox_close(&ob);
+	for (uint64_t pages = 2; pages <= GROW_PAGES_MAX; pages++) {
+		struct outbox *o;
+
+		harness_rmtree(odir);
+		o = outbox_open_map(odir, pages * 4096, err, sizeof(err));
+		ck_assert_msg(o != NULL, "%s: %s", grow_names[op], err);
+		if (op == GROW_UNMARK) {
+			for (int i = 0; i < GROW_MARKS; i++) {
+				snprintf(key, sizeof(key), "k%d", i);
+				grow_batch(o, GROW_N / GROW_MARKS, key);
+			}
+		} else {
+			grow_batch(o, GROW_N / 2, "setup");
+			ck_assert_uint_eq(
+			    enqueue(o, GROW_N / 2), GROW_N / 2 + 1);
+		}
+		if (op == GROW_PURGE)
+			for (uint64_t seq = 1; seq <= GROW_N; seq += 2)
+				ck_assert_int_eq(
+				    outbox_kill(o, seq, ack, sizeof(ack)), 0);
+		/* Again, with the map as small as the pages in use. */
+		outbox_close(&o);
+		o = outbox_open_map(odir, pages * 4096, err, sizeof(err));
+		ck_assert_msg(o != NULL, "%s: %s", grow_names[op], err);
+		switch (op) {
+		case GROW_ENQUEUE:
+			ck_assert_uint_eq(enqueue(o, GROW_N), GROW_N + 1);
+			assert_counts(o, 2 * GROW_N, 0, 2 * GROW_N + 1);
+			break;
+		case GROW_BATCH:
+			grow_batch(o, GROW_N, "op");
+			assert_counts(o, 2 * GROW_N, 0, 2 * GROW_N + 1);
+			ck_assert(grow_marked(o, "op"));
+			grow_source(o, 2 * GROW_N, "file op line 119");
+			break;
+		case GROW_REMOVE:
+			for (size_t i = 0; i < GROW_N; i++)
+				seqs[i] = i + 1;
+			ck_assert_int_eq(outbox_remove(o, seqs, GROW_N), 0);
+			assert_counts(o, 0, 0, GROW_N + 1);
+			expect_source(o, 1, NULL);
+			break;
+		case GROW_REMOVE_PENDING:
+			ck_assert_int_eq(
+			    outbox_remove_pending(o, 1, GROW_N), 0);
+			assert_counts(o, 0, 0, GROW_N + 1);
+			expect_source(o, 1, NULL);
+			break;
+		case GROW_KILL:
+			for (uint64_t seq = 1; seq <= GROW_N; seq++)
+				ck_assert_int_eq(
+				    outbox_kill(o, seq, ack, sizeof(ack)), 0);
+			assert_counts(o, 0, GROW_N, GROW_N + 1);
+			grow_source(o, 1, "file setup line 0");
+			break;
+		case GROW_UNMARK:
+			ck_assert(grow_marked(o, "k0"));
+			ck_assert_int_eq(outbox_unmark(o, NULL, 0), 0);
+			for (int i = 0; i < GROW_MARKS; i++) {
+				snprintf(key, sizeof(key), "k%d", i);
+				ck_assert(!grow_marked(o, key));
+			}
+			break;
+		case GROW_PURGE: {
+			uint64_t n = 0;
+
+			ck_assert_int_eq(outbox_dead_purge(o, &n), 0);
+			ck_assert_uint_eq(n, GROW_N / 2);
+			assert_counts(o, GROW_N / 2, 0, GROW_N + 1);
+			expect_source(o, 1, NULL);
+			break;
+		}
+		case GROW_OPS:
+			break;
+		}
+		outbox_close(&o);
+	}
+}
+END_TEST
+
 static Suite *
 outbox_suite(void)
 {
@@ -885,6 +1050,12 @@ outbox_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(
 	    tc, test_batch, 0, sizeof(batch_cases) / sizeof(batch_cases[0]));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("grow");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_grow_each, 0, GROW_OPS);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("big");
