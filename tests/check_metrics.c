@@ -62,52 +62,12 @@ teardown(void)
 	zctx = NULL;
 }
 
-/*
- * GET path from 127.0.0.1:port: the body (caller frees) and the status in
- * *status; NULL when nothing listens there.
- */
-static char *
-http_get(int port, const char *path, int *status)
-{
-	struct sockaddr_in sa = { 0 };
-	char req[256], *buf, *body;
-	size_t off = 0, cap = 65536;
-	ssize_t n;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	ck_assert(fd != -1);
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
-		close(fd);
-		return NULL;
-	}
-	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
-	    path);
-	ck_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
-	buf = xmalloc(cap);
-	while ((n = read(fd, buf + off, cap - off - 1)) > 0) {
-		off += (size_t)n;
-		if (cap - off < 4096)
-			buf = xrealloc(buf, cap *= 2);
-	}
-	buf[off] = '\0';
-	close(fd);
-	ck_assert_msg(sscanf(buf, "HTTP/1.%*d %d", status) == 1, "%s", buf);
-	body = strstr(buf, "\r\n\r\n");
-	ck_assert_msg(body != NULL, "%s", buf);
-	body = xstrdup(body + 4);
-	free(buf);
-	return body;
-}
-
 /* GET path, which must answer want; the body (caller frees). */
 static char *
 http_expect(int port, const char *path, int want)
 {
 	int status = 0;
-	char *body = http_get(port, path, &status);
+	char *body = harness_http_get(port, path, &status);
 
 	ck_assert_msg(body != NULL, "nothing listens on port %d", port);
 	ck_assert_msg(status == want, "GET %s: %d, want %d: %s", path, status,
@@ -507,7 +467,7 @@ START_TEST(ready_after_replay)
 	end = harness_now_ms() + 120000;
 	while (!ready) {
 		ck_assert_msg(harness_now_ms() < end, "never ready");
-		body = http_get(port, "/readyz", &status);
+		body = harness_http_get(port, "/readyz", &status);
 		if (body == NULL) { /* not listening yet */
 			ck_assert_msg(!harness_daemon_log_has(&dm, "fatal"),
 			    "the daemon did not start");
@@ -562,7 +522,7 @@ agent_start(void)
 	agent_pid = harness_spawn(argv, log);
 	end = harness_now_ms() + WAIT_MS;
 	for (;;) {
-		body = http_get(port, "/readyz", &status);
+		body = harness_http_get(port, "/readyz", &status);
 		if (body != NULL && status == 200)
 			break;
 		free(body);

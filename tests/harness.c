@@ -988,3 +988,43 @@ harness_json_get(const char *line, const char *key, char *buf, size_t len)
 	}
 	return false;
 }
+
+/*
+ * GET path from 127.0.0.1:port: the body (caller frees) and the status in
+ * *status; NULL when nothing listens there.
+ */
+char *
+harness_http_get(int port, const char *path, int *status)
+{
+	struct sockaddr_in sa = { 0 };
+	char req[256], *buf, *body;
+	size_t off = 0, cap = 65536;
+	ssize_t n;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert(fd != -1);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		close(fd);
+		return NULL;
+	}
+	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
+	    path);
+	ck_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+	buf = xmalloc(cap);
+	while ((n = read(fd, buf + off, cap - off - 1)) > 0) {
+		off += (size_t)n;
+		if (cap - off < 4096)
+			buf = xrealloc(buf, cap *= 2);
+	}
+	buf[off] = '\0';
+	close(fd);
+	ck_assert_msg(sscanf(buf, "HTTP/1.%*d %d", status) == 1, "%s", buf);
+	body = strstr(buf, "\r\n\r\n");
+	ck_assert_msg(body != NULL, "%s", buf);
+	body = xstrdup(body + 4);
+	free(buf);
+	return body;
+}

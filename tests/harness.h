@@ -56,6 +56,9 @@ void harness_rmtree(const char *dir);
 /* A TCP port on 127.0.0.1, free, below the ephemeral range, and reserved
  * for this process's life against the other suites (harness.c). */
 int harness_free_port(void);
+/* GET path from 127.0.0.1:port (HTTP/1.0): the body (caller frees) and the
+ * status in *status; NULL when nothing listens there. */
+char *harness_http_get(int port, const char *path, int *status);
 
 /*
  * Prepares a daemon in a new temporary directory: free ports, a config file
