@@ -45,6 +45,9 @@ struct msg {
 	int status;
 	const char *ack_code; /* its code, for the counters; NULL: none */
 	bool repeat; /* the earlier rejection of a resent seq, again */
+	/* A file's errors' codes, bit i for validate_reject_codes[i]: the
+	 * whole file's (a key in two parts), counted with the report's. */
+	uint32_t file_codes;
 	uint32_t reports; /* ACCEPTED: the reports stored (a file's parts) */
 	size_t bytes; /* the message's size on the wire */
 	/* Observations counted on the wire and not decoded: more than
@@ -237,6 +240,13 @@ msg_file_answer(struct msg *m, uint64_t seq, const struct filetx_answer *ans,
 	}
 	msg_set_ack(m, &ack);
 	m->ack_code = ans->code;
+	for (size_t i = 0; i < ans->nerrors; i++) {
+		int c = validate_code_index(validate_reject_codes,
+		    VALIDATE_REJECT_CODES, ans->errors[i].code);
+
+		if (c >= 0)
+			m->file_codes |= UINT32_C(1) << c;
+	}
 	/* Counted and logged with the report's own errors. */
 	if (ans->code != NULL) {
 		m->val.code = ans->code;
@@ -532,6 +542,7 @@ msg_recv(struct daemon *d, struct msg *m, ProtobufCAllocator *alloc)
 	m->invalid = 0;
 	m->ack_code = NULL;
 	m->repeat = false;
+	m->file_codes = 0;
 	m->reports = 1;
 	m->bytes = 0;
 	m->counted = 0;
@@ -969,6 +980,8 @@ log_rejection(struct ingest *ing, const struct msg *m)
 	log_warn("%s", line);
 }
 
+_Static_assert(VALIDATE_REJECT_CODES <= 32, "struct msg's file_codes");
+
 /* Adds one to the count of code, once per report (seen: the codes this
  * report has counted). */
 static void
@@ -997,6 +1010,9 @@ count_rejection(struct counters *c, const struct msg *m)
 	count_code(c, v->code, seen);
 	for (size_t i = 0; i < v->nerrors; i++)
 		count_code(c, v->errors[i].code, seen);
+	for (int i = 0; i < VALIDATE_REJECT_CODES; i++)
+		if (m->file_codes & UINT32_C(1) << i)
+			count_code(c, validate_reject_codes[i], seen);
 }
 
 static void

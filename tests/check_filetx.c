@@ -40,6 +40,7 @@ static const char *const industries[] = { "materials", "photonics", "metaverse",
 	"hydrogen", "digifin", "cellgene", "aerospace", "quantum" };
 
 static struct daemon_proc dm;
+static int metrics_port; /* the daemon's /metrics */
 static void *zctx;
 static void *sock;
 static uint64_t epoch;
@@ -47,7 +48,12 @@ static uint64_t epoch;
 static void
 setup(void)
 {
-	harness_daemon_init(&dm, NULL);
+	char extra[64];
+
+	metrics_port = harness_free_port();
+	snprintf(
+	    extra, sizeof(extra), "metrics = 127.0.0.1:%d\n", metrics_port);
+	harness_daemon_init(&dm, extra);
 	harness_daemon_start(&dm);
 	zctx = zmq_ctx_new();
 	ck_assert_ptr_nonnull(zctx);
@@ -208,8 +214,29 @@ START_TEST(test_seventh_of_ten)
 }
 END_TEST
 
+/* The daemon's count of reports rejected with code, from /metrics. */
+static long
+rejections(const char *code)
+{
+	char name[128], *page, *p;
+	int status = 0;
+	long n = -1;
+
+	snprintf(name, sizeof(name),
+	    "\nindicatord_rejections_total{code=\"%s\"} ", code);
+	page = harness_http_get(metrics_port, "/metrics", &status);
+	ck_assert_msg(
+	    page != NULL && status == 200, "GET /metrics: %d", status);
+	if ((p = strstr(page, name)) != NULL)
+		n = strtol(p + strlen(name), NULL, 10);
+	free(page);
+	ck_assert_msg(n >= 0, "no %s", name + 1);
+	return n;
+}
+
 /* One key in parts 2 and 4 of a file: the last part refuses the file and
- * names both observations, each by its part. */
+ * names both observations, each by its part, and the refusal is counted
+ * under duplicate_key, as a key twice in one report is. */
 START_TEST(test_key_twice)
 {
 	Indicator__Ack *ack;
@@ -233,6 +260,8 @@ START_TEST(test_key_twice)
 	ck_assert_uint_eq(ack->n_errors, 6);
 	indicator__ack__free_unpacked(ack, NULL);
 	ck_assert_uint_eq(stored(), 0);
+	/* Counted before the answer is sent (ingest.c). */
+	ck_assert_int_eq(rejections("duplicate_key"), 1);
 }
 END_TEST
 
