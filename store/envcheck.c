@@ -57,6 +57,30 @@ envcheck_file_size(MDB_env *env, uint64_t *size)
 }
 
 int
+envcheck_file_fit(MDB_env *env, bool ahead)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	uint64_t size, want;
+	mdb_filehandle_t fd;
+	int rc;
+
+	if ((rc = mdb_env_info(env, &info)) != 0 ||
+	    (rc = mdb_env_stat(env, &st)) != 0 ||
+	    (rc = mdb_env_get_fd(env, &fd)) != 0) {
+		errno = rc;
+		return -1;
+	}
+	if (envcheck_file_size(env, &size) == -1)
+		return -1;
+	want = ahead ? info.me_mapsize
+		     : ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	if (ahead ? size >= want : size == want)
+		return 0;
+	return ftruncate(fd, (off_t)want);
+}
+
+int
 envcheck_size(
     MDB_env *env, const char *dir, const char *what, char *err, size_t errlen)
 {

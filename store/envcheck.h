@@ -91,4 +91,18 @@ int envcheck_id_new(uint64_t *id);
 /* data.mdb's size, from the environment's open file. 0 or -1 (errno). */
 int envcheck_file_size(MDB_env *env, uint64_t *size);
 
+/*
+ * Keeps data.mdb covering every page its meta page counts, as
+ * envcheck_size() requires at each open. LMDB counts the pages a
+ * transaction freed again before it ended (its "loose" pages: a page
+ * copied for a write, then emptied by a delete) without writing them;
+ * when they are the highest, the file would end before the count, a state
+ * LMDB never reads past but the check refuses. So a write commit is
+ * bracketed: with ahead, before it, the file is extended (sparse) to the
+ * map's size, when no count can pass it; after it, set to exactly the
+ * count. A kill at any instant leaves a file at least as long as its
+ * count. 0, or -1 (errno) for the caller to log.
+ */
+int envcheck_file_fit(MDB_env *env, bool ahead);
+
 #endif

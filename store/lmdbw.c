@@ -1,7 +1,10 @@
+#include <errno.h>
 #include <stddef.h>
+#include <string.h>
 
 #include <lmdb.h>
 
+#include "envcheck.h"
 #include "lmdbw.h"
 #include "log.h"
 
@@ -62,7 +65,15 @@ static int
 env_commit(void *ctx, void *txn)
 {
 	struct env_write *w = ctx;
-	int rc = mdb_txn_commit(txn);
+	int rc;
+
+	/* The file covers its count (envcheck.h); a failure leaves the
+	 * next open to refuse it, so it is logged. */
+	if (envcheck_file_fit(w->env, true) == -1)
+		log_error("%s: size data.mdb: %s", w->who, strerror(errno));
+	rc = mdb_txn_commit(txn);
+	if (envcheck_file_fit(w->env, false) == -1)
+		log_error("%s: size data.mdb: %s", w->who, strerror(errno));
 
 	if (rc == MDB_MAP_FULL)
 		return LMDBW_FULL;

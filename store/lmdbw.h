@@ -54,8 +54,10 @@ int lmdbw_run(const struct lmdbw_ops *ops, void *ctx, lmdbw_fn fn,
 /*
  * lmdbw_run() on one environment: mdb_txn_begin(env, NULL, flags),
  * mdb_txn_commit(), with fn given the MDB_txn *. grow(gctx) grows env's
- * map as lmdbw_ops.grow says. LMDB failures are logged as
- * "<who>: begin: ..." and "<who>: commit: ...".
+ * map as lmdbw_ops.grow says. Each commit is bracketed by
+ * envcheck_file_fit(), so that data.mdb always covers the pages its meta
+ * page counts. LMDB failures are logged as "<who>: begin: ..." and
+ * "<who>: commit: ...".
  */
 int lmdbw_write(MDB_env *env, unsigned int flags, const char *who,
     int (*fn)(MDB_txn *txn, void *arg), void (*undo)(void *arg), void *arg,

@@ -633,38 +633,16 @@ map_adopt(struct store *s, MDB_env *env, uint64_t want)
 	return rc;
 }
 
-/*
- * data.mdb always covers every page its meta page counts, as
- * envcheck_size() requires at each open. LMDB counts the pages a
- * transaction freed again before it ended (its "loose" pages: a page
- * copied for a write, then emptied by a delete, as the staging of files
- * does) without writing them; when they are the highest, the file would
- * end before the count, a state LMDB never reads past but the check
- * refuses. So a write commit is bracketed: the file is extended (sparse)
- * to the map's size before it, when no count can pass it, and set to
- * exactly the count after it. A kill at any instant leaves a file at
- * least as long as its count. A failure is logged and otherwise ignored.
- */
+/* data.mdb always covers every page its meta page counts
+ * (envcheck_file_fit()): a write commit is bracketed, the file extended to
+ * the map's size before it and set to exactly the count after. A failure
+ * is logged and otherwise ignored. */
 static void
 env_file_size(struct store *s, MDB_env *env, const char *dir, bool ahead)
 {
-	MDB_envinfo info;
-	MDB_stat st;
-	uint64_t size, want;
-	int fd;
-
 	(void)s;
-	if (mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &st) != 0 ||
-	    envcheck_file_size(env, &size) == -1 ||
-	    mdb_env_get_fd(env, &fd) != 0)
-		return;
-	want = ahead ? info.me_mapsize
-		     : ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
-	if (ahead ? size >= want : size == want)
-		return;
-	if (ftruncate(fd, (off_t)want) == -1)
-		log_error("store: size %s/data.mdb to %llu bytes: %s", dir,
-		    (unsigned long long)want, strerror(errno));
+	if (envcheck_file_fit(env, ahead) == -1)
+		log_error("store: size %s/data.mdb: %s", dir, strerror(errno));
 }
 
 /* The log's data.mdb (the tables' is bracketed the same way). */

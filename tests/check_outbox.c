@@ -1015,6 +1015,13 @@ START_TEST(test_grow_each)
 		case GROW_OPS:
 			break;
 		}
+		/* And it opens again: data.mdb covers every page its meta
+		 * page counts, its transactions' loose pages included
+		 * (lmdbw_write()). */
+		outbox_close(&o);
+		o = outbox_open(odir, err, sizeof(err));
+		ck_assert_msg(o != NULL, "%s, %llu pages: %s", grow_names[op],
+		    (unsigned long long)pages, err);
 		outbox_close(&o);
 	}
 }
