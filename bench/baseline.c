@@ -401,24 +401,61 @@ baseline_all(bool quick)
 	return 0;
 }
 
+/* One transaction of baseline_fill(): observations from .. to - 1. */
+struct fill {
+	const struct registry *reg;
+	struct store_obs o;
+	unsigned long from, to, perperiod, nperiods;
+};
+
+static int
+fill_fn(struct store_txn *t, void *arg)
+{
+	struct fill *f = arg;
+	const struct registry *reg = f->reg;
+	struct store_obs *o = &f->o;
+	int rc;
+
+	for (unsigned long i = f->from; i < f->to; i++) {
+		unsigned long k = i % f->perperiod;
+		unsigned long p = (i / f->perperiod) % f->nperiods;
+		const struct reg_metric *m = &reg->metrics[k % reg->nmetrics];
+
+		k /= reg->nmetrics;
+		snprintf(o->district, sizeof(o->district), "%s",
+		    reg->districts[k / reg->nindustries].code);
+		snprintf(o->industry, sizeof(o->industry), "%s",
+		    reg->industries[k % reg->nindustries].code);
+		snprintf(o->metric, sizeof(o->metric), "%s", m->code);
+		snprintf(o->period, sizeof(o->period), "%04lu-%02lu",
+		    BASELINE_FILL_LAST_YEAR - p / 12, 12 - p % 12);
+		snprintf(o->unit, sizeof(o->unit), "%s", m->unit);
+		snprintf(o->sent_unit, sizeof(o->sent_unit), "%s", m->unit);
+		o->value = o->sent_value = (double)(i % 100);
+		o->seq = i + 1;
+		o->sent_at_ms = o->stored_at_ms = 1764000000000LL;
+		if ((rc = store_obs_put(t, o, NULL, NULL)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 /*
- * Writes n observations into the store in dir, 10,000 per transaction,
- * unsynced (one sync at the end). Keys cover every district, industry and
- * metric of the registry, month by month backwards from 2019-12, so they
- * never meet the load generator's 2020..2024; past the months a year range
- * can hold they wrap and add revisions.
+ * Writes n observations into the store in dir, 10,000 per transaction
+ * (store_write(): grown as needed), unsynced (one sync at the end). Keys
+ * cover every district, industry and metric of the registry, month by
+ * month backwards from 2019-12, so they never meet the load generator's
+ * 2020..2024; past the months a year range can hold they wrap and add
+ * revisions.
  */
 static int
 baseline_fill(const char *dir, unsigned long n)
 {
 	struct store_opts so = { .dir = dir, .sync = STORE_SYNC_NONE };
 	struct config *cfg = xcalloc(1, sizeof(*cfg));
-	const struct registry *reg;
+	struct fill f;
 	struct store *s = NULL;
-	struct store_txn *t;
-	struct store_obs o;
 	char err[512];
-	unsigned long done = 0, perperiod, nperiods = 12 * 1000;
 	double t0 = baseline_now();
 	int rc = 1;
 
@@ -426,62 +463,25 @@ baseline_fill(const char *dir, unsigned long n)
 		fprintf(stderr, "baseline: %s\n", err);
 		goto cfg_free;
 	}
-	reg = &cfg->reg;
-	perperiod = reg->ndistricts * reg->nindustries * reg->nmetrics;
+	memset(&f, 0, sizeof(f));
+	f.reg = &cfg->reg;
+	f.perperiod = f.reg->ndistricts * f.reg->nindustries * f.reg->nmetrics;
+	f.nperiods = 12 * 1000;
 	if ((s = store_open(&so, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "baseline: %s\n", err);
 		goto cfg_free;
 	}
-	memset(&o, 0, sizeof(o));
-	snprintf(o.agent_id, sizeof(o.agent_id), "fill");
-	o.epoch = 1;
-	o.status = INDICATOR__OBS_STATUS__FINAL;
-	while (done < n) {
-		unsigned long end = done + BASELINE_FILL_BATCH;
-
-		if (end > n)
-			end = n;
-		if ((t = store_txn_begin(s, true)) == NULL)
-			goto store_close;
-		for (unsigned long i = done; i < end; i++) {
-			unsigned long k = i % perperiod;
-			unsigned long p = (i / perperiod) % nperiods;
-			const struct reg_metric *m =
-			    &reg->metrics[k % reg->nmetrics];
-
-			k /= reg->nmetrics;
-			snprintf(o.district, sizeof(o.district), "%s",
-			    reg->districts[k / reg->nindustries].code);
-			snprintf(o.industry, sizeof(o.industry), "%s",
-			    reg->industries[k % reg->nindustries].code);
-			snprintf(o.metric, sizeof(o.metric), "%s", m->code);
-			snprintf(o.period, sizeof(o.period), "%04lu-%02lu",
-			    BASELINE_FILL_LAST_YEAR - p / 12, 12 - p % 12);
-			snprintf(o.unit, sizeof(o.unit), "%s", m->unit);
-			snprintf(
-			    o.sent_unit, sizeof(o.sent_unit), "%s", m->unit);
-			o.value = o.sent_value = (double)(i % 100);
-			o.seq = i + 1;
-			o.sent_at_ms = o.stored_at_ms = 1764000000000LL;
-			rc = store_obs_put(t, &o, NULL, NULL);
-			if (rc == STORE_FULL)
-				break;
-			if (rc != 0) {
-				store_txn_abort(&t);
-				rc = 1;
-				goto store_close;
-			}
-		}
-		if (rc == 0 && (rc = store_txn_commit(&t)) == 0) {
-			done = end;
-			continue;
-		}
-		store_txn_abort(&t);
-		if (rc != STORE_FULL || store_grow(s) == -1) {
+	snprintf(f.o.agent_id, sizeof(f.o.agent_id), "fill");
+	f.o.epoch = 1;
+	f.o.status = INDICATOR__OBS_STATUS__FINAL;
+	for (f.from = 0; f.from < n; f.from = f.to) {
+		f.to = f.from + BASELINE_FILL_BATCH;
+		if (f.to > n)
+			f.to = n;
+		if (store_write(s, STORE_TXN_BOTH, fill_fn, NULL, &f) != 0) {
 			rc = 1;
 			goto store_close;
 		}
-		rc = 0;
 	}
 	rc = 0;
 	printf("baseline fill observations=%lu secs=%.1f obs/s=%.0f\n", n,
