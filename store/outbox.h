@@ -63,9 +63,10 @@ typedef int (*outbox_dead_fn)(uint64_t seq, const void *report,
  * with a reason in err on failure, including "outbox: DIR is in use by
  * another process (pid N)". */
 struct outbox *outbox_open(const char *dir, char *err, size_t errlen);
-/* outbox_open() with the map starting at map_start bytes (0: the default,
- * 16 MiB) or at the size an earlier run grew it to, if larger: a small
- * start makes every operation meet a full map (the tests'). */
+/* outbox_open() with the map at map_start bytes, which LMDB raises to the
+ * pages in use (0: outbox_open()'s rule, 16 MiB or the size an earlier
+ * run grew it to): a small map_start makes the next write meet a full
+ * map (the tests'). */
 struct outbox *outbox_open_map(
     const char *dir, uint64_t map_start, char *err, size_t errlen);
 /*
