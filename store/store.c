@@ -972,19 +972,30 @@ tables_upgrade(struct store *s, char *err, size_t errlen)
 	{
 		MDB_dbi dbi;
 
+		/* A failure leaves the log's copy in place (aborted): the
+		 * next open finds it and, the copy in tables/ committed,
+		 * only drops it again. */
+		rc = 0;
 		if (mdb_dbi_open(from, "obs", 0, &dbi) == 0)
-			mdb_drop(from, dbi, 1);
-		if (mdb_dbi_open(from, "agg", 0, &dbi) == 0)
-			mdb_drop(from, dbi, 1);
-		if (mdb_dbi_open(from, "meta", 0, &dbi) == 0)
+			rc = mdb_drop(from, dbi, 1);
+		if (rc == 0 && mdb_dbi_open(from, "agg", 0, &dbi) == 0)
+			rc = mdb_drop(from, dbi, 1);
+		if (rc == 0 && mdb_dbi_open(from, "meta", 0, &dbi) == 0)
 			for (size_t i = 0;
+			     rc == 0 &&
 			     i < sizeof(tables_meta) / sizeof(tables_meta[0]);
 			     i++) {
 				MDB_val k = { strlen(tables_meta[i]),
 					(void *)tables_meta[i] };
 
-				mdb_del(from, dbi, &k, NULL);
+				rc = mdb_del(from, dbi, &k, NULL);
+				if (rc == MDB_NOTFOUND)
+					rc = 0;
 			}
+		if (rc != 0) {
+			mdb_txn_abort(from);
+			goto fail;
+		}
 	}
 	if ((rc = mdb_txn_commit(from)) != 0)
 		goto fail;
