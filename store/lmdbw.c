@@ -9,8 +9,8 @@
 #include "log.h"
 
 int
-lmdbw_run(const struct lmdbw_ops *ops, void *ctx, lmdbw_fn fn,
-    void (*undo)(void *arg), void *arg)
+lmdbw_run(const struct lmdbw_ops *ops, void *ctx, lmdbw_fn fn, void *arg,
+    void (*undo)(void *undo_arg), void *undo_arg)
 {
 	void *txn;
 	int rc;
@@ -26,7 +26,7 @@ lmdbw_run(const struct lmdbw_ops *ops, void *ctx, lmdbw_fn fn,
 		if (rc == 0)
 			return 0;
 		if (undo != NULL)
-			undo(arg);
+			undo(undo_arg);
 		if (rc != LMDBW_FULL)
 			return -1;
 		if ((rc = ops->grow(ctx)) != 0)
@@ -40,7 +40,6 @@ struct env_write {
 	unsigned int flags;
 	const char *who;
 	int (*fn)(MDB_txn *txn, void *arg);
-	void (*undo)(void *arg);
 	void *arg;
 	int (*grow)(void *gctx);
 	void *gctx;
@@ -107,14 +106,6 @@ env_fn(void *txn, void *arg)
 	return w->fn(txn, w->arg);
 }
 
-static void
-env_undo(void *arg)
-{
-	struct env_write *w = arg;
-
-	w->undo(w->arg);
-}
-
 int
 lmdbw_write(MDB_env *env, unsigned int flags, const char *who,
     int (*fn)(MDB_txn *txn, void *arg), void (*undo)(void *arg), void *arg,
@@ -122,7 +113,7 @@ lmdbw_write(MDB_env *env, unsigned int flags, const char *who,
 {
 	static const struct lmdbw_ops ops = { env_begin, env_commit, env_abort,
 		env_grow };
-	struct env_write w = { env, flags, who, fn, undo, arg, grow, gctx };
+	struct env_write w = { env, flags, who, fn, arg, grow, gctx };
 
-	return lmdbw_run(&ops, &w, env_fn, undo != NULL ? env_undo : NULL, &w);
+	return lmdbw_run(&ops, &w, env_fn, &w, undo, arg);
 }

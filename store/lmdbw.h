@@ -5,7 +5,7 @@
  *
  * lmdbw_run() begins a write transaction, runs fn in it and commits. When
  * fn or the commit says the map is full (LMDBW_FULL), the transaction is
- * aborted, undo(arg) (if not NULL) forgets what fn did outside LMDB, the
+ * aborted, undo(undo_arg) (if not NULL) forgets what fn did outside LMDB, the
  * owner grows its map by its own rule, and fn runs again in a new
  * transaction. After any other failure of fn or the commit the
  * transaction is aborted, undo runs, and the write fails.
@@ -48,8 +48,8 @@ typedef int (*lmdbw_fn)(void *txn, void *arg);
  * was full and grow said it is at its maximum; -1 after any other
  * failure (undo has run).
  */
-int lmdbw_run(const struct lmdbw_ops *ops, void *ctx, lmdbw_fn fn,
-    void (*undo)(void *arg), void *arg);
+int lmdbw_run(const struct lmdbw_ops *ops, void *ctx, lmdbw_fn fn, void *arg,
+    void (*undo)(void *undo_arg), void *undo_arg);
 
 /*
  * lmdbw_run() on one environment: mdb_txn_begin(env, NULL, flags),

@@ -1809,7 +1809,6 @@ struct write_call {
 	enum store_txn_kind kind;
 	int env;
 	int (*fn)(struct store_txn *t, void *arg);
-	void (*undo)(void *arg);
 	void *arg;
 };
 
@@ -1864,14 +1863,6 @@ write_fn(void *txn, void *arg)
 	return c->fn(txn, c->arg);
 }
 
-static void
-write_undo(void *arg)
-{
-	struct write_call *c = arg;
-
-	c->undo(c->arg);
-}
-
 int
 store_write(struct store *s, enum store_txn_kind kind,
     int (*fn)(struct store_txn *t, void *arg), void (*undo)(void *arg),
@@ -1879,10 +1870,9 @@ store_write(struct store *s, enum store_txn_kind kind,
 {
 	static const struct lmdbw_ops ops = { write_begin, write_commit,
 		write_abort, write_grow };
-	struct write_call c = { s, kind, ENV_LOG, fn, undo, arg };
+	struct write_call c = { s, kind, ENV_LOG, fn, arg };
 
-	return lmdbw_run(
-	    &ops, &c, write_fn, undo != NULL ? write_undo : NULL, &c);
+	return lmdbw_run(&ops, &c, write_fn, &c, undo, arg);
 }
 
 static int
