@@ -1442,6 +1442,57 @@ format2_make(const char *dir)
 }
 
 /*
+ * A format 2 store in the test's data directory: two batches sent (into
+ * m), their aggregates and publish seq kept in *before and *seq0, the
+ * daemon stopped, the store rewritten as format 2 wrote it.
+ */
+static void
+format2_store(struct model *m, struct recset *before, uint64_t *seq0)
+{
+	daemon_up(NULL);
+	send_batch(kill_first, 3, m);
+	send_batch(kill_second, 3, m);
+	snapshot_recs(before, seq0);
+	ck_assert_int_eq(harness_daemon_stop(&dm, SIGTERM), 0);
+	zmq_close(sock);
+	sock = NULL;
+	format2_make(dm.data_dir);
+}
+
+/*
+ * Starts the daemon on the format 2 store format2_store() made and checks
+ * the upgrade (to 3, then 4: checksums): nothing replayed, the tables gone
+ * from the log's environment, the aggregates and publish seq those of
+ * before, the model's values and histories; frees before.
+ */
+static void
+upgrade_expect(struct model *m, struct recset *before, uint64_t seq0)
+{
+	struct recset after;
+	uint64_t seq1;
+
+	daemon_restart();
+	ck_assert(harness_daemon_log_has(&dm, "upgraded to format 3"));
+	ck_assert(harness_daemon_log_has(&dm, "upgraded to format 4"));
+	ck_assert(!harness_daemon_log_has(&dm, "replayed"));
+	ck_assert(!lmdb_has(dm.data_dir, "obs"));
+	ck_assert(!lmdb_has(dm.data_dir, "agg"));
+	snapshot_recs(&after, &seq1);
+	ck_assert_uint_eq(seq1, seq0);
+	for (size_t i = 0; i < before->n; i++) {
+		const struct rec *r = recset_find(&after, before->v[i].topic);
+
+		ck_assert_msg(r != NULL && rec_eq(r, &before->v[i]),
+		    "%s changed by the upgrade", before->v[i].topic);
+	}
+	ck_assert_uint_eq(after.n, before->n);
+	model_expect_query(m);
+	model_expect_history(m);
+	recset_free(before);
+	recset_free(&after);
+}
+
+/*
  * A store of format 2 (0.2: the tables in data.mdb) is read as it is by
  * indicatorctl, and upgraded by the daemon: the tables move to tables/,
  * nothing is replayed, values, revisions, aggregates and seqs are as they
@@ -1450,19 +1501,12 @@ format2_make(const char *dir)
 START_TEST(test_format2_upgraded)
 {
 	struct model m = { 0 };
-	struct recset before, after;
+	struct recset before;
 	struct store_state ss;
-	uint64_t seq0, seq1;
+	uint64_t seq0;
 	char path[800];
 
-	daemon_up(NULL);
-	send_batch(kill_first, 3, &m);
-	send_batch(kill_second, 3, &m);
-	snapshot_recs(&before, &seq0);
-	ck_assert_int_eq(harness_daemon_stop(&dm, SIGTERM), 0);
-	zmq_close(sock);
-	sock = NULL;
-	format2_make(dm.data_dir);
+	format2_store(&m, &before, &seq0);
 	ck_assert(lmdb_has(dm.data_dir, "obs"));
 
 	/* Read-only, as it is. */
@@ -1474,29 +1518,10 @@ START_TEST(test_format2_upgraded)
 	ck_assert_int_eq(access(path, F_OK), -1);
 
 	/* The daemon upgrades it. */
-	daemon_restart();
-	ck_assert(harness_daemon_log_has(&dm, "upgraded to format 3"));
-	/* And on to 4: checksums. */
-	ck_assert(harness_daemon_log_has(&dm, "upgraded to format 4"));
-	ck_assert(!harness_daemon_log_has(&dm, "replayed"));
-	ck_assert(!lmdb_has(dm.data_dir, "obs"));
-	ck_assert(!lmdb_has(dm.data_dir, "agg"));
-	snapshot_recs(&after, &seq1);
-	ck_assert_uint_eq(seq1, seq0);
-	for (size_t i = 0; i < before.n; i++) {
-		const struct rec *r = recset_find(&after, before.v[i].topic);
-
-		ck_assert_msg(r != NULL && rec_eq(r, &before.v[i]),
-		    "%s changed by the upgrade", before.v[i].topic);
-	}
-	ck_assert_uint_eq(after.n, before.n);
-	model_expect_query(&m);
-	model_expect_history(&m);
+	upgrade_expect(&m, &before, seq0);
 	send_batch(&kill_after, 1, &m);
 	model_expect_query(&m);
 	ctl_verify();
-	recset_free(&before);
-	recset_free(&after);
 }
 END_TEST
 
@@ -1514,20 +1539,13 @@ START_TEST(test_format2_upgrade_killed)
 	const char *argv[] = { INDICATORD_BIN, "-c", dm.conf, NULL };
 	static const char *const scrub[] = { "scrub", NULL };
 	struct model m = { 0 };
-	struct recset before, after;
+	struct recset before;
 	char path[800], asan[600], *err = NULL, *out;
 	const char *old_asan = getenv("ASAN_OPTIONS");
-	uint64_t seq0, seq1;
+	uint64_t seq0;
 	int rc;
 
-	daemon_up(NULL);
-	send_batch(kill_first, 3, &m);
-	send_batch(kill_second, 3, &m);
-	snapshot_recs(&before, &seq0);
-	ck_assert_int_eq(harness_daemon_stop(&dm, SIGTERM), 0);
-	zmq_close(sock);
-	sock = NULL;
-	format2_make(dm.data_dir);
+	format2_store(&m, &before, &seq0);
 
 	/* Killed inside the upgrade. ASan's runtime wants to come first
 	 * among the preloaded libraries; the shim goes before it. */
@@ -1553,23 +1571,7 @@ START_TEST(test_format2_upgrade_killed)
 	ck_assert(lmdb_has(path, "obs"));
 	ck_assert(lmdb_has(path, "agg"));
 
-	daemon_restart();
-	ck_assert(harness_daemon_log_has(&dm, "upgraded to format 3"));
-	ck_assert(harness_daemon_log_has(&dm, "upgraded to format 4"));
-	ck_assert(!harness_daemon_log_has(&dm, "replayed"));
-	ck_assert(!lmdb_has(dm.data_dir, "obs"));
-	ck_assert(!lmdb_has(dm.data_dir, "agg"));
-	snapshot_recs(&after, &seq1);
-	ck_assert_uint_eq(seq1, seq0);
-	for (size_t i = 0; i < before.n; i++) {
-		const struct rec *r = recset_find(&after, before.v[i].topic);
-
-		ck_assert_msg(r != NULL && rec_eq(r, &before.v[i]),
-		    "%s changed by the upgrade", before.v[i].topic);
-	}
-	ck_assert_uint_eq(after.n, before.n);
-	model_expect_query(&m);
-	model_expect_history(&m);
+	upgrade_expect(&m, &before, seq0);
 	ctl_verify();
 	out = harness_ctl(dm.data_dir, scrub, CTL_TIMEOUT_S);
 	ck_assert_msg(strstr(out, " 0 damaged") != NULL, "scrub: %s", out);
@@ -1578,8 +1580,6 @@ START_TEST(test_format2_upgrade_killed)
 	send_batch(&kill_after, 1, &m);
 	model_expect_query(&m);
 	ctl_verify();
-	recset_free(&before);
-	recset_free(&after);
 }
 END_TEST
 
